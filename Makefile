@@ -1,0 +1,34 @@
+# Set-up and everyday commands. Everything runs from a local .venv, created on
+# first use with the Python 3.11+ found as $(PYTHON).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.run-installed
+
+## run: start `appliance serve` with the embedded defaults (HTTPS on 127.0.0.1:8443)
+run: $(VENV)/.run-installed
+	$(BIN)/appliance serve
+
+## test: the whole test suite
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check appliance tests
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

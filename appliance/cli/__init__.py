@@ -1,0 +1,1 @@
+"""Command-line entry points; `main.main` is the console script."""

@@ -1,0 +1,108 @@
+"""Every configuration key, with its type, embedded default and meaning.
+
+This table is the single source of truth: the loader validates against it,
+`appliance config` prints it, and docs/configuration.md describes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: `[section] name = default`."""
+
+    section: str
+    name: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    check: Callable[[Any], str | None] | None = None
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    @property
+    def env_var(self) -> str:
+        return f"APPLIANCE_{self.section.upper()}_{self.name.upper()}"
+
+
+def _listen_check(value: str) -> str | None:
+    from appliance.config.listen import parse_listen
+
+    try:
+        parse_listen(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+KEYS: tuple[Key, ...] = (
+    # [server]
+    Key("server", "data_dir", "./appliance-data",
+        "Where the spool, store, logs, TLS material and admin token live."),
+    Key("server", "log_level", "info", "Lowest level written to the console and log file.",
+        choices=("debug", "info", "warn", "error")),
+    Key("server", "node_id", "",
+        "Name of this node in keys and stats; empty means the host name."),
+    # [receiver]
+    Key("receiver", "listen", "127.0.0.1:8443", "HOST:PORT of the public submission port.",
+        check=_listen_check),
+    Key("receiver", "tls", True,
+        "Serve HTTPS (TLS 1.2+). false serves plain HTTP, e.g. behind a TLS-terminating proxy."),
+    Key("receiver", "cert_file", "",
+        "PEM certificate (chain) for HTTPS; empty generates a self-signed one in the data dir."),
+    Key("receiver", "key_file", "", "PEM private key for cert_file."),
+    Key("receiver", "max_body_bytes", 1 * MiB,
+        "Largest request body accepted, as received (compressed).", minimum=1),
+    Key("receiver", "max_decompressed_bytes", 10 * MiB,
+        "Largest decompressed size of a gzip body (checked from the gzip trailer).", minimum=1),
+    Key("receiver", "max_path_bytes", 10 * 1024, "Longest request path accepted.", minimum=16),
+    Key("receiver", "max_header_bytes", 16 * 1024, "Largest total size of request headers.",
+        minimum=256),
+    Key("receiver", "max_headers", 100, "Most header lines in one request.", minimum=1),
+    Key("receiver", "max_connections", 1024, "Most concurrent client connections.", minimum=1),
+    Key("receiver", "idle_timeout", 60.0,
+        "Seconds an idle or stalled client connection is kept open.", minimum=0.1),
+    Key("receiver", "store_client_ip", False,
+        "Record the client's IP address with each submission."),
+    # [spool]
+    Key("spool", "durability", "fsync",
+        "fsync: answer 200 only after fdatasync. none: no fsync (UNSAFE, benchmarks only).",
+        choices=("fsync", "none")),
+    Key("spool", "max_segment_bytes", 64 * MiB, "Seal the active segment at this size.",
+        minimum=4096),
+    Key("spool", "max_segment_age", 60.0, "Seal the active segment after this many seconds.",
+        minimum=0.01),
+    Key("spool", "max_batch_bytes", 8 * MiB, "Most bytes written and synced as one batch.",
+        minimum=4096),
+    Key("spool", "max_pending_bytes", 64 * MiB,
+        "Bytes waiting for the disk before new submissions get 503.", minimum=4096),
+    Key("spool", "min_free_bytes", 1 * GiB,
+        "Answer 507 while the data dir's file system has less free space than this.", minimum=0),
+    Key("spool", "min_free_percent", 5.0,
+        "Answer 507 while less than this percentage of the file system is free.", minimum=0),
+    Key("spool", "disk_check_interval", 1.0, "Seconds between free-space checks.",
+        minimum=0.01),
+)
+
+
+def key_index() -> dict[tuple[str, str], Key]:
+    """The keys by (section, name)."""
+    return {(k.section, k.name): k for k in KEYS}
+
+
+def sections() -> list[str]:
+    """Section names in the order the table defines them."""
+    seen: dict[str, None] = {}
+    for k in KEYS:
+        seen.setdefault(k.section)
+    return list(seen)
