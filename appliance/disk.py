@@ -1,0 +1,58 @@
+"""The free-space watermark: refuse submissions (507) before the disk fills."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+log = Logger()
+
+
+class DiskGuard:
+    """Checks free space periodically; `low` holds the reason while below the watermark.
+
+    Below the watermark means less than `min_free_bytes` free, or less than
+    `min_free_percent` of the file system free (both are floors).
+    """
+
+    def __init__(self, path: Path, *, min_free_bytes: int, min_free_percent: float,
+                 clock, interval: float,
+                 statvfs: Callable[[Path], os.statvfs_result] = os.statvfs):
+        self._path = path
+        self._min_bytes = min_free_bytes
+        self._min_percent = min_free_percent
+        self._statvfs = statvfs
+        self._interval = interval
+        self._loop = LoopingCall(self.check)
+        self._loop.clock = clock
+        self.low: str | None = None
+        self.free_bytes = 0
+        self.total_bytes = 0
+
+    def check(self) -> None:
+        """Read the file system's free space and update `low`."""
+        st = self._statvfs(self._path)
+        self.free_bytes = st.f_bavail * st.f_frsize
+        self.total_bytes = st.f_blocks * st.f_frsize
+        percent = 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 100.0
+        reason = None
+        if self.free_bytes < self._min_bytes or percent < self._min_percent:
+            reason = (f"disk space low: {self.free_bytes} bytes ({percent:.1f}%) free in "
+                      f"{self._path}, watermark {self._min_bytes} bytes / "
+                      f"{self._min_percent:g}%")
+        if reason and not self.low:
+            log.warn("{reason}; answering 507 until space returns", reason=reason)
+        elif self.low and not reason:
+            log.info("disk space back above the watermark; accepting submissions")
+        self.low = reason
+
+    def start(self) -> None:
+        self._loop.start(self._interval, now=True)
+
+    def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()

@@ -1,0 +1,94 @@
+"""TLS for the public port: a self-signed certificate on first start, TLS 1.2+ only."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from OpenSSL import crypto
+from twisted.internet.ssl import CertificateOptions, TLSVersion
+
+
+class TLSConfigError(Exception):
+    """Certificate or key files that cannot be used; the message names the file."""
+
+
+def _write_private(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def ensure_self_signed(tls_dir: Path, host_names: tuple[str, ...] = ("localhost",)
+                       ) -> tuple[Path, Path, bool]:
+    """Create a self-signed certificate and key in `tls_dir` unless present.
+
+    Returns (cert path, key path, created).
+    """
+    cert_path, key_path = tls_dir / "cert.pem", tls_dir / "key.pem"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path, False
+    tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "appliance self-signed")])
+    now = datetime.datetime.now(datetime.UTC)
+    alt_names = [x509.DNSName(h) for h in host_names]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(key_path, key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()), 0o600)
+    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    return cert_path, key_path, True
+
+
+def _load(cert_path: Path, key_path: Path):
+    try:
+        certs = x509.load_pem_x509_certificates(cert_path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise TLSConfigError(f"cannot read certificate {cert_path}: {e}") from None
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as e:
+        raise TLSConfigError(f"cannot read private key {key_path}: {e}") from None
+    if certs[0].public_key().public_numbers() != key.public_key().public_numbers():
+        raise TLSConfigError(f"private key {key_path} does not match certificate {cert_path}")
+    return certs, key
+
+
+def fingerprint(cert_path: Path) -> str:
+    """The SHA-256 fingerprint of the (first) certificate, as AA:BB:... hex."""
+    cert = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def server_options(cert_path: Path, key_path: Path) -> CertificateOptions:
+    """Server TLS options: the certificate chain in `cert_path`, TLS 1.2 at least."""
+    certs, key = _load(cert_path, key_path)
+    return CertificateOptions(
+        privateKey=crypto.PKey.from_cryptography_key(key),
+        certificate=crypto.X509.from_cryptography(certs[0]),
+        extraCertChain=[crypto.X509.from_cryptography(c) for c in certs[1:]],
+        raiseMinimumTo=TLSVersion.TLSv1_2,
+    )

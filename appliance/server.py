@@ -1,0 +1,120 @@
+"""`appliance serve`: the receiver and the spool writer in one reactor (DESIGN 2)."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from twisted.internet.endpoints import (
+    SSL4ServerEndpoint,
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+)
+from twisted.logger import Logger
+
+from appliance import __version__
+from appliance.config import Config, parse_listen
+from appliance.disk import DiskGuard
+from appliance.receiver.channel import Limits, ReceiverSite
+from appliance.receiver.resource import SubmissionResource
+from appliance.receiver.tls import ensure_self_signed, fingerprint, server_options
+from appliance.spool import SegmentAppender, SpoolDir, SpoolWriter
+from appliance.spool.fscheck import refuse_unsafe_filesystem
+from appliance.stats import Stats
+
+log = Logger()
+
+
+@dataclass(frozen=True)
+class Listening:
+    """Where the public port ended up, for the ready message."""
+
+    url: str
+    fingerprint: str | None
+    cert_created: bool
+
+
+class Server:
+    """Builds and runs every service of one node on the given reactor."""
+
+    def __init__(self, config: Config, reactor):
+        self.config = config
+        self.reactor = reactor
+        self.data_dir: Path = config.data_dir
+        self.stats = Stats(reactor.seconds)
+        self.node_id = config.server.node_id or socket.gethostname()
+        self._port = None
+        self.writer: SpoolWriter | None = None
+        self.disk: DiskGuard | None = None
+
+    async def start(self) -> Listening:
+        """Open the spool, start the writer and the disk guard, then listen."""
+        cfg = self.config
+        spool = SpoolDir(self.data_dir / "spool")
+        spool.create()
+        refuse_unsafe_filesystem(spool.root)
+        recovered = spool.recover()
+        if recovered:
+            log.info("sealed {n} segment(s) left half-sealed by a crash", n=len(recovered))
+        appender = SegmentAppender(
+            spool,
+            max_segment_bytes=cfg.spool.max_segment_bytes,
+            max_segment_age=cfg.spool.max_segment_age,
+            fsync=cfg.spool.durability == "fsync",
+        )
+        if cfg.spool.durability != "fsync":
+            log.warn("spool durability is {mode}: a 200 does NOT survive a crash",
+                     mode=cfg.spool.durability)
+        self.writer = SpoolWriter(appender, self.reactor, self.stats,
+                                  max_batch_bytes=cfg.spool.max_batch_bytes,
+                                  max_pending_bytes=cfg.spool.max_pending_bytes)
+        self.writer.start()
+        self.disk = DiskGuard(spool.root, min_free_bytes=cfg.spool.min_free_bytes,
+                              min_free_percent=cfg.spool.min_free_percent,
+                              clock=self.reactor, interval=cfg.spool.disk_check_interval)
+        self.disk.start()
+        return await self._listen()
+
+    async def _listen(self) -> Listening:
+        cfg = self.config.receiver
+        limits = Limits(
+            max_body_bytes=cfg.max_body_bytes, max_path_bytes=cfg.max_path_bytes,
+            max_header_bytes=cfg.max_header_bytes, max_headers=cfg.max_headers,
+            max_connections=cfg.max_connections,
+            max_decompressed_bytes=cfg.max_decompressed_bytes)
+        resource = SubmissionResource(self.writer, self.disk, self.stats,
+                                      max_decompressed_bytes=cfg.max_decompressed_bytes,
+                                      store_client_ip=cfg.store_client_ip)
+        site = ReceiverSite(resource, limits, self.stats, self.reactor, cfg.idle_timeout)
+        host, port = parse_listen(cfg.listen)
+        fp, created = None, False
+        if cfg.tls:
+            if cfg.cert_file:
+                cert, key = Path(cfg.cert_file), Path(cfg.key_file or cfg.cert_file)
+            else:
+                cert, key, created = ensure_self_signed(self.data_dir / "tls")
+            fp = fingerprint(cert)
+            endpoint = SSL4ServerEndpoint(self.reactor, port, server_options(cert, key),
+                                          interface=host)
+        elif ":" in host:
+            endpoint = TCP6ServerEndpoint(self.reactor, port, interface=host)
+        else:
+            endpoint = TCP4ServerEndpoint(self.reactor, port, interface=host)
+        self._port = await endpoint.listen(site)
+        actual = self._port.getHost()
+        shown = f"[{actual.host}]" if ":" in actual.host else actual.host
+        url = f"{'https' if cfg.tls else 'http'}://{shown}:{actual.port}"
+        log.info("appliance {version} node {node} listening on {url}", version=__version__,
+                 node=self.node_id, url=url, fingerprint=fp)
+        return Listening(url, fp, created)
+
+    async def stop(self) -> None:
+        """Stop listening, then write what is queued and stop the writer."""
+        if self._port is not None:
+            await self._port.stopListening()
+            self._port = None
+        if self.disk is not None:
+            self.disk.stop()
+        if self.writer is not None:
+            await self.writer.stop()
