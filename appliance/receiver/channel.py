@@ -86,8 +86,9 @@ class ReceiverChannel(HTTPChannel):
         self.totalHeadersSize = limits.max_path_bytes + limits.max_header_bytes + 64
         self.maxHeaders = limits.max_headers + 1
         self.site.connection_opened()
-        if self.site.open_connections > limits.max_connections:
-            self.reject(503, "too many connections", {"Retry-After": "1"})
+        # Answered when the request arrives: writing before a TLS handshake would
+        # make the TLS layer pause this channel as a producer, stalling the handshake.
+        self._over_limit = self.site.open_connections > limits.max_connections
 
     def connectionLost(self, reason) -> None:
         self.site.connection_closed()
@@ -114,6 +115,8 @@ class ReceiverChannel(HTTPChannel):
             self.transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
+        if self._over_limit and not self.rejected:
+            self.reject(503, "too many connections", {"Retry-After": "1"})
         if self.rejected:
             self._drop(data)
         else:

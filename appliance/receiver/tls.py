@@ -11,7 +11,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from OpenSSL import crypto
 from twisted.internet.ssl import CertificateOptions, TLSVersion
 
 
@@ -87,8 +86,8 @@ def server_options(cert_path: Path, key_path: Path) -> CertificateOptions:
     """Server TLS options: the certificate chain in `cert_path`, TLS 1.2 at least."""
     certs, key = _load(cert_path, key_path)
     return CertificateOptions(
-        privateKey=crypto.PKey.from_cryptography_key(key),
-        certificate=crypto.X509.from_cryptography(certs[0]),
-        extraCertChain=[crypto.X509.from_cryptography(c) for c in certs[1:]],
+        privateKey=key,
+        certificate=certs[0],
+        extraCertChain=certs[1:],
         raiseMinimumTo=TLSVersion.TLSv1_2,
     )

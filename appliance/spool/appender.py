@@ -136,9 +136,13 @@ class SegmentAppender:
         frames = [frame.encode(r) for r in records]
         written, written_bytes, error = self._write(frames)
         result = AppendResult(acked=0, error=error, bytes_written=written_bytes, sealed=sealed)
-        if error is not None and error.errno == errno.EFBIG:
-            result.sealed += int(self.rotate())
+        # At the file size limit this process can write no more to this segment,
+        # so it is sealed, but only after the whole frames before the cut are
+        # synced through our descriptor (rotate() closes it).
+        efbig = error is not None and error.errno == errno.EFBIG
         if written == 0:
+            if efbig:
+                result.sealed += int(self.rotate())
             return result
         started = time.perf_counter()
         try:
@@ -147,6 +151,7 @@ class SegmentAppender:
         except OSError as sync_error:
             # Never retry-and-ack: seal this segment and write the batch again.
             result.sealed += int(self.rotate())
+            efbig = False  # that segment is sealed now
             result.reappended = True
             again, again_bytes, error2 = self._write(frames[:written])
             result.bytes_written += again_bytes
@@ -162,7 +167,9 @@ class SegmentAppender:
                 return result
         result.sync_seconds = time.perf_counter() - started
         result.acked = written
-        if self._first_data_at is None:
+        if efbig:
+            result.sealed += int(self.rotate())
+        elif self._first_data_at is None:
             self._first_data_at = self._clock()
         return result
 

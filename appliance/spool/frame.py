@@ -97,9 +97,11 @@ def decode_at(buf, pos: int) -> tuple[SpoolRecord, int]:
     if end > len(buf):
         raise FrameError("frame runs past the end of the data")
     # Slices of the meta and body are copies we need anyway; the CRC runs over them.
-    meta_bytes = buf[meta_start:body_start]
-    body = buf[body_start:crc_at]
-    crc = google_crc32c.value(buf[pos:meta_start])
+    # bytes() is free for bytes/mmap slices and makes a bytearray's slices
+    # acceptable to google_crc32c (which takes only read-only buffers).
+    meta_bytes = bytes(buf[meta_start:body_start])
+    body = bytes(buf[body_start:crc_at])
+    crc = google_crc32c.value(bytes(buf[pos:meta_start]))
     crc = google_crc32c.extend(google_crc32c.extend(crc, meta_bytes), body)
     if crc != _CRC.unpack_from(buf, crc_at)[0]:
         raise FrameError("trailer checksum mismatch")

@@ -1,0 +1,129 @@
+"""Running `appliance serve` as a real child process, and talking to it over TLS."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+READY = re.compile(r"listening on (https?)://([^:]+):(\d+)")
+
+# Tests must not depend on how full the machine's disk is.
+TEST_ENV = {"APPLIANCE_SPOOL_MIN_FREE_BYTES": "0", "APPLIANCE_SPOOL_MIN_FREE_PERCENT": "0"}
+
+
+@dataclass
+class ServerProcess:
+    """One `appliance serve` child; start() returns once it is listening."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+    scheme: str = "https"
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    def start(self, port: int = 0) -> ServerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+        env.update(TEST_ENV)
+        env.update(self.env)
+        cmd = [sys.executable, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
+               "--listen", f"127.0.0.1:{port}", *self.args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=env, text=True)
+        for line in self.proc.stdout:
+            match = READY.search(line)
+            if match:
+                self.scheme, self.host, self.port = match[1], match[2], int(match[3])
+                return self
+            if "cannot start" in line:
+                break
+        self.proc.wait(timeout=30)
+        raise RuntimeError(f"server did not start (exit code {self.proc.returncode})")
+
+    @property
+    def cafile(self) -> Path:
+        return self.data_dir / "tls" / "cert.pem"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.cafile))
+        return ctx
+
+    def connect(self, timeout: float = 30) -> socket.socket:
+        """A connected socket, wrapped in TLS when the server speaks HTTPS."""
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        if self.scheme == "https":
+            sock = self.ssl_context().wrap_socket(sock, server_hostname=self.host)
+        return sock
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a 200 must survive."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.proc.stdout.close()
+
+    def stop(self) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            self.proc.stdout.close()
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def read_response(sock: socket.socket) -> Response:
+    """Read one HTTP/1.1 response (skipping 100 Continue) from a socket."""
+    buf = b""
+    while True:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"connection closed mid-response: {buf[:200]!r}")
+            buf += chunk
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        if status != 100:
+            break
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(buf) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return Response(status, headers, buf[:length])
+
+
+def request(server: ServerProcess, raw: bytes) -> Response:
+    """Send raw request bytes on a new connection and read the answer."""
+    with server.connect() as sock:
+        sock.sendall(raw)
+        return read_response(sock)
+
+
+def post(server: ServerProcess, path: str, body: bytes, headers: dict[str, str] | None = None,
+         method: str = "POST") -> Response:
+    """A well-formed request with Content-Length."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {server.host}",
+             f"Content-Length: {len(body)}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return request(server, ("\r\n".join(lines) + "\r\n\r\n").encode() + body)

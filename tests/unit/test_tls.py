@@ -1,0 +1,44 @@
+"""The public port's TLS material and options."""
+
+import stat
+
+import pytest
+from OpenSSL import SSL
+
+from appliance.receiver.tls import (
+    TLSConfigError,
+    ensure_self_signed,
+    fingerprint,
+    server_options,
+)
+
+
+def test_self_signed_certificate_is_made_once_with_a_private_key(tmp_path):
+    cert, key, created = ensure_self_signed(tmp_path / "tls")
+    assert created
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    first = fingerprint(cert)
+    assert len(first.split(":")) == 32
+    again_cert, _key, created_again = ensure_self_signed(tmp_path / "tls")
+    assert not created_again and fingerprint(again_cert) == first
+
+
+def test_server_options_refuse_tls_below_1_2(tmp_path):
+    cert, key, _ = ensure_self_signed(tmp_path)
+    options = server_options(cert, key).getContext().set_options(0)
+    assert options & SSL.OP_NO_SSLv3
+    assert options & SSL.OP_NO_TLSv1
+    assert options & SSL.OP_NO_TLSv1_1
+    assert not options & SSL.OP_NO_TLSv1_2
+
+
+def test_unusable_files_are_named_in_the_error(tmp_path):
+    cert, key, _ = ensure_self_signed(tmp_path / "a")
+    other_cert, other_key, _ = ensure_self_signed(tmp_path / "b")
+    with pytest.raises(TLSConfigError, match="does not match"):
+        server_options(cert, other_key)
+    with pytest.raises(TLSConfigError, match="missing.pem"):
+        server_options(tmp_path / "missing.pem", key)
+    (tmp_path / "junk.pem").write_text("not a key")
+    with pytest.raises(TLSConfigError, match="junk.pem"):
+        server_options(cert, tmp_path / "junk.pem")
