@@ -35,7 +35,9 @@ def add_parser(sub, common) -> None:
         "import", parents=[common],
         help="import 2013 telemetry-server raw logs (v1/v2, plain or gzip) into the spool",
         description="Append every record of the given raw logs to the data dir's spool and "
-                    "seal the segment for conversion. Prints one summary per file. Exit "
+                    "seal the segment for conversion. Paths are stored as logged (the 2013 "
+                    "server logged them without the /submit/telemetry/ prefix), receive times "
+                    "as ms * 10^6 ns. Prints one summary per file. Exit "
                     "status: 0 all imported cleanly; 1 a file had damaged bytes (skipped and "
                     "counted; the other records are imported) or a spool write failed; 2 a "
                     "file is unreadable or not a raw log (nothing is imported).")
@@ -157,6 +159,9 @@ def _summary(name: str, report: RawLogReport, importer: _Importer, out) -> None:
               file=out)
     if len(report.skipped) > MAX_REGIONS_SHOWN:
         print(f"  ... and {len(report.skipped) - MAX_REGIONS_SHOWN} more damaged regions",
+              file=out)
+    if report.ignored_tail:
+        print(f"  ignored {report.ignored_tail} bytes of white space after the last record",
               file=out)
     if report.gzip_error:
         print(f"  the gzip stream is damaged; data after it is lost: {report.gzip_error}",

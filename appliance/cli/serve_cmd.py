@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from appliance.cli.common import CommandError
-
 
 def add_parser(sub, common) -> None:
     p = sub.add_parser("serve", parents=[common], help="run the receiver and spool",
@@ -51,6 +49,4 @@ def run(args, config, out) -> int:
     reactor.callWhenRunning(
         lambda: Deferred.fromCoroutine(server.start()).addCallbacks(ready, failed))
     reactor.run()
-    if outcome["code"]:
-        raise CommandError("server did not start")
-    return 0
+    return outcome["code"]

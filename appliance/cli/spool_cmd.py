@@ -120,10 +120,10 @@ def record_json(record: SpoolRecord, with_body: bool = False) -> dict:
 
 
 def iso_utc(received_ns: int) -> str | None:
-    """`2013-09-10T14:21:51.255000000Z` (None if the time is out of datetime's range)."""
+    """`2013-09-10T14:21:51.255000Z` (None if the time is out of datetime's range)."""
     seconds, ns = divmod(received_ns, 1_000_000_000)
     try:
         when = datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    return f"{when:%Y-%m-%dT%H:%M:%S}.{ns:09d}Z"
+    return f"{when:%Y-%m-%dT%H:%M:%S}.{ns // 1000:06d}Z"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -77,6 +78,8 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
         value = float(value)
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"{where}: must be a finite number, got {value!r}")
     if key.choices and value not in key.choices:
         raise ConfigError(f"{where}: must be one of {', '.join(key.choices)}, got {value!r}")
     if key.minimum is not None and value < key.minimum:
@@ -170,5 +173,7 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    escaped = "".join(
+        "\\" + c if c in '\\"' else f"\\u{ord(c):04x}" if c < " " or c == "\x7f" else c
+        for c in str(value))
     return f'"{escaped}"'

@@ -11,6 +11,7 @@ moment (so the client sees the answer rather than a reset) and it is closed.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -51,6 +52,7 @@ class ReceiverRequest(Request):
     _parsePOSTFormSubmission = False
 
     def gotLength(self, length: int | None) -> None:
+        self.started = time.perf_counter()  # headers are in: latency counts from here
         self.content = io.BytesIO()
         self.received_bytes = 0
         limit = self.channel.site.limits.max_body_bytes

@@ -59,7 +59,6 @@ class SubmissionResource(Resource):
         return b"" if request.method == b"HEAD" else (message + "\n").encode()
 
     def render(self, request) -> bytes | int:
-        request.started = time.perf_counter()
         path = request.path.decode("latin-1")
         if path == "/status":
             if request.method not in STATUS_METHODS:

@@ -31,9 +31,10 @@ gzip that passes its CRC or else valid JSON (else bytes were inserted into or
 deleted from it). The format has no checksum of its own, so damage inside a
 record that keeps its length and alignment cannot be detected. Anything else is skipped by
 searching for the next 0x1e whose header is plausible, and every skipped run of
-bytes is reported. A file with no record at all in its first DETECT_WINDOW
-bytes is not a raw log (RawLogError). A gzip-compressed log (the file starts
-with 1f 8b) is decompressed into a temporary file first, so memory stays bounded.
+bytes is reported. A file with no whole record in its first DETECT_WINDOW
+bytes, that does not start with a cut-off one, is not a raw log (RawLogError).
+A gzip-compressed log (the file starts with 1f 8b) is decompressed into a
+temporary file first, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class RawLogReport:
     record_bytes: int = 0           # bytes of the (decompressed) log held by good records
     skipped: list[DamagedRegion] = field(default_factory=list)
     truncated_tail: bool = False    # the last skipped region starts with a cut-off record
+    ignored_tail: int = 0           # white space after the last record, not counted as damage
 
     @property
     def skipped_bytes(self) -> int:
@@ -226,6 +228,12 @@ def _scan(buf, layout: _Layout, report: RawLogReport, stop: int | None = None,
         yield record
         pos = end
     if bad_start is not None:
+        tail = bytes(buf[bad_start:pos])
+        if pos == size and not tail.strip(b" \t\r\n"):
+            # Line endings after the last record (a log that went through a text
+            # tool, like the corpus file) are not damage: nothing was lost.
+            report.ignored_tail = len(tail)
+            return
         report.skipped.append(DamagedRegion(bad_start, pos - bad_start))
         report.truncated_tail = pos == size and cut_off_at is not None
 
@@ -242,6 +250,10 @@ def detect_version(buf) -> str | None:
         scores.append((trial.records, -trial.skipped_bytes, -len(scores), name))
     records, _, _, name = max(scores)
     if records == 0:
+        # A log whose only record was cut short (a crash mid-write) is still a log.
+        for name, layout in LAYOUTS.items():
+            if _check(buf, 0, layout) == -1 and _preamble(buf, 0, layout) is not None:
+                return name
         head = bytes(buf[:8]).hex(" ")
         raise RawLogError(
             f"not a raw telemetry log: no v1 or v2 record found (file starts with {head})")

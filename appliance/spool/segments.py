@@ -17,19 +17,12 @@ import os
 import time
 from pathlib import Path
 
+from appliance.durable import fsync_dir
+
 CURRENT = "current.seg"
 ROTATING_PREFIX = "rotating-"
 SEALED_PREFIX = "sealed-"
 SUFFIX = ".seg"
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory's entries (new, renamed files) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SpoolDir:

@@ -46,7 +46,7 @@ def test_every_acknowledged_submission_survives_kill_9(tmp_path):
             t.start()
         with cond:
             target = len(acked) + ACKS_PER_ROUND
-            assert cond.wait_for(lambda: len(acked) >= target, timeout=60)
+            assert cond.wait_for(lambda t=target: len(acked) >= t, timeout=60)
         if round_no < KILLS:
             server.kill()  # SIGKILL while clients are mid-request
         else:

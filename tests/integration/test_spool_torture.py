@@ -167,7 +167,7 @@ def _interleave_writer(root: str, seed: int, start, two_writes: bool):
     # Sizes 1 B - 1 MiB, uniform in log: about a fifth are over 64 KiB.
     records = [make_record(ids, rnd.randbytes(log_size(rnd, 20))) for _ in range(PER_PROC)]
     written = [(r.record_id, r.headers["x-sha256"]) for r in records]
-    start.wait()
+    start.wait(30)  # a Barrier: raises rather than hangs if a sibling died
     if two_writes:
         # The wrong way: header, then the rest, as two calls.
         fd = os.open(Path(root) / "current.seg", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -189,11 +189,10 @@ def _interleave_writer(root: str, seed: int, start, two_writes: bool):
 
 def _interleave(root: Path, two_writes: bool):
     root.mkdir()
-    start = FORK.Event()
-    procs = start_children([(_interleave_writer, str(root), seed, start, two_writes)
+    # Children generate their records first, then all start writing at once.
+    start = FORK.Barrier(PROCS)
+    results = run_children([(_interleave_writer, str(root), seed, start, two_writes)
                             for seed in range(PROCS)])
-    start.set()  # children generate their records first, then all write at once
-    results = collect(procs)
     written = {i: d for w, _big in results for i, d in w}
     big = sum(big for _w, big in results)
     return written, big, check_spool(root)
@@ -507,8 +506,7 @@ def test_injected_short_write(tmp_path, monkeypatch, cut_frame):
     # The torn record is one damaged region; the later records read after it.
     assert check.damaged["current.seg"] == [
         DamagedRegion(size_before + whole, frame_sizes[cut_frame] // 2)]
-    assert [off for _seg, off in (check.copies[r.record_id][0] for r in after)][0] == \
-        size_before + cut
+    assert check.copies[after[0].record_id] == [("current.seg", size_before + cut)]
 
 
 # -- 4. fdatasync EIO ------------------------------------------------------------------

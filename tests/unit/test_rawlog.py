@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 
 import pytest
@@ -30,6 +31,11 @@ def v1(ms: int, path: str, body: bytes) -> bytes:
 def v2(ms: int, path: str, body: bytes, ip: str = "") -> bytes:
     p, i = path.encode(), ip.encode()
     return struct.pack("<BBHIQ", 0x1E, len(i), len(p), len(body), ms) + i + p + body
+
+
+def js(n: int, size: int = 10) -> bytes:
+    """A JSON body of about `size` bytes."""
+    return json.dumps({"n": n, "pad": "x" * size}).encode()
 
 
 def read(buf: bytes) -> tuple[list[RawRecord], RawLogReport]:
@@ -68,24 +74,24 @@ def test_single_record_files_are_detected_both_ways():
 
 
 def test_garbage_between_records_is_skipped_and_counted():
-    r1, r2, r3 = v1(MS, "one", b"1" * 30), v1(MS + 5, "two", b"2" * 7), v1(MS + 9, "three", b"3")
+    r1, r2, r3 = v1(MS, "one", js(1, 30)), v1(MS + 5, "two", js(2)), v1(MS + 9, "three", b"3")
     junk1 = b"\x1e\x00garbage\x1e\x1e\xff" * 3        # separators with implausible headers
     junk2 = b"\n"
     log = junk2 + r1 + junk1 + r2 + r3 + junk2
     records, report = read(log)
     assert [r.path for r in records] == ["one", "two", "three"]
-    assert [r.body for r in records] == [b"1" * 30, b"2" * 7, b"3"]
+    assert [r.body for r in records] == [js(1, 30), js(2), b"3"]
     assert report.skipped == [
         DamagedRegion(0, 1),
         DamagedRegion(1 + len(r1), len(junk1)),
-        DamagedRegion(len(log) - 1, 1),
     ]
-    assert report.skipped_bytes == len(junk1) + 2
+    assert report.skipped_bytes == len(junk1) + 1
+    assert report.ignored_tail == 1  # a final newline is not damage
     assert not report.truncated_tail
 
 
 def test_overwritten_record_is_skipped_and_the_rest_recovered():
-    good = [v2(MS + i, f"p{i}", bytes([i]) * 40, "192.0.2.1") for i in range(4)]
+    good = [v2(MS + i, f"p{i}", js(i, 40), "192.0.2.1") for i in range(4)]
     broken = bytearray(good[1])
     broken[8:16] = b"\xff" * 8                        # its time is now implausible
     log = good[0] + bytes(broken) + good[2] + good[3]
@@ -95,19 +101,19 @@ def test_overwritten_record_is_skipped_and_the_rest_recovered():
 
 
 def test_record_with_a_damaged_length_does_not_swallow_the_next_ones():
-    recs = [v1(MS + i, f"p{i}", bytes([65 + i]) * 100) for i in range(4)]
+    recs = [v1(MS + i, f"p{i}", js(i, 100)) for i in range(4)]
     broken = bytearray(recs[1])
     struct.pack_into("<I", broken, 3, 150)            # data length 100 -> 150
     log = recs[0] + bytes(broken) + recs[2] + recs[3]
     records, report = read(log)
     assert [(r.path, r.body) for r in records] == [
-        ("p0", b"A" * 100), ("p2", b"C" * 100), ("p3", b"D" * 100)]
+        ("p0", js(0, 100)), ("p2", js(2, 100)), ("p3", js(3, 100))]
     assert report.skipped == [DamagedRegion(len(recs[0]), len(broken))]
 
 
 @pytest.mark.parametrize("cut", [1, 7, 15, 20, 40])
 def test_truncated_tail(cut):
-    first, last = v1(MS, "first", b"f" * 20), v1(MS + 1, "last", b"l" * 30)
+    first, last = v1(MS, "first", js(1)), v1(MS + 1, "last", js(2, 30))
     log = first + last[:cut]
     records, report = read(log)
     assert [r.path for r in records] == ["first"]
@@ -116,10 +122,45 @@ def test_truncated_tail(cut):
 
 
 def test_trailing_junk_is_not_called_truncation():
-    log = v1(MS, "a", b"b") + b"\n\n"
+    log = v1(MS, "a", gzip.compress(b"{}")) + b"junk"
     records, report = read(log)
     assert len(records) == 1
-    assert report.skipped == [DamagedRegion(len(log) - 2, 2)] and not report.truncated_tail
+    assert report.skipped == [DamagedRegion(len(log) - 4, 4)] and not report.truncated_tail
+
+
+def test_trailing_line_endings_are_ignored_not_damage():
+    log = v1(MS, "a", gzip.compress(b"{}")) + b"\r\n\n"
+    records, report = read(log)
+    assert len(records) == 1
+    assert report.skipped == [] and report.ignored_tail == 3 and not report.damaged
+
+
+def test_record_that_cannot_prove_itself_intact_before_junk_is_skipped():
+    # Without a checksum, a record followed by junk instead of a record is kept
+    # only if its body is whole: gzip passing its CRC, or valid JSON.
+    plain, zipped = v1(MS, "plain", b"not json"), v1(MS + 1, "zipped", gzip.compress(js(1)))
+    assert [r.path for r in read(plain + zipped)[0]] == ["plain", "zipped"]
+    records, report = read(plain + b"junk" + zipped + b"junk")
+    assert [r.path for r in records] == ["zipped"]
+    assert report.skipped == [DamagedRegion(0, len(plain) + 4),
+                              DamagedRegion(len(plain) + 4 + len(zipped), 4)]
+
+
+@pytest.mark.parametrize("at", [0, 1, 10, -9, -1])
+def test_bytes_inserted_into_a_gzip_body_are_detected(at):
+    body = gzip.compress(js(7, 300))
+    first = v1(MS, "first", body)
+    cut = len(first) - len(body) + (at % len(body))
+    damaged = first[:cut] + b"INSERTED" + first[cut:]
+    after = v1(MS + 1, "after", js(8))
+    records, report = read(damaged + after)
+    assert [r.path for r in records] == ["after"]
+    assert report.skipped == [DamagedRegion(0, len(damaged))]
+
+
+def test_log_holding_only_a_cut_off_record():
+    records, report = read(v2(MS, "p", js(1), "10.0.0.1")[:-3])
+    assert records == [] and report.version == "v2" and report.truncated_tail
 
 
 @pytest.mark.parametrize("content", [
@@ -178,11 +219,15 @@ def test_gzip_that_is_not_a_raw_log(tmp_path):
         list(read_raw_log(path))
 
 
+_body = st.one_of(
+    st.dictionaries(st.text(max_size=5), st.integers()).map(lambda d: json.dumps(d).encode()),
+    st.binary(max_size=200).map(gzip.compress),
+)
 _record = st.tuples(
     st.integers(1_100_000_000_000, 1_900_000_000_000),
     st.text(st.characters(min_codepoint=0x20, blacklist_categories=("Cs",)), max_size=30)
       .filter(lambda s: "\x7f" not in s),
-    st.binary(min_size=1, max_size=200),
+    _body,
     st.sampled_from(["", "127.0.0.1", "2001:db8::7"]),
     st.binary(max_size=40),                                # garbage before this record
 )

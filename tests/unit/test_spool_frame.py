@@ -197,7 +197,7 @@ def test_clean_buffer():
     records = records_of(30)
     buf, spans = build(records)
     got, report = read(buf)
-    assert got == [(s, r) for (s, _), r in zip(spans, records)]
+    assert got == [(s, r) for (s, _), r in zip(spans, records, strict=True)]
     assert report.damaged == []
 
 
@@ -240,7 +240,8 @@ def test_overwritten_length_with_magic_and_crc_fixed_is_still_caught():
     start, end = spans[k]
     body_len = len(records[k].body)
     buf[start + 12:start + 16] = struct.pack("<I", body_len - 3)
-    buf[start + 40:start + 44] = struct.pack("<I", google_crc32c.value(bytes(buf[start:start + 40])))
+    head_crc = google_crc32c.value(bytes(buf[start:start + 40]))
+    buf[start + 40:start + 44] = struct.pack("<I", head_crc)
     _check_damage(buf, records, {k}, [DamagedRegion(start, end - start)])
 
 
@@ -396,8 +397,8 @@ def test_reader_fuzz(bodies, damages):
     for _, r in got:
         assert by_id.get(r.record_id) == r
     # Every record whose bytes are untouched is yielded, at its place.
-    yielded = dict((r.record_id, off) for off, r in got)
-    for r, (start, _end, touched) in zip(records, spans):
+    yielded = {r.record_id: off for off, r in got}
+    for r, (start, _end, touched) in zip(records, spans, strict=True):
         if not touched:
             assert yielded.get(r.record_id) == start
     # Good frames and damaged regions cover the data; a region per damaged place at most.
