@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +14,12 @@ from twisted.logger import Logger
 
 from appliance import __version__
 from appliance.config import Config, parse_listen
+from appliance.convert.service import ConverterService
 from appliance.disk import DiskGuard
 from appliance.receiver.channel import Limits, ReceiverSite
 from appliance.receiver.resource import SubmissionResource
 from appliance.receiver.tls import ensure_self_signed, fingerprint, server_options
+from appliance.selfcmd import CONVERTER_WORKER, self_command
 from appliance.spool import SegmentAppender, SpoolDir, SpoolWriter
 from appliance.spool.fscheck import refuse_unsafe_filesystem
 from appliance.stats import Stats
@@ -43,10 +44,11 @@ class Server:
         self.reactor = reactor
         self.data_dir: Path = config.data_dir
         self.stats = Stats(reactor.seconds)
-        self.node_id = config.server.node_id or socket.gethostname()
+        self.node_id = config.node_id
         self._port = None
         self.writer: SpoolWriter | None = None
         self.disk: DiskGuard | None = None
+        self.converter: ConverterService | None = None
 
     async def start(self) -> Listening:
         """Open the spool, start the writer and the disk guard, then listen."""
@@ -74,7 +76,16 @@ class Server:
                               min_free_percent=cfg.spool.min_free_percent,
                               clock=self.reactor, interval=cfg.spool.disk_check_interval)
         self.disk.start()
+        if cfg.converter.enabled:
+            self.converter = ConverterService(self.reactor, self._converter_argv(), self.stats)
+            self.converter.start()
         return await self._listen()
+
+    def _converter_argv(self) -> list[str]:
+        argv = [*self_command(), CONVERTER_WORKER, "--data-dir", str(self.data_dir)]
+        if self.config.source is not None:
+            argv += ["--config", str(self.config.source)]
+        return argv
 
     async def _listen(self) -> Listening:
         cfg = self.config.receiver
@@ -110,7 +121,7 @@ class Server:
         return Listening(url, fp, created)
 
     async def stop(self) -> None:
-        """Stop listening, then write what is queued and stop the writer."""
+        """Stop listening, write what is queued, then let the converter commit and exit."""
         if self._port is not None:
             await self._port.stopListening()
             self._port = None
@@ -118,3 +129,5 @@ class Server:
             self.disk.stop()
         if self.writer is not None:
             await self.writer.stop()
+        if self.converter is not None:
+            await self.converter.stop()

@@ -52,6 +52,7 @@ class Stats:
         self.spool_errors: Counter[str] = Counter()
         self.fsync_latency = Samples()
         self.open_connections = 0
+        self.converter: dict = {}
 
     def snapshot(self) -> dict:
         """A JSON-ready copy of every counter."""
@@ -74,4 +75,5 @@ class Stats:
                 "errors": dict(self.spool_errors),
                 "fsync_seconds": self.fsync_latency.summary(),
             },
+            "converter": dict(self.converter),
         }

@@ -7,11 +7,18 @@ import sys
 from typing import TextIO
 
 from appliance import __version__
-from appliance.cli import config_cmd, import_cmd, serve_cmd, spool_cmd
+from appliance.cli import (
+    config_cmd,
+    convert_cmd,
+    import_cmd,
+    serve_cmd,
+    spool_cmd,
+    store_cmd,
+)
 from appliance.cli.common import CommandError, common_options
 from appliance.config import ConfigError, load_config
 
-COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd)
+COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, store_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,9 +37,11 @@ class Section:
 class Config:
     """The effective configuration: `config.spool.max_segment_bytes`."""
 
-    def __init__(self, values: dict[tuple[str, str], Any], origins: dict[tuple[str, str], str]):
+    def __init__(self, values: dict[tuple[str, str], Any], origins: dict[tuple[str, str], str],
+                 source: Path | None = None):
         self._values = values
         self.origins = origins
+        self.source = source  # the --config file, if any
         for name in sections():
             per = {k: v for (s, k), v in values.items() if s == name}
             setattr(self, name, Section(name, per))
@@ -47,6 +50,11 @@ class Config:
     def data_dir(self) -> Path:
         """The data directory as an absolute path."""
         return Path(self._values[("server", "data_dir")]).expanduser().resolve()
+
+    @property
+    def node_id(self) -> str:
+        """This node's name: `[server] node_id`, else the host name."""
+        return self._values[("server", "node_id")] or socket.gethostname()
 
     def items(self) -> list[tuple[Key, Any, str]]:
         """Every key with its value and origin, in table order."""
@@ -150,7 +158,7 @@ def load_config(
         values[(section, name)] = _coerce(key, value, origin)
         origins[(section, name)] = origin
 
-    return Config(values, origins)
+    return Config(values, origins, Path(path).resolve() if path is not None else None)
 
 
 def render_toml(config: Config) -> str:

@@ -92,6 +92,29 @@ KEYS: tuple[Key, ...] = (
         "Answer 507 while less than this percentage of the file system is free.", minimum=0),
     Key("spool", "disk_check_interval", 1.0, "Seconds between free-space checks.",
         minimum=0.01),
+    # [store]
+    Key("store", "compression_level", 1,
+        "zstd level of store files, 1-22 (1 is smaller than xz -0 and >10x faster: "
+        "see docs/storage.md).", minimum=1,
+        check=lambda v: None if v <= 22 else "zstd levels go up to 22"),
+    Key("store", "max_file_bytes", 64 * MiB,
+        "Finish a partition file at this many uncompressed bytes.", minimum=1024),
+    Key("store", "max_file_age", 300.0,
+        "Seconds after which the converter commits what it has converted.", minimum=0.01),
+    Key("store", "schema_file", "",
+        "Partitioning schema for telemetry (2013 telemetry_schema.json format); "
+        "empty uses the built-in default."),
+    # [converter]
+    Key("converter", "enabled", True,
+        "Run the converter in `appliance serve` (a child process)."),
+    Key("converter", "idle_wait", 1.0,
+        "Seconds the converter waits for new sealed segments when idle.", minimum=0.01),
+    # [histograms]
+    Key("histograms", "spec_dir", "",
+        "Directory of <rev>.Histograms.json / <rev>.buckets.json; empty means "
+        "<data_dir>/histograms."),
+    Key("histograms", "server_url", "",
+        "Histogram server fetched for revisions not in spec_dir (cached in spec_dir/cache)."),
 )
 
 

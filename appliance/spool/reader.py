@@ -36,8 +36,9 @@ class ReadReport:
         return sum(r.length for r in self.damaged)
 
 
-def iter_buffer(buf, report: ReadReport | None = None) -> Iterator[tuple[int, SpoolRecord]]:
-    """Yield (offset, record) for every valid frame in `buf`.
+def iter_frames(buf, report: ReadReport | None = None,
+                start: int = 0) -> Iterator[tuple[int, int, SpoolRecord]]:
+    """Yield (offset, end offset, record) for every valid frame in `buf` from `start`.
 
     Damage never stops the read: after a bad frame the reader searches for the
     next magic and carries on, so only damaged records are lost. Each maximal
@@ -46,7 +47,7 @@ def iter_buffer(buf, report: ReadReport | None = None) -> Iterator[tuple[int, Sp
     """
     report = report if report is not None else ReadReport()
     size = len(buf)
-    pos = 0
+    pos = start
     bad_start = None
     while pos < size:
         try:
@@ -61,10 +62,16 @@ def iter_buffer(buf, report: ReadReport | None = None) -> Iterator[tuple[int, Sp
             report.damaged.append(DamagedRegion(bad_start, pos - bad_start))
             bad_start = None
         report.records += 1
-        yield pos, record
+        yield pos, end, record
         pos = end
     if bad_start is not None:
         report.damaged.append(DamagedRegion(bad_start, size - bad_start))
+
+
+def iter_buffer(buf, report: ReadReport | None = None) -> Iterator[tuple[int, SpoolRecord]]:
+    """Yield (offset, record) for every valid frame in `buf` (see iter_frames)."""
+    for offset, _end, record in iter_frames(buf, report):
+        yield offset, record
 
 
 def read_segment(path: str | os.PathLike,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +38,10 @@ class ServerProcess:
         env.update(self.env)
         cmd = [sys.executable, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
                "--listen", f"127.0.0.1:{port}", *self.args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=env, text=True)
+        self.log_lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read_log, args=(self.proc.stderr,), daemon=True).start()
         for line in self.proc.stdout:
             match = READY.search(line)
             if match:
@@ -47,6 +51,20 @@ class ServerProcess:
                 break
         self.proc.wait(timeout=30)
         raise RuntimeError(f"server did not start (exit code {self.proc.returncode})")
+
+    def _read_log(self, stream) -> None:
+        for line in stream:
+            self.log_lines.put(line)
+        stream.close()
+
+    def wait_for_log(self, pattern: str, timeout: float = 60) -> re.Match:
+        """Block until a console log line matches `pattern` (the server's own events)."""
+        regex = re.compile(pattern)
+        while True:
+            line = self.log_lines.get(timeout=timeout)
+            match = regex.search(line)
+            if match:
+                return match
 
     @property
     def cafile(self) -> Path:

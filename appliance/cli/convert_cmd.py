@@ -1,0 +1,114 @@
+"""`appliance convert`: the converter pipeline on files, and the server's converter child."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from appliance.cli.common import CommandError
+from appliance.selfcmd import CONVERTER_WORKER
+from appliance.spool import RecordIds, SpoolRecord, read_segment
+from appliance.spool.frame import MAGIC
+
+
+def add_parser(sub, common) -> None:
+    p = sub.add_parser(
+        "convert", parents=[common], help="convert spool segments or 2013 raw logs into a store",
+        description="Run the converter on files, for backfills and debugging: each input "
+                    "(a spool segment or a 2013 raw log) is decompressed, validated, its "
+                    "histograms converted, and written partitioned into the store at --out. "
+                    "Records that fail go to --out/invalid/ with their reason. Inputs are "
+                    "not modified.")
+    p.add_argument("inputs", nargs="+", metavar="SPOOL_OR_RAWLOG", type=Path)
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="store directory to write (created if needed)")
+    p.add_argument("--specs", type=Path, metavar="DIR",
+                   help="histogram spec directory (default: [histograms] spec_dir)")
+    p.set_defaults(run=run)
+
+    worker = sub.add_parser(CONVERTER_WORKER, parents=[common])  # no help: not listed
+    worker.set_defaults(run=run_worker)
+
+
+def _records(path: Path):
+    """Records of a spool segment or a raw log, as spool records."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == MAGIC:
+        yield from read_segment(path)
+        return
+    from appliance.spool.rawlog import RawLogError, read_raw_log
+
+    ids = RecordIds()
+    try:
+        for raw in read_raw_log(path):
+            yield SpoolRecord(ids.next(), raw.received_ms * 1_000_000, raw.path, raw.body,
+                              {}, raw.client_ip)
+    except RawLogError as e:
+        raise CommandError(f"{path}: {e}") from None
+
+
+def run(args, config, out) -> int:
+    from appliance.convert.factory import record_converter
+    from appliance.storage.checkpoint import Checkpoint, CheckpointLog
+    from appliance.storage.partfiles import PartitionFiles
+    from appliance.storage.schema import sanitise
+
+    for path in args.inputs:
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+    converter = record_converter(config, args.specs)
+    generation = f"convert{time.time_ns():x}"
+    node_id = sanitise(config.node_id)
+    files = PartitionFiles(args.out, generation, node_id,
+                           level=config.store.compression_level,
+                           max_file_bytes=config.store.max_file_bytes)
+    for path in args.inputs:
+        n = 0
+        for record in _records(path):
+            result = converter.convert(record)
+            files.write(result.partition, result.line)
+            n += 1
+        out.write(f"{path}: {n} records\n")
+    done = files.finish_all()
+    CheckpointLog(args.out, args.out).commit(Checkpoint(renames=[
+        (str(f.tmp_path.relative_to(args.out)), f.key(node_id, generation))
+        for f in done]))
+    invalid = sum(converter.invalid_by_reason.values())
+    out.write(f"converted {converter.converted}, invalid {invalid}"
+              + "".join(f", {k}: {v}" for k, v in sorted(converter.invalid_by_reason.items()))
+              + f"; {len(done)} files in {args.out}\n")
+    if converter.unknown_histograms:
+        out.write(f"unknown histograms kept aside: {len(converter.unknown_histograms)} "
+                  "names\n")
+    return 0
+
+
+def run_worker(args, config, out) -> int:
+    """The server's converter child: convert until SIGTERM, one JSON line per commit."""
+    from appliance.convert.factory import converter_loop
+    from appliance.lifecycle import die_with_parent, lock_exclusive
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    die_with_parent()
+    store = config.data_dir / "store"
+    store.mkdir(parents=True, exist_ok=True)
+    # One converter per store: a converter orphaned by a killed server finishes
+    # its generation (it got SIGTERM with its parent) before a new one starts.
+    lock_exclusive(store / ".converter.lock", wait=True)
+
+    def report(counts) -> None:
+        out.write(json.dumps(dataclasses.asdict(counts)) + "\n")
+        out.flush()
+
+    loop = converter_loop(config, on_report=report)
+    loop.run(stop, idle_wait=config.converter.idle_wait)
+    print("converter stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,67 @@
+"""`appliance store ls`: what the local store holds, per partition."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from appliance.cli.common import CommandError
+
+
+def add_parser(sub, common) -> None:
+    p = sub.add_parser("store", parents=[common], help="inspect the local store",
+                       description="Inspect the partitioned store in the data dir.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ls = actions.add_parser("ls", parents=[common], help="list partitions",
+                            description="List partitions with their file count, records and "
+                                        "bytes (records are read from file names, no file is "
+                                        "opened; a filter prunes whole directories).")
+    ls.add_argument("--filter", type=Path, metavar="FILTER.json",
+                    help="a filter in the schema format (see docs/storage-keys.md)")
+    ls.add_argument("--store", type=Path, metavar="DIR",
+                    help="a store directory other than the data dir's (e.g. convert --out)")
+    ls.add_argument("--json", action="store_true", help="one JSON object per partition")
+    ls.set_defaults(run=run_ls)
+
+
+def _file_records(name: str) -> int:
+    """Records in a store file, from its name `<node>.<generation>.<part>.<records>.zst`."""
+    try:
+        return int(name.rsplit(".", 2)[-2])
+    except (IndexError, ValueError):
+        return 0
+
+
+def run_ls(args, config, out) -> int:
+    from appliance.convert.factory import telemetry_schema
+    from appliance.storage.filters import Filter
+    from appliance.storage.keys import walk_partitions
+    from appliance.storage.schema import SchemaError, SchemaRegistry
+
+    schemas = SchemaRegistry(telemetry=telemetry_schema(config))
+    try:
+        flt = Filter.from_file(args.filter, schemas) if args.filter else None
+    except (OSError, SchemaError, ValueError) as e:
+        raise CommandError(f"filter {args.filter}: {e}") from None
+    root = args.store or config.data_dir / "store"
+    if not root.is_dir():
+        raise CommandError(f"no store at {root}")
+    totals = [0, 0, 0, 0]
+    for partition in walk_partitions(root, flt, schemas):
+        files = [e for e in os.scandir(partition.path) if e.is_file() and e.name.endswith(".zst")]
+        if not files:
+            continue
+        records = sum(_file_records(e.name) for e in files)
+        size = sum(e.stat().st_size for e in files)
+        key = "/".join((partition.tree, *partition.values))
+        totals = [totals[0] + 1, totals[1] + len(files), totals[2] + records, totals[3] + size]
+        if args.json:
+            out.write(json.dumps({"partition": key, "files": len(files), "records": records,
+                                  "bytes": size}) + "\n")
+        else:
+            out.write(f"{key}\t{len(files)} files\t{records} records\t{size} bytes\n")
+    if not args.json:
+        out.write(f"total: {totals[0]} partitions, {totals[1]} files, {totals[2]} records, "
+                  f"{totals[3]} bytes\n")
+    return 0

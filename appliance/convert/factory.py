@@ -1,0 +1,41 @@
+"""Building the converter's parts from the configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.config import Config
+from appliance.convert.loop import ConverterLoop
+from appliance.convert.records import RecordConverter
+from appliance.convert.specs import SpecStore
+from appliance.spool import SpoolDir
+from appliance.storage.schema import Schema, sanitise
+
+
+def spec_dir(config: Config) -> Path:
+    """Where histogram specs live: `[histograms] spec_dir` or `<data_dir>/histograms`."""
+    configured = config.histograms.spec_dir
+    return Path(configured).expanduser() if configured else config.data_dir / "histograms"
+
+
+def telemetry_schema(config: Config) -> Schema:
+    path = config.store.schema_file
+    return Schema.from_file(Path(path)) if path else Schema.telemetry_default()
+
+
+def record_converter(config: Config, specs: Path | None = None) -> RecordConverter:
+    """A RecordConverter with the configured specs, schema and limits."""
+    directory = specs or spec_dir(config)
+    store = SpecStore(directory, server_url=config.histograms.server_url or None,
+                      cache_dir=directory / "cache")
+    return RecordConverter(store, telemetry_schema(config),
+                           max_decompressed_bytes=config.receiver.max_decompressed_bytes)
+
+
+def converter_loop(config: Config, on_report=None) -> ConverterLoop:
+    """The loop that converts the data dir's spool into its store."""
+    return ConverterLoop(
+        SpoolDir(config.data_dir / "spool"), config.data_dir / "store",
+        record_converter(config), node_id=sanitise(config.node_id),
+        level=config.store.compression_level, max_file_bytes=config.store.max_file_bytes,
+        max_file_age=config.store.max_file_age, on_report=on_report)

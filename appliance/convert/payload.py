@@ -1,0 +1,222 @@
+"""Converting a classic Telemetry ping's histograms to the compact form (docs/conversion.md).
+
+A "ver": 1 ping carries each histogram as an object:
+
+    {"values": {"<bucket lower bound>": count, ...}, "sum": ..., "log_sum": ...,
+     "log_sum_squares": ..., "sum_squares_lo": ..., "sum_squares_hi": ...,
+     "bucket_count": ..., "range": [...], "histogram_type": ...}
+
+`convert_payload` replaces it with one array, every bucket of the revision's
+spec in order (0 where the ping has no entry) then the five statistics (-1
+where absent or null):
+
+    [count_0, ..., count_N-1, sum, log_sum, log_sum_squares, sum_squares_lo, sum_squares_hi]
+
+and sets "ver" to 2. `STARTUP_X` histograms use the spec of `X`. A histogram
+that the revision's spec does not define is moved, unchanged, into the
+top-level object "unknownHistograms" (created only when needed) and its name
+reported, so nothing is lost and it can be converted later.
+
+Which documents are converted:
+- not a JSON object -> ConversionError("not_an_object");
+- no "ver" key (not a classic ping: generic-edge documents, unified pings)
+  and "ver": 2 (already converted) -> returned unchanged, converted=False;
+- any other "ver" -> unchanged (converted=False) by default, or
+  ConversionError("unsupported_version") with unknown_version="reject" (what
+  the 2013 server did for versions it did not know);
+- "ver": 1 -> needs "info" (object); with "histograms" it needs
+  "info.revision", without "info.revision" it must have no "histograms" (then
+  there is nothing to convert and only "ver" changes, as in 2013).
+
+Errors raise ConversionError with a `reason` from REASONS and a human
+`detail`; the payload is left untouched. On success the payload is updated in
+place and returned in the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from appliance.convert.specs import BadRevision, SpecStore, UnknownRevision, revision_key
+
+VERSION_UNCONVERTED = 1
+VERSION_CONVERTED = 2
+STATISTICS = ("sum", "log_sum", "log_sum_squares", "sum_squares_lo", "sum_squares_hi")
+UNKNOWN_HISTOGRAMS = "unknownHistograms"
+
+REASONS = frozenset({
+    "not_an_object",        # the document is not a JSON object
+    "missing_info",         # "info" is absent or not an object
+    "missing_revision",     # "histograms" without "info.revision"
+    "bad_revision",         # "info.revision" is not a revision URL
+    "missing_histograms",   # "info.revision" without "histograms"
+    "unknown_revision",     # no spec for the revision (may be transient: see .transient)
+    "bad_histogram",        # "histograms", a histogram or its "values" is not an object,
+                            # a statistic is not a number, or "unknownHistograms" exists
+    "invalid_bucket",       # a "values" key is not an integer, not a bucket of the spec,
+                            # or names a bucket twice
+    "bad_count",            # a count is not an integer, or is negative
+    "unsupported_version",  # "ver" is neither 1 nor 2 (only with unknown_version="reject")
+})
+
+
+class ConversionError(ValueError):
+    """A ping that cannot be converted. `reason` is one of REASONS."""
+
+    def __init__(self, reason: str, detail: str, *, histogram: str | None = None,
+                 transient: bool = False):
+        if reason not in REASONS:
+            raise ValueError(f"unknown conversion error reason {reason!r}")
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.histogram = histogram      # the histogram at fault, if any
+        self.transient = transient      # unknown_revision only: the server could not be asked
+
+
+@dataclass(slots=True)
+class ConvertResult:
+    payload: dict
+    converted: bool                     # False: returned unchanged (ver 2, no ver, other ver)
+    unknown_histograms: list[str] = field(default_factory=list)
+    revision: str | None = None         # the revision hash used, if any
+
+
+def convert_payload(payload, specs: SpecStore, *, unknown_version: str = "keep") -> ConvertResult:
+    """Convert one parsed ping (see the module docstring).
+
+    unknown_version: "keep" returns a document whose "ver" is neither 1 nor 2
+    unchanged; "reject" raises ConversionError("unsupported_version").
+    """
+    if unknown_version not in ("keep", "reject"):
+        raise ValueError(f"unknown_version must be 'keep' or 'reject', not {unknown_version!r}")
+    if not isinstance(payload, dict):
+        raise ConversionError("not_an_object",
+                              f"the document is a JSON {_json_type(payload)}, not an object")
+    if "ver" not in payload:
+        return ConvertResult(payload, False)
+    ver = payload["ver"]
+    if type(ver) is not int or ver != VERSION_UNCONVERTED:
+        if type(ver) is int and ver == VERSION_CONVERTED:
+            return ConvertResult(payload, False)
+        if unknown_version == "reject":
+            raise ConversionError("unsupported_version", f"unknown ver {str(ver)[:40]!r}")
+        return ConvertResult(payload, False)
+
+    info = payload.get("info")
+    if not isinstance(info, dict):
+        raise ConversionError("missing_info", "no info object" if info is None
+                              else f"info is a JSON {_json_type(info)}, not an object")
+    has_histograms = "histograms" in payload
+    if "revision" not in info:
+        if has_histograms:
+            raise ConversionError("missing_revision", "histograms without info.revision")
+        payload["ver"] = VERSION_CONVERTED
+        return ConvertResult(payload, True)
+    try:
+        rev = revision_key(info["revision"])
+    except BadRevision as e:
+        raise ConversionError("bad_revision", str(e)) from None
+    if not has_histograms:
+        raise ConversionError("missing_histograms", "info.revision without histograms")
+    histograms = payload["histograms"]
+    if not isinstance(histograms, dict):
+        raise ConversionError("bad_histogram",
+                              f"histograms is a JSON {_json_type(histograms)}, not an object")
+    if UNKNOWN_HISTOGRAMS in payload:
+        raise ConversionError("bad_histogram", f"a ver 1 ping already has {UNKNOWN_HISTOGRAMS}")
+
+    converted: dict = {}
+    unknown: dict = {}
+    if histograms:
+        try:
+            spec = specs.get(rev)
+        except UnknownRevision as e:
+            raise ConversionError("unknown_revision", str(e), transient=e.transient) from None
+        except BadRevision as e:  # pragma: no cover - revision_key only yields hashes
+            raise ConversionError("bad_revision", str(e)) from None
+        layouts = spec.layouts
+        for name, hist in histograms.items():
+            layout = layouts.get(name)
+            if layout is None:
+                layout = spec.layout(name)      # STARTUP_ names
+                if layout is None:
+                    unknown[name] = hist
+                    continue
+            converted[name] = _convert_one(name, hist, layout)
+
+    payload["histograms"] = converted
+    if unknown:
+        payload[UNKNOWN_HISTOGRAMS] = unknown
+    payload["ver"] = VERSION_CONVERTED
+    return ConvertResult(payload, True, list(unknown), rev)
+
+
+def _convert_one(name: str, hist, layout) -> list:
+    if not isinstance(hist, dict):
+        raise ConversionError("bad_histogram",
+                              f"{name} is a JSON {_json_type(hist)}, not an object",
+                              histogram=name)
+    values = hist.get("values")
+    if not isinstance(values, dict):
+        raise ConversionError("bad_histogram", f"{name} has no values object" if values is None
+                              else f"{name}.values is a JSON {_json_type(values)}, not an object",
+                              histogram=name)
+    row = [0] * layout.n
+    index = layout.index
+    checked = False
+    for key, count in values.items():
+        i = index.get(key)
+        if i is None or type(count) is not int or count < 0:
+            if not checked:     # raises, or accepts keys like "05"
+                _check_values(name, values, layout)
+                checked = True
+            i = layout.position(key)
+        row[i] = count
+    for stat in STATISTICS:
+        v = hist.get(stat)
+        if v is None:
+            row.append(-1)
+        elif type(v) is int or type(v) is float:
+            row.append(v)
+        else:
+            raise ConversionError("bad_histogram",
+                                  f"{name}.{stat} is {str(v)[:40]!r}, not a number",
+                                  histogram=name)
+    return row
+
+
+def _check_values(name: str, values: dict, layout) -> None:
+    """Raise the ConversionError for the first bad entry of `values`; return if
+    every key is a bucket (possibly written as "05") named once and every count
+    a non-negative integer."""
+    seen = set()
+    for key, count in values.items():
+        i = layout.position(key)
+        if i is None:
+            raise ConversionError("invalid_bucket", f"{name}.values has no bucket "
+                                  f"{str(key)[:40]!r} in the spec", histogram=name)
+        if i in seen:
+            raise ConversionError("invalid_bucket",
+                                  f"{name}.values names bucket {layout.bounds[i]} twice",
+                                  histogram=name)
+        seen.add(i)
+        if type(count) is not int or count < 0:
+            raise ConversionError("bad_count", f"{name}.values[{key!r}] is "
+                                  f"{str(count)[:40]!r}, not a count", histogram=name)
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__

@@ -1,0 +1,176 @@
+"""One spooled submission -> one store line (or one invalid/ line).
+
+This is the per-record half of the converter, shared by the server's
+converter loop, `appliance convert` and jobs that read the spool: decompress
+(bounded), parse, convert histograms, partition.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+
+import orjson
+
+from appliance.convert.payload import ConversionError, convert_payload
+from appliance.convert.specs import SpecStore
+from appliance.receiver.gzipcheck import is_gzip
+from appliance.receiver.routes import FORM_GENERIC, RouteError, parse_submit_path
+from appliance.spool.record import SpoolRecord
+from appliance.storage.keys import (
+    TELEMETRY_TREE,
+    invalid_tree,
+    partition_key,
+    tree_for_namespace,
+)
+from appliance.storage.schema import UNKNOWN, Schema
+
+# Dimensions the 2013 path form carries, and where the payload keeps them.
+INFO_DIMENSIONS = ("reason", "appName", "appUpdateChannel", "appVersion", "appBuildID")
+
+
+@dataclass(frozen=True)
+class Converted:
+    """Where a record goes: `partition` (a store key prefix) and its line."""
+
+    partition: str
+    line: bytes
+    invalid_reason: str | None = None
+    unknown_histograms: tuple[str, ...] = ()
+
+
+class Invalid(Exception):
+    """A record that goes to invalid/, with a machine-readable reason."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def submission_date(received_ns: int) -> str:
+    """The receive date in UTC as YYYYMMDD."""
+    moment = datetime.datetime.fromtimestamp(received_ns / 1e9, datetime.UTC)
+    return moment.strftime("%Y%m%d")
+
+
+def _route(path: str):
+    path = path.split("?", 1)[0]
+    if not path.startswith("/"):
+        path = "/submit/telemetry/" + path  # 2013 raw logs kept the path after the prefix
+    return parse_submit_path(path)
+
+
+def decompress(body: bytes, limit: int) -> bytes:
+    """Gunzip a gzip body, refusing more than `limit` bytes of output; others as they are."""
+    if not is_gzip(body):
+        return body
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as e:
+        raise Invalid("bad_gzip", f"not a valid gzip stream: {e}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise Invalid("too_large", f"decompresses to more than {limit} bytes")
+    if not inflater.eof:
+        raise Invalid("bad_gzip", "truncated gzip stream")
+    return out
+
+
+class RecordConverter:
+    """Converts spool records, counting outcomes in `counts`."""
+
+    def __init__(self, specs: SpecStore, telemetry_schema: Schema, *,
+                 max_decompressed_bytes: int):
+        self.specs = specs
+        self.telemetry_schema = telemetry_schema
+        self.generic_schema = Schema.generic_default()
+        self.max_decompressed = max_decompressed_bytes
+        self.invalid_by_reason: Counter[str] = Counter()
+        self.unknown_histograms: Counter[str] = Counter()
+        self.converted = 0
+
+    def convert(self, record: SpoolRecord) -> Converted:
+        """The record's partition and line; never raises for bad input."""
+        date = submission_date(record.received_ns)
+        route = None
+        try:
+            route = _route(record.path)
+            text = decompress(record.body, self.max_decompressed)
+            try:
+                payload = orjson.loads(text)
+            except orjson.JSONDecodeError as e:
+                raise Invalid("bad_json", str(e)) from None
+            if route.form == FORM_GENERIC:
+                partition = self._generic_partition(route, date)
+                unknown: tuple[str, ...] = ()
+            else:
+                try:
+                    result = convert_payload(payload, self.specs)
+                except ConversionError as e:
+                    raise Invalid(e.reason, e.detail) from None
+                payload, unknown = result.payload, tuple(result.unknown_histograms)
+                partition = self._telemetry_partition(route.dimensions, payload, date)
+            line = b"%s\t%s\n" % (route.doc_id.encode(), orjson.dumps(payload))
+        except RouteError as e:
+            return self._invalid(record, None, date, Invalid("bad_path", str(e)))
+        except Invalid as e:
+            return self._invalid(record, route, date, e)
+        self.converted += 1
+        self.unknown_histograms.update(unknown)
+        return Converted(partition, line, None, unknown)
+
+    def _telemetry_partition(self, url_dims: dict[str, str], payload, date: str) -> str:
+        if url_dims:
+            values = dict(url_dims)
+        else:
+            info = payload.get("info") if isinstance(payload, dict) else None
+            info = info if isinstance(info, dict) else {}
+            values = {name: _text(info.get(name)) for name in INFO_DIMENSIONS}
+        values["submission_date"] = date
+        return partition_key(TELEMETRY_TREE, self.telemetry_schema.partition(values))
+
+    def _generic_partition(self, route, date: str) -> str:
+        values = dict(route.dimensions, submission_date=date)
+        return partition_key(tree_for_namespace(values["namespace"]),
+                             self.generic_schema.partition(values))
+
+    def _invalid(self, record: SpoolRecord, route, date: str, error: Invalid) -> Converted:
+        """A line for invalid/: the reason and the original bytes, partitioned as far as known."""
+        self.invalid_by_reason[error.reason] += 1
+        if route is None:
+            partition = partition_key(invalid_tree(UNKNOWN), self.generic_schema.partition(
+                {"submission_date": date}))
+            doc_id = "-"
+        elif route.form == FORM_GENERIC:
+            values = dict(route.dimensions, submission_date=date)
+            partition = partition_key(invalid_tree(tree_for_namespace(values["namespace"])),
+                                      self.generic_schema.partition(values))
+            doc_id = route.doc_id
+        else:
+            values = dict(route.dimensions, submission_date=date)
+            partition = partition_key(invalid_tree(TELEMETRY_TREE),
+                                      self.telemetry_schema.partition(values))
+            doc_id = route.doc_id
+        entry = {
+            "reason": error.reason,
+            "detail": error.detail[:500],
+            "record_id": record.id_hex,
+            "received_ns": record.received_ns,
+            "path": record.path,
+            "headers": record.headers,
+            "body_base64": base64.b64encode(record.body).decode(),
+        }
+        if record.client_ip is not None:
+            entry["client_ip"] = record.client_ip
+        line = b"%s\t%s\n" % (doc_id.encode(), orjson.dumps(entry))
+        return Converted(partition, line, error.reason)
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)

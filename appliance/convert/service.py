@@ -1,0 +1,101 @@
+"""Running the converter loop as a child process of `appliance serve`.
+
+A child process keeps conversion (CPU-bound JSON work) off the reactor's core
+and isolates it: if it dies it is restarted with backoff, and whatever it had
+not committed is redone from the last checkpoint. It reports its counters as
+one JSON line per commit on stdout; SIGTERM makes it stop at a record
+boundary, commit, and exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from twisted.internet import protocol
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+log = Logger()
+
+MIN_BACKOFF = 1.0
+MAX_BACKOFF = 60.0
+
+
+class _ConverterProtocol(protocol.ProcessProtocol):
+    def __init__(self, service: ConverterService):
+        self.service = service
+        self.buffer = b""
+
+    def outReceived(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            try:
+                counts = json.loads(line)
+            except ValueError:
+                log.warn("converter said: {line}", line=line.decode(errors="replace"))
+                continue
+            self.service.progress(counts)
+
+    def errReceived(self, data: bytes) -> None:
+        for line in data.decode(errors="replace").splitlines():
+            log.info("converter: {line}", line=line)
+
+    def processEnded(self, reason) -> None:
+        self.service.ended(reason.value.exitCode, reason.value.signal)
+
+
+class ConverterService:
+    """Keeps one converter child running; restarts it with backoff if it dies."""
+
+    def __init__(self, reactor, argv: list[str], stats, env: dict[str, str] | None = None):
+        self.reactor = reactor
+        self.argv = argv
+        self.stats = stats
+        self.env = env if env is not None else dict(os.environ)
+        self.restarts = 0
+        self.running = False
+        self._transport = None
+        self._stopping: Deferred | None = None
+        self._backoff = MIN_BACKOFF
+        self._restart_call = None
+
+    def start(self) -> None:
+        self._transport = self.reactor.spawnProcess(
+            _ConverterProtocol(self), self.argv[0], self.argv, env=self.env,
+            childFDs={0: "w", 1: "r", 2: "r"})
+        self.running = True
+
+    def ended(self, code, sig) -> None:
+        self.running = False
+        self._transport = None
+        if self._stopping is not None:
+            self._stopping.callback(code)
+            return
+        self.restarts += 1
+        log.error("converter exited (code {code}, signal {sig}); restarting in {delay}s",
+                  code=code, sig=sig, delay=self._backoff)
+        self._restart_call = self.reactor.callLater(self._backoff, self.start)
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+
+    def progress(self, counts: dict) -> None:
+        """The child committed a generation: keep its counters, reset the backoff."""
+        self.stats.converter = counts
+        self._backoff = MIN_BACKOFF
+        log.info("converter: {converted} converted, {invalid} invalid, {files} files in "
+                 "{commits} commits{idle}", converted=counts.get("converted"),
+                 invalid=counts.get("invalid"), files=counts.get("files"),
+                 commits=counts.get("commits"), idle=" (idle)" if counts.get("idle") else "")
+
+    def stop(self) -> Deferred:
+        """SIGTERM the child; fires with its exit code once it has committed and exited."""
+        if self._restart_call is not None and self._restart_call.active():
+            self._restart_call.cancel()
+        self._stopping = Deferred()
+        if self._transport is None:
+            self._stopping.callback(None)
+        else:
+            self._transport.signalProcess(signal.SIGTERM)
+        return self._stopping

@@ -1,0 +1,15 @@
+"""How this program starts another copy of itself (source install or frozen binary)."""
+
+from __future__ import annotations
+
+import sys
+
+# The hidden subcommand that runs the server's converter child.
+CONVERTER_WORKER = "_convert-worker"
+
+
+def self_command() -> list[str]:
+    """argv prefix that runs `appliance` again: the binary itself when frozen."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "appliance"]

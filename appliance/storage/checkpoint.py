@@ -1,0 +1,107 @@
+"""The converter's commit protocol: exactly once from spool segments to store files.
+
+A generation (the records converted since the last commit) becomes visible in
+one step, by writing `<store>/.checkpoint.json`:
+
+    {"offsets": {segment: byte offset converted up to},
+     "renames": [[tmp path, store key], ...],
+     "delete":  [fully converted segment, ...]}
+
+1. every file of the generation is complete and fsynced under `.tmp/`;
+2. the checkpoint is replaced atomically: this is the commit point;
+3. the renames are applied (parent directories fsynced), the converted
+   segments deleted (spool directory fsynced);
+4. the checkpoint is rewritten with only the offsets.
+
+After a crash, `recover()` redoes steps 3-4 of a committed generation (each
+step is idempotent) and throws away `.tmp/`, the uncommitted generation;
+conversion resumes at the recorded offsets, so no record is lost or stored
+twice.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from appliance.durable import fsync_dir, makedirs_durable, write_atomic
+from appliance.storage.partfiles import TMP_DIR
+
+CHECKPOINT = ".checkpoint.json"
+
+
+@dataclass
+class Checkpoint:
+    """Where conversion stands, and a committed generation not yet applied."""
+
+    offsets: dict[str, int] = field(default_factory=dict)
+    renames: list[tuple[str, str]] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        return json.dumps({"offsets": self.offsets, "renames": self.renames,
+                           "delete": self.delete}, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Checkpoint:
+        obj = json.loads(data)
+        return cls(dict(obj.get("offsets", {})),
+                   [tuple(r) for r in obj.get("renames", [])],
+                   list(obj.get("delete", [])))
+
+
+class CheckpointLog:
+    """Commits generations into a store root and deletes what they consumed from a spool."""
+
+    def __init__(self, store_root: Path, spool_root: Path):
+        self.store_root = store_root
+        self.spool_root = spool_root
+        self.path = store_root / CHECKPOINT
+
+    def load(self) -> Checkpoint:
+        try:
+            return Checkpoint.from_json(self.path.read_bytes())
+        except FileNotFoundError:
+            return Checkpoint()
+
+    def commit(self, checkpoint: Checkpoint) -> None:
+        """Make a generation visible and forget the segments it consumed."""
+        self.store_root.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, checkpoint.to_json())
+        self._apply(checkpoint)
+
+    def recover(self) -> Checkpoint:
+        """Finish a committed generation, discard an uncommitted one; return the offsets."""
+        checkpoint = self.load()
+        self._apply(checkpoint)
+        shutil.rmtree(self.store_root / TMP_DIR, ignore_errors=True)
+        return Checkpoint(offsets=checkpoint.offsets)
+
+    def _apply(self, checkpoint: Checkpoint) -> None:
+        if not checkpoint.renames and not checkpoint.delete:
+            return
+        touched: set[Path] = set()
+        for tmp, key in checkpoint.renames:
+            source, target = self.store_root / tmp, self.store_root / key
+            # A missing source was renamed before a crash (.tmp/ is only
+            # cleared after this runs); its target may since have been exported.
+            if source.exists():
+                makedirs_durable(target.parent)
+                source.replace(target)
+                touched.add(target.parent)
+        for directory in touched:
+            fsync_dir(directory)
+        removed = False
+        for name in checkpoint.delete:
+            try:
+                (self.spool_root / name).unlink()
+                removed = True
+            except FileNotFoundError:
+                pass
+        if removed:
+            fsync_dir(self.spool_root)
+        offsets = {k: v for k, v in checkpoint.offsets.items() if k not in checkpoint.delete}
+        write_atomic(self.path, Checkpoint(offsets=offsets).to_json())
+        checkpoint.renames, checkpoint.delete, checkpoint.offsets = [], [], offsets

@@ -1,0 +1,183 @@
+"""Partition filters (DESIGN 3.3, 3.6): which store partitions a job or `store ls` reads.
+
+A filter file has the schema format plus two optional top-level keys::
+
+    {"version": 1,
+     "namespace": "telemetry",          # or ["a", "b"], or "*"; default "telemetry"
+     "include_invalid": false,          # false | true | "only"; default false
+     "dimensions": [{"field_name": "appName", "allowed_values": ["Firefox"]},
+                    {"field_name": "submission_date",
+                     "allowed_values": {"min": "20131001", "max": "20131031"}}]}
+
+- ``namespace`` names namespaces as submitted (the URL segment); each is mapped
+  to its tree with `tree_for_namespace`, exactly as the converter does, so
+  "invalid" means the generic namespace "invalid" (tree ``invalid_``), not the
+  invalid store. ``"*"`` selects every namespace. A 2013 filter has no
+  ``namespace`` and therefore selects the telemetry tree.
+- ``include_invalid``: false reads only valid data; true also reads the
+  invalid store of the selected namespaces (``invalid/<tree>/...``, as the
+  2013 key did); ``"only"`` reads only that.
+- ``dimensions`` are matched by ``field_name``, not by position, against the
+  *sanitised* key segments: list items are sanitised before comparing
+  ("Firefox OS" matches the segment ``Firefox_OS``); range bounds are compared
+  as written, by string comparison. ``OTHER`` and ``UNKNOWN`` are ordinary
+  values. A dimension the filter does not mention allows every value. A
+  condition on a field that a tree's schema lacks excludes that tree, unless it
+  is ``"*"``. An empty or missing ``dimensions`` list allows everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.storage.keys import (
+    INVALID_TREE,
+    TELEMETRY_TREE,
+    ParsedKey,
+    SchemaSource,
+    resolve_schemas,
+    tree_for_namespace,
+)
+from appliance.storage.schema import (
+    Allowed,
+    AnyValue,
+    Schema,
+    SchemaError,
+    check_version,
+    load_json,
+    parse_dimensions,
+)
+
+_INVALID_PREFIX = INVALID_TREE + "/"
+_INCLUDE_INVALID = {False: (True, False), True: (True, True), "only": (False, True)}
+
+
+@dataclass
+class Filter:
+    """A partition filter. `trees` None means every tree; `conditions` are by field name."""
+
+    trees: frozenset[str] | None = frozenset({TELEMETRY_TREE})
+    conditions: Mapping[str, Allowed] = field(default_factory=dict)
+    include_valid: bool = True
+    include_invalid: bool = False
+    schemas: SchemaSource = None
+    _plans: dict[Schema, list[Allowed | None] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Conditions compare with key segments, which are sanitised.
+        self.conditions = {name: a.for_keys() for name, a in self.conditions.items()}
+        self._schema_of = resolve_schemas(self.schemas)
+
+    # --- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def all(cls) -> Filter:
+        """Every partition of every tree, valid and invalid."""
+        return cls(trees=None, include_valid=True, include_invalid=True)
+
+    @classmethod
+    def from_dict(cls, obj: Any, schemas: SchemaSource = None) -> Filter:
+        if not isinstance(obj, dict):
+            raise SchemaError(f"a filter must be a JSON object, not {type(obj).__name__}")
+        unknown = sorted(set(obj) - {"version", "namespace", "include_invalid", "dimensions"})
+        if unknown:
+            raise SchemaError(f"unknown top-level keys {unknown} (a filter has \"version\", "
+                              f"\"namespace\", \"include_invalid\" and \"dimensions\")")
+        check_version(obj)
+        trees = _parse_namespace(obj.get("namespace", TELEMETRY_TREE))
+        inc = obj.get("include_invalid", False)
+        if not any(inc is k or (isinstance(k, str) and inc == k) for k in _INCLUDE_INVALID):
+            raise SchemaError(f"\"include_invalid\" must be false, true or \"only\", "
+                              f"not {inc!r}")
+        include_valid, include_invalid = _INCLUDE_INVALID[inc]
+        dims = parse_dimensions(obj.get("dimensions", []), allow_empty=True)
+        return cls(trees=trees, conditions={d.field_name: d.allowed for d in dims},
+                   include_valid=include_valid, include_invalid=include_invalid,
+                   schemas=schemas)
+
+    @classmethod
+    def from_file(cls, path: str | Path, schemas: SchemaSource = None) -> Filter:
+        obj = load_json(path)
+        try:
+            return cls.from_dict(obj, schemas)
+        except SchemaError as e:
+            raise SchemaError(f"{path}: {e}") from None
+
+    # --- matching --------------------------------------------------------------------------
+
+    @property
+    def may_select_invalid(self) -> bool:
+        """False if no ``invalid/...`` tree can match (the invalid store need not be listed)."""
+        return self.include_invalid
+
+    def allows_tree(self, tree: str) -> bool:
+        """True if the filter selects `tree` (``telemetry``, ``invalid/telemetry``, ...)."""
+        if tree.startswith(_INVALID_PREFIX):
+            if not self.include_invalid:
+                return False
+            tree = tree[len(_INVALID_PREFIX):]
+        elif not self.include_valid or tree == INVALID_TREE:
+            return False
+        return self.trees is None or tree in self.trees
+
+    def allows_prefix(self, tree: str, values: Sequence[str],
+                      schema: Schema | None = None) -> bool:
+        """True if some key starting ``tree/values[0]/.../values[k-1]/`` could match.
+
+        `schema` is the tree's schema; by default it comes from the filter's
+        `schemas`. With no values this is "could anything in `tree` match".
+        """
+        if not self.allows_tree(tree):
+            return False
+        plan = self._plan(schema if schema is not None else self._schema_of(tree))
+        if plan is None or len(values) > len(plan):
+            return False
+        return all(cond is None or cond.matches(v) for cond, v in zip(plan, values, strict=False))
+
+    def allows(self, tree: str, values: Sequence[str], schema: Schema | None = None) -> bool:
+        """True if the full partition ``tree/values...`` matches (False if the length is wrong)."""
+        schema = schema if schema is not None else self._schema_of(tree)
+        return len(values) == len(schema) and self.allows_prefix(tree, values, schema)
+
+    def allows_key(self, key: ParsedKey) -> bool:
+        """`allows` for a parsed key (its dimension names are used, not a schema lookup)."""
+        if not self.allows_tree(key.tree):
+            return False
+        for name, cond in self.conditions.items():
+            value = key.dimensions.get(name)
+            if value is None:
+                if not isinstance(cond, AnyValue):
+                    return False
+            elif not cond.matches(value):
+                return False
+        return True
+
+    def _plan(self, schema: Schema) -> list[Allowed | None] | None:
+        """Per dimension of `schema`, the condition to test (None: any); None if unsatisfiable."""
+        if schema not in self._plans:
+            names = set(schema.field_names)
+            if any(n not in names and not isinstance(c, AnyValue)
+                   for n, c in self.conditions.items()):
+                plan = None
+            else:
+                plan = [None if isinstance(c, AnyValue) else c
+                        for c in (self.conditions.get(n) for n in schema.field_names)]
+            self._plans[schema] = plan
+        return self._plans[schema]
+
+
+def _parse_namespace(raw: Any) -> frozenset[str] | None:
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items:
+        raise SchemaError(f"\"namespace\" must be a string, \"*\" or a non-empty list of "
+                          f"strings, not {raw!r}")
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise SchemaError(f"\"namespace\" items must be non-empty strings, not {item!r}")
+    if "*" in items:
+        return None
+    return frozenset(tree_for_namespace(n) for n in items)

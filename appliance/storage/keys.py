@@ -1,0 +1,242 @@
+"""Store keys (DESIGN 3.3): ``<tree>/<v1>/.../<vN>/<file name>``.
+
+The same relative key names a file under ``data_dir/store`` and an object under
+the S3 prefix. ``<tree>`` is ``telemetry`` for telemetry submissions, the
+sanitised namespace for generic-edge ones (see `tree_for_namespace`), and
+``invalid/<tree>`` for submissions that failed validation or conversion. The
+values are the schema's dimension values after `Schema.partition`, so each is
+a safe path segment and the key splits back into them (`parse_key`).
+docs/storage-keys.md has the whole layout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from appliance.storage.schema import Schema, SchemaRegistry, is_safe_segment, sanitise
+
+if TYPE_CHECKING:
+    from appliance.storage.filters import Filter
+
+TELEMETRY_TREE = "telemetry"
+INVALID_TREE = "invalid"
+_RESERVED = re.compile(r"(?i)(invalid|telemetry)_*")
+# A data file's name: a safe segment of up to 255 characters (NAME_MAX).
+_FILE_NAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,254}")
+
+SchemaSource = Callable[[str], Schema] | Mapping[str, Schema] | Schema | None
+
+
+class BadKey(KeyError, ValueError):
+    """A key (or tree, or value list) that is not a well-formed store key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "bad key"
+
+
+def tree_for_namespace(namespace: object) -> str:
+    """The tree of a submission namespace: ``telemetry`` stays, others are sanitised.
+
+    The tree names ``invalid`` (the invalid store) and ``telemetry`` (the
+    telemetry schema) are reserved: any other namespace that would sanitise to
+    ``invalid``, ``telemetry`` or one of them in another case, optionally
+    followed by underscores, gets one more ``_`` ("invalid" -> "invalid_",
+    "invalid_" -> "invalid__", "Telemetry" -> "Telemetry_"). The mapping is
+    one-to-one on sanitised names, so no two namespaces share a tree unless
+    they sanitise alike.
+    """
+    if namespace == TELEMETRY_TREE:
+        return TELEMETRY_TREE
+    name = sanitise(namespace)
+    if _RESERVED.fullmatch(name):
+        name = name + "_" if len(name) < 128 else sanitise(name + "_")
+    return name
+
+
+def is_valid_tree(tree: str) -> bool:
+    """True for ``<segment>`` (not ``invalid``) and ``invalid/<segment>``."""
+    if not isinstance(tree, str):
+        return False
+    if tree.startswith(INVALID_TREE + "/"):
+        inner = tree[len(INVALID_TREE) + 1:]
+        return is_safe_segment(inner) and inner != INVALID_TREE
+    return is_safe_segment(tree) and tree != INVALID_TREE
+
+
+def invalid_tree(tree: str) -> str:
+    """The invalid-store counterpart of a tree: ``telemetry`` -> ``invalid/telemetry``."""
+    _check_tree(tree)
+    return tree if tree.startswith(INVALID_TREE + "/") else f"{INVALID_TREE}/{tree}"
+
+
+def _check_tree(tree: str) -> None:
+    if not is_valid_tree(tree):
+        raise BadKey(f"bad tree {tree!r}: a safe segment other than 'invalid', "
+                     f"or 'invalid/<segment>'")
+
+
+def partition_key(tree: str, values: Sequence[str]) -> str:
+    """The key prefix (directory) of a partition: ``telemetry/a/b/...``.
+
+    `values` must already be key segments (from `Schema.partition`); anything
+    that is not a safe segment raises `BadKey` rather than being altered.
+    """
+    _check_tree(tree)
+    for i, v in enumerate(values):
+        if not is_safe_segment(v):
+            raise BadKey(f"value {i} ({v!r}) is not a sanitised segment; "
+                         f"use Schema.partition")
+    return "/".join([tree, *values])
+
+
+def object_key(tree: str, values: Sequence[str], file_name: str) -> str:
+    """The full key of a data file: ``partition_key(tree, values) + "/" + file_name``."""
+    if not is_file_name(file_name):
+        raise BadKey(f"bad file name {file_name!r}: 1-255 characters of A-Z a-z 0-9 . _ -, "
+                     f"not starting with '.'")
+    return f"{partition_key(tree, values)}/{file_name}"
+
+
+def is_file_name(name: str) -> bool:
+    return isinstance(name, str) and _FILE_NAME.fullmatch(name) is not None
+
+
+def resolve_schemas(schemas: SchemaSource) -> Callable[[str], Schema]:
+    """Turn the accepted schema arguments into a tree -> Schema function.
+
+    None: the defaults (`SchemaRegistry`); a `Schema`: that one for every tree;
+    a mapping: looked up by tree, then by the tree without ``invalid/``, else
+    `BadKey`; a callable: used as is.
+    """
+    if schemas is None:
+        return SchemaRegistry()
+    if isinstance(schemas, Schema):
+        return lambda tree: schemas
+    if isinstance(schemas, Mapping):
+        table = schemas
+
+        def lookup(tree: str) -> Schema:
+            for name in (tree, tree.removeprefix(INVALID_TREE + "/")):
+                if name in table:
+                    return table[name]
+            raise BadKey(f"no schema for tree {tree!r}")
+        return lookup
+    return schemas
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    """A key split into its tree, named dimension values and file name."""
+
+    tree: str
+    dimensions: dict[str, str]
+    file_name: str
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return tuple(self.dimensions.values())
+
+    @property
+    def invalid(self) -> bool:
+        return self.tree.startswith(INVALID_TREE + "/")
+
+
+def parse_key(key: str, schemas: SchemaSource = None) -> ParsedKey:
+    """Split a relative store key back into tree, dimensions and file name.
+
+    Raises `BadKey` (a KeyError and a ValueError) naming what is wrong: an
+    absolute or empty key, an unsafe segment, or a number of levels that does
+    not match the tree's schema.
+    """
+    if not isinstance(key, str) or not key:
+        raise BadKey(f"bad key {key!r}: empty")
+    if key.startswith("/"):
+        raise BadKey(f"bad key {key!r}: keys are relative to the store root")
+    parts = key.split("/")
+    if parts[0] == INVALID_TREE:
+        if len(parts) < 2:
+            raise BadKey(f"bad key {key!r}: 'invalid' needs a tree after it")
+        tree, rest = f"{INVALID_TREE}/{parts[1]}", parts[2:]
+    else:
+        tree, rest = parts[0], parts[1:]
+    if not is_valid_tree(tree):
+        raise BadKey(f"bad key {key!r}: bad tree {tree!r}")
+    schema = resolve_schemas(schemas)(tree)
+    names = schema.field_names
+    if len(rest) != len(names) + 1:
+        raise BadKey(f"bad key {key!r}: tree {tree!r} has {len(names)} dimensions "
+                     f"({', '.join(names)}) and a file name, found {len(rest)} segments")
+    *values, file_name = rest
+    for name, v in zip(names, values, strict=True):
+        if not is_safe_segment(v):
+            raise BadKey(f"bad key {key!r}: {name} segment {v!r} is not a sanitised value")
+    if not is_file_name(file_name):
+        raise BadKey(f"bad key {key!r}: bad file name {file_name!r}")
+    return ParsedKey(tree, dict(zip(names, values, strict=True)), file_name)
+
+
+class Partition(NamedTuple):
+    """A leaf partition directory found by `walk_partitions`."""
+
+    tree: str
+    values: tuple[str, ...]
+    path: Path
+
+
+def _subdirs(path: Path) -> list[str]:
+    """Names of the visible subdirectories of `path`, sorted; [] if it has gone."""
+    try:
+        with os.scandir(path) as it:
+            return sorted(e.name for e in it
+                          if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # removed under us (e.g. the exporter emptied it): nothing to walk
+
+
+def walk_partitions(store_root: Path, filter: Filter | None = None,
+                    schema_for_tree: SchemaSource = None) -> Iterator[Partition]:
+    """Yield the leaf partition directories that `filter` may select, in sorted order.
+
+    Descends one level at a time and lists a directory only if
+    ``filter.allows_prefix`` accepts the values leading to it, so a pruned
+    directory is never read. Names starting with "." (temporary or hidden)
+    and names that are not sanitised segments are skipped, as are symlinks.
+    The leaves themselves are not listed: they hold the data files.
+    """
+    from appliance.storage.filters import Filter
+
+    flt = filter if filter is not None else Filter.all()
+    schema_of = resolve_schemas(schema_for_tree)
+    root = Path(store_root)
+
+    def descend(tree: str, schema: Schema, values: list[str], path: Path
+                ) -> Iterator[Partition]:
+        if len(values) == len(schema):
+            yield Partition(tree, tuple(values), path)
+            return
+        for name in _subdirs(path):
+            if not is_safe_segment(name):
+                continue
+            candidate = [*values, name]
+            if flt.allows_prefix(tree, candidate, schema=schema):
+                yield from descend(tree, schema, candidate, path / name)
+
+    def visit(tree: str, path: Path) -> Iterator[Partition]:
+        if not is_valid_tree(tree) or not flt.allows_tree(tree):
+            return
+        schema = schema_of(tree)
+        if flt.allows_prefix(tree, [], schema=schema):
+            yield from descend(tree, schema, [], path)
+
+    for name in _subdirs(root):
+        if name == INVALID_TREE:
+            if flt.may_select_invalid:
+                for inner in _subdirs(root / name):
+                    yield from visit(f"{INVALID_TREE}/{inner}", root / name / inner)
+        else:
+            yield from visit(name, root / name)

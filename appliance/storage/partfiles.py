@@ -1,0 +1,116 @@
+"""The partition files of one converter generation.
+
+Records are buffered per partition and compressed in chunks: each chunk is
+one zstd frame appended to the partition's file (a file is a sequence of
+frames, which every zstd reader decompresses as one stream). So memory is
+bounded by `max_buffer_bytes` however many partitions a generation touches,
+and no descriptor stays open between chunks. Files are written under
+`<store>/.tmp/<generation>/` and only become visible when the converter
+commits the generation (see checkpoint.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zstandard
+
+TMP_DIR = ".tmp"
+
+
+@dataclass
+class PartFile:
+    """One output file: where it is written, and the store key it will have."""
+
+    partition: str
+    part: int
+    tmp_path: Path
+    records: int = 0
+    raw_bytes: int = 0
+    compressed_bytes: int = 0
+    buffer: list[bytes] = field(default_factory=list)
+    buffered: int = 0
+
+    def key(self, node_id: str, generation: str) -> str:
+        return f"{self.partition}/{node_id}.{generation}.{self.part:04d}.{self.records}.zst"
+
+
+class PartitionFiles:
+    """Writes `<docId>\\t<json>\\n` lines into zstd files, one series per partition."""
+
+    def __init__(self, store_root: Path, generation: str, node_id: str, *, level: int,
+                 max_file_bytes: int, frame_bytes: int = 4 << 20,
+                 max_buffer_bytes: int = 64 << 20):
+        self.store_root = store_root
+        self.generation = generation
+        self.node_id = node_id
+        self.tmp_dir = store_root / TMP_DIR / generation
+        self._compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
+        self._max_file_bytes = max_file_bytes
+        self._frame_bytes = frame_bytes
+        self._max_buffer_bytes = max_buffer_bytes
+        self._current: dict[str, PartFile] = {}
+        self._done: list[PartFile] = []
+        self._buffered = 0
+        self._parts = 0
+        self.records = 0
+
+    def write(self, partition: str, line: bytes) -> None:
+        """Add one line to a partition (e.g. `telemetry/saved-session/.../20261129`)."""
+        f = self._current.get(partition)
+        if f is None:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            f = PartFile(partition, self._parts, self.tmp_dir / f"{self._parts:06d}.zst")
+            self._parts += 1
+            self._current[partition] = f
+        f.buffer.append(line)
+        f.buffered += len(line)
+        f.records += 1
+        f.raw_bytes += len(line)
+        self._buffered += len(line)
+        self.records += 1
+        if f.buffered >= self._frame_bytes:
+            self._flush(f)
+        if f.raw_bytes >= self._max_file_bytes:
+            self._flush(f)
+            self._finish(f)
+        elif self._buffered > self._max_buffer_bytes:
+            for biggest in sorted(self._current.values(), key=lambda p: -p.buffered):
+                self._flush(biggest)
+                if self._buffered <= self._max_buffer_bytes // 2:
+                    break
+
+    def _flush(self, f: PartFile) -> None:
+        if not f.buffer:
+            return
+        frame = self._compressor.compress(b"".join(f.buffer))
+        with open(f.tmp_path, "ab") as out:
+            out.write(frame)
+        f.compressed_bytes += len(frame)
+        self._buffered -= f.buffered
+        f.buffer.clear()
+        f.buffered = 0
+
+    def _finish(self, f: PartFile) -> None:
+        """Flush and fsync a partition's file; the next line starts a new one."""
+        self._flush(f)
+        fd = os.open(f.tmp_path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        del self._current[f.partition]
+        self._done.append(f)
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._buffered
+
+    def finish_all(self) -> list[PartFile]:
+        """Finish every file (flushed, fsynced); return all of this generation's files."""
+        for f in list(self._current.values()):
+            self._finish(f)
+        done, self._done = self._done, []
+        return done

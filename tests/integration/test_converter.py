@@ -1,0 +1,196 @@
+"""The converter loop: spool segments in, store and invalid/ out, exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from appliance.config import load_config
+from appliance.convert.factory import converter_loop
+from appliance.spool import RecordIds, SegmentAppender, SpoolDir, SpoolRecord
+from appliance.storage.keys import parse_key
+from appliance.storage.schema import SchemaRegistry
+from tests import pings
+
+NS_2026 = 1_795_000_000 * 10**9
+
+
+def make_spool(data_dir: Path, n: int, per_segment: int, bad_every: int = 7) -> dict[str, str]:
+    """Write n records in sealed segments; returns docId -> expected "ok"/"invalid"."""
+    spool = SpoolDir(data_dir / "spool")
+    spool.create()
+    appender = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=1e9,
+                               fsync=False)
+    ids = RecordIds()
+    expected = {}
+    for start in range(0, n, per_segment):
+        batch = []
+        for i in range(start, min(n, start + per_segment)):
+            doc = f"doc-{i}"
+            if i % bad_every == 3:
+                body, expected[doc] = b"{not json", "invalid"
+            else:
+                body, expected[doc] = pings.body(i), "ok"
+            path = f"/submit/telemetry/{doc}/{pings.DIMS}" if i % 2 else f"/submit/telemetry/{doc}"
+            batch.append(SpoolRecord(ids.next(), NS_2026 + i, path, body))
+        assert appender.append(batch).acked == len(batch)
+        appender.rotate()
+    return expected
+
+
+def config_for(data_dir: Path, **env):
+    base = {"APPLIANCE_HISTOGRAMS_SPEC_DIR": str(pings.write_spec(data_dir / "specs")),
+            "APPLIANCE_STORE_MAX_FILE_AGE": "3600"}
+    base.update(env)
+    return load_config(env=base, overrides={("server", "data_dir"): str(data_dir)}), base
+
+
+def store_contents(store: Path) -> tuple[list[str], list[str], dict]:
+    """docIds in the valid store and in invalid/, and one parsed valid record."""
+    valid, invalid, sample = [], [], {}
+    for path in sorted(store.rglob("*.zst")):
+        with open(path, "rb") as f:
+            data = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True).read()
+        lines = data.splitlines()
+        assert int(path.name.split(".")[-2]) == len(lines)  # the count in the name is right
+        rel = path.relative_to(store).parts
+        key = parse_key(path.relative_to(store).as_posix(), SchemaRegistry())
+        assert key.values == rel[-len(key.values) - 1:-1]  # every dimension from the key
+        for line in lines:
+            doc, _, text = line.decode().partition("\t")
+            if rel[0] == "invalid":
+                assert json.loads(text)["reason"] == "bad_json"
+                invalid.append(doc)
+            else:
+                valid.append(doc)
+                sample = json.loads(text)
+    return valid, invalid, sample
+
+
+def check_exactly_once(data_dir: Path, expected: dict[str, str]) -> None:
+    valid, invalid, sample = store_contents(data_dir / "store")
+    assert sorted(valid) == sorted(d for d, kind in expected.items() if kind == "ok")
+    assert sorted(invalid) == sorted(d for d, kind in expected.items() if kind == "invalid")
+    assert sample["ver"] == 2 and sample["histograms"]["SAFE_MODE"][:3] in ([1, 0, 0], [1, 1, 0])
+
+
+def test_segments_become_partitioned_store_files_and_are_deleted(tmp_path):
+    expected = make_spool(tmp_path, 60, per_segment=20)
+    config, _ = config_for(tmp_path)
+    loop = converter_loop(config)
+    loop.drain()
+    check_exactly_once(tmp_path, expected)
+    assert SpoolDir(tmp_path / "spool").sealed_segments() == []
+    partitions = {p.parent.relative_to(tmp_path / "store").as_posix()
+                  for p in (tmp_path / "store").rglob("*.zst")}
+    date = "20261118"
+    assert partitions == {
+        f"telemetry/saved-session/Firefox/release/23.0/20130814063812/{date}",
+        f"invalid/telemetry/saved-session/Firefox/release/23.0/20130814063812/{date}",
+        f"invalid/telemetry/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/{date}",
+    }
+    assert loop.counts.converted + loop.counts.invalid == 60
+
+
+def test_stopping_mid_segment_commits_and_resumes_at_the_offset(tmp_path):
+    expected = make_spool(tmp_path, 50, per_segment=50)
+    config, _ = config_for(tmp_path)
+    stop = threading.Event()
+    loop = converter_loop(config)
+    convert = loop.converter.convert
+
+    def convert_then_stop(record):
+        if loop.counts.records == 17:
+            stop.set()
+        return convert(record)
+
+    loop.converter.convert = convert_then_stop
+    loop.recover()
+    loop.run_once(stop)
+    loop.commit()
+    (segment,) = SpoolDir(tmp_path / "spool").sealed_segments()  # not done: kept
+    assert loop.log.load().offsets[segment.name] > 0
+    converter_loop(config).drain()
+    check_exactly_once(tmp_path, expected)
+
+
+def test_a_record_written_twice_is_converted_once(tmp_path):
+    spool = SpoolDir(tmp_path / "spool")
+    spool.create()
+    appender = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=1e9)
+    record = SpoolRecord(RecordIds().next(), NS_2026, "/submit/telemetry/twice", pings.body(1))
+    appender.append([record])
+    appender.rotate()
+    appender.append([record])  # as after an fdatasync error: same record id, next segment
+    appender.rotate()
+    config, _ = config_for(tmp_path)
+    loop = converter_loop(config)
+    loop.drain()
+    assert store_contents(tmp_path / "store")[0] == ["twice"]
+    assert loop.counts.duplicates == 1
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_points_loses_and_duplicates_nothing(tmp_path):
+    expected = make_spool(tmp_path, 3000, per_segment=60)
+    _, env = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_AGE="0.01")
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    child_env.update(env)
+    argv = [sys.executable, "-m", "appliance", "_convert-worker", "--data-dir", str(tmp_path)]
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(40):
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 env=child_env)
+        for _ in range(rng.randint(1, 3)):  # let it commit a few generations, then kill
+            line = child.stdout.readline()
+            if not line or json.loads(line)["idle"]:
+                break
+        child.kill()
+        child.wait()
+        child.stdout.close()
+        kills += 1
+        if not SpoolDir(tmp_path / "spool").sealed_segments():
+            break
+    assert kills >= 5
+    config, _ = config_for(tmp_path)
+    loop = converter_loop(config)
+    loop.drain()
+    check_exactly_once(tmp_path, expected)
+    assert not [p for p in (tmp_path / "store").rglob("*") if ".tmp" in p.parts and p.is_file()]
+
+
+def test_server_converts_what_it_receives(tmp_path):
+    from tests.integration.serverproc import ServerProcess, post
+
+    data_dir = tmp_path / "data"
+    spec_dir = pings.write_spec(tmp_path / "specs")
+    server = ServerProcess(data_dir, env={
+        "APPLIANCE_HISTOGRAMS_SPEC_DIR": str(spec_dir),
+        "APPLIANCE_SPOOL_MAX_SEGMENT_AGE": "0.2",
+        "APPLIANCE_STORE_MAX_FILE_AGE": "0.2",
+        "APPLIANCE_CONVERTER_IDLE_WAIT": "0.05",
+    }).start()
+    try:
+        for i in range(20):
+            path = f"/submit/telemetry/srv-{i}/{pings.DIMS}"
+            assert post(server, path, pings.body(i), {"Content-Encoding": "gzip"}).status == 200
+        assert post(server, "/submit/telemetry/broken", b"{oops").status == 200
+        while True:
+            match = server.wait_for_log(r"converter: (\d+) converted, (\d+) invalid")
+            if (int(match[1]), int(match[2])) == (20, 1):
+                break
+    finally:
+        assert server.stop() == 0
+    valid, invalid, sample = store_contents(data_dir / "store")
+    assert sorted(valid) == sorted(f"srv-{i}" for i in range(20))
+    assert invalid == ["broken"]
+    assert sample["ver"] == 2

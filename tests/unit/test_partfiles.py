@@ -1,0 +1,54 @@
+"""Partition files: zstd frames, bounded buffers, size-finished parts."""
+
+import zstandard
+
+from appliance.storage.partfiles import PartitionFiles
+
+
+def read_lines(path):
+    with open(path, "rb") as f:
+        data = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True).read()
+    return data.splitlines(keepends=True)
+
+
+def test_lines_come_back_per_partition_in_order(tmp_path):
+    files = PartitionFiles(tmp_path, "g1", "node", level=1, max_file_bytes=1 << 20,
+                           frame_bytes=100)
+    expected = {"a/x": [], "b/y": []}
+    for i in range(300):
+        partition = "a/x" if i % 3 else "b/y"
+        line = b"doc%d\t{\"i\": %d}\n" % (i, i)
+        files.write(partition, line)
+        expected[partition].append(line)
+    done = files.finish_all()
+    assert sorted(f.partition for f in done) == ["a/x", "b/y"]
+    for f in done:
+        assert read_lines(f.tmp_path) == expected[f.partition]
+        assert f.records == len(expected[f.partition])
+        assert f.key("node", "g1") == f"{f.partition}/node.g1.{f.part:04d}.{f.records}.zst"
+    assert files.records == 300
+
+
+def test_a_full_file_is_finished_and_the_next_line_starts_another(tmp_path):
+    files = PartitionFiles(tmp_path, "g", "n", level=1, max_file_bytes=1000)
+    lines = [b"d%03d\t%s\n" % (i, b"x" * 90) for i in range(25)]
+    for line in lines:
+        files.write("p", line)
+    done = files.finish_all()
+    assert len(done) == 3
+    assert all(f.raw_bytes <= 1000 + 100 for f in done)
+    assert [line for f in done for line in read_lines(f.tmp_path)] == lines
+    assert len({f.key("n", "g") for f in done}) == 3
+
+
+def test_memory_stays_bounded_with_many_partitions(tmp_path):
+    files = PartitionFiles(tmp_path, "g", "n", level=1, max_file_bytes=1 << 30,
+                           max_buffer_bytes=50_000)
+    peak = 0
+    for i in range(5000):
+        files.write(f"p{i % 1000}", b"%d\t%s\n" % (i, b"y" * 100))
+        peak = max(peak, files.buffered_bytes)
+    assert peak <= 50_000 + 200
+    done = files.finish_all()
+    assert len(done) == 1000
+    assert sum(len(read_lines(f.tmp_path)) for f in done) == 5000
