@@ -16,6 +16,8 @@ from appliance import __version__
 from appliance.config import Config, parse_listen
 from appliance.convert.service import ConverterService
 from appliance.disk import DiskGuard
+from appliance.export.exporter import Exporter
+from appliance.export.factory import build_exporter
 from appliance.receiver.channel import Limits, ReceiverSite
 from appliance.receiver.resource import SubmissionResource
 from appliance.receiver.tls import ensure_self_signed, fingerprint, server_options
@@ -49,6 +51,7 @@ class Server:
         self.writer: SpoolWriter | None = None
         self.disk: DiskGuard | None = None
         self.converter: ConverterService | None = None
+        self.exporter: Exporter | None = None
 
     async def start(self) -> Listening:
         """Open the spool, start the writer and the disk guard, then listen."""
@@ -76,6 +79,9 @@ class Server:
                               min_free_percent=cfg.spool.min_free_percent,
                               clock=self.reactor, interval=cfg.spool.disk_check_interval)
         self.disk.start()
+        if cfg.export.enabled:
+            self.exporter = build_exporter(self.config, self.reactor, self.stats)
+            self.exporter.start()
         if cfg.converter.enabled:
             self.converter = ConverterService(self.reactor, self._converter_argv(), self.stats)
             self.converter.start()
@@ -121,7 +127,8 @@ class Server:
         return Listening(url, fp, created)
 
     async def stop(self) -> None:
-        """Stop listening, write what is queued, then let the converter commit and exit."""
+        """Stop listening, write what is queued, let the converter commit and exit,
+        and let uploads in flight finish."""
         if self._port is not None:
             await self._port.stopListening()
             self._port = None
@@ -131,3 +138,5 @@ class Server:
             await self.writer.stop()
         if self.converter is not None:
             await self.converter.stop()
+        if self.exporter is not None:
+            await self.exporter.stop()

@@ -53,6 +53,7 @@ class Stats:
         self.fsync_latency = Samples()
         self.open_connections = 0
         self.converter: dict = {}
+        self.export: dict = {"enabled": False}
 
     def snapshot(self) -> dict:
         """A JSON-ready copy of every counter."""
@@ -76,4 +77,5 @@ class Stats:
                 "fsync_seconds": self.fsync_latency.summary(),
             },
             "converter": dict(self.converter),
+            "export": dict(self.export),
         }

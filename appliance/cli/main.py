@@ -10,6 +10,7 @@ from appliance import __version__
 from appliance.cli import (
     config_cmd,
     convert_cmd,
+    export_cmd,
     import_cmd,
     serve_cmd,
     spool_cmd,
@@ -18,7 +19,8 @@ from appliance.cli import (
 from appliance.cli.common import CommandError, common_options
 from appliance.config import ConfigError, load_config
 
-COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, store_cmd)
+COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, store_cmd,
+            export_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,12 +25,27 @@ def add_parser(sub, common) -> None:
     ls.set_defaults(run=run_ls)
 
 
-def _file_records(name: str) -> int:
+def file_records(name: str) -> int:
     """Records in a store file, from its name `<node>.<generation>.<part>.<records>.zst`."""
     try:
         return int(name.rsplit(".", 2)[-2])
     except (IndexError, ValueError):
         return 0
+
+
+def print_partitions(rows: dict[str, tuple[int, int, int]], as_json: bool, out) -> None:
+    """Partition -> (files, records, bytes) as tab-separated lines and a total, or JSON lines."""
+    for name in sorted(rows):
+        files, records, size = rows[name]
+        if as_json:
+            out.write(json.dumps({"partition": name, "files": files, "records": records,
+                                  "bytes": size}) + "\n")
+        else:
+            out.write(f"{name}\t{files} files\t{records} records\t{size} bytes\n")
+    if not as_json:
+        totals = [sum(row[i] for row in rows.values()) for i in range(3)]
+        out.write(f"total: {len(rows)} partitions, {totals[0]} files, {totals[1]} records, "
+                  f"{totals[2]} bytes\n")
 
 
 def run_ls(args, config, out) -> int:
@@ -47,21 +62,12 @@ def run_ls(args, config, out) -> int:
     root = args.store or config.data_dir / "store"
     if not root.is_dir():
         raise CommandError(f"no store at {root}")
-    totals = [0, 0, 0, 0]
+    rows = {}
     for partition in walk_partitions(root, flt, schemas):
         files = [e for e in os.scandir(partition.path) if e.is_file() and e.name.endswith(".zst")]
-        if not files:
-            continue
-        records = sum(_file_records(e.name) for e in files)
-        size = sum(e.stat().st_size for e in files)
-        key = "/".join((partition.tree, *partition.values))
-        totals = [totals[0] + 1, totals[1] + len(files), totals[2] + records, totals[3] + size]
-        if args.json:
-            out.write(json.dumps({"partition": key, "files": len(files), "records": records,
-                                  "bytes": size}) + "\n")
-        else:
-            out.write(f"{key}\t{len(files)} files\t{records} records\t{size} bytes\n")
-    if not args.json:
-        out.write(f"total: {totals[0]} partitions, {totals[1]} files, {totals[2]} records, "
-                  f"{totals[3]} bytes\n")
+        if files:
+            rows["/".join((partition.tree, *partition.values))] = (
+                len(files), sum(file_records(e.name) for e in files),
+                sum(e.stat().st_size for e in files))
+    print_partitions(rows, args.json, out)
     return 0

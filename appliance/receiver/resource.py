@@ -66,7 +66,9 @@ class SubmissionResource(Resource):
             reason = self.not_accepting()
             if reason:
                 return self._finish(request, 503, reason, {"Retry-After": RETRY_AFTER})
-            return self._finish(request, 200, "ok")
+            problem = self._stats.export.get("problem")
+            # Export trouble does not stop ingest, but the operator should see it.
+            return self._finish(request, 200, f"ok\nexport failing: {problem}" if problem else "ok")
         try:
             route = parse_submit_path(path)
         except RouteError as e:

@@ -41,6 +41,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=env, text=True)
         self.log_lines: queue.Queue[str] = queue.Queue()
+        self.history: list[str] = []  # every console line, for failure reports
         threading.Thread(target=self._read_log, args=(self.proc.stderr,), daemon=True).start()
         for line in self.proc.stdout:
             match = READY.search(line)
@@ -54,6 +55,7 @@ class ServerProcess:
 
     def _read_log(self, stream) -> None:
         for line in stream:
+            self.history.append(line)
             self.log_lines.put(line)
         stream.close()
 
@@ -61,7 +63,12 @@ class ServerProcess:
         """Block until a console log line matches `pattern` (the server's own events)."""
         regex = re.compile(pattern)
         while True:
-            line = self.log_lines.get(timeout=timeout)
+            try:
+                line = self.log_lines.get(timeout=timeout)
+            except queue.Empty:
+                tail = "".join(self.history[-30:])
+                raise AssertionError(
+                    f"no log line matched {pattern!r}; last lines:\n{tail}") from None
             match = regex.search(line)
             if match:
                 return match

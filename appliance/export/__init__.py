@@ -1,0 +1,1 @@
+"""Export to S3 (DESIGN 3.5): verified, idempotent uploads of finished store files."""

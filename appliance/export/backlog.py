@@ -1,0 +1,78 @@
+"""The export backlog: finished store files not yet in S3, and what follows an upload."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StoreFile:
+    """A finished store file and its key (its path relative to the store)."""
+
+    path: Path
+    key: str
+    size: int
+    mtime: float
+
+
+def _walk(directory: Path, prefix: str) -> Iterator[StoreFile]:
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name.startswith("."):  # .tmp/, .checkpoint.json, locks
+            continue
+        key = f"{prefix}{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path), key + "/")
+        elif entry.name.endswith(".zst") and entry.is_file(follow_symlinks=False):
+            try:
+                st = entry.stat()
+            except FileNotFoundError:
+                continue
+            yield StoreFile(Path(entry.path), key, st.st_size, st.st_mtime)
+
+
+def finished_files(store_root: Path) -> list[StoreFile]:
+    """Every finished file in the store, oldest first."""
+    return sorted(_walk(store_root, ""), key=lambda f: (f.mtime, f.key))
+
+
+def finish_local(file: StoreFile, retained_root: Path | None) -> None:
+    """After a verified upload: delete the local file, or move it to the retained tree."""
+    try:
+        if retained_root is None:
+            file.path.unlink()
+            return
+        target = retained_root / file.key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        file.path.replace(target)
+        os.utime(target)  # retention counts from the export
+    except FileNotFoundError:
+        pass  # another exporter (e.g. `appliance export --once`) got there first
+
+
+def purge_retained(retained_root: Path, retain_days: float, now: float | None = None) -> int:
+    """Delete retained files older than `retain_days`; returns how many."""
+    cutoff = (time.time() if now is None else now) - retain_days * 86400
+    removed = 0
+    for file in _walk(retained_root, ""):
+        if file.mtime < cutoff:
+            try:
+                file.path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def ship(uploader, file: StoreFile, retained_root: Path | None):
+    """Upload and verify one file, then let go of the local copy; returns the Uploaded."""
+    result = uploader.export(file.path, file.key)
+    finish_local(file, retained_root)
+    return result

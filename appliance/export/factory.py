@@ -1,0 +1,32 @@
+"""Building the exporter's parts from the configuration."""
+
+from __future__ import annotations
+
+from appliance.config import Config, ConfigError
+
+
+def build_uploader(config: Config):
+    """An Uploader for `[export]`; ConfigError if the section is incomplete."""
+    from appliance.export.s3client import make_client
+    from appliance.export.uploader import Uploader
+
+    export = config.export
+    if not export.bucket:
+        raise ConfigError("[export] bucket is not set (needed to export)")
+    if bool(export.access_key_id) != bool(export.secret_access_key):
+        raise ConfigError("[export] access_key_id and secret_access_key go together")
+    return Uploader(make_client(config), export.bucket, export.prefix,
+                    multipart_threshold=export.multipart_threshold,
+                    part_size=export.part_size)
+
+
+def build_exporter(config: Config, reactor, stats):
+    """The server's exporter loop."""
+    from appliance.export.exporter import Exporter
+
+    export = config.export
+    retained = config.data_dir / "exported" if export.retain_days > 0 else None
+    return Exporter(reactor, build_uploader(config), config.data_dir / "store", stats,
+                    concurrency=export.concurrency, interval=export.interval,
+                    max_backoff=export.max_backoff, retained_root=retained,
+                    retain_days=export.retain_days)

