@@ -76,9 +76,7 @@ def run(args, config, out) -> int:
             n += 1
         out.write(f"{path}: {n} records\n")
     done = files.finish_all()
-    CheckpointLog(args.out, args.out).commit(Checkpoint(renames=[
-        (str(f.tmp_path.relative_to(args.out)), f.key(node_id, generation))
-        for f in done]))
+    CheckpointLog(args.out, args.out).commit(Checkpoint(renames=files.renames(done)))
     invalid = sum(converter.invalid_by_reason.values())
     out.write(f"converted {converter.converted}, invalid {invalid}"
               + "".join(f", {k}: {v}" for k, v in sorted(converter.invalid_by_reason.items()))

@@ -176,7 +176,7 @@ class ConverterLoop:
         if gen is None:
             return False
         return (self.clock() - gen.started >= self.max_file_age
-                or gen.files.records and gen.files.buffered_bytes >= self.max_file_bytes)
+                or gen.files.raw_bytes >= self.max_file_bytes)
 
     # -- committing ---------------------------------------------------------
 
@@ -186,8 +186,7 @@ class ConverterLoop:
         if gen is None:
             return
         files = gen.files.finish_all()
-        renames = [(str(f.tmp_path.relative_to(self.store_root)),
-                    f.key(self.node_id, gen.files.generation)) for f in files]
+        renames = gen.files.renames(files)
         offsets = {k: v for k, v in self._offsets.items() if k not in gen.done_segments}
         self.log.commit(Checkpoint(offsets=offsets, renames=renames,
                                    delete=list(gen.done_segments)))

@@ -56,6 +56,7 @@ class PartitionFiles:
         self._buffered = 0
         self._parts = 0
         self.records = 0
+        self.raw_bytes = 0  # uncompressed bytes written in this generation
 
     def write(self, partition: str, line: bytes) -> None:
         """Add one line to a partition (e.g. `telemetry/saved-session/.../20261129`)."""
@@ -71,6 +72,7 @@ class PartitionFiles:
         f.raw_bytes += len(line)
         self._buffered += len(line)
         self.records += 1
+        self.raw_bytes += len(line)
         if f.buffered >= self._frame_bytes:
             self._flush(f)
         if f.raw_bytes >= self._max_file_bytes:
@@ -107,6 +109,11 @@ class PartitionFiles:
     @property
     def buffered_bytes(self) -> int:
         return self._buffered
+
+    def renames(self, files: list[PartFile]) -> list[tuple[str, str]]:
+        """(temporary path, store key) pairs, relative to the store root, for a commit."""
+        return [(str(f.tmp_path.relative_to(self.store_root)),
+                 f.key(self.node_id, self.generation)) for f in files]
 
     def finish_all(self) -> list[PartFile]:
         """Finish every file (flushed, fsynced); return all of this generation's files."""

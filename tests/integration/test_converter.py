@@ -129,3 +129,12 @@ def test_server_converts_what_it_receives(tmp_path):
     assert sorted(valid) == sorted(f"srv-{i}" for i in range(20))
     assert invalid == ["broken"]
     assert sample["ver"] == 2
+
+
+def test_a_generation_is_committed_once_it_holds_max_file_bytes(tmp_path):
+    expected = make_spool(tmp_path, 60, per_segment=60)
+    config, _ = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_BYTES="4096")
+    loop = converter_loop(config)
+    loop.drain()
+    assert loop.counts.commits > 3  # by size, long before max_file_age
+    check_exactly_once(tmp_path, expected)
