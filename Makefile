@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean
+.PHONY: run test lint bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -26,6 +26,10 @@ run: $(VENV)/.run-installed
 ## test: the whole test suite
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
+
+## bench: benchmarks (not part of `make test`); results in bench/results/
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.compression
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check appliance tests
