@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-ingest clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -27,9 +27,14 @@ run: $(VENV)/.run-installed
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
 
-## bench: benchmarks (not part of `make test`); results in bench/results/
+## bench: every benchmark (not part of `make test`); results in bench/results/
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.compression
+	$(BIN)/python -m bench.ingest
+
+## bench-ingest: the receiver side by side with its baselines (needs wrk; nginx optional)
+bench-ingest: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.ingest
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check appliance tests

@@ -16,3 +16,18 @@ def common_options() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", metavar="DIR",
                         help="data directory (overrides [server] data_dir)")
     return common
+
+
+def load_filter(path, config):
+    """(filter or None, schemas) for a `--filter FILE` option; CommandError names the file."""
+    from appliance.convert.factory import telemetry_schema
+    from appliance.storage.filters import Filter
+    from appliance.storage.schema import SchemaError, SchemaRegistry
+
+    schemas = SchemaRegistry(telemetry=telemetry_schema(config))
+    if path is None:
+        return None, schemas
+    try:
+        return Filter.from_file(path, schemas), schemas
+    except (OSError, SchemaError, ValueError) as e:
+        raise CommandError(f"filter {path}: {e}") from None

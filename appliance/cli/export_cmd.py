@@ -7,7 +7,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from appliance.cli.common import CommandError
+from appliance.cli.common import CommandError, load_filter
 from appliance.cli.store_cmd import file_records, print_partitions
 
 
@@ -90,17 +90,12 @@ def _status(config, out) -> int:
 
 
 def run_s3_ls(args, config, out) -> int:
-    from appliance.convert.factory import telemetry_schema
     from appliance.export.errors import describe
     from appliance.storage.filters import Filter
     from appliance.storage.keys import BadKey, parse_key
-    from appliance.storage.schema import SchemaError, SchemaRegistry
 
-    schemas = SchemaRegistry(telemetry=telemetry_schema(config))
-    try:
-        flt = Filter.from_file(args.filter, schemas) if args.filter else Filter.all()
-    except (OSError, SchemaError, ValueError) as e:
-        raise CommandError(f"filter {args.filter}: {e}") from None
+    flt, schemas = load_filter(args.filter, config)
+    flt = flt or Filter.all()
     uploader = _uploader(config)
     prefix = config.export.prefix.strip("/")
     start = f"{prefix}/" if prefix else ""

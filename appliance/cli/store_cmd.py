@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from appliance.cli.common import CommandError
+from appliance.cli.common import CommandError, load_filter
 
 
 def add_parser(sub, common) -> None:
@@ -49,16 +49,9 @@ def print_partitions(rows: dict[str, tuple[int, int, int]], as_json: bool, out) 
 
 
 def run_ls(args, config, out) -> int:
-    from appliance.convert.factory import telemetry_schema
-    from appliance.storage.filters import Filter
     from appliance.storage.keys import walk_partitions
-    from appliance.storage.schema import SchemaError, SchemaRegistry
 
-    schemas = SchemaRegistry(telemetry=telemetry_schema(config))
-    try:
-        flt = Filter.from_file(args.filter, schemas) if args.filter else None
-    except (OSError, SchemaError, ValueError) as e:
-        raise CommandError(f"filter {args.filter}: {e}") from None
+    flt, schemas = load_filter(args.filter, config)
     root = args.store or config.data_dir / "store"
     if not root.is_dir():
         raise CommandError(f"no store at {root}")

@@ -1,0 +1,48 @@
+"""Job inputs: the store files a filter selects, and their split over mappers."""
+
+from __future__ import annotations
+
+import heapq
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+
+class InputFile(NamedTuple):
+    """One store file to map: its path, tree, dimension values (schema order) and size."""
+
+    path: str
+    tree: str
+    dims: tuple[str, ...]
+    size: int
+
+
+def select_inputs(store_root: str | Path, flt=None, schemas=None) -> list[InputFile]:
+    """The ``*.zst`` files of the partitions `flt` selects (None: every partition).
+
+    Non-matching partition directories are pruned by `walk_partitions` and
+    never listed; no file is opened. Sorted by path.
+    """
+    from appliance.storage.keys import walk_partitions
+
+    files = []
+    for part in walk_partitions(Path(store_root), flt, schemas):
+        try:
+            entries = list(os.scandir(part.path))
+        except FileNotFoundError:
+            continue
+        for e in entries:
+            if e.name.endswith(".zst") and not e.name.startswith(".") and e.is_file():
+                files.append(InputFile(e.path, part.tree, tuple(part.values), e.stat().st_size))
+    return sorted(files)
+
+
+def balance(files: list[InputFile], n: int) -> list[list[InputFile]]:
+    """Split files over n lists with similar byte totals (largest first, to the lightest)."""
+    heap = [(0, i) for i in range(n)]
+    out: list[list[InputFile]] = [[] for _ in range(n)]
+    for f in sorted(files, key=lambda f: (-f.size, f.path)):
+        load, i = heapq.heappop(heap)
+        out[i].append(f)
+        heapq.heappush(heap, (load + f.size, i))
+    return [sorted(lst) for lst in out if lst]

@@ -1,0 +1,84 @@
+"""Job scripts: plain Python modules with the 2013 Telemetry job functions.
+
+A script defines, at module level::
+
+    def map(key, dims, value, context): ...          # required
+    def combine(key, values, context): ...           # optional, map-side, one value per key
+    def reduce(key, values, context): ...            # optional; without it the job is map-only
+    def setup_reduce(context): ...                   # optional, once per reducer process
+
+`load_job` loads a script by path with importlib. The module name is derived
+from the script's resolved path, so every worker process gives the same script
+the same name (objects of classes defined in the script pickle between them)
+and two scripts never share a name.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+
+class JobError(Exception):
+    """A job that cannot run or that failed: the message names the script and what went wrong."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A loaded job script."""
+
+    path: Path
+    module: ModuleType
+    map: Callable
+    combine: Callable | None
+    reduce: Callable | None
+    setup_reduce: Callable | None
+
+    @property
+    def map_only(self) -> bool:
+        return self.reduce is None
+
+
+def module_name(path: Path) -> str:
+    """The module name a script is loaded under: stable across processes, unique per path."""
+    tag = f"appliance_job_{zlib.crc32(str(path).encode('utf-8', 'surrogatepass')):08x}"
+    return f"{tag}_{path.stem}" if path.stem.isidentifier() else tag
+
+
+def load_job(path: str | Path) -> Job:
+    """Load the job script at `path`; `JobError` if it cannot be loaded or has no `map`.
+
+    The script's directory is put on `sys.path` (if it is not there yet) so it
+    can import helper modules next to it.
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise JobError(f"job script {path}: no such file")
+    name = module_name(path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise JobError(f"job script {path}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as e:  # SyntaxError, ImportError, anything at import time
+        sys.modules.pop(name, None)
+        raise JobError(f"job script {path} cannot be loaded: {type(e).__name__}: {e}") from e
+    funcs = {}
+    for fname in ("map", "combine", "reduce", "setup_reduce"):
+        f = getattr(module, fname, None)
+        if f is not None and not callable(f):
+            raise JobError(f"job script {path}: {fname} is not a function")
+        funcs[fname] = f
+    if funcs["map"] is None:
+        raise JobError(f"job script {path} has no map(key, dims, value, context) function")
+    return Job(path=path, module=module, **funcs)

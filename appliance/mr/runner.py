@@ -1,0 +1,285 @@
+"""The local MapReduce runner: N mapper and M reducer processes on this node.
+
+Flow (docs/mapreduce.md has the user's view):
+
+1. `select_inputs` lists the store files of the partitions a `Filter` selects
+   (`walk_partitions`, so pruned directories are never listed or opened).
+2. Files are balanced by size over N mapper processes (largest first, to the
+   least loaded). A mapper reads its files record by record and calls
+   ``map(docId, dims, json_text, context)``. Its output is held in a dict
+   key -> values; when a key's list grows past `combine_threshold` and the job
+   has `combine`, the list is combined to one value. When the estimated size
+   of the dict passes `spill_bytes` it is spilled: per reducer partition
+   (``crc32(canonical_key(key)) % M``) a run sorted by the canonical key
+   encoding, pickled to a file in the work dir. The rest is spilled at the end.
+3. M reducer processes each merge their partition's runs (heapq.merge on the
+   canonical encoding), group by key, call ``reduce(key, values, context)``
+   and feed the formatted records to an external sorter (sorted runs on disk,
+   also bounded by `spill_bytes`).
+4. The driver merges all sorted record runs into a temp file next to the
+   output and renames it over the output.
+
+Output rule: the output is the job's records sorted by their UTF-8 bytes, so
+it does not depend on N, M or the order of the input files (a reduce that
+depends on the order of its values, or a float sum regrouped by combine, can
+still differ). A map-only job (no `reduce`) has its map output formatted as
+``str(key) + "\\t" + str(value) + "\\n"`` and sorted the same way.
+
+Processes are started with the "spawn" method; workers load the job script by
+path themselves, so nothing relies on fork. Temp files live in a private work
+dir that is removed at the end, on error and on cancel.
+"""
+
+from __future__ import annotations
+
+import heapq
+import multiprocessing as mp
+import os
+import queue as queue_mod
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from appliance.mr.inputs import InputFile, balance
+from appliance.mr.job import JobError, load_job
+from appliance.mr.runs import premerge, read_records
+from appliance.mr.worker import JobSpec, mapper_main, reducer_main
+
+DEFAULT_SPILL_BYTES = 64 << 20
+DEFAULT_COMBINE_THRESHOLD = 256
+
+class JobCancelled(Exception):
+    """The job was cancelled (`LocalRunner.cancel`); workers are gone and temp files removed."""
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+@dataclass
+class JobSummary:
+    """What a run did. `errors` are map records skipped under `max_errors`."""
+
+    script: str
+    output: str
+    mappers: int
+    reducers: int
+    input_files: int = 0
+    input_bytes: int = 0
+    records: int = 0
+    data_bytes: int = 0
+    errors: int = 0
+    first_error: str | None = None
+    keys: int = 0
+    output_records: int = 0
+    output_bytes: int = 0
+    spills: int = 0
+    elapsed: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class LocalRunner:
+    """Run one job over `inputs` with N mappers and M reducers; `run()` returns a `JobSummary`.
+
+    `progress` (if given) is called in the driver with dicts: ``phase`` ("map",
+    "reduce", "merge", "done"), ``files_done``, ``files_total``, ``records``,
+    ``bytes`` (compressed input bytes of the files done), ``data_bytes``
+    (uncompressed bytes read), ``errors``; in the reduce phase also
+    ``reducers_done`` and ``reducers_total``. `cancel()` may be called from
+    any thread: workers are terminated and `run` raises `JobCancelled`.
+    """
+
+    def __init__(self, script: str | Path, inputs: Iterable[InputFile], output: str | Path, *,
+                 mappers: int = 2, reducers: int = 1, work_dir: str | Path | None = None,
+                 spill_bytes: int = DEFAULT_SPILL_BYTES,
+                 combine_threshold: int = DEFAULT_COMBINE_THRESHOLD, max_errors: int = 0,
+                 progress: Callable[[dict], None] | None = None) -> None:
+        if mappers < 1 or reducers < 1:
+            raise ValueError("mappers and reducers must be at least 1")
+        if combine_threshold < 1 or spill_bytes < 1 or max_errors < 0:
+            raise ValueError("combine_threshold and spill_bytes must be positive, "
+                             "max_errors not negative")
+        self.script = Path(script).resolve()
+        self.inputs = list(inputs)
+        self.output = Path(output)
+        self.mappers, self.reducers = mappers, reducers
+        self.work_dir = Path(work_dir) if work_dir is not None else None
+        self.spill_bytes, self.combine_threshold = spill_bytes, combine_threshold
+        self.max_errors = max_errors
+        self.progress = progress
+        self._cancel = threading.Event()
+        self._procs: list[mp.Process] = []
+
+    def cancel(self) -> None:
+        """Stop the run: workers are terminated within seconds, temp files removed."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _report(self, **info) -> None:
+        if self.progress is not None:
+            self.progress(info)
+
+    def run(self) -> JobSummary:
+        start = time.monotonic()
+        job = load_job(self.script)  # a bad script fails here, before any process starts
+        summary = JobSummary(str(self.script), str(self.output), self.mappers,
+                             1 if job.map_only else self.reducers,
+                             input_files=len(self.inputs),
+                             input_bytes=sum(f.size for f in self.inputs))
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="appliance-job-",
+                                     dir=self.work_dir or self.output.parent))
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        tmp_out = None
+        try:
+            spec = JobSpec(str(self.script), str(work), summary.reducers, self.spill_bytes,
+                         self.combine_threshold, self.max_errors)
+            groups = balance(self.inputs, self.mappers)
+            summary.mappers = max(1, len(groups))
+            errors = ctx.Value("i", 0)
+            state = {"files_done": 0, "records": 0, "bytes": 0, "data_bytes": 0}
+
+            def on_progress(msg):
+                _, _, recs, nbytes, fdone, fsize = msg
+                state["records"] += recs
+                state["data_bytes"] += nbytes
+                state["files_done"] += fdone
+                state["bytes"] += fsize
+                self._report(phase="map", files_total=len(self.inputs), errors=errors.value,
+                             **state)
+
+            self._report(phase="map", files_total=len(self.inputs), errors=0, **state)
+            procs = [ctx.Process(target=mapper_main, args=(i, spec, g, q, errors),
+                                 name=f"appliance-mapper-{i}", daemon=True)
+                     for i, g in enumerate(groups)]
+            results = self._wait(procs, q, "map_done", "mapper", on_progress)
+            runs_by_r: dict[int, list[str]] = {}
+            for i in sorted(results):
+                res = results[i]
+                summary.records += res["records"]
+                summary.errors += res["skipped"]
+                summary.spills += res["spills"]
+                summary.first_error = summary.first_error or res["first_error"]
+                for r, paths in res["runs"].items():
+                    runs_by_r.setdefault(r, []).extend(paths)
+            summary.data_bytes = state["data_bytes"]
+
+            if job.map_only:
+                final_runs = runs_by_r.get(0, [])
+            else:
+                todo = sorted(runs_by_r)
+                done = [0]
+
+                def on_reduce_done():
+                    done[0] += 1
+                    self._report(phase="reduce", reducers_done=done[0],
+                                 reducers_total=len(todo), files_total=len(self.inputs),
+                                 errors=summary.errors, **state)
+
+                self._report(phase="reduce", reducers_done=0, reducers_total=len(todo),
+                             files_total=len(self.inputs), errors=summary.errors, **state)
+                procs = [ctx.Process(target=reducer_main, args=(r, spec, runs_by_r[r], q),
+                                     name=f"appliance-reducer-{r}", daemon=True)
+                         for r in todo]
+                results = self._wait(procs, q, "reduce_done", "reducer", None, on_reduce_done)
+                final_runs = []
+                for i in sorted(results):
+                    final_runs.extend(results[i]["runs"])
+                    summary.keys += results[i]["keys"]
+                    summary.spills += results[i]["spills"]
+            self._check_cancel()
+            self._report(phase="merge", files_total=len(self.inputs), errors=summary.errors,
+                         **state)
+            final_runs = premerge(final_runs, work, "final", groups=False)
+            fd, tmp_out = tempfile.mkstemp(prefix=f".{self.output.name}.", suffix=".tmp",
+                                           dir=self.output.parent)
+            with os.fdopen(fd, "wb", buffering=1 << 16) as f:
+                for n, rec in enumerate(heapq.merge(*(read_records(p) for p in final_runs))):
+                    f.write(rec)
+                    summary.output_records += 1
+                    summary.output_bytes += len(rec)
+                    if n % 10000 == 0:
+                        self._check_cancel()
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp_out, self.output)
+            tmp_out = None
+            summary.elapsed = time.monotonic() - start
+            self._report(phase="done", files_total=len(self.inputs), errors=summary.errors,
+                         **state)
+            return summary
+        finally:
+            self._stop_all()
+            q.close()
+            q.cancel_join_thread()
+            shutil.rmtree(work, ignore_errors=True)
+            if tmp_out is not None:
+                try:
+                    os.unlink(tmp_out)
+                except FileNotFoundError:
+                    pass
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise JobCancelled(f"job {self.script} cancelled")
+
+    def _stop_all(self) -> None:
+        for p in self._procs:
+            if p.is_alive():
+                p.terminate()
+        deadline = time.monotonic() + 3
+        for p in self._procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(2)
+        self._procs = []
+
+    def _wait(self, procs: list, q, done_kind: str, role: str, on_progress=None,
+              on_done=None) -> dict[int, dict]:
+        """Start `procs`, collect their results; raise on error, death or cancel."""
+        for p in procs:
+            p.start()
+            self._procs.append(p)
+        ids = [int(p.name.rsplit("-", 1)[1]) for p in procs]
+        by_id = dict(zip(ids, procs, strict=True))
+        results: dict[int, dict] = {}
+        dead_since: dict[int, float] = {}
+        while len(results) < len(procs):
+            self._check_cancel()
+            try:
+                msg = q.get(timeout=0.1)
+            except queue_mod.Empty:
+                now = time.monotonic()
+                for i, p in by_id.items():
+                    if i not in results and not p.is_alive():
+                        since = dead_since.setdefault(i, now)
+                        if now - since > 1.0:
+                            raise JobError(f"job script {self.script}: {role} {i} exited with "
+                                           f"code {p.exitcode} without a result (killed, out "
+                                           f"of memory, or os._exit in the script?)") from None
+                continue
+            kind = msg[0]
+            if kind == "progress":
+                if on_progress is not None:
+                    on_progress(msg)
+            elif kind == "error":
+                raise JobError(msg[2])
+            elif kind == done_kind:
+                results[msg[1]] = msg[2]
+                if on_done is not None:
+                    on_done()
+        for p in procs:
+            p.join(5)
+        self._procs = [p for p in self._procs if p.is_alive()]
+        return results
+

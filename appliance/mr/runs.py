@@ -1,0 +1,107 @@
+"""Sorted runs on disk: spilling, reading back and merging with bounded fan-in."""
+
+from __future__ import annotations
+
+import heapq
+import os
+import pickle
+import struct
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+FAN_IN = 64                 # runs merged at once (bounds open files)
+_OVERHEAD = 64              # estimated bytes per buffered value besides its payload
+_LEN = struct.Struct(">I")
+
+def write_records(path: str, records: Iterable[bytes]) -> None:
+    """Write a run of byte records (length-prefixed)."""
+    with open(path, "wb", buffering=1 << 16) as f:
+        for r in records:
+            f.write(_LEN.pack(len(r)))
+            f.write(r)
+
+
+def read_records(path: str) -> Iterator[bytes]:
+    """Read back a run written by write_records."""
+    with open(path, "rb", buffering=1 << 16) as f:
+        while head := f.read(4):
+            yield f.read(_LEN.unpack(head)[0])
+
+
+def write_groups(path: str, groups: Iterable[tuple]) -> None:
+    """Write a run of (canonical key, key, values) groups, pickled one by one."""
+    with open(path, "wb", buffering=1 << 16) as f:
+        pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
+        for g in groups:
+            pickler.dump(g)
+            pickler.clear_memo()
+
+
+def read_groups(path: str) -> Iterator[tuple]:
+    """Read back a run written by write_groups."""
+    with open(path, "rb", buffering=1 << 16) as f:
+        unpickler = pickle.Unpickler(f)
+        while True:
+            try:
+                yield unpickler.load()
+            except EOFError:
+                return
+
+
+def group_key(item: tuple) -> bytes:
+    """The sort key of a group: its canonical key encoding."""
+    return item[0]
+
+
+def premerge(paths: list[str], work: Path, tag: str, groups: bool) -> list[str]:
+    """Merge sorted runs FAN_IN at a time until at most FAN_IN are left (inputs are deleted)."""
+    read, write, key = ((read_groups, write_groups, group_key) if groups
+                        else (read_records, write_records, None))
+    n = 0
+    while len(paths) > FAN_IN:
+        merged = []
+        for i in range(0, len(paths), FAN_IN):
+            chunk = paths[i:i + FAN_IN]
+            out = str(work / f"{tag}-merge{n}")
+            n += 1
+            write(out, heapq.merge(*(read(p) for p in chunk), key=key))
+            for p in chunk:
+                os.unlink(p)
+            merged.append(out)
+        paths = merged
+    return paths
+
+
+class RecordSorter:
+    """An external sort of output records (bytes): sorted runs of at most ~limit bytes."""
+
+    def __init__(self, work: Path, tag: str, limit: int) -> None:
+        self.work, self.tag, self.limit = work, tag, limit
+        self.items: list[bytes] = []
+        self.size = 0
+        self.runs: list[str] = []
+        self.spills = 0
+        self.count = 0
+        self.bytes = 0
+
+    def add_text(self, text: str) -> None:
+        rec = text.encode("utf-8", "surrogatepass")
+        self.items.append(rec)
+        self.count += 1
+        self.bytes += len(rec)
+        self.size += len(rec) + _OVERHEAD
+        if self.size > self.limit:
+            self._flush()
+            self.spills += 1
+
+    def _flush(self) -> None:
+        if self.items:
+            self.items.sort()
+            path = str(self.work / f"{self.tag}-out{len(self.runs)}")
+            write_records(path, self.items)
+            self.runs.append(path)
+        self.items, self.size = [], 0
+
+    def finish(self) -> list[str]:
+        self._flush()
+        return self.runs

@@ -1,0 +1,257 @@
+"""The mapper and reducer processes of the local runner."""
+
+from __future__ import annotations
+
+import heapq
+import io
+import multiprocessing as mp
+import os
+import pickle
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.mr.context import MapContext, ReduceContext
+from appliance.mr.inputs import InputFile
+from appliance.mr.job import Job, JobError, load_job
+from appliance.mr.keys import canonical_key, partition_of
+from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, write_groups
+
+PROGRESS_RECORDS = 20_000   # a mapper reports progress at least this often
+_OVERHEAD = 64              # estimated bytes per buffered value besides its payload
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What every worker needs (picklable; the job is reloaded from its path)."""
+
+    script: str
+    work: str
+    reducers: int
+    spill_bytes: int
+    combine_threshold: int
+    max_errors: int
+
+
+def _size(v: Any) -> int:
+    t = type(v)
+    if t is str or t is bytes:
+        return len(v)
+    if t is int or t is float or t is bool or v is None:
+        return 8
+    try:
+        return len(pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        return 256
+
+
+def _describe(e: BaseException) -> str:
+    tb = traceback.format_exception(type(e), e, e.__traceback__)
+    return "".join(tb).rstrip()
+
+
+class _Mapper:
+    def __init__(self, mid: int, spec: JobSpec, job: Job, out: mp.Queue, errors) -> None:
+        self.mid, self.spec, self.job, self.out, self.errors = mid, spec, job, out, errors
+        self.work = Path(spec.work)
+        self.data: dict[Any, list] = {}
+        self.est = 0
+        self.runs: dict[int, list[str]] = {}
+        self.spills = 0
+        self.nspill = 0
+        self.where = ""
+        self.sorter = (RecordSorter(self.work, f"m{mid}", spec.spill_bytes)
+                       if job.map_only else None)
+        self.combine = job.combine if not job.map_only else None
+
+    # the map context's write
+    def write(self, key: Any, value: Any) -> None:
+        vals = self.data.get(key)
+        if vals is None:
+            self.data[key] = [value]
+            self.est += _size(key) + _size(value) + 2 * _OVERHEAD
+            return
+        vals.append(value)
+        self.est += _size(value) + _OVERHEAD
+        if self.combine is not None and len(vals) > self.spec.combine_threshold:
+            new = self._combine(key, vals)
+            self.est -= sum(_size(v) for v in vals) + _OVERHEAD * (len(vals) - 1)
+            self.data[key] = [new]
+            self.est += _size(new)
+
+    def write_map_only(self, key: Any, value: Any) -> None:
+        self.sorter.add_text(f"{key}\t{value}\n")
+
+    def _combine(self, key: Any, vals: list) -> Any:
+        got = []
+
+        def collect(k, v):
+            if canonical_key(k) != canonical_key(key):
+                raise JobError(f"combine wrote key {k!r} while combining key {key!r}")
+            got.append(v)
+
+        try:
+            self.combine(key, vals, MapContext(collect))
+        except Exception as e:
+            raise JobError(f"job script {self.job.path}: combine raised {type(e).__name__}: "
+                           f"{e} for key {key!r}{self.where}\n{_describe(e)}") from None
+        if len(got) != 1:
+            raise JobError(f"job script {self.job.path}: combine must write exactly one value "
+                           f"per key; it wrote {len(got)} for key {key!r}")
+        return got[0]
+
+    def spill(self) -> None:
+        parts: dict[int, list[tuple]] = {}
+        r_count = self.spec.reducers
+        for key, vals in self.data.items():
+            c = canonical_key(key)
+            if self.combine is not None and len(vals) > 1:
+                vals = [self._combine(key, vals)]
+            parts.setdefault(partition_of(c, r_count), []).append((c, key, vals))
+        for r, groups in parts.items():
+            groups.sort(key=group_key)
+            path = str(self.work / f"m{self.mid}-s{self.nspill}-r{r}")
+            write_groups(path, groups)
+            self.runs.setdefault(r, []).append(path)
+        self.nspill += 1
+        self.data, self.est = {}, 0
+
+    def run(self, files: list[InputFile]) -> dict:
+        import zstandard
+
+        job, limit = self.job, self.spec.spill_bytes
+        ctx = MapContext(self.write_map_only if job.map_only else self.write)
+        fmap = job.map
+        records = skipped = 0
+        pending_records = pending_bytes = 0
+        first_error = None
+        for f in files:
+            data_bytes = 0
+            with open(f.path, "rb") as raw:
+                reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+                lines = io.BufferedReader(reader, buffer_size=1 << 20)
+                for n, line in enumerate(lines, 1):
+                    data_bytes += len(line)
+                    pending_bytes += len(line)
+                    text = line.decode("utf-8", "surrogateescape")
+                    doc, _, value = text.partition("\t")
+                    if value.endswith("\n"):
+                        value = value[:-1]
+                    self.where = f" in input {f.path}, line {n}"
+                    try:
+                        fmap(doc, list(f.dims), value, ctx)
+                    except JobError:
+                        raise
+                    except Exception as e:
+                        msg = (f"job script {job.path}: map raised {type(e).__name__}: {e}\n"
+                               f"  input {f.path}, line {n} (docId {doc!r})\n{_describe(e)}")
+                        with self.errors.get_lock():
+                            self.errors.value += 1
+                            total = self.errors.value
+                        if total > self.spec.max_errors:
+                            if self.spec.max_errors:
+                                msg += (f"\n(more than max_errors={self.spec.max_errors} "
+                                        f"bad records)")
+                            raise JobError(msg) from None
+                        skipped += 1
+                        if first_error is None:
+                            first_error = "\n".join(msg.split("\n")[:2])
+                    records += 1
+                    pending_records += 1
+                    if self.est > limit:
+                        self.spill()
+                        self.spills += 1
+                    if pending_records >= PROGRESS_RECORDS:
+                        self.out.put(("progress", self.mid, pending_records, pending_bytes, 0,
+                                      0))
+                        pending_records = pending_bytes = 0
+            self.out.put(("progress", self.mid, pending_records, pending_bytes, 1, f.size))
+            pending_records = pending_bytes = 0
+        self.where = " at the end of map"
+        if job.map_only:
+            runs = {0: self.sorter.finish()}
+            spills = self.sorter.spills
+        else:
+            self.spill()
+            runs, spills = self.runs, self.spills
+        return {"runs": runs, "records": records, "skipped": skipped, "spills": spills,
+                "first_error": first_error}
+
+
+def mapper_main(mid: int, spec: JobSpec, files: list[InputFile], out: mp.Queue, errors) -> None:
+    try:
+        job = load_job(spec.script)
+        out.put(("map_done", mid, _Mapper(mid, spec, job, out, errors).run(files)))
+    except JobError as e:
+        out.put(("error", mid, str(e)))
+    except BaseException as e:
+        out.put(("error", mid, f"mapper {mid} failed: {_describe(e)}"))
+
+
+def reducer_main(rid: int, spec: JobSpec, runs: list[str], out: mp.Queue) -> None:
+    try:
+        out.put(("reduce_done", rid, _reduce(rid, spec, runs)))
+    except JobError as e:
+        out.put(("error", rid, str(e)))
+    except BaseException as e:
+        out.put(("error", rid, f"reducer {rid} failed: {_describe(e)}"))
+
+
+def _reduce(rid: int, spec: JobSpec, runs: list[str]) -> dict:
+    job = load_job(spec.script)
+    work = Path(spec.work)
+    sorter = RecordSorter(work, f"r{rid}", spec.spill_bytes)
+    ctx = ReduceContext(sorter.add_text)
+    if job.setup_reduce is not None:
+        ctx._setup = True
+        try:
+            job.setup_reduce(ctx)
+        except JobError:
+            raise
+        except Exception as e:
+            raise JobError(f"job script {job.path}: setup_reduce raised {type(e).__name__}: "
+                           f"{e}\n{_describe(e)}") from None
+        ctx._setup = False
+    fred, fcomb, limit = job.reduce, job.combine, spec.combine_threshold
+    keys = 0
+
+    def combine(key, values):
+        got = []
+        try:
+            fcomb(key, values, MapContext(lambda k, v: got.append(v)))
+        except Exception as e:
+            raise JobError(f"job script {job.path}: combine raised {type(e).__name__}: {e} "
+                           f"for key {key!r} (reducer {rid})\n{_describe(e)}") from None
+        if len(got) != 1:
+            raise JobError(f"job script {job.path}: combine must write exactly one value per "
+                           f"key; it wrote {len(got)} for key {key!r}")
+        return got
+
+    def call(key, values):
+        try:
+            fred(key, values, ctx)
+        except JobError:
+            raise
+        except Exception as e:
+            raise JobError(f"job script {job.path}: reduce raised {type(e).__name__}: {e} "
+                           f"for key {key!r} (reducer {rid})\n{_describe(e)}") from None
+
+    runs = premerge(runs, work, f"r{rid}", groups=True)
+    cur = None
+    cur_key = values = None
+    for c, key, vals in heapq.merge(*(read_groups(p) for p in runs), key=group_key):
+        if c != cur:
+            if cur is not None:
+                call(cur_key, values)
+                keys += 1
+            cur, cur_key, values = c, key, list(vals)
+        else:
+            values.extend(vals)
+            if fcomb is not None and len(values) > limit:
+                values = combine(cur_key, values)
+    if cur is not None:
+        call(cur_key, values)
+        keys += 1
+    for p in runs:
+        os.unlink(p)
+    return {"runs": sorter.finish(), "keys": keys, "spills": sorter.spills}
