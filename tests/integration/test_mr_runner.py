@@ -7,7 +7,6 @@ import io
 import json
 import os
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -199,16 +198,21 @@ def test_map_output_larger_than_the_spill_threshold_goes_through_spill_files(sto
 
 
 HANG = """
-import time
+import os, time
 def map(k, dims, v, context):
-    time.sleep(60)
+    with open(os.environ["MR_TEST_FIFO"], "w") as fifo:
+        fifo.write("in map\\n")  # tells the test this mapper is busy
+    time.sleep(600)
 """
 
 
-def test_cancel_stops_every_worker_and_removes_temp_files(store, tmp_path):
+def test_cancel_stops_every_worker_and_removes_temp_files(store, tmp_path, monkeypatch):
     root, _ = store
     work = tmp_path / "work"
     work.mkdir()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("MR_TEST_FIFO", str(fifo))
     runner = LocalRunner(script(tmp_path, HANG), select_inputs(root), tmp_path / "out",
                          mappers=2, reducers=2, work_dir=work)
     errors = []
@@ -221,17 +225,15 @@ def test_cancel_stops_every_worker_and_removes_temp_files(store, tmp_path):
 
     t = threading.Thread(target=target)
     t.start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (
-            len(runner._procs) == 2 and all(p.pid for p in runner._procs)):
-        time.sleep(0.05)
+    busy = 0
+    while busy < 2:  # wait until both mappers are inside map (each opens the fifo once)
+        with open(fifo) as f:
+            busy += f.read().count("in map")
     procs = list(runner._procs)
     assert len(procs) == 2
-    time.sleep(0.5)  # let them get into map
-    started = time.monotonic()
     runner.cancel()
-    t.join(10)
-    assert not t.is_alive() and time.monotonic() - started < 5
+    t.join(30)
+    assert not t.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], JobCancelled)
     assert all(not p.is_alive() for p in procs)
     for p in procs:
