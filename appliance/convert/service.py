@@ -41,7 +41,8 @@ class _ConverterProtocol(protocol.ProcessProtocol):
 
     def errReceived(self, data: bytes) -> None:
         for line in data.decode(errors="replace").splitlines():
-            log.info("converter: {line}", line=line)
+            if line.strip():
+                log.info("converter: {line}", line=line)
 
     def processEnded(self, reason) -> None:
         self.service.ended(reason.value.exitCode, reason.value.signal)
