@@ -26,12 +26,19 @@ def add_parser(sub, common) -> None:
                      help="the output file (written atomically)")
     run.add_argument("--store", type=Path, metavar="DIR",
                      help="a store directory other than the data dir's")
-    run.add_argument("--mappers", type=int, default=2, metavar="N", help="mapper processes")
+    run.add_argument("--mappers", type=int, default=None, metavar="N",
+                     help="mapper processes (default 2); with --runner dask, map tasks "
+                          "(default one per input file)")
     run.add_argument("--reducers", type=int, default=1, metavar="M", help="reducer processes")
     run.add_argument("--max-errors", type=int, default=0, metavar="N",
                      help="skip up to N records on which map raises (default 0: stop)")
     run.add_argument("--work-dir", type=Path, metavar="DIR",
                      help="where spill files go (default: next to the output)")
+    run.add_argument("--runner", choices=("local", "dask"), default="local",
+                     help="local processes (default) or a Dask cluster (needs --scheduler; "
+                          "see docs/mapreduce.md)")
+    run.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                     help="the Dask scheduler address (with --runner dask)")
     run.set_defaults(run=run_job)
 
 
@@ -59,16 +66,34 @@ def run_job(args, config, out, err=None) -> int:
     from appliance.mr import JobCancelled, JobError, LocalRunner, select_inputs
 
     err = err or sys.stderr
-    if args.mappers < 1 or args.reducers < 1 or args.max_errors < 0:
+    if (args.mappers is not None and args.mappers < 1) or args.reducers < 1 \
+            or args.max_errors < 0:
         raise CommandError("--mappers and --reducers must be at least 1, --max-errors >= 0")
     flt, schemas = load_filter(args.filter, config)
     root = args.store or config.data_dir / "store"
     if not root.is_dir():
         raise CommandError(f"no store at {root}")
+    runner_kind = getattr(args, "runner", "local")
+    if runner_kind == "dask" and not getattr(args, "scheduler", None):
+        raise CommandError("--runner dask needs --scheduler tcp://HOST:PORT")
+    if runner_kind == "dask":
+        try:
+            import cloudpickle  # noqa: F401
+            import distributed  # noqa: F401
+        except ImportError:
+            raise CommandError("--runner dask needs Dask: install appliance[dask] "
+                               "(dask[distributed] and cloudpickle)") from None
     inputs = select_inputs(root, flt, schemas)
-    runner = LocalRunner(args.script, inputs, args.output, mappers=args.mappers,
-                         reducers=args.reducers, max_errors=args.max_errors,
-                         work_dir=args.work_dir, progress=_progress_printer(err))
+    if runner_kind == "dask":
+        from appliance.mr.dask_runner import DaskRunner
+
+        runner = DaskRunner(args.script, inputs, args.output, scheduler=args.scheduler,
+                            mappers=args.mappers, reducers=args.reducers,
+                            max_errors=args.max_errors, progress=_progress_printer(err))
+    else:
+        runner = LocalRunner(args.script, inputs, args.output, mappers=args.mappers or 2,
+                             reducers=args.reducers, max_errors=args.max_errors,
+                             work_dir=args.work_dir, progress=_progress_printer(err))
     try:
         s = runner.run()
     except JobCancelled as e:

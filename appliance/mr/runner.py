@@ -32,9 +32,7 @@ dir that is removed at the end, on error and on cancel.
 
 from __future__ import annotations
 
-import heapq
 import multiprocessing as mp
-import os
 import queue as queue_mod
 import shutil
 import tempfile
@@ -46,7 +44,7 @@ from pathlib import Path
 
 from appliance.mr.inputs import InputFile, balance
 from appliance.mr.job import JobError, load_job
-from appliance.mr.runs import premerge, read_records
+from appliance.mr.runs import premerge, read_records, write_output
 from appliance.mr.worker import JobSpec, mapper_main, reducer_main
 
 DEFAULT_SPILL_BYTES = 64 << 20
@@ -139,7 +137,6 @@ class LocalRunner:
                                      dir=self.work_dir or self.output.parent))
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
-        tmp_out = None
         try:
             spec = JobSpec(str(self.script), str(work), summary.reducers, self.spill_bytes,
                          self.combine_threshold, self.max_errors)
@@ -200,19 +197,8 @@ class LocalRunner:
             self._report(phase="merge", files_total=len(self.inputs), errors=summary.errors,
                          **state)
             final_runs = premerge(final_runs, work, "final", groups=False)
-            fd, tmp_out = tempfile.mkstemp(prefix=f".{self.output.name}.", suffix=".tmp",
-                                           dir=self.output.parent)
-            with os.fdopen(fd, "wb", buffering=1 << 16) as f:
-                for n, rec in enumerate(heapq.merge(*(read_records(p) for p in final_runs))):
-                    f.write(rec)
-                    summary.output_records += 1
-                    summary.output_bytes += len(rec)
-                    if n % 10000 == 0:
-                        self._check_cancel()
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp_out, self.output)
-            tmp_out = None
+            write_output(self.output, [read_records(p) for p in final_runs], summary,
+                         self._check_cancel)
             summary.elapsed = time.monotonic() - start
             self._report(phase="done", files_total=len(self.inputs), errors=summary.errors,
                          **state)
@@ -222,11 +208,6 @@ class LocalRunner:
             q.close()
             q.cancel_join_thread()
             shutil.rmtree(work, ignore_errors=True)
-            if tmp_out is not None:
-                try:
-                    os.unlink(tmp_out)
-                except FileNotFoundError:
-                    pass
 
     def _check_cancel(self) -> None:
         if self._cancel.is_set():

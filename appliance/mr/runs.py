@@ -6,7 +6,8 @@ import heapq
 import os
 import pickle
 import struct
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 FAN_IN = 64                 # runs merged at once (bounds open files)
@@ -105,3 +106,32 @@ class RecordSorter:
     def finish(self) -> list[str]:
         self._flush()
         return self.runs
+
+
+def write_output(output: Path, runs: list[Iterable[bytes]], summary,
+                 check: Callable[[], None] | None = None) -> None:
+    """Merge sorted record runs into `output` atomically (temp file, fsync, rename).
+
+    Counts records and bytes into `summary`; `check` is called now and then
+    (it may raise to cancel). On any error the temp file is removed and
+    `output` is left as it was.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 16) as f:
+            for n, rec in enumerate(heapq.merge(*runs)):
+                f.write(rec)
+                summary.output_records += 1
+                summary.output_bytes += len(rec)
+                if check is not None and n % 10000 == 0:
+                    check()
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, output)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -8,6 +8,7 @@ import multiprocessing as mp
 import os
 import pickle
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,12 @@ def _size(v: Any) -> int:
         return 256
 
 
-def _describe(e: BaseException) -> str:
+def describe_error(e: BaseException) -> str:
     tb = traceback.format_exception(type(e), e, e.__traceback__)
     return "".join(tb).rstrip()
 
 
-class _Mapper:
+class Mapper:
     def __init__(self, mid: int, spec: JobSpec, job: Job, out: mp.Queue, errors) -> None:
         self.mid, self.spec, self.job, self.out, self.errors = mid, spec, job, out, errors
         self.work = Path(spec.work)
@@ -94,13 +95,14 @@ class _Mapper:
             self.combine(key, vals, MapContext(collect))
         except Exception as e:
             raise JobError(f"job script {self.job.path}: combine raised {type(e).__name__}: "
-                           f"{e} for key {key!r}{self.where}\n{_describe(e)}") from None
+                           f"{e} for key {key!r}{self.where}\n{describe_error(e)}") from None
         if len(got) != 1:
             raise JobError(f"job script {self.job.path}: combine must write exactly one value "
                            f"per key; it wrote {len(got)} for key {key!r}")
         return got[0]
 
-    def spill(self) -> None:
+    def partitioned(self) -> dict[int, list[tuple]]:
+        """Take the buffered output as sorted (canonical, key, values) groups per reducer."""
         parts: dict[int, list[tuple]] = {}
         r_count = self.spec.reducers
         for key, vals in self.data.items():
@@ -108,13 +110,17 @@ class _Mapper:
             if self.combine is not None and len(vals) > 1:
                 vals = [self._combine(key, vals)]
             parts.setdefault(partition_of(c, r_count), []).append((c, key, vals))
-        for r, groups in parts.items():
+        for groups in parts.values():
             groups.sort(key=group_key)
+        self.data, self.est = {}, 0
+        return parts
+
+    def spill(self) -> None:
+        for r, groups in self.partitioned().items():
             path = str(self.work / f"m{self.mid}-s{self.nspill}-r{r}")
             write_groups(path, groups)
             self.runs.setdefault(r, []).append(path)
         self.nspill += 1
-        self.data, self.est = {}, 0
 
     def run(self, files: list[InputFile]) -> dict:
         import zstandard
@@ -144,7 +150,7 @@ class _Mapper:
                         raise
                     except Exception as e:
                         msg = (f"job script {job.path}: map raised {type(e).__name__}: {e}\n"
-                               f"  input {f.path}, line {n} (docId {doc!r})\n{_describe(e)}")
+                               f"  input {f.path}, line {n} (docId {doc!r})\n{describe_error(e)}")
                         with self.errors.get_lock():
                             self.errors.value += 1
                             total = self.errors.value
@@ -181,11 +187,11 @@ class _Mapper:
 def mapper_main(mid: int, spec: JobSpec, files: list[InputFile], out: mp.Queue, errors) -> None:
     try:
         job = load_job(spec.script)
-        out.put(("map_done", mid, _Mapper(mid, spec, job, out, errors).run(files)))
+        out.put(("map_done", mid, Mapper(mid, spec, job, out, errors).run(files)))
     except JobError as e:
         out.put(("error", mid, str(e)))
     except BaseException as e:
-        out.put(("error", mid, f"mapper {mid} failed: {_describe(e)}"))
+        out.put(("error", mid, f"mapper {mid} failed: {describe_error(e)}"))
 
 
 def reducer_main(rid: int, spec: JobSpec, runs: list[str], out: mp.Queue) -> None:
@@ -194,14 +200,15 @@ def reducer_main(rid: int, spec: JobSpec, runs: list[str], out: mp.Queue) -> Non
     except JobError as e:
         out.put(("error", rid, str(e)))
     except BaseException as e:
-        out.put(("error", rid, f"reducer {rid} failed: {_describe(e)}"))
+        out.put(("error", rid, f"reducer {rid} failed: {describe_error(e)}"))
 
 
-def _reduce(rid: int, spec: JobSpec, runs: list[str]) -> dict:
-    job = load_job(spec.script)
-    work = Path(spec.work)
-    sorter = RecordSorter(work, f"r{rid}", spec.spill_bytes)
-    ctx = ReduceContext(sorter.add_text)
+def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[str], None],
+                  combine_threshold: int) -> int:
+    """Call setup_reduce, then reduce once per key of `groups` (sorted (canonical, key,
+    values) tuples, a key possibly spread over several); formatted records go to `emit`.
+    Returns the number of keys. Shared by the local and the Dask runner."""
+    ctx = ReduceContext(emit)
     if job.setup_reduce is not None:
         ctx._setup = True
         try:
@@ -210,10 +217,9 @@ def _reduce(rid: int, spec: JobSpec, runs: list[str]) -> dict:
             raise
         except Exception as e:
             raise JobError(f"job script {job.path}: setup_reduce raised {type(e).__name__}: "
-                           f"{e}\n{_describe(e)}") from None
+                           f"{e}\n{describe_error(e)}") from None
         ctx._setup = False
-    fred, fcomb, limit = job.reduce, job.combine, spec.combine_threshold
-    keys = 0
+    fred, fcomb = job.reduce, job.combine
 
     def combine(key, values):
         got = []
@@ -221,7 +227,7 @@ def _reduce(rid: int, spec: JobSpec, runs: list[str]) -> dict:
             fcomb(key, values, MapContext(lambda k, v: got.append(v)))
         except Exception as e:
             raise JobError(f"job script {job.path}: combine raised {type(e).__name__}: {e} "
-                           f"for key {key!r} (reducer {rid})\n{_describe(e)}") from None
+                           f"for key {key!r} (reducer {rid})\n{describe_error(e)}") from None
         if len(got) != 1:
             raise JobError(f"job script {job.path}: combine must write exactly one value per "
                            f"key; it wrote {len(got)} for key {key!r}")
@@ -234,12 +240,11 @@ def _reduce(rid: int, spec: JobSpec, runs: list[str]) -> dict:
             raise
         except Exception as e:
             raise JobError(f"job script {job.path}: reduce raised {type(e).__name__}: {e} "
-                           f"for key {key!r} (reducer {rid})\n{_describe(e)}") from None
+                           f"for key {key!r} (reducer {rid})\n{describe_error(e)}") from None
 
-    runs = premerge(runs, work, f"r{rid}", groups=True)
-    cur = None
-    cur_key = values = None
-    for c, key, vals in heapq.merge(*(read_groups(p) for p in runs), key=group_key):
+    keys = 0
+    cur = cur_key = values = None
+    for c, key, vals in groups:
         if c != cur:
             if cur is not None:
                 call(cur_key, values)
@@ -247,11 +252,21 @@ def _reduce(rid: int, spec: JobSpec, runs: list[str]) -> dict:
             cur, cur_key, values = c, key, list(vals)
         else:
             values.extend(vals)
-            if fcomb is not None and len(values) > limit:
+            if fcomb is not None and len(values) > combine_threshold:
                 values = combine(cur_key, values)
     if cur is not None:
         call(cur_key, values)
         keys += 1
+    return keys
+
+
+def _reduce(rid: int, spec: JobSpec, runs: list[str]) -> dict:
+    job = load_job(spec.script)
+    work = Path(spec.work)
+    sorter = RecordSorter(work, f"r{rid}", spec.spill_bytes)
+    runs = premerge(runs, work, f"r{rid}", groups=True)
+    keys = reduce_groups(job, rid, heapq.merge(*(read_groups(p) for p in runs), key=group_key),
+                         sorter.add_text, spec.combine_threshold)
     for p in runs:
         os.unlink(p)
     return {"runs": sorter.finish(), "keys": keys, "spills": sorter.spills}

@@ -1,0 +1,367 @@
+"""The Dask runner: the same job scripts and output rules as `LocalRunner`, on a Dask cluster.
+
+Flow (docs/mapreduce.md, "Running on a Dask cluster"):
+
+1. The driver loads the script by path (`load_job`, a module name unique per
+   path) and registers the module with ``cloudpickle.register_pickle_by_value``
+   (and helper modules imported from the script's folder), so its functions
+   are shipped to the workers by value: workers never import the script.
+   Without this Dask hangs on a ModuleNotFoundError seen only in worker logs.
+2. One map task per input file (or per balanced group with ``mappers=N``)
+   reads the zstd store file by its local path (the cluster must share the
+   filesystem; S3 inputs are future work), calls ``map`` with the mapper of
+   the local runner (`worker.Mapper`, so the error messages and combine rules
+   are the same), applies ``combine`` per task and returns, per reducer
+   partition (``crc32(canonical_key(key)) % M``), a list of
+   ``(canonical_key, key, values)`` sorted by the canonical key.
+3. M reduce tasks merge their partition's lists, group by key, call
+   ``setup_reduce``/``reduce`` with a `ReduceContext` and return their records
+   (UTF-8 bytes) sorted.
+4. The driver merges the sorted record lists into a temp file next to the
+   output and renames it over the output: byte-identical to `LocalRunner`.
+
+Everything is held in worker memory (Dask spills task results to disk on its
+own); a single key's value list must fit in one worker.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from appliance.mr.inputs import InputFile, balance
+from appliance.mr.job import Job, JobError, load_job
+from appliance.mr.runner import DEFAULT_COMBINE_THRESHOLD, JobCancelled, JobSummary
+from appliance.mr.runs import group_key, write_output
+from appliance.mr.worker import JobSpec, Mapper, reduce_groups
+
+_NO_SPILL = 1 << 62  # map output stays in the task's memory; Dask spills results
+
+
+# --- worker side -------------------------------------------------------------------------------
+
+class _Progress:
+    """Stands in for the local mapper's queue: adds up the progress messages."""
+
+    def __init__(self) -> None:
+        self.data_bytes = 0
+
+    def put(self, msg: tuple) -> None:
+        if msg[0] == "progress":
+            self.data_bytes += msg[3]
+
+
+class _LocalErrors:
+    """The error counter of one task (enough when max_errors is 0: the first error stops)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def get_lock(self):
+        return nullcontext()
+
+
+class _ClusterErrors:
+    """An error counter shared by all map tasks of a run (a distributed Lock and Variable)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_lock(self):
+        from distributed import Lock
+
+        return Lock(self.name)
+
+    @property
+    def value(self) -> int:
+        from distributed import Variable
+
+        return Variable(self.name).get(timeout=30)
+
+    @value.setter
+    def value(self, n: int) -> None:
+        from distributed import Variable
+
+        Variable(self.name).set(n)
+
+
+class _MemorySorter:
+    """The map-only record sink: records in memory, returned sorted."""
+
+    spills = 0
+
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+
+    def add_text(self, text: str) -> None:
+        self.items.append(text.encode("utf-8", "surrogatepass"))
+
+    def finish(self) -> list[bytes]:
+        self.items.sort()
+        return self.items
+
+
+class _DaskMapper(Mapper):
+    """The local mapper, with its spills kept in memory as per-partition group lists."""
+
+    def __init__(self, mid: int, spec: JobSpec, job: Job, errors) -> None:
+        super().__init__(mid, spec, job, _Progress(), errors)
+        if job.map_only:
+            self.sorter = _MemorySorter()
+
+    def spill(self) -> None:
+        for r, groups in self.partitioned().items():
+            self.runs.setdefault(r, []).append(groups)
+
+
+def _job_from(funcs: bytes, path: str) -> Job:
+    """The job's functions, pickled by value on the driver (see `_register_by_value`)."""
+    import cloudpickle
+
+    fmap, fcomb, fred, fsetup = cloudpickle.loads(funcs)
+    return Job(path=Path(path), module=None, map=fmap, combine=fcomb, reduce=fred,
+               setup_reduce=fsetup)
+
+
+def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list[InputFile],
+              errors_name: str | None) -> dict:
+    job = _job_from(funcs, spec.script)
+    errors = _ClusterErrors(errors_name) if errors_name else _LocalErrors()
+    mapper = _DaskMapper(mid, spec, job, errors)
+    res = mapper.run(files)
+    if job.map_only:
+        parts = [res["runs"].get(0, [])]
+    else:
+        parts = [[] for _ in range(spec.reducers)]
+        for r, lists in res["runs"].items():  # one list per spill (one: nothing spills early)
+            parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
+    return {"parts": parts, "records": res["records"], "skipped": res["skipped"],
+            "first_error": res["first_error"], "data_bytes": mapper.out.data_bytes}
+
+
+def _part(result: dict, r: int) -> list:
+    return result["parts"][r]
+
+
+def _reduce_task(rid: int, funcs: bytes, script: str, combine_threshold: int,
+                 *parts: list) -> dict:
+    """Merge one partition's sorted group lists, call reduce per key; sorted record bytes."""
+    job = _job_from(funcs, script)
+    records: list[bytes] = []
+    keys = reduce_groups(job, rid, heapq.merge(*parts, key=group_key),
+                         lambda text: records.append(text.encode("utf-8", "surrogatepass")),
+                         combine_threshold)
+    records.sort()
+    return {"records": records, "keys": keys}
+
+
+# --- the driver --------------------------------------------------------------------------------
+
+def _register_by_value(job: Job) -> list:
+    """Register the script module (and helper modules next to it) for pickling by value."""
+    import cloudpickle
+
+    folder = job.path.parent
+    mods = [job.module]
+    for m in list(sys.modules.values()):
+        f = getattr(m, "__file__", None)
+        if m is not job.module and f and Path(f).parent == folder and "." not in m.__name__:
+            mods.append(m)
+    done = []
+    for m in mods:
+        try:
+            cloudpickle.register_pickle_by_value(m)
+        except ValueError:  # already registered, or not importable by name
+            continue
+        done.append(m)
+    return done
+
+
+class DaskRunner:
+    """Run one job on a Dask cluster; `run()` returns a `JobSummary` like `LocalRunner`'s.
+
+    `scheduler` is an address (``tcp://host:8786``) or a `distributed.Client`
+    (not closed by the runner). `mappers` None: one map task per input file;
+    N: files balanced by size over N tasks. `progress` gets the same dicts as
+    with `LocalRunner` (``phase`` map/reduce/merge/done, ``files_done``, ...).
+    """
+
+    def __init__(self, script: str | Path, inputs: Iterable[InputFile], output: str | Path, *,
+                 scheduler, mappers: int | None = None, reducers: int = 1,
+                 max_errors: int = 0, combine_threshold: int = DEFAULT_COMBINE_THRESHOLD,
+                 progress: Callable[[dict], None] | None = None) -> None:
+        if (mappers is not None and mappers < 1) or reducers < 1:
+            raise ValueError("mappers and reducers must be at least 1")
+        if max_errors < 0 or combine_threshold < 1:
+            raise ValueError("max_errors must not be negative, combine_threshold positive")
+        self.script = Path(script).resolve()
+        self.inputs = list(inputs)
+        self.output = Path(output)
+        self.scheduler = scheduler
+        self.mappers, self.reducers = mappers, reducers
+        self.max_errors, self.combine_threshold = max_errors, combine_threshold
+        self.progress = progress
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop the run: its tasks are cancelled and `run` raises `JobCancelled`."""
+        self._cancel.set()
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise JobCancelled(f"job {self.script} cancelled")
+
+    def _report(self, **info) -> None:
+        if self.progress is not None:
+            self.progress(info)
+
+    def run(self) -> JobSummary:
+        from distributed import Client
+
+        start = time.monotonic()
+        job = load_job(self.script)  # a bad script fails here, before any task is sent
+        groups = ([[f] for f in self.inputs] if self.mappers is None
+                  else balance(self.inputs, self.mappers))
+        summary = JobSummary(str(self.script), str(self.output), max(1, len(groups)),
+                             1 if job.map_only else self.reducers,
+                             input_files=len(self.inputs),
+                             input_bytes=sum(f.size for f in self.inputs))
+        own = not isinstance(self.scheduler, Client)
+        try:
+            client = Client(self.scheduler, timeout=10) if own else self.scheduler
+        except (OSError, TimeoutError) as e:
+            raise JobError(f"job script {self.script}: cannot connect to the Dask scheduler "
+                           f"{self.scheduler}: {e}") from None
+        summary.extra = {"runner": "dask", "scheduler": client.scheduler.address}
+        registered = _register_by_value(job)
+        futures: list = []
+        errors_var = None
+        try:
+            # pickled here, explicitly by value: Dask's own choice between pickle and
+            # cloudpickle would send the script's functions by reference (workers hang)
+            import cloudpickle
+
+            funcs = cloudpickle.dumps((job.map, job.combine, job.reduce, job.setup_reduce))
+            [funcs_f] = client.scatter([funcs], broadcast=False)
+            spec = JobSpec(str(self.script), "", summary.reducers, _NO_SPILL,
+                           self.combine_threshold, self.max_errors)
+            token = f"appliance-job-{os.getpid()}-{time.time_ns()}"
+            errors_name = None
+            if self.max_errors:
+                from distributed import Variable
+
+                errors_name = token + "-errors"
+                errors_var = Variable(errors_name, client=client)
+                errors_var.set(0)
+            state = {"files_done": 0, "records": 0, "bytes": 0, "data_bytes": 0}
+            self._report(phase="map", files_total=len(self.inputs), errors=0, **state)
+            maps = [client.submit(_map_task, i, funcs_f, spec, g, errors_name,
+                                  key=f"{token}-map-{i}", pure=False)
+                    for i, g in enumerate(groups)]
+            futures.extend(maps)
+            self._map_errors = 0
+            results = self._gather(client, maps,
+                                   lambda i, res: self._on_map(state, groups[i], res))
+            summary.data_bytes = state["data_bytes"]
+            for i in range(len(groups)):
+                res = results[i]
+                summary.records += res["records"]
+                summary.errors += res["skipped"]
+                summary.first_error = summary.first_error or res["first_error"]
+
+            if job.map_only:
+                record_lists = [results[i]["parts"][0] for i in range(len(groups))]
+            else:
+                done = [0]
+
+                def on_reduce(i, res):
+                    done[0] += 1
+                    self._report(phase="reduce", reducers_done=done[0],
+                                 reducers_total=summary.reducers,
+                                 files_total=len(self.inputs), errors=summary.errors, **state)
+
+                self._report(phase="reduce", reducers_done=0, reducers_total=summary.reducers,
+                             files_total=len(self.inputs), errors=summary.errors, **state)
+                reds = []
+                for r in range(summary.reducers):
+                    parts = [client.submit(_part, m, r, key=f"{token}-part-{i}-{r}")
+                             for i, m in enumerate(maps)]
+                    futures.extend(parts)
+                    reds.append(client.submit(_reduce_task, r, funcs_f, str(self.script),
+                                              self.combine_threshold, *parts,
+                                              key=f"{token}-reduce-{r}", pure=False))
+                futures.extend(reds)
+                del maps, results
+                results = self._gather(client, reds, on_reduce)
+                record_lists = [results[r]["records"] for r in range(len(reds))]
+                summary.keys = sum(results[r]["keys"] for r in range(len(reds)))
+            self._check_cancel()
+            self._report(phase="merge", files_total=len(self.inputs), errors=summary.errors,
+                         **state)
+            write_output(self.output, record_lists, summary)
+            summary.elapsed = time.monotonic() - start
+            self._report(phase="done", files_total=len(self.inputs), errors=summary.errors,
+                         **state)
+            return summary
+        finally:
+            if futures:
+                try:
+                    client.cancel(futures)
+                except Exception:
+                    pass
+            if errors_var is not None:
+                try:
+                    errors_var.delete()
+                except Exception:
+                    pass
+            if own:
+                client.close()
+            import cloudpickle
+
+            for m in registered:
+                try:
+                    cloudpickle.unregister_pickle_by_value(m)
+                except ValueError:
+                    pass
+
+    def _on_map(self, state: dict, files: list[InputFile], res: dict) -> None:
+        state["files_done"] += len(files)
+        state["bytes"] += sum(f.size for f in files)
+        state["records"] += res["records"]
+        state["data_bytes"] += res["data_bytes"]
+        self._map_errors += res["skipped"]
+        self._report(phase="map", files_total=len(self.inputs), errors=self._map_errors,
+                     **state)
+
+    def _gather(self, client, futures: list, on_done) -> dict[int, Any]:
+        """Wait for `futures` (as they finish); raise JobError on the first failure."""
+        from distributed import as_completed
+
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: dict[int, Any] = {}
+        ac = as_completed(futures, with_results=False)
+        while len(results) < len(futures):
+            self._check_cancel()
+            batch = []
+            for f in ac:  # noqa: B007 (one at a time so cancel is checked)
+                batch.append(f)
+                break
+            for f in batch:
+                i = index[f.key]
+                try:
+                    res = f.result()
+                except JobError:
+                    raise
+                except Exception as e:
+                    raise JobError(f"job script {self.script}: task {f.key} failed: "
+                                   f"{type(e).__name__}: {e}") from None
+                results[i] = res
+                on_done(i, res)
+        return results

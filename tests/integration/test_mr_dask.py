@@ -1,0 +1,176 @@
+"""The Dask runner on a 2-worker LocalCluster: byte-identical to the local runner, errors, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+pytest.importorskip("cloudpickle")
+
+from appliance.cli import job_cmd  # noqa: E402
+from appliance.cli.common import CommandError, common_options  # noqa: E402
+from appliance.mr import JobError, LocalRunner, select_inputs  # noqa: E402
+from appliance.mr.dask_runner import DaskRunner  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "jobs"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        lc = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None)
+        client = Client(lc)
+        try:
+            yield lc, client
+        finally:
+            client.close()
+            lc.close()
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    from appliance.convert.factory import converter_loop
+    from tests.stores import config_for, make_spool
+
+    data = tmp_path_factory.mktemp("dask-conv")
+    make_spool(data, 120, per_segment=30)
+    config, _ = config_for(data)
+    converter_loop(config).drain()
+    inputs = select_inputs(data / "store")
+    assert len(inputs) >= 2
+    return data, config, inputs
+
+
+MAP_ONLY = """
+from orjson import loads
+
+def map(key, dims, value, context):
+    context.write(key, "|".join(dims) + " " + str(len(value)))
+"""
+
+MAP_RAISES = """
+def map(key, dims, value, context):
+    if key.endswith("5"):
+        raise ValueError("bad record")
+    context.write("n", 1)
+
+def reduce(key, values, context):
+    context.write(key, sum(values))
+"""
+
+
+def _script(tmp_path: Path, text: str, name: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name, reducers", [
+    ("count_by_os.py", 2), ("histogram_by_channel.py", 2), ("map_only", 1)])
+def test_dask_output_equals_local(cluster, converted, tmp_path, name, reducers):
+    _, client = cluster
+    _, _, inputs = converted
+    job = (_script(tmp_path, MAP_ONLY, "map_only_job.py") if name == "map_only"
+           else EXAMPLES / name)
+    local = LocalRunner(job, inputs, tmp_path / "local.out", mappers=2,
+                        reducers=reducers).run()
+    phases = []
+    dask_summary = DaskRunner(job, inputs, tmp_path / "dask.out", scheduler=client,
+                              reducers=reducers, progress=lambda i: phases.append(i["phase"])
+                              ).run()
+    want = (tmp_path / "local.out").read_bytes()
+    assert want and (tmp_path / "dask.out").read_bytes() == want
+    assert dask_summary.records == local.records > 0
+    assert dask_summary.output_records == local.output_records
+    assert dask_summary.data_bytes == local.data_bytes
+    assert phases[0] == "map" and phases[-1] == "done"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_dask_map_error_is_clear(cluster, converted, tmp_path):
+    lc, _ = cluster
+    _, _, inputs = converted
+    job = _script(tmp_path, MAP_RAISES, "raises.py")
+    out = tmp_path / "out"
+    out.write_text("old\n")
+    with pytest.raises(JobError) as e:
+        DaskRunner(job, inputs, out, scheduler=lc.scheduler_address).run()
+    msg = str(e.value)
+    assert f"job script {job}: map raised ValueError: bad record" in msg
+    assert "  input " in msg and ", line " in msg and "(docId 'doc-" in msg
+    assert out.read_text() == "old\n"  # left as it was
+    # with max_errors high enough the bad records are skipped and counted (shared counter)
+    s = DaskRunner(job, inputs, out, scheduler=lc.scheduler_address, max_errors=1000).run()
+    bad = s.errors
+    assert bad > 0 and s.first_error.startswith(f"job script {job}: map raised ValueError")
+    assert out.read_text() == f"n\t{s.records - bad}\n"
+    with pytest.raises(JobError, match=f"more than max_errors={bad - 1} bad records"):
+        DaskRunner(job, inputs, out, scheduler=lc.scheduler_address, max_errors=bad - 1).run()
+
+
+def _cli(argv: list[str], config) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="appliance")
+    sub = parser.add_subparsers(dest="command", required=True)
+    job_cmd.add_parser(sub, common_options())
+    args = parser.parse_args(argv)
+    out, err = io.StringIO(), io.StringIO()
+    code = job_cmd.run_job(args, config, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_runner_dask(cluster, converted, tmp_path):
+    lc, _ = cluster
+    _, config, _ = converted
+    base = ["job", "run", str(EXAMPLES / "count_by_os.py"), "--filter",
+            str(EXAMPLES / "filters" / "saved_session_firefox.json")]
+    code, _, _ = _cli(base + ["--output", str(tmp_path / "local")], config)
+    assert code == 0
+    code, summary, progress = _cli(base + ["--output", str(tmp_path / "dask"), "--runner",
+                                          "dask", "--scheduler", lc.scheduler_address,
+                                          "--reducers", "2"], config)
+    assert code == 0 and "errors: 0" in summary and "records" in summary
+    assert progress.splitlines()[-1].startswith("done:")
+    assert (tmp_path / "dask").read_bytes() == (tmp_path / "local").read_bytes()
+    with pytest.raises(CommandError, match="--scheduler"):
+        _cli(base + ["--output", str(tmp_path / "x"), "--runner", "dask"], config)
+
+
+def test_no_inputs_and_missing_dask(cluster, converted, tmp_path, monkeypatch):
+    _, client = cluster
+    _, config, _ = converted
+    s = DaskRunner(EXAMPLES / "count_by_os.py", [], tmp_path / "empty", scheduler=client,
+                   reducers=2).run()
+    assert s.records == 0 and (tmp_path / "empty").read_bytes() == b""
+    monkeypatch.setitem(__import__("sys").modules, "distributed", None)
+    with pytest.raises(CommandError, match=r"install appliance\[dask\]"):
+        _cli(["job", "run", str(EXAMPLES / "count.py"), "--filter",
+              str(EXAMPLES / "filters" / "all.json"), "--output", str(tmp_path / "x"),
+              "--runner", "dask", "--scheduler", "tcp://127.0.0.1:1"], config)
+
+
+def test_helper_module_is_shipped(cluster, converted, tmp_path):
+    _, client = cluster
+    _, _, inputs = converted
+    _script(tmp_path, "def label(dims):\n    return 'ch=' + dims[2]\n", "dask_helper_mod.py")
+    job = _script(tmp_path, "from dask_helper_mod import label\n\n"
+                            "def map(key, dims, value, context):\n"
+                            "    context.write(label(dims), 1)\n\n"
+                            "def reduce(key, values, context):\n"
+                            "    context.write(key, sum(values))\n", "uses_helper.py")
+    LocalRunner(job, inputs, tmp_path / "local").run()
+    DaskRunner(job, inputs, tmp_path / "dask", scheduler=client).run()
+    assert (tmp_path / "dask").read_bytes() == (tmp_path / "local").read_bytes()
+    assert (tmp_path / "dask").read_text().startswith("ch=")
+    # shipped by value: the workers never imported the script or its helper by name
+    seen = client.run(eval, "[m for m in __import__('sys').modules "
+                            "if m == 'dask_helper_mod' or m.startswith('appliance_job_')]")
+    assert seen and not any(seen.values())
