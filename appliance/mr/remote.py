@@ -1,0 +1,350 @@
+"""Job inputs from S3: exported store files, cached locally (docs/mapreduce.md, "Inputs from S3").
+
+Objects live at ``<prefix>/<store key>`` (docs/export.md). `select_remote_inputs`
+
+1. lists the prefix one level at a time with ``Delimiter="/"``, descending
+   into a partition level only if ``Filter.allows_prefix`` accepts it, so the
+   objects of pruned partitions are never listed nor downloaded (each level's
+   listings run on the thread pool; every listing is paginated);
+2. drops the keys in `exclude_keys` (the store keys present in the local
+   store: the local copy wins);
+3. reuses a cached copy ``cache_dir/<store key>`` when its sidecar
+   ``<file>.etag`` (JSON: the object's size and ETag and the file's MD5) still
+   names the listed size and ETag *and* the file's bytes still have that MD5;
+   anything else is (re)downloaded in parallel (``GetObject`` streamed to a
+   temp name in the same directory, verified, then renamed);
+4. keeps the cache under `max_cache_bytes` by evicting least recently used
+   files (mtime, set on every use) that the current job does not need.
+
+Verification rule for a download (size always, then the ETag as the exporter
+makes it, see `appliance.export.uploader.expected_etag`):
+
+- ETag without ``-``: single-part upload, the ETag is the MD5 of the bytes.
+- ETag ``<hex>-N``: multipart. It is recomputed with `part_size` (the
+  exporter's configured ``[export] part_size``). If it matches: verified. If
+  N is not the part count that `part_size` gives for this size, the object was
+  uploaded with another part size: the download is accepted on its size alone
+  and counted in ``stats["size_only"]`` (its MD5 is still recorded, so later
+  reuse is checked against it). If N fits but the digest differs, the bytes
+  are wrong.
+
+A download that fails verification is tried once more, then `RemoteError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.mr.inputs import InputFile
+from appliance.storage.keys import (
+    INVALID_TREE,
+    BadKey,
+    is_file_name,
+    is_safe_segment,
+    is_valid_tree,
+    parse_key,
+    resolve_schemas,
+)
+
+DEFAULT_PART_SIZE = 16 << 20
+DEFAULT_CACHE_BYTES = 10 << 30
+SIDECAR = ".etag"
+_CHUNK = 1 << 20
+
+
+class RemoteError(Exception):
+    """An object could not be fetched or did not match its listing."""
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """One listed object: its store key, size and ETag (without quotes)."""
+
+    key: str
+    size: int
+    etag: str
+
+
+# --- checksums ----------------------------------------------------------------------------------
+
+def file_digests(path: Path, part_size: int) -> tuple[str, str]:
+    """(MD5 of the whole file, multipart ETag ``md5(md5s)-N`` with `part_size` parts)."""
+    whole = hashlib.md5()
+    parts: list[bytes] = []
+    with open(path, "rb") as f:
+        while chunk := f.read(part_size):
+            whole.update(chunk)
+            parts.append(hashlib.md5(chunk).digest())
+    parts = parts or [hashlib.md5(b"").digest()]
+    return whole.hexdigest(), f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
+
+
+def verify_download(path: Path, obj: RemoteObject, part_size: int) -> tuple[str, str]:
+    """Check `path` against the object; returns (md5, "etag" | "size"); RemoteError if wrong."""
+    size = os.path.getsize(path)
+    if size != obj.size:
+        raise RemoteError(f"{obj.key}: downloaded {size} bytes, the object has {obj.size}")
+    md5, multi = file_digests(path, part_size)
+    if "-" not in obj.etag:
+        if md5 != obj.etag:
+            raise RemoteError(f"{obj.key}: MD5 {md5} does not match the ETag {obj.etag}")
+        return md5, "etag"
+    if multi == obj.etag:
+        return md5, "etag"
+    try:
+        count = int(obj.etag.rsplit("-", 1)[1])
+    except ValueError:
+        return md5, "size"  # an ETag we cannot interpret (e.g. SSE-KMS): size only
+    expected_parts = max(1, -(-size // part_size))
+    if count != expected_parts:
+        return md5, "size"  # uploaded with another part size: cannot recompute
+    raise RemoteError(f"{obj.key}: multipart ETag {multi} does not match {obj.etag}")
+
+
+# --- listing --------------------------------------------------------------------------------------
+
+def _paginate(client, bucket: str, prefix: str) -> tuple[list[str], list[dict]]:
+    """(sub-prefix names, objects) directly under `prefix` (which ends with "/" or is "")."""
+    names, objects = [], []
+    for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        for cp in page.get("CommonPrefixes", []):
+            names.append(cp["Prefix"][len(prefix):].rstrip("/"))
+        objects.extend(page.get("Contents", []))
+    return names, objects
+
+
+def list_remote(client, bucket: str, prefix: str, flt=None, schemas=None, *,
+                pool: ThreadPoolExecutor | None = None) -> list[RemoteObject]:
+    """The ``*.zst`` objects under `prefix` in partitions `flt` allows, level by level."""
+    from appliance.storage.filters import Filter
+
+    flt = flt if flt is not None else Filter.all()
+    schema_of = resolve_schemas(schemas)
+    base = prefix.strip("/")
+    base = f"{base}/" if base else ""
+    own = pool is None
+    pool = pool or ThreadPoolExecutor(4)
+    try:
+        roots, _ = _paginate(client, bucket, base)
+        # frontier items: (tree, schema, values); a tree's schema is found once.
+        frontier = []
+        trees = []
+        for name in sorted(roots):
+            if name == INVALID_TREE:
+                if flt.may_select_invalid:
+                    inner, _ = _paginate(client, bucket, f"{base}{INVALID_TREE}/")
+                    trees += [f"{INVALID_TREE}/{n}" for n in sorted(inner)]
+            else:
+                trees.append(name)
+        for tree in trees:
+            if not is_valid_tree(tree) or not flt.allows_tree(tree):
+                continue
+            try:
+                schema = schema_of(tree)
+            except (BadKey, KeyError):
+                continue
+            if flt.allows_prefix(tree, [], schema=schema):
+                frontier.append((tree, schema, ()))
+        found: list[RemoteObject] = []
+        while frontier:
+            listings = list(pool.map(
+                lambda item: _paginate(client, bucket, "/".join([base + item[0], *item[2]]) + "/"),
+                frontier))
+            nxt = []
+            for (tree, schema, values), (names, objects) in zip(frontier, listings, strict=True):
+                if len(values) == len(schema):  # a leaf partition: its files
+                    leaf = "/".join([base + tree, *values]) + "/"
+                    for o in objects:
+                        name = o["Key"][len(leaf):]
+                        if name.endswith(".zst") and is_file_name(name):
+                            found.append(RemoteObject(o["Key"][len(base):], int(o["Size"]),
+                                                      o.get("ETag", "").strip('"')))
+                    continue
+                for name in sorted(names):
+                    cand = (*values, name)
+                    if is_safe_segment(name) and flt.allows_prefix(tree, list(cand),
+                                                                   schema=schema):
+                        nxt.append((tree, schema, cand))
+            frontier = nxt
+        return sorted(found, key=lambda o: o.key)
+    finally:
+        if own:
+            pool.shutdown()
+
+
+# --- the cache -----------------------------------------------------------------------------------
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR)
+
+
+def _read_sidecar(path: Path) -> dict | None:
+    try:
+        return json.loads(_sidecar(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _touch(path: Path) -> None:
+    now = time.time()
+    with contextlib.suppress(OSError):
+        os.utime(path, (now, now))
+
+
+def cached_files(cache_dir: Path) -> list[tuple[Path, int, float]]:
+    """(path, size, mtime) of every cached data file."""
+    out = []
+    stale = time.time() - 86400
+    for dirpath, _, names in os.walk(cache_dir):
+        for name in names:
+            if name.startswith(".") and name.endswith(".part"):  # left by a killed run
+                p = Path(dirpath) / name
+                with contextlib.suppress(OSError):
+                    if p.stat().st_mtime < stale:
+                        p.unlink()
+            elif name.endswith(".zst") and not name.startswith("."):
+                p = Path(dirpath) / name
+                try:
+                    st = p.stat()
+                except FileNotFoundError:
+                    continue
+                out.append((p, st.st_size, st.st_mtime))
+    return out
+
+
+def evict(cache_dir: Path, max_bytes: int, keep: set[Path], room: int = 0) -> list[Path]:
+    """Delete least recently used files not in `keep` until the cache + `room` fits `max_bytes`."""
+    files = cached_files(cache_dir)
+    total = sum(size for _, size, _ in files) + room
+    removed = []
+    for path, size, _ in sorted(files, key=lambda f: (f[2], str(f[0]))):
+        if total <= max_bytes:
+            break
+        if path in keep:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            _sidecar(path).unlink()
+        total -= size
+        removed.append(path)
+    return removed
+
+
+def _download(client, bucket: str, object_key: str, obj: RemoteObject, target: Path,
+              part_size: int) -> tuple[str, str]:
+    """GET into a temp file next to `target`, verify, rename; returns (md5, how verified)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    try:
+        body = client.get_object(Bucket=bucket, Key=object_key)["Body"]
+        with open(tmp, "wb") as f:
+            for chunk in body.iter_chunks(_CHUNK):
+                f.write(chunk)
+        md5, how = verify_download(tmp, obj, part_size)
+        side = _sidecar(target)
+        side_tmp = side.with_name(f".{side.name}.{uuid.uuid4().hex}.part")
+        side_tmp.write_text(json.dumps({"size": obj.size, "etag": obj.etag, "md5": md5,
+                                        "verified": how}))
+        with contextlib.suppress(FileNotFoundError):
+            side.unlink()  # no window where an old sidecar names the new file
+        os.replace(tmp, target)
+        os.replace(side_tmp, side)
+        return md5, how
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _reusable(path: Path, obj: RemoteObject, part_size: int) -> bool:
+    side = _read_sidecar(path)
+    if not side or side.get("etag") != obj.etag or side.get("size") != obj.size:
+        return False
+    try:
+        if os.path.getsize(path) != obj.size:
+            return False
+        md5, _ = file_digests(path, part_size)
+    except OSError:
+        return False
+    return md5 == side.get("md5")
+
+
+def select_remote_inputs(client, bucket: str, prefix: str, flt, schemas, cache_dir: str | Path,
+                         *, exclude_keys: Iterable[str] = (),
+                         max_cache_bytes: int = DEFAULT_CACHE_BYTES, workers: int = 4,
+                         part_size: int = DEFAULT_PART_SIZE, stats: dict | None = None,
+                         progress: Callable[[str], None] | None = None) -> list[InputFile]:
+    """The exported files of the partitions `flt` selects, as cached local `InputFile`s.
+
+    `exclude_keys` are store keys the caller reads locally (they are not listed
+    as inputs, nor downloaded). `stats` (if given) is filled with ``listed``,
+    ``excluded``, ``reused``, ``downloaded``, ``downloaded_bytes``,
+    ``size_only``, ``evicted``. Files the job needs are never evicted, so a job
+    needing more than `max_cache_bytes` leaves the cache that much over the
+    limit until the next run. Sorted by path.
+    """
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    excluded = set(exclude_keys)
+    st = {"listed": 0, "excluded": 0, "reused": 0, "downloaded": 0, "downloaded_bytes": 0,
+          "size_only": 0, "evicted": 0}
+    base = prefix.strip("/")
+    base = f"{base}/" if base else ""
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        listed = list_remote(client, bucket, prefix, flt, schemas, pool=pool)
+        st["listed"] = len(listed)
+        wanted = [o for o in listed if o.key not in excluded]
+        st["excluded"] = len(listed) - len(wanted)
+        paths = {o.key: cache.joinpath(*o.key.split("/")) for o in wanted}
+        keep = set(paths.values())
+
+        reuse = list(pool.map(lambda o: _reusable(paths[o.key], o, part_size), wanted))
+        fetch = [o for o, ok in zip(wanted, reuse, strict=True) if not ok]
+        st["reused"] = len(wanted) - len(fetch)
+        for o, ok in zip(wanted, reuse, strict=True):
+            if ok:
+                _touch(paths[o.key])
+        # Make room first (the files to fetch may replace stale copies already counted).
+        st["evicted"] += len(evict(cache, max_cache_bytes, keep,
+                                   room=sum(o.size for o in fetch)))
+        lock = threading.Lock()
+
+        def fetch_one(o: RemoteObject) -> None:
+            last = None
+            for _ in range(2):
+                try:
+                    _, how = _download(client, bucket, base + o.key, o, paths[o.key], part_size)
+                except RemoteError as e:
+                    last = e
+                    continue
+                _touch(paths[o.key])
+                with lock:
+                    st["downloaded"] += 1
+                    st["downloaded_bytes"] += o.size
+                    st["size_only"] += how == "size"
+                if progress is not None:
+                    progress(f"s3: fetched {o.key} ({o.size} bytes)")
+                return
+            raise RemoteError(f"s3://{bucket}/{base}{o.key}: {last} (after 2 tries)")
+
+        for fut in [pool.submit(fetch_one, o) for o in fetch]:
+            fut.result()
+        st["evicted"] += len(evict(cache, max_cache_bytes, keep))
+    if stats is not None:
+        stats.update(st)
+    out = []
+    for o in wanted:
+        key = parse_key(o.key, schemas)
+        out.append(InputFile(str(paths[o.key]), key.tree, key.values, o.size))
+    return sorted(out)
