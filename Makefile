@@ -30,6 +30,10 @@ test: $(VENV)/.dev-installed
 ## bench: every benchmark (not part of `make test`); results in bench/results/
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.compression
+	$(BIN)/python -m bench.spool
+	$(BIN)/python -m bench.conversion
+	$(BIN)/python -m bench.export
+	$(BIN)/python -m bench.mapreduce
 	$(BIN)/python -m bench.ingest
 
 ## bench-ingest: the receiver side by side with its baselines (needs wrk; nginx optional)

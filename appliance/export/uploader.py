@@ -81,13 +81,18 @@ class Uploader:
         """Upload `path` unless S3 already holds it; verify; return what S3 holds."""
         key = object_key(self.prefix, store_key)
         size = os.path.getsize(path)
-        etag = expected_etag(path, self.multipart_threshold, self.part_size)
+        single = size < self.multipart_threshold
+        if single:  # one read and one MD5: the ETag and the Content-MD5 are the same digest
+            body = path.read_bytes()
+            digest = hashlib.md5(body).digest()
+            etag = digest.hex()
+        else:
+            etag = expected_etag(path, self.multipart_threshold, self.part_size)
         if self._matches(self._head(key), size, etag):
             return Uploaded(key, size, etag, already_there=True)
-        if size < self.multipart_threshold:
-            body = path.read_bytes()
+        if single:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body,
-                                   ContentMD5=_md5_b64(body),
+                                   ContentMD5=base64.b64encode(digest).decode(),
                                    ContentType="application/zstd")
         else:
             self._multipart(path, key)
