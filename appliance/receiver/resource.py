@@ -94,9 +94,9 @@ class SubmissionResource(Resource):
             return self._finish(request, 507, self._disk.low, {"Retry-After": RETRY_AFTER})
         kept = {}
         for name in KEPT_HEADERS:
-            value = headers.getRawHeaders(name)
-            if value:
-                kept[name] = value[0]
+            value = headers.getRawHeaders(name.encode())
+            if value:  # latin-1: any bytes a client sends survive, nothing raises
+                kept[name] = value[0].decode("latin-1")
         client_ip = request.getClientAddress().host if self._store_client_ip else None
         try:
             d = self._writer.submit(request.uri.decode("latin-1"), body, self._now_ns(),

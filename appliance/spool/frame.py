@@ -22,10 +22,10 @@ magic that occurs by chance inside other data.
 
 from __future__ import annotations
 
-import json
 import struct
 
 import google_crc32c
+import orjson
 
 from appliance.spool.record import SpoolRecord
 
@@ -48,7 +48,7 @@ def encode_meta(record: SpoolRecord) -> bytes:
     meta: dict = {"path": record.path, "headers": record.headers}
     if record.client_ip is not None:
         meta["client_ip"] = record.client_ip
-    return json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(meta)
 
 
 def encode(record: SpoolRecord) -> list[bytes]:
@@ -106,7 +106,7 @@ def decode_at(buf, pos: int) -> tuple[SpoolRecord, int]:
     if crc != _CRC.unpack_from(buf, crc_at)[0]:
         raise FrameError("trailer checksum mismatch")
     try:
-        meta = json.loads(meta_bytes)
+        meta = orjson.loads(meta_bytes)
         record = SpoolRecord(
             record_id=bytes(record_id),
             received_ns=received_ns,

@@ -139,6 +139,8 @@ class SpoolWriter:
             return self._appender.append(records)
         except OSError as e:  # e.g. sealing failed; the batch is not durable
             return AppendResult(acked=0, error=e)
+        except (ValueError, TypeError) as e:  # a record that cannot be framed: never kill
+            return AppendResult(acked=0, error=OSError(errno.EINVAL, f"cannot frame: {e}"))
 
     def _rotate_if_due(self) -> None:
         try:

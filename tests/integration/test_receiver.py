@@ -184,6 +184,16 @@ def test_client_ip_is_kept_only_when_configured(tmp_path):
     assert spooled(srv.data_dir)[b'{"ip": 1}'].client_ip == "127.0.0.1"
 
 
+def test_headers_that_are_not_utf8_are_kept_byte_for_byte(server):
+    body = b'{"ua": "latin-1"}'
+    raw = (b"POST /submit/telemetry/ua HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+           b"User-Agent: caf\xe9 \xff\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    assert request(server, raw).status == 200
+    server.stop()
+    assert spooled(server.data_dir)[body].headers["User-Agent"].encode("latin-1") == \
+        b"caf\xe9 \xff"
+
+
 def test_many_keepalive_requests_on_one_connection(server):
     lock = threading.Lock()
     statuses = []
