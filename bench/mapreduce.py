@@ -4,12 +4,13 @@ The store is built as the converter builds it: generated pings
 (bench/payloads.py) through `RecordConverter.convert`, lines written with
 `PartitionFiles` (zstd level 1, the default) and committed with
 `CheckpointLog.commit` (submission paths carry the dimensions, with one
-build id, so partitions hold ~1 MB files). Jobs: record count (examples/jobs/count.py), count by
-info.OS (examples/jobs/count_by_os.py) and a histogram's buckets summed per
-channel (bench/mr_histogram_job.py). The floor is one process, no framework:
-for each file, decompress, split lines, split the docId off and do the same
-work with the same parser (orjson) into a dict. MB/s of uncompressed input;
-runner times include starting its processes and writing the output.
+build id, so partitions hold ~1 MB files). Jobs: record count
+(examples/jobs/count.py), count by info.OS (examples/jobs/count_by_os.py) and
+a histogram's buckets summed per channel (examples/jobs/histogram_by_channel.py
+with HISTOGRAM set). The floor is one process, no framework: for each file,
+decompress, split lines, split the docId off and do the same work with the
+same parser (orjson) into a dict. MB/s of uncompressed input; runner times
+include starting its processes and writing the output.
 3 interleaved rounds, medians with min-max. Targets: 1 mapper >= 0.9x the
 floor, 2 mappers >= 1.7x (2 cores).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -43,8 +45,9 @@ MB = 1e6
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = {"count": ROOT / "examples" / "jobs" / "count.py",
         "count by OS": ROOT / "examples" / "jobs" / "count_by_os.py",
-        "histogram by channel": ROOT / "bench" / "mr_histogram_job.py"}
+        "histogram by channel": ROOT / "examples" / "jobs" / "histogram_by_channel.py"}
 HISTOGRAM, SUMMARY = "BENCH_EXPONENTIAL_000", 5
+os.environ["HISTOGRAM"] = HISTOGRAM  # the example job reads it (workers inherit it)
 
 
 def build_store(tmp: Path, pings: int) -> Path:

@@ -80,3 +80,13 @@ def read_zst(data: bytes) -> list[bytes]:
     """The lines of a store file's bytes (all its zstd frames)."""
     reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
     return reader.read().splitlines()
+
+
+def converted_store(data_dir: Path, n: int, per_segment: int):
+    """A data dir whose spool of n records has been converted into its store; its config."""
+    from appliance.convert.factory import converter_loop
+
+    make_spool(data_dir, n, per_segment=per_segment)
+    config, _ = config_for(data_dir)
+    converter_loop(config).drain()
+    return config

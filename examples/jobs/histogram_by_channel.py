@@ -15,15 +15,18 @@ Run it::
     appliance job run examples/jobs/histogram_by_channel.py \
         --filter examples/jobs/filters/saved_session_firefox.json --output hist.csv
 
-Change HISTOGRAM to the histogram you want.
+The histogram is SAFE_MODE unless the HISTOGRAM environment variable names
+another (``HISTOGRAM=GC_MS appliance job run ...``).
 """
+
+import os
 
 try:
     from orjson import loads
 except ImportError:  # pragma: no cover
     from json import loads
 
-HISTOGRAM = "SAFE_MODE"
+HISTOGRAM = os.environ.get("HISTOGRAM", "SAFE_MODE")
 SUMMARY_VALUES = 5
 CHANNEL = 2  # index of appUpdateChannel in the telemetry dimensions
 

@@ -38,13 +38,10 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    from appliance.convert.factory import converter_loop
-    from tests.stores import config_for, make_spool
+    from tests.stores import converted_store
 
     data = tmp_path_factory.mktemp("dask-conv")
-    make_spool(data, 120, per_segment=30)
-    config, _ = config_for(data)
-    converter_loop(config).drain()
+    config = converted_store(data, 120, per_segment=30)
     inputs = select_inputs(data / "store")
     assert len(inputs) >= 2
     return data, config, inputs

@@ -198,11 +198,11 @@ def test_map_output_larger_than_the_spill_threshold_goes_through_spill_files(sto
 
 
 HANG = """
-import os, time
+import os, threading
 def map(k, dims, v, context):
     with open(os.environ["MR_TEST_FIFO"], "w") as fifo:
         fifo.write("in map\\n")  # tells the test this mapper is busy
-    time.sleep(600)
+    threading.Event().wait()  # hangs until cancelled
 """
 
 
@@ -290,13 +290,10 @@ def cli(argv: list[str], config) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    from appliance.convert.factory import converter_loop
-    from tests.stores import config_for, make_spool
+    from tests.stores import converted_store
 
     data = tmp_path_factory.mktemp("conv")
-    make_spool(data, 60, per_segment=30)
-    config, _ = config_for(data)
-    converter_loop(config).drain()
+    config = converted_store(data, 60, per_segment=30)
     return data, config
 
 

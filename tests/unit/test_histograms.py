@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -245,17 +244,20 @@ def test_memory_cache_is_lru_bounded(tmp_path):
 # -- SpecStore: the histogram server -----------------------------------------
 
 class FakeServer:
-    def __init__(self, answers: dict[str, bytes | None | Exception], delay: float = 0.0):
+    def __init__(self, answers: dict[str, bytes | None | Exception],
+                 gate: threading.Event | None = None):
         self.answers = answers
-        self.delay = delay
+        self.gate = gate  # when set, a fetch waits for it: the load stays in flight
+        self.entered = threading.Event()
         self.urls: list[str] = []
         self.lock = threading.Lock()
 
     def __call__(self, url: str) -> bytes | None:
         with self.lock:
             self.urls.append(url)
-        if self.delay:
-            time.sleep(self.delay)
+        self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(30)
         answer = self.answers.get(url)
         if isinstance(answer, Exception):
             raise answer
@@ -333,8 +335,9 @@ def test_server_url_must_be_http(tmp_path):
 
 
 def test_concurrent_gets_load_once(tmp_path):
+    gate = threading.Event()
     server = FakeServer({f"http://s/{REV}.Histograms.json": json.dumps(DEFINITIONS).encode()},
-                        delay=0.05)
+                        gate=gate)
     store = SpecStore(None, server_url="http://s", cache_dir=tmp_path, fetch=server)
     results, errors = [], []
 
@@ -345,8 +348,11 @@ def test_concurrent_gets_load_once(tmp_path):
             errors.append(e)
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
+    threads[0].start()
+    assert server.entered.wait(30)  # one load is in flight...
+    for t in threads[1:]:
+        t.start()                    # ...while the others ask for the same revision
+    gate.set()
     for t in threads:
         t.join()
     assert not errors
