@@ -45,6 +45,12 @@ def _listen_check(value: str) -> str | None:
     return None
 
 
+def _admin_listen_check(value: str) -> str | None:
+    if value.startswith("unix:"):
+        return None if value[len("unix:"):] else "unix: needs a socket path"
+    return _listen_check(value)
+
+
 KEYS: tuple[Key, ...] = (
     # [server]
     Key("server", "data_dir", "./appliance-data",
@@ -139,6 +145,18 @@ KEYS: tuple[Key, ...] = (
     Key("export", "max_backoff", 300.0,
         "Longest wait before retrying a failed file (errors back off exponentially).",
         minimum=0.01),
+    # [admin]
+    Key("admin", "listen", "127.0.0.1:8444",
+        "Admin API address: HOST:PORT (keep it on loopback; port 0 picks one) or unix:PATH "
+        "(a relative PATH is in the data dir). Never the public port.", check=_admin_listen_check),
+    Key("admin", "token_file", "",
+        "Bearer token for the admin API (created with mode 0600 on first start); empty means "
+        "<data_dir>/admin.token."),
+    Key("admin", "history_seconds", 900,
+        "Seconds of 1 s samples kept for /v1/history (graphs of a client that attaches later).",
+        minimum=1),
+    Key("admin", "log_events", 1000, "Recent log events kept in memory for /v1/logs.",
+        minimum=1),
 )
 
 

@@ -1,0 +1,1 @@
+"""The admin API: stats, history, ledger, jobs and /metrics for holders of the token."""

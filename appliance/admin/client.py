@@ -1,0 +1,220 @@
+"""A synchronous client of the admin API, for `appliance status`, the TUI and scripts.
+
+Blocking (http.client), one keep-alive connection, safe to share between the
+threads of one worker (a lock serialises requests). Where the server is and
+which token to send are looked up again on every new connection, so a client
+made before the server starts, or kept across a server restart (a new port
+when `[admin] listen` ends in `:0`), reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from appliance.admin.locations import admin_url_file, default_url, token_path
+
+TIMEOUT = 10.0
+
+
+class AdminError(Exception):
+    """The admin API answered with an error (`status`), or could not be reached (0)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class AdminUnavailable(AdminError):
+    """No server answers at the admin address (not running, or gone)."""
+
+    def __init__(self, message: str):
+        super().__init__(0, message)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
+    if url.startswith("unix:"):
+        return _UnixConnection(url[len("unix:"):], timeout)
+    if not url.startswith("http://"):
+        raise AdminUnavailable(f"admin URL must be http://HOST:PORT or unix:PATH, got {url!r}")
+    host = url[len("http://"):].rstrip("/")
+    return http.client.HTTPConnection(host, timeout=timeout)
+
+
+class AdminClient:
+    """Calls the admin API; every method returns decoded JSON or raises AdminError."""
+
+    def __init__(self, url: str | Callable[[], str], token: str | Callable[[], str],
+                 timeout: float = TIMEOUT):
+        """`url` and `token` are values, or functions asked at each new connection."""
+        self._url = url if callable(url) else (lambda: url)
+        self._token = token if callable(token) else (lambda: token)
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: http.client.HTTPConnection | None = None
+        self._conn_token: str | None = None
+
+    @classmethod
+    def from_config(cls, config, url: str | None = None,
+                    token_file: str | Path | None = None) -> AdminClient:
+        """A client for the server of this configuration's data dir.
+
+        `url` (http://HOST:PORT or unix:PATH) defaults to the address the
+        running server wrote into `<data_dir>/admin.url`, else `[admin] listen`;
+        `token_file` defaults to `[admin] token_file`, else `<data_dir>/admin.token`.
+        """
+        tokens = Path(token_file) if token_file else token_path(config)
+
+        def find_url() -> str:
+            if url:
+                return url
+            try:
+                return admin_url_file(config).read_text().strip() or default_url(config)
+            except FileNotFoundError:
+                return default_url(config)
+
+        def read_token() -> str:
+            try:
+                return tokens.read_text().strip()
+            except FileNotFoundError:
+                raise AdminUnavailable(
+                    f"no admin token at {tokens}: has the server been started with this data "
+                    f"dir (or pass --token-file)?") from None
+            except PermissionError:
+                raise AdminError(401, f"cannot read the admin token {tokens}: permission "
+                                      f"denied (run as the server's user)") from None
+
+        return cls(find_url, read_token)
+
+    # -- transport ----------------------------------------------------------
+
+    def close(self) -> None:
+        """Drop the connection (the next call opens a new one)."""
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def _request(self, method: str, path: str, body: bytes | None = None
+                 ) -> tuple[int, str, bytes]:
+        with self._lock:
+            for attempt in (1, 2):
+                fresh = self._conn is None
+                if fresh:
+                    self._conn_token = self._token()
+                    url = self._url()
+                    self._conn = _connection(url, self._timeout)
+                headers = {"Authorization": f"Bearer {self._conn_token}"}
+                if body is not None:
+                    headers["Content-Type"] = "application/json"
+                try:
+                    self._conn.request(method, path, body=body, headers=headers)
+                    response = self._conn.getresponse()
+                    data = response.read()
+                except (OSError, http.client.HTTPException) as e:
+                    self._drop()
+                    if fresh or attempt == 2:  # a kept-alive connection may just have expired
+                        raise AdminUnavailable(
+                            f"cannot reach the admin API at {self._url()}: {e} "
+                            f"(is `appliance serve` running?)") from None
+                    continue
+                if response.will_close:
+                    self._drop()
+                return response.status, response.getheader("Content-Type", ""), data
+        raise AdminUnavailable("unreachable")  # the loop returns or raises
+
+    def _json(self, method: str, path: str, body: dict | None = None) -> dict:
+        payload = None if body is None else json.dumps(body).encode()
+        status, _ctype, data = self._request(method, path, payload)
+        try:
+            decoded = json.loads(data) if data else {}
+        except ValueError:
+            decoded = {"error": data[:200].decode(errors="replace")}
+        if status >= 400:
+            message = decoded.get("error") if isinstance(decoded, dict) else None
+            if status == 401:
+                message = (f"{message or 'unauthorized'}: the admin token does not match the "
+                           f"server's (wrong --token-file or data dir?)")
+            raise AdminError(status, message or f"HTTP {status}")
+        return decoded
+
+    # -- the API ------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """GET /v1/stats: every counter, health, disk, store, jobs, rates."""
+        return self._json("GET", "/v1/stats")
+
+    def history(self) -> dict:
+        """GET /v1/history: the last samples at 1 s resolution."""
+        return self._json("GET", "/v1/history")
+
+    def ledger(self) -> dict:
+        """GET /v1/ledger: per-day accepted/converted/invalid/exported and reconciliation."""
+        return self._json("GET", "/v1/ledger")
+
+    def partitions(self) -> dict:
+        """GET /v1/partitions: local and exported partitions with files/records/bytes."""
+        return self._json("GET", "/v1/partitions")
+
+    def logs(self, level: str = "info", limit: int = 200) -> list[dict]:
+        """GET /v1/logs: recent server log events at `level` or above, oldest first."""
+        query = urlencode({"level": level, "limit": limit})
+        return self._json("GET", f"/v1/logs?{query}")["events"]
+
+    def jobs(self) -> list[dict]:
+        """GET /v1/jobs: every job, newest first."""
+        return self._json("GET", "/v1/jobs")["jobs"]
+
+    def job(self, job_id: str) -> dict:
+        """GET /v1/jobs/<id>."""
+        return self._json("GET", f"/v1/jobs/{quote(job_id, safe='')}")["job"]
+
+    def submit_job(self, request: dict) -> dict:
+        """POST /v1/jobs: returns the queued job; AdminError(400) names what is wrong."""
+        return self._json("POST", "/v1/jobs", request)["job"]
+
+    def cancel_job(self, job_id: str) -> dict:
+        """POST /v1/jobs/<id>/cancel."""
+        return self._json("POST", f"/v1/jobs/{quote(job_id, safe='')}/cancel", {})["job"]
+
+    def job_output(self, job_id: str, offset: int = 0, limit: int = 65536) -> dict:
+        """GET /v1/jobs/<id>/output: a chunk; AdminError(409) while there is no output."""
+        query = urlencode({"offset": offset, "limit": limit})
+        return self._json("GET", f"/v1/jobs/{quote(job_id, safe='')}/output?{query}")
+
+    def job_log(self, job_id: str, offset: int = 0, limit: int = 65536) -> dict:
+        """GET /v1/jobs/<id>/log: a chunk of the job's log."""
+        query = urlencode({"offset": offset, "limit": limit})
+        return self._json("GET", f"/v1/jobs/{quote(job_id, safe='')}/log?{query}")
+
+    def metrics(self) -> str:
+        """GET /metrics: the Prometheus text exposition."""
+        status, _ctype, data = self._request("GET", "/metrics")
+        if status >= 400:
+            raise AdminError(status, f"GET /metrics: HTTP {status}")
+        return data.decode()
