@@ -1,4 +1,4 @@
-"""Process lifecycle helpers: exclusive locks on a data dir, dying with the parent."""
+"""Process lifecycle: one server per data dir, bounded shutdowns, dying with the parent."""
 
 from __future__ import annotations
 
@@ -8,11 +8,21 @@ import os
 import signal
 from pathlib import Path
 
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.logger import Logger
+
+log = Logger()
+
 _PR_SET_PDEATHSIG = 1
+SERVER_LOCK = "appliance.lock"  # in the data dir; holds the pid of the server using it
 
 
 class AlreadyLocked(Exception):
     """Another process holds the lock."""
+
+
+class DataDirInUse(Exception):
+    """Another `appliance serve` runs on this data dir; the message names it and its pid."""
 
 
 def lock_exclusive(path: Path, wait: bool) -> int:
@@ -27,6 +37,53 @@ def lock_exclusive(path: Path, wait: bool) -> int:
         os.close(fd)
         raise AlreadyLocked(str(path)) from None
     return fd
+
+
+def hold_data_dir(data_dir: Path) -> int:
+    """Make this process the only server on `data_dir` and write its pid into the lock.
+
+    The flock goes away with the process (even after kill -9), so a stale lock
+    file never blocks a restart. Raises DataDirInUse naming the holder's pid.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SERVER_LOCK
+    try:
+        fd = lock_exclusive(path, wait=False)
+    except AlreadyLocked:
+        raise DataDirInUse(
+            f"data dir {data_dir} is in use by another appliance server "
+            f"(pid {_holder(path)}; lock {path}); stop it first or use another --data-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _holder(path: Path) -> str:
+    try:
+        return path.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+class Deadline:
+    """One time budget shared by the steps of a shutdown (`[server] shutdown_timeout`)."""
+
+    def __init__(self, clock, seconds: float):
+        self.clock = clock
+        self.at = clock.seconds() + seconds
+        self.missed: list[str] = []  # the steps given up on
+
+    async def wait(self, d: Deferred, what: str) -> bool:
+        """Wait for `d` until the deadline; on time out cancel it, note `what`, return False."""
+        d.addTimeout(max(0.0, self.at - self.clock.seconds()), self.clock)
+        try:
+            await d
+        except (TimeoutError, CancelledError):
+            self.missed.append(what)
+            log.warn("shutdown: gave up waiting for {what} (shutdown_timeout)", what=what)
+            return False
+        return True
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+
+from appliance.cli.common import CommandError
 
 
 def add_parser(sub, common) -> None:
@@ -24,12 +28,18 @@ def run(args, config, out) -> int:
     from twisted.internet import reactor  # the entry point owns the global reactor
     from twisted.internet.defer import Deferred
 
+    from appliance.lifecycle import DataDirInUse, hold_data_dir
     from appliance.logs import start_logging
     from appliance.server import Server
 
-    start_logging(config.data_dir / "logs", config.server.log_level, sys.stderr)
+    try:
+        hold_data_dir(config.data_dir)
+    except DataDirInUse as e:
+        raise CommandError(str(e)) from None
+    log_file = start_logging(config.data_dir / "logs", config.server.log_level, sys.stderr)
+    handle_signals(reactor, log_file)
     server = Server(config, reactor)
-    outcome = {"code": 0}
+    outcome = {"code": 0, "abandoned": []}
 
     def ready(listening) -> None:
         out.write(f"appliance: listening on {listening.url}\n")
@@ -37,8 +47,7 @@ def run(args, config, out) -> int:
             made = " (self-signed, created now)" if listening.cert_created else ""
             out.write(f"appliance: TLS certificate SHA-256 {listening.fingerprint}{made}\n")
         out.flush()
-        reactor.addSystemEventTrigger("before", "shutdown",
-                                      lambda: Deferred.fromCoroutine(server.stop()))
+        reactor.addSystemEventTrigger("before", "shutdown", lambda: drain(server, outcome))
 
     def failed(failure) -> None:
         outcome["code"] = 1
@@ -49,4 +58,47 @@ def run(args, config, out) -> int:
     reactor.callWhenRunning(
         lambda: Deferred.fromCoroutine(server.start()).addCallbacks(ready, failed))
     reactor.run()
+    if outcome["abandoned"]:
+        # A thread may still be blocked in what was abandoned (an upload):
+        # everything acknowledged is on disk, so leave without joining it.
+        out.flush()
+        log_file.flush()
+        os._exit(outcome["code"])
     return outcome["code"]
+
+
+# -- signals and shutdown ----------------------------------------------------------------------
+
+def handle_signals(reactor, log_file) -> None:
+    """SIGHUP reopens the log file (after logrotate moved it).
+
+    SIGTERM and SIGINT are the reactor's own: they stop it, and the "before
+    shutdown" trigger drains the server (`drain`).
+    """
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reopen_log, log_file))
+
+
+def reopen_log(log_file) -> None:
+    from twisted.logger import Logger
+
+    log_file.reopen()
+    Logger().info("log file reopened (SIGHUP)")
+
+
+def drain(server, outcome: dict):
+    """Stop `server` within its shutdown budget; note what was abandoned in `outcome`."""
+    from twisted.internet.defer import Deferred
+    from twisted.logger import Logger
+
+    log = Logger()
+    log.info("stopping: draining connections, spool, converter and uploads "
+             "(at most {timeout:g}s)", timeout=server.config.server.shutdown_timeout)
+
+    def done(abandoned: list[str]) -> None:
+        outcome["abandoned"] = abandoned
+        if abandoned:
+            log.warn("stopped; abandoned at the deadline: {what}", what=", ".join(abandoned))
+        else:
+            log.info("stopped cleanly")
+
+    return Deferred.fromCoroutine(server.stop()).addCallback(done)

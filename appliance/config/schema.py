@@ -59,6 +59,10 @@ KEYS: tuple[Key, ...] = (
         choices=("debug", "info", "warn", "error")),
     Key("server", "node_id", "",
         "Name of this node in keys and stats; empty means the host name."),
+    Key("server", "shutdown_timeout", 30.0,
+        "Seconds SIGTERM may take to drain: in-flight requests answered, the converter "
+        "committed, uploads finished; what is left then is abandoned (and redone at start).",
+        minimum=0),
     # [receiver]
     Key("receiver", "listen", "127.0.0.1:8443", "HOST:PORT of the public submission port.",
         check=_listen_check),
