@@ -18,8 +18,8 @@ from appliance.convert.service import ConverterService
 from appliance.disk import DiskGuard
 from appliance.export.exporter import Exporter
 from appliance.export.factory import build_exporter
-from appliance.receiver.channel import Limits, ReceiverSite
-from appliance.receiver.resource import SubmissionResource
+from appliance.receiver.http import Limits, ReceiverFactory
+from appliance.receiver.submit import SubmissionHandler
 from appliance.receiver.tls import ensure_self_signed, fingerprint, server_options
 from appliance.selfcmd import CONVERTER_WORKER, self_command
 from appliance.spool import SegmentAppender, SpoolDir, SpoolWriter
@@ -100,10 +100,10 @@ class Server:
             max_header_bytes=cfg.max_header_bytes, max_headers=cfg.max_headers,
             max_connections=cfg.max_connections,
             max_decompressed_bytes=cfg.max_decompressed_bytes)
-        resource = SubmissionResource(self.writer, self.disk, self.stats,
-                                      max_decompressed_bytes=cfg.max_decompressed_bytes,
-                                      store_client_ip=cfg.store_client_ip)
-        site = ReceiverSite(resource, limits, self.stats, self.reactor, cfg.idle_timeout)
+        handler = SubmissionHandler(self.writer, self.disk, self.stats,
+                                    max_decompressed_bytes=cfg.max_decompressed_bytes,
+                                    store_client_ip=cfg.store_client_ip)
+        site = ReceiverFactory(handler, limits, self.stats, self.reactor, cfg.idle_timeout)
         host, port = parse_listen(cfg.listen)
         fp, created = None, False
         if cfg.tls:
