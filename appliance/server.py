@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import (
     SSL4ServerEndpoint,
     TCP4ServerEndpoint,
@@ -18,7 +19,9 @@ from appliance.convert.service import ConverterService
 from appliance.disk import DiskGuard
 from appliance.export.exporter import Exporter
 from appliance.export.factory import build_exporter
-from appliance.receiver.http import Limits, ReceiverFactory
+from appliance.lifecycle import Deadline
+from appliance.receiver.drain import DrainingFactory
+from appliance.receiver.http import Limits
 from appliance.receiver.submit import SubmissionHandler
 from appliance.receiver.tls import ensure_self_signed, fingerprint, server_options
 from appliance.selfcmd import CONVERTER_WORKER, self_command
@@ -48,6 +51,7 @@ class Server:
         self.stats = Stats(reactor.seconds)
         self.node_id = config.node_id
         self._port = None
+        self._factory: DrainingFactory | None = None
         self.writer: SpoolWriter | None = None
         self.disk: DiskGuard | None = None
         self.converter: ConverterService | None = None
@@ -103,7 +107,8 @@ class Server:
         handler = SubmissionHandler(self.writer, self.disk, self.stats,
                                     max_decompressed_bytes=cfg.max_decompressed_bytes,
                                     store_client_ip=cfg.store_client_ip)
-        site = ReceiverFactory(handler, limits, self.stats, self.reactor, cfg.idle_timeout)
+        site = self._factory = DrainingFactory(handler, limits, self.stats, self.reactor,
+                                               cfg.idle_timeout)
         host, port = parse_listen(cfg.listen)
         fp, created = None, False
         if cfg.tls:
@@ -126,17 +131,32 @@ class Server:
                  node=self.node_id, url=url, fingerprint=fp)
         return Listening(url, fp, created)
 
-    async def stop(self) -> None:
-        """Stop listening, write what is queued, let the converter commit and exit,
-        and let uploads in flight finish."""
+    async def stop(self) -> list[str]:
+        """Drain within `[server] shutdown_timeout`; returns the steps given up on.
+
+        Stop listening; answer the requests in flight (each after its fsync)
+        and close their connections; write what is queued; meanwhile the
+        converter commits at a record boundary and uploads in flight finish.
+        A step still running at the deadline is abandoned: an unanswered
+        client retries, an uncommitted generation or unverified upload is
+        redone at the next start.
+        """
+        deadline = Deadline(self.reactor, self.config.server.shutdown_timeout)
         if self._port is not None:
             await self._port.stopListening()
             self._port = None
+        converter = self.converter.stop() if self.converter is not None else None
+        exporter = (Deferred.fromCoroutine(self.exporter.stop())
+                    if self.exporter is not None else None)
+        if self._factory is not None and not await deadline.wait(self._factory.drain(),
+                                                                 "client connections"):
+            self._factory.abort()
         if self.disk is not None:
             self.disk.stop()
         if self.writer is not None:
-            await self.writer.stop()
-        if self.converter is not None:
-            await self.converter.stop()
-        if self.exporter is not None:
-            await self.exporter.stop()
+            await deadline.wait(self.writer.stop(), "the spool writer")
+        if converter is not None:
+            await deadline.wait(converter, "the converter's commit")
+        if exporter is not None:
+            await deadline.wait(exporter, "uploads in flight")
+        return deadline.missed
