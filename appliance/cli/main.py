@@ -17,12 +17,13 @@ from appliance.cli import (
     serve_cmd,
     spool_cmd,
     store_cmd,
+    tui_cmd,
 )
 from appliance.cli.common import CommandError, common_options
 from appliance.config import ConfigError, load_config
 
 COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, store_cmd,
-            export_cmd, job_cmd, selftest_cmd)
+            export_cmd, job_cmd, selftest_cmd, tui_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,42 @@
+"""The line at the top of every screen: connection, node, health problems."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from appliance.tui.feed import Update
+from appliance.tui.units import human_seconds
+
+
+class HealthBanner(Static):
+    """Green when connected and healthy; red with the problems, or with why it cannot connect."""
+
+    def __init__(self, target: str = "", **kwargs):
+        super().__init__("connecting…", **kwargs)
+        self.target = target
+
+    def show(self, update: Update) -> None:
+        """Redraw from a poll's results."""
+        self.set_classes("")
+        if not update.connected:
+            self.add_class("-bad")
+            where = f" from {self.target}" if self.target else ""
+            self.update(Text(f"✖ disconnected{where}: {update.error} — retrying"))
+            return
+        if update.stats is None:
+            self.add_class("-bad")
+            self.update(Text(f"✖ admin API error: {update.error}"))
+            return
+        stats = update.stats
+        who = (f"{stats.get('node_id', '?')} · appliance {stats.get('version', '?')} · "
+               f"up {human_seconds(stats.get('uptime_seconds'))}")
+        problems = stats.get("health", {}).get("problems", [])
+        if problems:
+            self.add_class("-bad")
+            lines = [f"▲ {who} · {len(problems)} problem{'s' if len(problems) > 1 else ''}"]
+            lines += [f"  • {p}" for p in problems]
+            self.update(Text("\n".join(lines)))
+        else:
+            self.add_class("-ok")
+            self.update(Text(f"● {who} · healthy"))

@@ -1,0 +1,49 @@
+"""`appliance serve --tui`: the dashboard in the server's own process, on one asyncio loop.
+
+Twisted runs on asyncio (AsyncioSelectorReactor), so the Textual app runs on the
+same loop with `run_async()`. The dashboard still talks to the server only through
+its admin API (an AdminClient on this data dir), exactly as `appliance tui` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from twisted.logger import Logger
+
+log = Logger()
+
+
+def install_reactor() -> None:
+    """Install the asyncio reactor; must run before anything imports twisted.internet.reactor."""
+    if "twisted.internet.reactor" in sys.modules:
+        raise RuntimeError("a reactor is already installed: install_reactor() must come first")
+    from twisted.internet import asyncioreactor
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    asyncioreactor.install(loop)
+
+
+def start_dashboard(reactor, config):
+    """Run the dashboard on the reactor's loop; quitting it stops the server (which drains).
+
+    A SIGTERM that stops the reactor first closes the dashboard, so the terminal is
+    restored before the server drains.
+    """
+    from appliance.admin.client import AdminClient
+    from appliance.tui.app import DashboardApp
+
+    app = DashboardApp(AdminClient.from_config(config), target="this server")
+    running = asyncio.ensure_future(app.run_async())
+
+    def ended(future: asyncio.Future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            log.error("the dashboard failed: {error!r}", error=future.exception())
+        if reactor.running:
+            reactor.stop()
+
+    running.add_done_callback(ended)
+    reactor.addSystemEventTrigger("before", "shutdown", app.exit)
+    return app

@@ -1,0 +1,66 @@
+"""How a job looks in a table row and in the job view's heading."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+
+from appliance.tui.units import human_bytes, human_count, human_seconds, text_bar
+
+STATE_STYLES = {"queued": "cyan", "running": "bold yellow", "succeeded": "green",
+                "failed": "bold red", "cancelled": "magenta", "timed_out": "bold red"}
+JOB_COLUMNS = ("id", "name", "state", "progress", "records", "UTC", "took")
+
+
+def progress_fraction(job: dict) -> float:
+    """0..1 of the input read; a finished job is full."""
+    if job["state"] == "succeeded":
+        return 1.0
+    progress = job.get("progress") or {}
+    total = progress.get("bytes_total") or progress.get("files_total")
+    done = progress.get("bytes") if progress.get("bytes_total") else progress.get("files_done")
+    return (done or 0) / total if total else 0.0
+
+
+def progress_cell(job: dict, width: int = 8, phase: bool = False) -> Text:
+    """`███░░░ 3/8`: a bar and the files done (`map 3/8` with the phase)."""
+    progress = job.get("progress") or {}
+    text = Text(text_bar(progress_fraction(job), width), style=STATE_STYLES.get(job["state"], ""))
+    text.append(f" {progress.get('phase', '')}" if phase else "")
+    text.append(f" {progress.get('files_done', 0)}/{progress.get('files_total', 0)}")
+    return text
+
+
+def utc_clock(epoch: float | None) -> str:
+    """HH:MM:SS in UTC (the dashboard never shows local time: servers are in UTC)."""
+    return "-" if epoch is None else time.strftime("%H:%M:%S", time.gmtime(epoch))
+
+
+def job_cells(job: dict) -> list:
+    """The cells of JOB_COLUMNS for one job."""
+    took = None
+    if job.get("started_at") is not None and job.get("finished_at") is not None:
+        took = job["finished_at"] - job["started_at"]
+    return [job["id"], Text(job.get("name", "")),
+            Text(job["state"].replace("_", " "), style=STATE_STYLES.get(job["state"], "")),
+            progress_cell(job), human_count((job.get("progress") or {}).get("records", 0)),
+            utc_clock(job.get("submitted_at")), human_seconds(took) if took is not None else ""]
+
+
+def job_heading(job: dict) -> Text:
+    """Two or three lines: identity and state, progress, and the error if it failed."""
+    options = job.get("options") or {}
+    progress = job.get("progress") or {}
+    text = Text(f"{job['id']}  {job.get('name', '')}  ", style="bold")
+    text.append(job["state"].replace("_", " "), style=STATE_STYLES.get(job["state"], ""))
+    text.append(f"  · {options.get('mappers', '?')} mappers, {options.get('reducers', '?')} "
+                f"reducers, inputs {options.get('inputs', 'all')}\n")
+    text.append_text(progress_cell(job, 20, phase=True))
+    text.append(f" · {human_count(progress.get('records', 0))} records, "
+                f"{human_bytes(progress.get('bytes', 0))}")
+    if job.get("output_bytes") is not None:
+        text.append(f" · output {human_bytes(job['output_bytes'])}")
+    if job.get("error"):
+        text.append(f"\n{job['error']}", style="bold red")
+    return text

@@ -1,0 +1,106 @@
+"""The jobs table: state and progress of every job; launch, cancel, open."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from appliance.admin.client import AdminError
+from appliance.tui.feed import Update, Wants
+from appliance.tui.jobrow import JOB_COLUMNS, job_cells
+from appliance.tui.jobview import JobScreen
+from appliance.tui.launch import LaunchScreen
+from appliance.tui.messages import JobChanged
+from appliance.tui.screen import DashboardScreen
+
+ACTIVE = ("queued", "running")
+
+
+class JobsScreen(DashboardScreen):
+    """A row per job, newest first."""
+
+    CSS_PATH = "jobs.tcss"
+    WANTS = Wants(jobs=True)
+    BINDINGS = [
+        Binding("n", "launch", "New job"),
+        Binding("c", "cancel", "Cancel job"),
+        Binding("enter", "open", "Open", show=True),
+    ]
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.jobs: dict[str, dict] = {}
+
+    def body(self) -> ComposeResult:
+        table: DataTable = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+        table.border_title = "Jobs"
+        yield table
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(*JOB_COLUMNS)
+
+    def show(self, update: Update) -> None:
+        if update.jobs is not None:
+            self.show_jobs(update.jobs)
+
+    def show_jobs(self, jobs: list[dict]) -> None:
+        """Redraw rows; keeps the cursor on the same job."""
+        table = self.query_one(DataTable)
+        selected = self.selected()
+        self.jobs = {job["id"]: job for job in jobs}
+        if [str(key.value) for key in table.rows] != list(self.jobs):
+            table.clear()
+            for job in jobs:
+                table.add_row(*job_cells(job), key=job["id"])
+        else:
+            for job in jobs:
+                for column, cell in zip(table.columns, job_cells(job), strict=True):
+                    table.update_cell(job["id"], column, cell)
+        if selected in self.jobs:
+            table.move_cursor(row=table.get_row_index(selected))
+
+    def selected(self) -> str | None:
+        """The id of the job under the cursor."""
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_launch(self) -> None:
+        def launched(job: dict | None) -> None:
+            if job is not None:
+                self.notify(f"{job['id']} submitted: {job.get('name', '')}")
+                self.app.push_screen(JobScreen(job["id"]))
+
+        self.app.push_screen(LaunchScreen(), launched)
+
+    @on(DataTable.RowSelected)
+    def action_open(self) -> None:
+        job_id = self.selected()
+        if job_id is not None:
+            self.app.push_screen(JobScreen(job_id))
+
+    def action_cancel(self) -> None:
+        job_id = self.selected()
+        if job_id is None:
+            return
+        if self.jobs[job_id]["state"] not in ACTIVE:
+            self.notify(f"{job_id} is {self.jobs[job_id]['state']}: nothing to cancel",
+                        severity="warning")
+            return
+        self._cancel(job_id)
+
+    @work(thread=True, group="cancel")
+    def _cancel(self, job_id: str) -> None:
+        try:
+            self.post_message(JobChanged(self.app.client.cancel_job(job_id)))
+        except AdminError as e:
+            self.app.call_from_thread(self.notify, f"cannot cancel {job_id}: {e.message}",
+                                      severity="error")
+
+    def on_job_changed(self, message: JobChanged) -> None:
+        self.notify(f"{message.job['id']} is {message.job['state']}")
+        self.show_jobs([message.job if j["id"] == message.job["id"] else j
+                        for j in self.jobs.values()])

@@ -1,0 +1,136 @@
+"""Stored partitions (local and exported) as a tree, and the reconciliation ledger by day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import DataTable, Tree
+from textual.widgets.tree import TreeNode
+
+from appliance.tui.feed import Update, Wants
+from appliance.tui.screen import DashboardScreen
+from appliance.tui.units import human_bytes, human_count
+
+
+@dataclass
+class Branch:
+    """One level of partition keys with the totals of everything below it."""
+
+    files: int = 0
+    records: int = 0
+    bytes: int = 0
+    children: dict[str, Branch] = field(default_factory=dict)
+
+    def add(self, parts: list[str], entry: dict) -> None:
+        self.files += entry.get("files", 0)
+        self.records += entry.get("records", 0)
+        self.bytes += entry.get("bytes", 0)
+        if parts:
+            self.children.setdefault(parts[0], Branch()).add(parts[1:], entry)
+
+    @classmethod
+    def of(cls, entries: list[dict]) -> Branch:
+        """The tree of `/v1/partitions` entries, split on '/' in their keys."""
+        root = cls()
+        for entry in entries:
+            root.add([p for p in entry["key"].split("/") if p], entry)
+        return root
+
+    def label(self, name: str) -> Text:
+        text = Text(name, style="bold")
+        text.append(f"  {human_count(self.records)} records · {human_bytes(self.bytes)}"
+                    f" · {human_count(self.files)} files", style="dim")
+        return text
+
+
+LEDGER_COLUMNS = ("day", "accepted", "converted", "invalid", "exported",
+                  "pending conv.", "pending exp.", "status")
+
+
+def ledger_row(day: dict) -> list[Text]:
+    """A ledger day as table cells; a day that does not reconcile is red throughout."""
+    invalid = sum(day.get("invalid", {}).values())
+    date = day["date"]
+    status = "ok" if day.get("reconciled") else (day.get("problem") or "does not reconcile")
+    cells = [f"{date[:4]}-{date[4:6]}-{date[6:]}", human_count(day.get("accepted")),
+             human_count(day.get("converted")), human_count(invalid),
+             human_count(day.get("exported")), human_count(day.get("pending_conversion")),
+             human_count(day.get("pending_export")), status]
+    style = "" if day.get("reconciled") else "bold red"
+    return [Text(cell, style=style) for cell in cells]
+
+
+class PartitionsScreen(DashboardScreen):
+    """Left: the partition tree; right (below, when narrow): the ledger."""
+
+    CSS_PATH = "partitions.tcss"
+    WANTS = Wants(partitions=True)
+    BINDINGS = [Binding("r", "refresh", "Refresh")]
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._shown: tuple | None = None
+
+    def body(self) -> ComposeResult:
+        with Container(id="partitions-body"):
+            tree: Tree[None] = Tree("store", id="partition-tree")
+            tree.border_title = "Partitions"
+            yield tree
+            table: DataTable = DataTable(id="ledger", cursor_type="row", zebra_stripes=True)
+            table.border_title = "Ledger (by submission day)"
+            yield table
+
+    def on_mount(self) -> None:
+        self.query_one("#ledger", DataTable).add_columns(*LEDGER_COLUMNS)
+
+    def action_refresh(self) -> None:
+        self.app.poll(partitions=True)
+
+    def show(self, update: Update) -> None:
+        if update.partitions is not None:
+            self._show_tree(update.partitions)
+        if update.ledger is not None:
+            table = self.query_one("#ledger", DataTable)
+            cursor = table.cursor_row
+            table.clear()
+            for day in update.ledger.get("days", []):
+                table.add_row(*ledger_row(day), key=day["date"])
+            if table.row_count:
+                table.move_cursor(row=min(cursor, table.row_count - 1))
+
+    def _show_tree(self, partitions: dict) -> None:
+        local, exported = partitions.get("local", []), partitions.get("exported", [])
+        shown = (tuple(map(str, local)), tuple(map(str, exported)))
+        if shown == self._shown:  # keep the user's expanded nodes when nothing changed
+            return
+        self._shown = shown
+        tree = self.query_one("#partition-tree", Tree)
+        expanded = {path for path, node in _walk(tree.root, ()) if node.is_expanded}
+        tree.clear()
+        tree.root.expand()
+        for side, entries in (("local", local), ("exported", exported)):
+            branch = Branch.of(entries)
+            node = tree.root.add(branch.label(side), expand=True)
+            _grow(node, branch, (side,), expanded)
+
+
+def _grow(node: TreeNode, branch: Branch, path: tuple[str, ...],
+          expanded: set[tuple[str, ...]]) -> None:
+    for name, child in sorted(branch.children.items()):
+        here = path + (name,)
+        if child.children:
+            sub = node.add(child.label(name), data=here, expand=here in expanded)
+            _grow(sub, child, here, expanded)
+        else:
+            node.add_leaf(child.label(name), data=here)
+
+
+def _walk(node: TreeNode, path: tuple[str, ...]):
+    for child in node.children:
+        if child.data is not None:
+            yield child.data, child
+        yield from _walk(child, path)

@@ -1,0 +1,42 @@
+"""What every dashboard screen shares: the health banner on top, the key bindings below."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from appliance.tui.banner import HealthBanner
+from appliance.tui.feed import Update, Wants
+from appliance.tui.messages import Polled
+
+
+class DashboardScreen(Screen):
+    """A screen fed by the app's poller: subclasses compose `body()` and implement `show()`."""
+
+    WANTS = Wants()  # what this screen needs polled besides stats
+
+    def wants(self) -> Wants:
+        """What the next poll should fetch for this screen."""
+        return self.WANTS
+
+    def compose(self) -> ComposeResult:
+        yield HealthBanner(getattr(self.app, "target", ""), id="banner")
+        yield from self.body()
+        yield Footer(compact=True)
+
+    def body(self) -> ComposeResult:
+        """The screen's own widgets, between the banner and the footer."""
+        yield from ()
+
+    def on_polled(self, message: Polled) -> None:
+        self.query_one(HealthBanner).show(message.update)
+        self.show(message.update)
+
+    def on_screen_resume(self) -> None:
+        latest = getattr(self.app, "latest", None)
+        if latest is not None:
+            self.post_message(Polled(latest))
+
+    def show(self, update: Update) -> None:
+        """Redraw from a poll's results (fields not polled for this screen are None)."""

@@ -1,0 +1,237 @@
+"""The dashboard driven by the Pilot against the fake admin client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, RichLog, Static, Tree
+
+from appliance.tui import jobview
+from appliance.tui.banner import HealthBanner
+from appliance.tui.jobview import JobScreen
+from appliance.tui.launch import LaunchScreen
+from tests.tui.conftest import dashboard, settle
+
+pytestmark = pytest.mark.asyncio
+
+SIZE = (80, 24)
+
+
+def text_of(widget) -> str:
+    return str(widget.render())
+
+
+async def test_overview_shows_the_numbers(fake):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert "healthy" in text_of(screen.query_one(HealthBanner))
+        assert "12,345 requests" in text_of(screen.query_one("#statuses", Static))
+        assert "200 12,279" in text_of(screen.query_one("#statuses", Static))
+        assert "507 22" in text_of(screen.query_one("#statuses", Static))
+        assert "p50 1.8 ms" in text_of(screen.query_one("#latency", Static))
+        assert "p99 23.1 ms" in text_of(screen.query_one("#latency", Static))
+        assert "42.0/s" in text_of(screen.query_one("#req-rate", Static))
+        assert "50 invalid" in text_of(screen.query_one("#conv-text", Static))
+        assert "backlog 4 files" in text_of(screen.query_one("#export-text", Static))
+        assert "1 running" in text_of(screen.query_one("#jobs-text", Static))
+        # The sparkline was seeded from /v1/history: one rate per pair of samples.
+        assert len(screen.query_one("#req-spark").data) == 119
+
+
+async def test_health_problems_turn_the_banner_red(fake):
+    fake.stats_data["health"] = {"ok": False, "problems": ["disk low: 0.9 GB free",
+                                                           "export failing: [Errno 111]"]}
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        banner = app.screen.query_one(HealthBanner)
+        assert banner.has_class("-bad")
+        assert "2 problems" in text_of(banner)
+        assert "disk low: 0.9 GB free" in text_of(banner)
+        assert "export failing: [Errno 111]" in text_of(banner)  # brackets are no markup
+
+
+async def test_disconnect_shows_it_and_reconnects(fake):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        fake.down = True
+        await settle(pilot)
+        banner = app.screen.query_one(HealthBanner)
+        assert "disconnected from http://127.0.0.1:8444: connection refused" in text_of(banner)
+        assert banner.has_class("-bad")
+        await settle(pilot)  # still retrying, still alive
+        assert app.is_running
+        fake.down = False
+        await settle(pilot)
+        assert "healthy" in text_of(banner)
+        assert fake.calls.count("history") == 2  # graphs reseeded after the reconnect
+
+
+async def test_partitions_tree_and_ledger(fake):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        await settle(pilot)
+        tree = app.screen.query_one(Tree)
+        labels = [str(node.label) for node in tree.root.children]
+        assert labels[0].startswith("local  1,500 records")
+        assert labels[1].startswith("exported  9,000 records")
+        table = app.screen.query_one("#ledger", DataTable)
+        assert table.row_count == 2
+        good = table.get_row("20131120")
+        bad = table.get_row("20131119")
+        assert str(good[-1]) == "ok" and good[-1].style == ""
+        assert "9038" in str(bad[-1]) and bad[0].style == "bold red"
+
+
+async def test_log_filter_by_level(fake):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l")
+        await settle(pilot)
+        log = app.screen.query_one(RichLog)
+        assert len(log.lines) >= 5
+        await pilot.press("f", "f")  # info -> warn -> error
+        await settle(pilot)
+        lines = [line.text for line in log.lines]
+        assert lines and all("error" in line for line in lines)
+        assert not any("listening on" in line for line in lines)
+
+
+async def test_cancel_a_running_job(fake):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        assert str(table.get_row("j-0005")[2]) == "running"
+        await pilot.press("c")
+        await settle(pilot, poll=False)
+        assert fake.calls.count("cancel_job") == 1
+        assert str(table.get_row("j-0005")[2]) == "cancelled"
+        await pilot.press("down", "down", "c")  # j-0003 has failed: nothing to cancel
+        await settle(pilot, poll=False)
+        assert fake.calls.count("cancel_job") == 1
+
+
+async def open_form(pilot) -> LaunchScreen:
+    await pilot.press("j")
+    await settle(pilot)
+    await pilot.press("n")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, LaunchScreen)
+    return pilot.app.screen
+
+
+async def fill(pilot, form: LaunchScreen, **values: str) -> None:
+    for name, value in values.items():
+        form.query_one(f"#{name}", Input).value = value
+    await pilot.press("ctrl+s")
+    await settle(pilot, poll=False)
+
+
+def errors(form: LaunchScreen) -> dict[str, str]:
+    return {label.id.removesuffix("-error"): text_of(label)
+            for label in form.query(".form-error") if label.display}
+
+
+async def test_form_validation_errors(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "binary.py").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "bad.json").write_text('{"version": 1,')
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot)
+        await fill(pilot, form, script_path="", mappers="0", reducers="x")
+        assert errors(form) == {
+            "script_path": "give a script path or paste a script",
+            "mappers": "mappers must be a positive whole number",
+            "reducers": "reducers must be a positive whole number"}
+        await fill(pilot, form, script_path="missing.py", mappers="2", reducers="1",
+                   filter="{not json")
+        assert errors(form)["script_path"] == "no such file: missing.py"
+        assert errors(form)["filter"].startswith("bad JSON in the filter: Expecting property name")
+        await fill(pilot, form, script_path="binary.py", filter="bad.json")
+        assert errors(form)["script_path"].startswith("cannot read binary.py")
+        assert errors(form)["filter"].startswith("bad JSON in bad.json")
+        await fill(pilot, form, script_path=".", filter="[1]")
+        assert errors(form) == {"script_path": ". is a directory",
+                                "filter": "the filter must be a JSON object"}
+        assert fake.submitted == [] and "submit_job" not in fake.calls
+
+
+async def test_the_servers_refusal_is_shown_in_the_form(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text("def map(k, d, v, c):\n    c.write(k, 1)\n")
+    fake.reject_with = "filter: unknown dimension 'colour'"
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot)
+        await fill(pilot, form, script_path="job.py", filter='{"colour": "red"}')
+        assert errors(form) == {
+            "server": "the server refused the job: filter: unknown dimension 'colour'"}
+        assert app.screen is form  # still open, to fix and retry
+        assert not form.query_one("#launch").disabled
+
+
+async def test_launch_from_the_form_then_see_the_output(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    script = "def map(key, dims, value, context):\n    context.write(dims[0], 1)\n"
+    (tmp_path / "by_reason.py").write_text(script)
+    filters = Path(__file__).parents[2] / "examples" / "jobs" / "filters" / "all.json"
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot)
+        form.query_one("#dedupe").value = True
+        await fill(pilot, form, script_path="by_reason.py", filter=str(filters),
+                   mappers="3", reducers="2")
+        assert fake.submitted == [{"script": script, "name": "by_reason.py",
+                                   "filter": {"version": 1, "dimensions": []}, "mappers": 3,
+                                   "reducers": 2, "inputs": "all", "dedupe": True}]
+        assert isinstance(app.screen, JobScreen) and app.screen.job_id == "j-0006"
+        await settle(pilot)
+        assert "queued" in text_of(app.screen.query_one("#job-heading", Static))
+        fake.finish("j-0006", "idle-daily\t12\nsaved-session\t30\n")
+        await settle(pilot)
+        assert "succeeded" in text_of(app.screen.query_one("#job-heading", Static))
+        table = app.screen.query_one("#output-table", DataTable)
+        assert [list(map(str, table.get_row_at(i))) for i in range(table.row_count)] == [
+            ["idle-daily", "12"], ["saved-session", "30"]]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, JobScreen)
+
+
+async def test_output_is_paged_by_offsets(fake, monkeypatch):
+    monkeypatch.setattr(jobview, "PAGE_BYTES", 10)  # "Darwin\t9\nL" then "inux\t9\nWIN"...
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await settle(pilot)
+        await pilot.press("down", "down", "down", "down", "enter")  # the oldest: j-0001
+        await settle(pilot)
+        assert app.screen.job_id == "j-0001"
+        table = app.screen.query_one("#output-table", DataTable)
+        assert table.row_count == 1  # "Linux" is cut at the page end and waits for page 2
+        await pilot.press("m")
+        await settle(pilot, poll=False)
+        await pilot.press("m")
+        await settle(pilot, poll=False)
+        rows = [list(map(str, table.get_row_at(i))) for i in range(table.row_count)]
+        assert rows == [["Darwin", "9"], ["Linux", "9"], ["WINNT", "8"]]
+        assert "all" in text_of(app.screen.query_one("#output-status", Static))
+        assert "reduce done" in "\n".join(app.screen.query_one("#job-log").lines)
+
+
+async def test_help_lists_the_keys(fake):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        keys = app.screen.query_one("#keys", DataTable)
+        assert keys.row_count > 10
+        await pilot.press("escape")
+        assert not app.screen.query("#keys")
