@@ -42,9 +42,12 @@ def add_parser(sub, common) -> None:
                      help="the Dask scheduler address (with --runner dask)")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--local-only", action="store_true",
-                       help="read only the local store (the default without [export] bucket)")
+                       help="read only the local store and spool (the default without "
+                            "[export] bucket)")
     where.add_argument("--remote-only", action="store_true",
                        help="read only the files exported to S3 ([export] bucket and prefix)")
+    run.add_argument("--no-spool", action="store_true",
+                     help="leave out the records still in the spool (not converted yet)")
     run.add_argument("--cache-dir", type=Path, metavar="DIR",
                      help="where S3 objects are cached (default <data_dir>/cache/s3)")
     run.add_argument("--cache-bytes", type=_size, default=None, metavar="BYTES",
@@ -86,17 +89,14 @@ def _progress_printer(err, interval: float = 1.0):
 
 
 def run_job(args, config, out, err=None) -> int:
-    from appliance.mr import JobCancelled, JobError, LocalRunner, select_inputs
+    from appliance.mr import JobCancelled, JobError, LocalRunner
+    from appliance.mr.plan import InputError, choose_sources, plan_inputs
 
     err = err or sys.stderr
     if (args.mappers is not None and args.mappers < 1) or args.reducers < 1 \
             or args.max_errors < 0:
         raise CommandError("--mappers and --reducers must be at least 1, --max-errors >= 0")
     flt, schemas = load_filter(args.filter, config)
-    root = args.store or config.data_dir / "store"
-    use_local, use_remote = _sources(args, config)
-    if use_local and not root.is_dir() and not use_remote:
-        raise CommandError(f"no store at {root}")
     runner_kind = getattr(args, "runner", "local")
     if runner_kind == "dask" and not getattr(args, "scheduler", None):
         raise CommandError("--runner dask needs --scheduler tcp://HOST:PORT")
@@ -107,20 +107,31 @@ def run_job(args, config, out, err=None) -> int:
         except ImportError:
             raise CommandError("--runner dask needs Dask: install appliance[dask] "
                                "(dask[distributed] and cloudpickle)") from None
-    inputs = select_inputs(root, flt, schemas) if use_local and root.is_dir() else []
-    if use_remote:
-        inputs = sorted(inputs + _remote_inputs(args, config, flt, schemas, root, inputs, err))
-    if runner_kind == "dask":
-        from appliance.mr.dask_runner import DaskRunner
-
-        runner = DaskRunner(args.script, inputs, args.output, scheduler=args.scheduler,
-                            mappers=args.mappers, reducers=args.reducers,
-                            max_errors=args.max_errors, progress=_progress_printer(err))
-    else:
-        runner = LocalRunner(args.script, inputs, args.output, mappers=args.mappers or 2,
-                             reducers=args.reducers, max_errors=args.max_errors,
-                             work_dir=args.work_dir, progress=_progress_printer(err))
+    mode = "remote" if args.remote_only else "local" if args.local_only else "all"
     try:
+        use_local, use_remote = choose_sources(mode, config, args.store is not None)
+        inputs = plan_inputs(config, flt, schemas, local=use_local, remote=use_remote,
+                             spool=runner_kind == "local" and not args.no_spool,
+                             store=args.store, cache_dir=args.cache_dir,
+                             cache_bytes=args.cache_bytes)
+    except InputError as e:
+        raise CommandError(str(e)) from None
+    try:
+        for note in inputs.notes:
+            print(note, file=err, flush=True)
+        if runner_kind == "dask":
+            from appliance.mr.dask_runner import DaskRunner
+
+            runner = DaskRunner(args.script, inputs.files, args.output,
+                                scheduler=args.scheduler, mappers=args.mappers,
+                                reducers=args.reducers, max_errors=args.max_errors,
+                                progress=_progress_printer(err))
+        else:
+            runner = LocalRunner(args.script, inputs.files, args.output,
+                                 mappers=args.mappers or 2, reducers=args.reducers,
+                                 max_errors=args.max_errors, work_dir=args.work_dir,
+                                 progress=_progress_printer(err), config=config,
+                                 schemas=schemas, spool_filter=flt)
         s = runner.run()
     except JobCancelled as e:
         raise CommandError(str(e)) from None
@@ -128,65 +139,26 @@ def run_job(args, config, out, err=None) -> int:
         raise CommandError("interrupted; workers stopped and temp files removed") from None
     except JobError as e:
         raise CommandError(str(e)) from None
-    rate = s.data_bytes / s.elapsed / 1e6 if s.elapsed else 0.0
-    out.write(f"{s.output}: {s.output_records} records, {s.output_bytes} bytes\n"
-              f"input: {s.input_files} files, {s.records} records, {s.input_bytes} bytes "
-              f"({s.data_bytes} uncompressed, {rate:.1f} MB/s)\n"
-              f"time: {s.elapsed:.2f} s with {s.mappers} mappers, {s.reducers} reducers; "
-              f"{s.spills} spills\n"
-              f"errors: {s.errors} records skipped\n")
-    if s.first_error:
-        out.write(f"first error: {s.first_error}\n")
+    finally:
+        inputs.close()
+    out.write(format_summary(s))
     return 0
 
 
-def _sources(args, config) -> tuple[bool, bool]:
-    """(local store?, S3?): --local-only, --remote-only, else both if a bucket is set.
-
-    An explicit --store (another store than the data dir's) is read alone: its
-    files are not the ones exported under [export] prefix.
-    """
-    bucket = config.export.bucket
-    if getattr(args, "remote_only", False):
-        if not bucket:
-            raise CommandError("--remote-only needs [export] bucket (and prefix, endpoint_url "
-                               "if any) in the configuration; see docs/export.md")
-        return False, True
-    if getattr(args, "local_only", False) or not bucket or getattr(args, "store", None):
-        return True, False
-    return True, True
-
-
-def _remote_inputs(args, config, flt, schemas, root, local, err) -> list:
-    """The S3 inputs, minus the keys the local store holds, downloaded into the cache."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from appliance.config import ConfigError
-    from appliance.export.factory import build_uploader
-    from appliance.mr.remote import DEFAULT_CACHE_BYTES, RemoteError, select_remote_inputs
-
-    try:
-        client = build_uploader(config).client
-    except ConfigError as e:
-        raise CommandError(str(e)) from None
-    export = config.export
-    cache_dir = getattr(args, "cache_dir", None) or config.data_dir / "cache" / "s3"
-    max_bytes = getattr(args, "cache_bytes", None)
-    max_bytes = DEFAULT_CACHE_BYTES if max_bytes is None else max_bytes
-    local_keys = {Path(f.path).relative_to(root).as_posix() for f in local}
-    stats: dict = {}
-    try:
-        remote = select_remote_inputs(client, export.bucket, export.prefix, flt, schemas,
-                                      cache_dir, exclude_keys=local_keys,
-                                      max_cache_bytes=max_bytes,
-                                      workers=max(4, export.concurrency),
-                                      part_size=export.part_size, stats=stats)
-    except (BotoCoreError, ClientError, RemoteError, OSError) as e:
-        raise CommandError(f"S3 inputs from s3://{export.bucket}/{export.prefix}: "
-                           f"{type(e).__name__}: {e}") from None
-    print(f"s3: {stats['listed']} objects selected, {stats['excluded']} also local (local "
-          f"copy used), {stats['reused']} from the cache, {stats['downloaded']} downloaded "
-          f"({stats['downloaded_bytes']} bytes), {stats['evicted']} evicted"
-          + (f", {stats['size_only']} verified by size only" if stats["size_only"] else ""),
-          file=err, flush=True)
-    return remote
+def format_summary(s) -> str:
+    """The summary lines `job run` prints (and job workers log)."""
+    rate = s.data_bytes / s.elapsed / 1e6 if s.elapsed else 0.0
+    text = (f"{s.output}: {s.output_records} records, {s.output_bytes} bytes\n"
+            f"input: {s.input_files} files, {s.records} records, {s.input_bytes} bytes "
+            f"({s.data_bytes} uncompressed, {rate:.1f} MB/s)\n"
+            f"time: {s.elapsed:.2f} s with {s.mappers} mappers, {s.reducers} reducers; "
+            f"{s.spills} spills\n"
+            f"errors: {s.errors} records skipped\n")
+    spool = s.extra.get("spool_records")
+    if spool:
+        text += (f"spool: {spool} records not converted yet, "
+                 f"{s.extra.get('spool_invalid', 0)} invalid skipped, "
+                 f"{s.extra.get('spool_duplicates', 0)} duplicates dropped\n")
+    if s.first_error:
+        text += f"first error: {s.first_error}\n"
+    return text

@@ -28,6 +28,8 @@ class Section:
         self._values = values
 
     def __getattr__(self, item: str) -> Any:
+        if item.startswith("_"):  # not a key (and unpickling probes before _values exists)
+            raise AttributeError(item)
         try:
             return self._values[item]
         except KeyError:

@@ -55,10 +55,23 @@ class _Generation:
         self.done_segments: list[str] = []
 
 
+def segment_stem(segment: Path) -> str:
+    """A sealed segment's name without prefix and suffix; stems sort by sealing time."""
+    return segment.name[len(SEALED_PREFIX):-len(SUFFIX)]
+
+
 def generation_id(segment: Path, offset: int) -> str:
     """A name unique per node and fixed by where the generation starts."""
-    stem = segment.name[len(SEALED_PREFIX):-len(SUFFIX)]
-    return f"{stem}-{offset:x}"
+    return f"{segment_stem(segment)}-{offset:x}"
+
+
+def generation_position(generation: str) -> tuple[str, int] | None:
+    """The spool position (segment stem, offset) a generation id names, or None."""
+    stem, _, offset = generation.rpartition("-")
+    try:
+        return (stem, int(offset, 16)) if stem else None
+    except ValueError:
+        return None
 
 
 class ConverterLoop:
@@ -80,6 +93,7 @@ class ConverterLoop:
         self.log = CheckpointLog(store_root, spool.root)
         self.counts = ConverterCounts()
         self._offsets: dict[str, int] = {}
+        self._frontier: tuple[str, int] | None = None
         self._recent: OrderedDict[bytes, None] = OrderedDict()
         self._gen: _Generation | None = None
 
@@ -110,7 +124,8 @@ class ConverterLoop:
     def recover(self) -> None:
         """Finish or discard what a crash left, and load the offsets."""
         self.store_root.mkdir(parents=True, exist_ok=True)
-        self._offsets = self.log.recover().offsets
+        checkpoint = self.log.recover()
+        self._offsets, self._frontier = checkpoint.offsets, checkpoint.frontier
         self._gen = None
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
@@ -127,10 +142,12 @@ class ConverterLoop:
 
     def _convert_segment(self, segment: Path, stop: threading.Event | None) -> bool:
         start = self._offsets.get(segment.name, 0)
+        stem = segment_stem(segment)
         with open(segment, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if start >= size:
                 self._generation(segment, start).done_segments.append(segment.name)
+                self._frontier = (stem, size)
                 return size > 0
             with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as buf:
                 report = ReadReport()
@@ -138,6 +155,7 @@ class ConverterLoop:
                     gen = self._generation(segment, offset)
                     self._add(gen, record)
                     self._offsets[segment.name] = end
+                    self._frontier = (stem, end)
                     self.counts.bytes_in += end - offset
                     if self._due():
                         self.commit()
@@ -146,6 +164,7 @@ class ConverterLoop:
                         return True
                 self.counts.damaged_regions += report.damaged_regions
         self._offsets[segment.name] = size
+        self._frontier = (stem, size)
         self._generation(segment, size).done_segments.append(segment.name)
         return True
 
@@ -189,7 +208,7 @@ class ConverterLoop:
         renames = gen.files.renames(files)
         offsets = {k: v for k, v in self._offsets.items() if k not in gen.done_segments}
         self.log.commit(Checkpoint(offsets=offsets, renames=renames,
-                                   delete=list(gen.done_segments)))
+                                   delete=list(gen.done_segments), frontier=self._frontier))
         self._offsets = offsets
         tmp = self.store_root / TMP_DIR / gen.files.generation
         if tmp.exists():

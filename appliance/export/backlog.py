@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.storage.readlock import store_read_lock
+
 
 @dataclass(frozen=True)
 class StoreFile:
@@ -44,14 +46,19 @@ def finished_files(store_root: Path) -> list[StoreFile]:
 
 
 def finish_local(file: StoreFile, retained_root: Path | None) -> None:
-    """After a verified upload: delete the local file, or move it to the retained tree."""
+    """After a verified upload: delete the local file, or move it to the retained tree.
+
+    Done under the store's read lock, so a job's snapshot sees the file here or in S3.
+    """
+    store_root = file.path.parents[file.key.count("/")]
     try:
-        if retained_root is None:
-            file.path.unlink()
-            return
-        target = retained_root / file.key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        file.path.replace(target)
+        with store_read_lock(store_root, exclusive=True):
+            if retained_root is None:
+                file.path.unlink()
+                return
+            target = retained_root / file.key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            file.path.replace(target)
         os.utime(target)  # retention counts from the export
     except FileNotFoundError:
         pass  # another exporter (e.g. `appliance export --once`) got there first

@@ -6,8 +6,8 @@ Objects live at ``<prefix>/<store key>`` (docs/export.md). `select_remote_inputs
    into a partition level only if ``Filter.allows_prefix`` accepts it, so the
    objects of pruned partitions are never listed nor downloaded (each level's
    listings run on the thread pool; every listing is paginated);
-2. drops the keys in `exclude_keys` (the store keys present in the local
-   store: the local copy wins);
+2. drops the keys `exclude` names (the store keys the job reads locally: the
+   local copy wins; see `appliance.mr.plan`);
 3. reuses a cached copy ``cache_dir/<store key>`` when its sidecar
    ``<file>.etag`` (JSON: the object's size and ETag and the file's MD5) still
    names the listed size and ETag *and* the file's bytes still have that MD5;
@@ -40,7 +40,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,14 +281,14 @@ def _reusable(path: Path, obj: RemoteObject, part_size: int) -> bool:
 
 
 def select_remote_inputs(client, bucket: str, prefix: str, flt, schemas, cache_dir: str | Path,
-                         *, exclude_keys: Iterable[str] = (),
+                         *, exclude: Callable[[str], bool] = lambda key: False,
                          max_cache_bytes: int = DEFAULT_CACHE_BYTES, workers: int = 4,
                          part_size: int = DEFAULT_PART_SIZE, stats: dict | None = None,
                          progress: Callable[[str], None] | None = None) -> list[InputFile]:
     """The exported files of the partitions `flt` selects, as cached local `InputFile`s.
 
-    `exclude_keys` are store keys the caller reads locally (they are not listed
-    as inputs, nor downloaded). `stats` (if given) is filled with ``listed``,
+    Keys for which `exclude` is true (the caller reads them locally) are not
+    inputs, nor downloaded. `stats` (if given) is filled with ``listed``,
     ``excluded``, ``reused``, ``downloaded``, ``downloaded_bytes``,
     ``size_only``, ``evicted``. Files the job needs are never evicted, so a job
     needing more than `max_cache_bytes` leaves the cache that much over the
@@ -296,7 +296,6 @@ def select_remote_inputs(client, bucket: str, prefix: str, flt, schemas, cache_d
     """
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    excluded = set(exclude_keys)
     st = {"listed": 0, "excluded": 0, "reused": 0, "downloaded": 0, "downloaded_bytes": 0,
           "size_only": 0, "evicted": 0}
     base = prefix.strip("/")
@@ -304,7 +303,7 @@ def select_remote_inputs(client, bucket: str, prefix: str, flt, schemas, cache_d
     with ThreadPoolExecutor(max(1, workers)) as pool:
         listed = list_remote(client, bucket, prefix, flt, schemas, pool=pool)
         st["listed"] = len(listed)
-        wanted = [o for o in listed if o.key not in excluded]
+        wanted = [o for o in listed if not exclude(o.key)]
         st["excluded"] = len(listed) - len(wanted)
         paths = {o.key: cache.joinpath(*o.key.split("/")) for o in wanted}
         keep = set(paths.values())

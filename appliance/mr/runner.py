@@ -90,13 +90,19 @@ class LocalRunner:
     (uncompressed bytes read), ``errors``; in the reduce phase also
     ``reducers_done`` and ``reducers_total``. `cancel()` may be called from
     any thread: workers are terminated and `run` raises `JobCancelled`.
+
+    `inputs` are store files (`InputFile`) and at most one `SpoolInput` (records
+    not converted yet, see `appliance.mr.plan`); for the latter the runner needs
+    the `config` to convert with, the `schemas` and the job's `spool_filter`.
+    Counts of spool records read, invalid and duplicate end in `summary.extra`.
     """
 
     def __init__(self, script: str | Path, inputs: Iterable[InputFile], output: str | Path, *,
                  mappers: int = 2, reducers: int = 1, work_dir: str | Path | None = None,
                  spill_bytes: int = DEFAULT_SPILL_BYTES,
                  combine_threshold: int = DEFAULT_COMBINE_THRESHOLD, max_errors: int = 0,
-                 progress: Callable[[dict], None] | None = None) -> None:
+                 progress: Callable[[dict], None] | None = None,
+                 config=None, schemas=None, spool_filter=None) -> None:
         if mappers < 1 or reducers < 1:
             raise ValueError("mappers and reducers must be at least 1")
         if combine_threshold < 1 or spill_bytes < 1 or max_errors < 0:
@@ -110,6 +116,7 @@ class LocalRunner:
         self.spill_bytes, self.combine_threshold = spill_bytes, combine_threshold
         self.max_errors = max_errors
         self.progress = progress
+        self.convert = (config, schemas, spool_filter)  # for a `SpoolInput` among the inputs
         self._cancel = threading.Event()
         self._procs: list[mp.Process] = []
 
@@ -139,7 +146,7 @@ class LocalRunner:
         q = ctx.Queue()
         try:
             spec = JobSpec(str(self.script), str(work), summary.reducers, self.spill_bytes,
-                         self.combine_threshold, self.max_errors)
+                           self.combine_threshold, self.max_errors, *self.convert)
             groups = balance(self.inputs, self.mappers)
             summary.mappers = max(1, len(groups))
             errors = ctx.Value("i", 0)
@@ -166,6 +173,8 @@ class LocalRunner:
                 summary.errors += res["skipped"]
                 summary.spills += res["spills"]
                 summary.first_error = summary.first_error or res["first_error"]
+                for name, n in res["counts"].items():
+                    summary.extra[name] = summary.extra.get(name, 0) + n
                 for r, paths in res["runs"].items():
                     runs_by_r.setdefault(r, []).extend(paths)
             summary.data_bytes = state["data_bytes"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import heapq
-import io
 import multiprocessing as mp
 import os
 import pickle
 import traceback
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from appliance.mr.inputs import InputFile
 from appliance.mr.job import Job, JobError, load_job
 from appliance.mr.keys import canonical_key, partition_of
 from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, write_groups
+from appliance.mr.snapshot import SpoolInput
+from appliance.mr.sources import Record, spool_records, store_records
 
 PROGRESS_RECORDS = 20_000   # a mapper reports progress at least this often
 _OVERHEAD = 64              # estimated bytes per buffered value besides its payload
@@ -32,6 +34,9 @@ class JobSpec:
     spill_bytes: int
     combine_threshold: int
     max_errors: int
+    convert_config: Any = None   # the Config to convert spool inputs with
+    schemas: Any = None          # tree -> Schema, for spool inputs' partitions
+    spool_filter: Any = None     # the job's Filter, applied to spool records
 
 
 def _size(v: Any) -> int:
@@ -60,7 +65,9 @@ class Mapper:
         self.runs: dict[int, list[str]] = {}
         self.spills = 0
         self.nspill = 0
-        self.where = ""
+        self.at: tuple = (None, None)  # (input, where) of the record being mapped
+        self.converter = None  # built on the first spool input
+        self.counts: Counter = Counter()
         self.sorter = (RecordSorter(self.work, f"m{mid}", spec.spill_bytes)
                        if job.map_only else None)
         self.combine = job.combine if not job.map_only else None
@@ -95,7 +102,8 @@ class Mapper:
             self.combine(key, vals, MapContext(collect))
         except Exception as e:
             raise JobError(f"job script {self.job.path}: combine raised {type(e).__name__}: "
-                           f"{e} for key {key!r}{self.where}\n{describe_error(e)}") from None
+                           f"{e} for key {key!r} at {self._describe()}\n"
+                           f"{describe_error(e)}") from None
         if len(got) != 1:
             raise JobError(f"job script {self.job.path}: combine must write exactly one value "
                            f"per key; it wrote {len(got)} for key {key!r}")
@@ -122,9 +130,24 @@ class Mapper:
             self.runs.setdefault(r, []).append(path)
         self.nspill += 1
 
-    def run(self, files: list[InputFile]) -> dict:
-        import zstandard
+    def _describe(self) -> str:
+        """Where the record being mapped is (``input FILE, line N``, ``spool SEG offset N``)."""
+        f, where = self.at
+        if f is None:
+            return "the end of map"
+        return where if isinstance(where, str) else f"input {f.path}, line {where}"
 
+    def _sources(self, f) -> Iterator[Record]:
+        if not isinstance(f, SpoolInput):
+            return store_records(f)
+        if self.converter is None:
+            from appliance.convert.factory import record_converter
+
+            self.converter = record_converter(self.spec.convert_config)
+        return spool_records(f, self.converter, self.spec.schemas, self.spec.spool_filter,
+                             self.counts)
+
+    def run(self, files: list) -> dict:
         job, limit = self.job, self.spec.spill_bytes
         ctx = MapContext(self.write_map_only if job.map_only else self.write)
         fmap = job.map
@@ -132,48 +155,38 @@ class Mapper:
         pending_records = pending_bytes = 0
         first_error = None
         for f in files:
-            data_bytes = 0
-            with open(f.path, "rb") as raw:
-                reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-                lines = io.BufferedReader(reader, buffer_size=1 << 20)
-                for n, line in enumerate(lines, 1):
-                    data_bytes += len(line)
-                    pending_bytes += len(line)
-                    text = line.decode("utf-8", "surrogateescape")
-                    doc, _, value = text.partition("\t")
-                    if value.endswith("\n"):
-                        value = value[:-1]
-                    self.where = f" in input {f.path}, line {n}"
-                    try:
-                        fmap(doc, list(f.dims), value, ctx)
-                    except JobError:
-                        raise
-                    except Exception as e:
-                        msg = (f"job script {job.path}: map raised {type(e).__name__}: {e}\n"
-                               f"  input {f.path}, line {n} (docId {doc!r})\n{describe_error(e)}")
-                        with self.errors.get_lock():
-                            self.errors.value += 1
-                            total = self.errors.value
-                        if total > self.spec.max_errors:
-                            if self.spec.max_errors:
-                                msg += (f"\n(more than max_errors={self.spec.max_errors} "
-                                        f"bad records)")
-                            raise JobError(msg) from None
-                        skipped += 1
-                        if first_error is None:
-                            first_error = "\n".join(msg.split("\n")[:2])
-                    records += 1
-                    pending_records += 1
-                    if self.est > limit:
-                        self.spill()
-                        self.spills += 1
-                    if pending_records >= PROGRESS_RECORDS:
-                        self.out.put(("progress", self.mid, pending_records, pending_bytes, 0,
-                                      0))
-                        pending_records = pending_bytes = 0
+            for where, dims, doc, value, nbytes in self._sources(f):
+                pending_bytes += nbytes
+                self.at = (f, where)
+                try:
+                    fmap(doc, list(dims), value, ctx)
+                except JobError:
+                    raise
+                except Exception as e:
+                    msg = (f"job script {job.path}: map raised {type(e).__name__}: {e}\n"
+                           f"  {self._describe()} (docId {doc!r})\n{describe_error(e)}")
+                    with self.errors.get_lock():
+                        self.errors.value += 1
+                        total = self.errors.value
+                    if total > self.spec.max_errors:
+                        if self.spec.max_errors:
+                            msg += (f"\n(more than max_errors={self.spec.max_errors} "
+                                    f"bad records)")
+                        raise JobError(msg) from None
+                    skipped += 1
+                    if first_error is None:
+                        first_error = "\n".join(msg.split("\n")[:2])
+                records += 1
+                pending_records += 1
+                if self.est > limit:
+                    self.spill()
+                    self.spills += 1
+                if pending_records >= PROGRESS_RECORDS:
+                    self.out.put(("progress", self.mid, pending_records, pending_bytes, 0, 0))
+                    pending_records = pending_bytes = 0
             self.out.put(("progress", self.mid, pending_records, pending_bytes, 1, f.size))
             pending_records = pending_bytes = 0
-        self.where = " at the end of map"
+        self.at = (None, None)
         if job.map_only:
             runs = {0: self.sorter.finish()}
             spills = self.sorter.spills
@@ -181,7 +194,7 @@ class Mapper:
             self.spill()
             runs, spills = self.runs, self.spills
         return {"runs": runs, "records": records, "skipped": skipped, "spills": spills,
-                "first_error": first_error}
+                "first_error": first_error, "counts": dict(self.counts)}
 
 
 def mapper_main(mid: int, spec: JobSpec, files: list[InputFile], out: mp.Queue, errors) -> None:

@@ -3,15 +3,23 @@
 A generation (the records converted since the last commit) becomes visible in
 one step, by writing `<store>/.checkpoint.json`:
 
-    {"offsets": {segment: byte offset converted up to},
-     "renames": [[tmp path, store key], ...],
-     "delete":  [fully converted segment, ...]}
+    {"offsets":  {segment: byte offset converted up to},
+     "frontier": [segment stem, byte offset]: where the next generation starts,
+     "renames":  [[tmp path, store key], ...],
+     "delete":   [fully converted segment, ...]}
 
 1. every file of the generation is complete and fsynced under `.tmp/`;
 2. the checkpoint is replaced atomically: this is the commit point;
 3. the renames are applied (parent directories fsynced), the converted
    segments deleted (spool directory fsynced);
-4. the checkpoint is rewritten with only the offsets.
+4. the checkpoint is rewritten with only the offsets and the frontier.
+
+The frontier orders spool positions as (segment stem, offset) tuples: sealed
+segment names sort by sealing time, and a generation id names the position it
+starts at (`appliance.convert.loop.generation_id`). Everything before the
+frontier is in store files whose generation starts before it; everything after
+it is still in the spool. Jobs use this to read a consistent snapshot of store
+and spool (`appliance.mr.snapshot`).
 
 After a crash, `recover()` redoes steps 3-4 of a committed generation (each
 step is idempotent) and throws away `.tmp/`, the uncommitted generation;
@@ -39,17 +47,25 @@ class Checkpoint:
     offsets: dict[str, int] = field(default_factory=dict)
     renames: list[tuple[str, str]] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
+    frontier: tuple[str, int] | None = None
+
+    @property
+    def applied(self) -> bool:
+        """True once the renames and deletions of the last commit are done."""
+        return not self.renames and not self.delete
 
     def to_json(self) -> bytes:
-        return json.dumps({"offsets": self.offsets, "renames": self.renames,
-                           "delete": self.delete}, indent=1).encode()
+        return json.dumps({"offsets": self.offsets, "frontier": self.frontier,
+                           "renames": self.renames, "delete": self.delete}, indent=1).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Checkpoint:
         obj = json.loads(data)
+        frontier = obj.get("frontier")
         return cls(dict(obj.get("offsets", {})),
                    [tuple(r) for r in obj.get("renames", [])],
-                   list(obj.get("delete", [])))
+                   list(obj.get("delete", [])),
+                   (str(frontier[0]), int(frontier[1])) if frontier else None)
 
 
 class CheckpointLog:
@@ -77,7 +93,7 @@ class CheckpointLog:
         checkpoint = self.load()
         self._apply(checkpoint)
         shutil.rmtree(self.store_root / TMP_DIR, ignore_errors=True)
-        return Checkpoint(offsets=checkpoint.offsets)
+        return Checkpoint(offsets=checkpoint.offsets, frontier=checkpoint.frontier)
 
     def _apply(self, checkpoint: Checkpoint) -> None:
         if not checkpoint.renames and not checkpoint.delete:
@@ -103,5 +119,6 @@ class CheckpointLog:
         if removed:
             fsync_dir(self.spool_root)
         offsets = {k: v for k, v in checkpoint.offsets.items() if k not in checkpoint.delete}
-        write_atomic(self.path, Checkpoint(offsets=offsets).to_json())
+        write_atomic(self.path, Checkpoint(offsets=offsets,
+                                           frontier=checkpoint.frontier).to_json())
         checkpoint.renames, checkpoint.delete, checkpoint.offsets = [], [], offsets

@@ -91,7 +91,7 @@ def test_default_reads_both_and_local_copy_wins(tmp_path, s3, bucket, counted):
     config, g = split_store(tmp_path, s3, bucket)
     n, err = count([], config, tmp_path)
     assert n == total(g["s3"] + g["both"] + g["local"])  # each record once
-    assert f"{len(g['s3']) + len(g['both'])} objects selected, {len(g['both'])} also local" in err
+    assert f"{len(g['s3']) + len(g['both'])} objects selected, {len(g['both'])} read locally instead" in err
     cache = tmp_path / "cache" / "s3"
     cached = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*.zst"))
     assert cached == sorted(g["s3"])  # keys held locally are never downloaded
@@ -109,7 +109,7 @@ def test_without_a_bucket_local_only_and_remote_only_is_an_error(tmp_path):
     write_store(tmp_path / "store", 100)
     n, err = count([], config, tmp_path)
     assert n == 100 and "s3:" not in err
-    with pytest.raises(CommandError, match="--remote-only needs \\[export\\] bucket"):
+    with pytest.raises(CommandError, match="--remote-only\\) need \\[export\\] bucket"):
         count(["--remote-only"], config, tmp_path)
 
 
@@ -129,7 +129,6 @@ def remote(config, cache, **kw):
     up = build_uploader(config)
     counter = GetCounter(up.client)
     stats: dict = {}
-    kw.setdefault("exclude_keys", set())
     kw.setdefault("max_cache_bytes", 1 << 30)
     flt = kw.pop("flt", None)
     files = select_remote_inputs(up.client, config.export.bucket, config.export.prefix, flt,

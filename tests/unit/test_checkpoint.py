@@ -27,7 +27,8 @@ def test_commit_publishes_files_and_deletes_consumed_segments(tmp_path):
     assert (store / "telemetry/b/c/n.g.0001.1.zst").read_bytes() == b"one"
     assert not (spool / "sealed-1.seg").exists() and (spool / "sealed-2.seg").exists()
     saved = json.loads((store / ".checkpoint.json").read_bytes())
-    assert saved == {"offsets": {"sealed-2.seg": 1}, "renames": [], "delete": []}
+    assert saved == {"offsets": {"sealed-2.seg": 1}, "frontier": None, "renames": [],
+                     "delete": [], "ledger": {}}
 
 
 def test_crash_after_the_commit_point_is_finished_by_recover(tmp_path):

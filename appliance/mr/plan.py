@@ -1,0 +1,133 @@
+"""Which inputs a job reads: the local store and spool (a snapshot), and S3.
+
+`plan_inputs` is shared by `appliance job run` and the server's job workers:
+
+- local: a `LocalSnapshot` of the data dir's store and, unless disabled, of
+  the records still in the spool (converted on the fly by the mappers);
+- remote: the objects under the export prefix that the filter selects, minus
+  the keys the snapshot holds and minus this node's files whose records the
+  snapshot reads from the spool, downloaded into the S3 cache.
+
+The snapshot is taken before S3 is listed: a file the exporter uploads and
+deletes in between is then in S3 when it is listed, so nothing is missed, and
+nothing is read twice.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from appliance.mr.inputs import select_inputs
+from appliance.mr.snapshot import LocalSnapshot, SnapshotError, take_snapshot
+
+MODES = ("all", "local", "remote")
+
+
+class InputError(Exception):
+    """The inputs cannot be gathered; the message names the problem."""
+
+
+@dataclass
+class JobInputs:
+    """A job's inputs; `close()` removes the snapshot's links."""
+
+    files: list = field(default_factory=list)
+    snapshot: LocalSnapshot | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        if self.snapshot is not None:
+            self.snapshot.remove()
+            self.snapshot = None
+
+
+def choose_sources(mode: str, config, explicit_store: bool = False) -> tuple[bool, bool]:
+    """(local?, S3?) for an inputs mode: "local", "remote", or "all" (S3 too when a bucket is
+    configured). An explicit store directory is read alone: its files are not the exported ones.
+    """
+    bucket = config.export.bucket
+    if mode == "remote":
+        if not bucket:
+            raise InputError("remote inputs (--remote-only) need [export] bucket (and prefix, "
+                             "endpoint_url if any) in the configuration; see docs/export.md")
+        return False, True
+    if mode not in MODES:
+        raise InputError(f"inputs must be one of {', '.join(MODES)}, not {mode!r}")
+    return True, bool(bucket) and mode == "all" and not explicit_store
+
+
+def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool = True,
+                store: Path | None = None, cache_dir: Path | None = None,
+                cache_bytes: int | None = None) -> JobInputs:
+    """Gather a job's inputs (see the module docstring). `store` reads another store directory
+    as it is, without snapshot, spool or S3."""
+    inputs = JobInputs()
+    try:
+        if store is not None:
+            if not store.is_dir():
+                raise InputError(f"no store at {store}")
+            inputs.files = select_inputs(store, flt, schemas)
+            return inputs
+        if local:
+            inputs.snapshot = _snapshot(config, flt, schemas, spool)
+            inputs.files = list(inputs.snapshot.store_files)
+            spooled = inputs.snapshot.spool_input
+            if spooled is not None:
+                inputs.files.append(spooled)
+                inputs.notes.append(f"spool: {len(spooled.pieces)} segment(s), {spooled.size} "
+                                    f"bytes not converted yet (converted on the fly)")
+        if remote:
+            inputs.files += _remote(config, flt, schemas, inputs, cache_dir, cache_bytes)
+    except BaseException:
+        inputs.close()
+        raise
+    inputs.files.sort(key=lambda f: f.path)
+    return inputs
+
+
+def _snapshot(config, flt, schemas, spool: bool) -> LocalSnapshot:
+    from appliance.storage.schema import sanitise
+
+    data_dir = config.data_dir
+    directory = data_dir / "tmp" / f"snapshot-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    spool_root = data_dir / "spool" if spool and (data_dir / "spool").is_dir() else None
+    try:
+        return take_snapshot(data_dir / "store", spool_root, directory, flt, schemas,
+                             node_id=sanitise(config.node_id))
+    except SnapshotError as e:
+        raise InputError(str(e)) from None
+
+
+def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes) -> list:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from appliance.config import ConfigError
+    from appliance.export.factory import build_uploader
+    from appliance.mr.remote import DEFAULT_CACHE_BYTES, RemoteError, select_remote_inputs
+
+    try:
+        client = build_uploader(config).client
+    except ConfigError as e:
+        raise InputError(str(e)) from None
+    export = config.export
+    snap = inputs.snapshot
+    stats: dict = {}
+    try:
+        remote = select_remote_inputs(
+            client, export.bucket, export.prefix, flt, schemas,
+            cache_dir or config.data_dir / "cache" / "s3",
+            exclude=snap.covers if snap is not None else lambda key: False,
+            max_cache_bytes=DEFAULT_CACHE_BYTES if cache_bytes is None else cache_bytes,
+            workers=max(4, export.concurrency), part_size=export.part_size, stats=stats)
+    except (BotoCoreError, ClientError, RemoteError, OSError) as e:
+        raise InputError(f"S3 inputs from s3://{export.bucket}/{export.prefix}: "
+                         f"{type(e).__name__}: {e}") from None
+    inputs.notes.append(
+        f"s3: {stats['listed']} objects selected, {stats['excluded']} read locally instead, "
+        f"{stats['reused']} from the cache, {stats['downloaded']} downloaded "
+        f"({stats['downloaded_bytes']} bytes), {stats['evicted']} evicted"
+        + (f", {stats['size_only']} verified by size only" if stats["size_only"] else ""))
+    return remote

@@ -1,0 +1,214 @@
+"""A consistent snapshot of a node's local data for one job: store files + unconverted spool.
+
+While a job starts, the converter may commit a generation (store files appear,
+spool segments are deleted), the receiver may seal a segment, and the exporter
+may delete store files it has uploaded. A job must see every record exactly
+once all the same. The snapshot does it with hard links and the converter's
+frontier (`appliance.storage.checkpoint`):
+
+1. read the checkpoint; if its last commit is not applied yet, wait;
+2. list the spool's segments;
+3. under a shared lock on `<store>/.snapshot.lock` (the exporter takes it
+   exclusively to delete a file it uploaded, `export.backlog.finish_local`),
+   hard-link the store files the filter selects whose generation starts
+   before the frontier (later ones hold records the snapshot reads from the
+   spool);
+4. hard-link the spool segments that hold records after the frontier;
+5. read the checkpoint and list the spool again: if anything changed (a
+   commit, a seal, a deletion) throw the links away and start over.
+
+The links keep the data readable whatever the services do next, and cost no
+copy. They live under the data dir (hard links cannot cross file systems) and
+are removed with the snapshot. A store file of this node whose generation is
+at or after the frontier is skipped locally and in S3 (`after_frontier`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import NamedTuple
+
+from appliance.convert.loop import generation_position, segment_stem
+from appliance.mr.inputs import InputFile, select_inputs
+from appliance.spool.segments import ROTATING_PREFIX, SEALED_PREFIX, SUFFIX, SpoolDir
+from appliance.storage.checkpoint import CheckpointLog
+from appliance.storage.readlock import store_read_lock
+
+
+class SnapshotError(Exception):
+    """The snapshot could not be taken (names the reason)."""
+
+
+class SpoolPiece(NamedTuple):
+    """Bytes [start, end) of one spool segment, through a hard link in the snapshot."""
+
+    path: str
+    start: int
+    end: int
+
+
+class SpoolInput(NamedTuple):
+    """Every spool piece of a snapshot, read by one mapper (so re-appended copies of a
+    record, which land in a later segment, are dropped like the converter drops them)."""
+
+    path: str
+    pieces: tuple[SpoolPiece, ...]
+    size: int
+
+
+@dataclass
+class LocalSnapshot:
+    """Store files and spool pieces linked under `directory`; `remove()` when done."""
+
+    directory: Path
+    node_id: str
+    frontier: tuple[str, int] | None
+    store_files: list[InputFile] = field(default_factory=list)
+    spool_pieces: list[SpoolPiece] = field(default_factory=list)
+
+    @property
+    def store_root(self) -> Path:
+        """Where the store files are linked, each under its own store key."""
+        return self.directory / "store"
+
+    @property
+    def spool_input(self) -> SpoolInput | None:
+        """The spool pieces as one mapper input, or None if there are none."""
+        if not self.spool_pieces:
+            return None
+        return SpoolInput(str(self.directory / "spool"), tuple(self.spool_pieces),
+                          sum(p.end - p.start for p in self.spool_pieces))
+
+    def after_frontier(self, file_name: str) -> bool:
+        """True for a store file of this node whose records the snapshot reads from the spool."""
+        return after_frontier(file_name, self.node_id, self.frontier)
+
+    def covers(self, key: str) -> bool:
+        """True if the records of the store key `key` (e.g. an exported copy) are already in
+        the snapshot: the file is linked, or its records are read from the spool."""
+        return key in self._keys or self.after_frontier(key.rsplit("/", 1)[-1])
+
+    @cached_property
+    def _keys(self) -> set[str]:
+        return {Path(f.path).relative_to(self.store_root).as_posix() for f in self.store_files}
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def after_frontier(file_name: str, node_id: str, frontier: tuple[str, int] | None) -> bool:
+    """True if `file_name` (``<node>.<generation>.<part>.<records>.zst``) is a file of
+    `node_id` whose generation starts at or after `frontier`."""
+    parts = file_name.split(".")
+    if frontier is None or len(parts) < 5 or ".".join(parts[:-4]) != node_id:
+        return False
+    position = generation_position(parts[-4])
+    return position is not None and position >= frontier
+
+
+def take_snapshot(store_root: Path, spool_root: Path | None, directory: Path, flt=None,
+                  schemas=None, *, node_id: str, attempts: int = 200,
+                  wait: float = 0.05) -> LocalSnapshot:
+    """Link a consistent view of the store (and the spool, unless `spool_root` is None)
+    into `directory`, which must be on the same file system; see the module docstring."""
+    log = CheckpointLog(store_root, spool_root or store_root)
+    for _ in range(attempts):
+        checkpoint = log.load()
+        if not checkpoint.applied:
+            time.sleep(wait)  # the converter is applying its commit right now
+            continue
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        # Without the spool every committed store file is wanted, whatever its generation.
+        snap = LocalSnapshot(directory, node_id,
+                             checkpoint.frontier if spool_root is not None else None)
+        segments = _segments(spool_root) if spool_root is not None else []
+        try:
+            with store_read_lock(store_root):
+                snap.store_files = _link_store(snap, store_root, flt, schemas)
+            snap.spool_pieces = _link_spool(snap, segments, checkpoint)
+        except FileNotFoundError:
+            continue  # a segment was sealed or deleted between listing and linking
+        if log.load() == checkpoint and (spool_root is None or _segments(spool_root) == segments):
+            return snap
+    shutil.rmtree(directory, ignore_errors=True)
+    raise SnapshotError(f"no consistent snapshot of {store_root} after {attempts} attempts "
+                        f"(the converter or receiver changed it every time)")
+
+
+def _segments(spool_root: Path) -> list[tuple[Path, int]]:
+    """(path, inode) of every segment, in spool order."""
+    out = []
+    for path in SpoolDir(spool_root).all_segments():
+        try:
+            out.append((path, path.stat().st_ino))
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise SnapshotError(f"cannot hard-link {source} into {target.parent}: {e.strerror} "
+                            f"(the job's work dir must be on the data dir's file system)") \
+            from None
+
+
+def _link_store(snap: LocalSnapshot, store_root: Path, flt, schemas) -> list[InputFile]:
+    target = snap.store_root
+    target.mkdir()
+    files = []
+    for f in select_inputs(store_root, flt, schemas):
+        if snap.after_frontier(os.path.basename(f.path)):
+            continue
+        link = target / os.path.relpath(f.path, store_root)  # the same key under the snapshot
+        link.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _link(Path(f.path), link)
+        except FileNotFoundError:
+            continue  # moved by a `convert` or `export --once` outside the lock
+        files.append(f._replace(path=str(link)))
+    return files
+
+
+def _link_spool(snap: LocalSnapshot, segments: list[tuple[Path, int]],
+                checkpoint) -> list[SpoolPiece]:
+    target = snap.directory / "spool"
+    target.mkdir()
+    pieces = []
+    for i, (path, inode) in enumerate(segments):
+        start = _start(path, checkpoint)
+        if start is None:
+            continue
+        link = target / f"{i:06d}-{path.name}"
+        _link(path, link)
+        st = link.stat()
+        if st.st_ino != inode:
+            raise FileNotFoundError(path)  # the name moved to another segment: start over
+        if st.st_size > start:
+            pieces.append(SpoolPiece(str(link), start, st.st_size))
+    return pieces
+
+
+def _start(segment: Path, checkpoint) -> int | None:
+    """Where the unconverted records of `segment` start; None if it has none."""
+    name = segment.name
+    if name.startswith(ROTATING_PREFIX) or not name.startswith(SEALED_PREFIX) \
+            or not name.endswith(SUFFIX):
+        return 0  # the active or a rotating segment: the converter has not seen it
+    frontier = checkpoint.frontier
+    if frontier is None:  # a store from before frontiers were recorded
+        return checkpoint.offsets.get(name, 0)
+    stem = segment_stem(segment)
+    if stem < frontier[0]:
+        return None
+    return frontier[1] if stem == frontier[0] else 0

@@ -1,0 +1,69 @@
+"""What a mapper reads: the records of a store file, or of the spool converted on the fly.
+
+Both yield ``(where, dims, doc_id, value, nbytes)``: `where` locates the
+record for error messages (a line number in a store file, a segment and
+offset in the spool), `value` is the record's JSON text and `nbytes` the size
+of its line.
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+from collections import Counter
+from collections.abc import Iterator
+
+from appliance.mr.inputs import InputFile
+from appliance.mr.snapshot import SpoolInput
+
+Record = tuple[object, tuple[str, ...], str, str, int]
+
+
+def store_records(f: InputFile) -> Iterator[Record]:
+    """The lines of a store file (zstd frames of ``docId<TAB>json<LF>``)."""
+    import zstandard
+
+    dims = f.dims
+    with open(f.path, "rb") as raw:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        lines = io.BufferedReader(reader, buffer_size=1 << 20)
+        for n, line in enumerate(lines, 1):
+            text = line.decode("utf-8", "surrogateescape")
+            doc, _, value = text.partition("\t")
+            if value.endswith("\n"):
+                value = value[:-1]
+            yield n, dims, doc, value, len(line)
+
+
+def spool_records(src: SpoolInput, converter, schemas, flt, counts: Counter) -> Iterator[Record]:
+    """The spool records of `src`, converted as the converter would, that `flt` selects.
+
+    Records that would go to ``invalid/`` are skipped and counted
+    (``counts["spool_invalid"]``), as are re-appended copies of a record
+    (``spool_duplicates``); ``spool_records`` counts what was read.
+    """
+    from appliance.spool.reader import iter_frames
+    from appliance.storage.keys import parse_key
+
+    seen: set[bytes] = set()
+    for piece in src.pieces:
+        with open(piece.path, "rb") as f, \
+                mmap.mmap(f.fileno(), piece.end, access=mmap.ACCESS_READ) as buf:
+            for offset, _end, record in iter_frames(buf, None, piece.start):
+                counts["spool_records"] += 1
+                if record.record_id in seen:
+                    counts["spool_duplicates"] += 1
+                    continue
+                seen.add(record.record_id)
+                result = converter.convert(record)
+                if result.invalid_reason:
+                    counts["spool_invalid"] += 1
+                    continue
+                key = parse_key(f"{result.partition}/x.zst", schemas)
+                if flt is not None and not flt.allows_key(key):
+                    continue
+                line = result.line
+                doc, _, value = line[:-1].decode("utf-8", "surrogateescape").partition("\t")
+                yield (f"spool {os.path.basename(piece.path)} offset {offset}", key.values,
+                       doc, value, len(line))
