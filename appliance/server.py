@@ -14,11 +14,14 @@ from twisted.internet.endpoints import (
 from twisted.logger import Logger
 
 from appliance import __version__
+from appliance.admin.service import AdminService
 from appliance.config import Config, parse_listen
+from appliance.convert.factory import telemetry_schema
 from appliance.convert.service import ConverterService
 from appliance.disk import DiskGuard
 from appliance.export.exporter import Exporter
 from appliance.export.factory import build_exporter
+from appliance.ledger.monitor import LedgerMonitor
 from appliance.lifecycle import Deadline
 from appliance.receiver.drain import DrainingFactory
 from appliance.receiver.http import Limits
@@ -28,6 +31,7 @@ from appliance.selfcmd import CONVERTER_WORKER, self_command
 from appliance.spool import SegmentAppender, SpoolDir, SpoolWriter
 from appliance.spool.fscheck import refuse_unsafe_filesystem
 from appliance.stats import Stats
+from appliance.storage.schema import SchemaRegistry
 
 log = Logger()
 
@@ -56,6 +60,8 @@ class Server:
         self.disk: DiskGuard | None = None
         self.converter: ConverterService | None = None
         self.exporter: Exporter | None = None
+        self.ledger: LedgerMonitor | None = None
+        self.admin: AdminService | None = None
 
     async def start(self) -> Listening:
         """Open the spool, start the writer and the disk guard, then listen."""
@@ -75,20 +81,29 @@ class Server:
         if cfg.spool.durability != "fsync":
             log.warn("spool durability is {mode}: a 200 does NOT survive a crash",
                      mode=cfg.spool.durability)
+        self.ledger = LedgerMonitor(self.reactor, self.data_dir, spool, SchemaRegistry(
+            telemetry=telemetry_schema(cfg)), export_enabled=cfg.export.enabled,
+            interval=cfg.admin.ledger_interval)
+        await self.ledger.open()
         self.writer = SpoolWriter(appender, self.reactor, self.stats,
                                   max_batch_bytes=cfg.spool.max_batch_bytes,
-                                  max_pending_bytes=cfg.spool.max_pending_bytes)
+                                  max_pending_bytes=cfg.spool.max_pending_bytes,
+                                  on_acked=self.ledger.accepted.count)
         self.writer.start()
         self.disk = DiskGuard(spool.root, min_free_bytes=cfg.spool.min_free_bytes,
                               min_free_percent=cfg.spool.min_free_percent,
                               clock=self.reactor, interval=cfg.spool.disk_check_interval)
         self.disk.start()
         if cfg.export.enabled:
-            self.exporter = build_exporter(self.config, self.reactor, self.stats)
+            self.exporter = build_exporter(self.config, self.reactor, self.stats,
+                                           ledger=self.ledger.exported)
             self.exporter.start()
         if cfg.converter.enabled:
             self.converter = ConverterService(self.reactor, self._converter_argv(), self.stats)
             self.converter.start()
+        self.ledger.start()
+        self.admin = AdminService(self)
+        await self.admin.start()
         return await self._listen()
 
     def _converter_argv(self) -> list[str]:
@@ -142,6 +157,8 @@ class Server:
         redone at the next start.
         """
         deadline = Deadline(self.reactor, self.config.server.shutdown_timeout)
+        if self.admin is not None:
+            await self.admin.stop()
         if self._port is not None:
             await self._port.stopListening()
             self._port = None
@@ -155,6 +172,8 @@ class Server:
             self.disk.stop()
         if self.writer is not None:
             await deadline.wait(self.writer.stop(), "the spool writer")
+        if self.ledger is not None:
+            await self.ledger.stop()  # after the writer: its last counts are saved
         if converter is not None:
             await deadline.wait(converter, "the converter's commit")
         if exporter is not None:

@@ -161,6 +161,9 @@ KEYS: tuple[Key, ...] = (
         minimum=1),
     Key("admin", "log_events", 1000, "Recent log events kept in memory for /v1/logs.",
         minimum=1),
+    Key("admin", "ledger_interval", 10.0,
+        "Seconds between reconciliations of the ledger (each reads the spool's new bytes and "
+        "lists the local store).", minimum=0.01),
 )
 
 

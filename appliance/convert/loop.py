@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.convert.records import RecordConverter
+from appliance.ledger.converted import DayCounts
+from appliance.ledger.dates import DayOf
 from appliance.spool.reader import ReadReport, iter_frames
 from appliance.spool.segments import SEALED_PREFIX, SUFFIX, SpoolDir
 from appliance.storage.checkpoint import Checkpoint, CheckpointLog
@@ -53,6 +55,7 @@ class _Generation:
         self.files = files
         self.started = started
         self.done_segments: list[str] = []
+        self.days = DayCounts()  # the ledger's counts of this generation's records
 
 
 def segment_stem(segment: Path) -> str:
@@ -96,6 +99,8 @@ class ConverterLoop:
         self._frontier: tuple[str, int] | None = None
         self._recent: OrderedDict[bytes, None] = OrderedDict()
         self._gen: _Generation | None = None
+        self._days = DayCounts()  # committed ledger totals
+        self._day_of = DayOf()
 
     # -- the loop -----------------------------------------------------------
 
@@ -126,6 +131,7 @@ class ConverterLoop:
         self.store_root.mkdir(parents=True, exist_ok=True)
         checkpoint = self.log.recover()
         self._offsets, self._frontier = checkpoint.offsets, checkpoint.frontier
+        self._days = DayCounts(checkpoint.ledger)
         self._gen = None
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
@@ -185,6 +191,7 @@ class ConverterLoop:
             self._recent.popitem(last=False)
         result = self.converter.convert(record)
         gen.files.write(result.partition, result.line)
+        gen.days.add(self._day_of(record.received_ns), result.invalid_reason)
         if result.invalid_reason:
             self.counts.invalid += 1
         else:
@@ -207,9 +214,11 @@ class ConverterLoop:
         files = gen.files.finish_all()
         renames = gen.files.renames(files)
         offsets = {k: v for k, v in self._offsets.items() if k not in gen.done_segments}
-        self.log.commit(Checkpoint(offsets=offsets, renames=renames,
+        days = DayCounts(self._days.as_json())
+        days.merge(gen.days)
+        self.log.commit(Checkpoint(offsets=offsets, renames=renames, ledger=days.as_json(),
                                    delete=list(gen.done_segments), frontier=self._frontier))
-        self._offsets = offsets
+        self._offsets, self._days = offsets, days
         tmp = self.store_root / TMP_DIR / gen.files.generation
         if tmp.exists():
             tmp.rmdir()

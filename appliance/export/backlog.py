@@ -78,8 +78,16 @@ def purge_retained(retained_root: Path, retain_days: float, now: float | None = 
     return removed
 
 
-def ship(uploader, file: StoreFile, retained_root: Path | None):
-    """Upload and verify one file, then let go of the local copy; returns the Uploaded."""
+def ship(uploader, file: StoreFile, retained_root: Path | None, ledger=None):
+    """Upload and verify one file, then let go of the local copy; returns the Uploaded.
+
+    With a ledger (`appliance.ledger.exported`), the export is journaled
+    between the verification and the delete, so it is counted exactly once.
+    """
     result = uploader.export(file.path, file.key)
+    if ledger is not None:
+        ledger.exported(file.key, file.size)
     finish_local(file, retained_root)
+    if ledger is not None:
+        ledger.finished(file.key)
     return result

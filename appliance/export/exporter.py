@@ -39,7 +39,7 @@ class Exporter:
     def __init__(self, reactor, uploader: Uploader, store_root: Path, stats, *,
                  concurrency: int, interval: float, max_backoff: float,
                  retained_root: Path | None = None, retain_days: float = 0.0,
-                 rng: Callable[[], float] = random.random):
+                 rng: Callable[[], float] = random.random, ledger=None):
         self.reactor = reactor
         self.uploader = uploader
         self.store_root = store_root
@@ -48,6 +48,7 @@ class Exporter:
         self.max_backoff = max_backoff
         self.retained_root = retained_root
         self.retain_days = retain_days
+        self.ledger = ledger  # counts verified uploads (appliance.ledger.exported)
         self._rng = rng
         self._pool = ThreadPool(minthreads=0, maxthreads=concurrency + 1, name="export-io")
         self._loop = LoopingCall(self.tick)
@@ -125,7 +126,7 @@ class Exporter:
             if file.key in self._in_flight or self._retry.get(file.key, (0, 0))[0] > now:
                 continue
             d = deferToThreadPool(self.reactor, self._pool, ship, self.uploader, file,
-                                  self.retained_root)
+                                  self.retained_root, self.ledger)
             self._in_flight[file.key] = d
             d.addCallbacks(self._done, self._failed, callbackArgs=(file,), errbackArgs=(file,))
         self._publish()

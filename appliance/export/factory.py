@@ -20,8 +20,8 @@ def build_uploader(config: Config):
                     part_size=export.part_size)
 
 
-def build_exporter(config: Config, reactor, stats):
-    """The server's exporter loop."""
+def build_exporter(config: Config, reactor, stats, ledger=None):
+    """The server's exporter loop (`ledger`: an ExportedLedger counting verified uploads)."""
     from appliance.export.exporter import Exporter
 
     export = config.export
@@ -29,4 +29,4 @@ def build_exporter(config: Config, reactor, stats):
     return Exporter(reactor, build_uploader(config), config.data_dir / "store", stats,
                     concurrency=export.concurrency, interval=export.interval,
                     max_backoff=export.max_backoff, retained_root=retained,
-                    retain_days=export.retain_days)
+                    retain_days=export.retain_days, ledger=ledger)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import threading
 from collections import deque
+from collections.abc import Callable
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -53,6 +54,7 @@ class SpoolWriter:
         max_batch_bytes: int,
         max_pending_bytes: int,
         ids: RecordIds | None = None,
+        on_acked: Callable[[list[SpoolRecord]], None] | None = None,
     ):
         self._appender = appender
         self._reactor = reactor
@@ -67,6 +69,7 @@ class SpoolWriter:
         self._stopped: Deferred | None = None
         self.pending_bytes = 0
         self.failing: str | None = None
+        self.on_acked = on_acked  # the ledger counts records before their 200 goes out
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
@@ -173,6 +176,8 @@ class SpoolWriter:
         elif self.failing:
             log.info("spool writes succeed again")
             self.failing = None
+        if result.acked and self.on_acked is not None:
+            self.on_acked([item[0] for item in batch[:result.acked]])
         for i, (record, d, size) in enumerate(batch):
             self.pending_bytes -= size
             if i < result.acked:

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from appliance.durable import fsync_dir, makedirs_durable, write_atomic
 from appliance.storage.partfiles import TMP_DIR
 
 CHECKPOINT = ".checkpoint.json"
+_FIELDS = {"offsets", "frontier", "renames", "delete", "ledger"}
 
 
 @dataclass
@@ -48,6 +49,10 @@ class Checkpoint:
     renames: list[tuple[str, str]] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
     frontier: tuple[str, int] | None = None
+    # Per submission_date {"converted": n, "invalid": {reason: n}} totals, committed with
+    # the generation that counts them (appliance.ledger.converted).
+    ledger: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # fields of other versions, kept as they are
 
     @property
     def applied(self) -> bool:
@@ -55,8 +60,9 @@ class Checkpoint:
         return not self.renames and not self.delete
 
     def to_json(self) -> bytes:
-        return json.dumps({"offsets": self.offsets, "frontier": self.frontier,
-                           "renames": self.renames, "delete": self.delete}, indent=1).encode()
+        return json.dumps({**self.extra, "offsets": self.offsets, "frontier": self.frontier,
+                           "renames": self.renames, "delete": self.delete,
+                           "ledger": self.ledger}, indent=1).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Checkpoint:
@@ -65,7 +71,9 @@ class Checkpoint:
         return cls(dict(obj.get("offsets", {})),
                    [tuple(r) for r in obj.get("renames", [])],
                    list(obj.get("delete", [])),
-                   (str(frontier[0]), int(frontier[1])) if frontier else None)
+                   (str(frontier[0]), int(frontier[1])) if frontier else None,
+                   dict(obj.get("ledger", {})),
+                   {k: v for k, v in obj.items() if k not in _FIELDS})
 
 
 class CheckpointLog:
@@ -93,7 +101,7 @@ class CheckpointLog:
         checkpoint = self.load()
         self._apply(checkpoint)
         shutil.rmtree(self.store_root / TMP_DIR, ignore_errors=True)
-        return Checkpoint(offsets=checkpoint.offsets, frontier=checkpoint.frontier)
+        return replace(checkpoint, renames=[], delete=[])
 
     def _apply(self, checkpoint: Checkpoint) -> None:
         if not checkpoint.renames and not checkpoint.delete:
@@ -119,6 +127,6 @@ class CheckpointLog:
         if removed:
             fsync_dir(self.spool_root)
         offsets = {k: v for k, v in checkpoint.offsets.items() if k not in checkpoint.delete}
-        write_atomic(self.path, Checkpoint(offsets=offsets,
-                                           frontier=checkpoint.frontier).to_json())
+        write_atomic(self.path, replace(checkpoint, offsets=offsets, renames=[],
+                                        delete=[]).to_json())
         checkpoint.renames, checkpoint.delete, checkpoint.offsets = [], [], offsets

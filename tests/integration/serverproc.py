@@ -17,7 +17,9 @@ from pathlib import Path
 READY = re.compile(r"listening on (https?)://([^:]+):(\d+)")
 
 # Tests must not depend on how full the machine's disk is.
-TEST_ENV = {"APPLIANCE_SPOOL_MIN_FREE_BYTES": "0", "APPLIANCE_SPOOL_MIN_FREE_PERCENT": "0"}
+TEST_ENV = {"APPLIANCE_SPOOL_MIN_FREE_BYTES": "0", "APPLIANCE_SPOOL_MIN_FREE_PERCENT": "0",
+            # Test servers run side by side: each admin API on a port of its own.
+            "APPLIANCE_ADMIN_LISTEN": "127.0.0.1:0"}
 
 
 @dataclass
@@ -27,6 +29,8 @@ class ServerProcess:
     data_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)
+    # What runs `appliance`: the source tree by default, or a built binary.
+    program: list[str] = field(default_factory=lambda: [sys.executable, "-m", "appliance"])
     proc: subprocess.Popen | None = None
     scheme: str = "https"
     host: str = "127.0.0.1"
@@ -36,7 +40,7 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
         env.update(TEST_ENV)
         env.update(self.env)
-        cmd = [sys.executable, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
+        cmd = [*self.program, "serve", "--data-dir", str(self.data_dir),
                "--listen", f"127.0.0.1:{port}", *self.args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=env, text=True)
@@ -72,6 +76,13 @@ class ServerProcess:
             match = regex.search(line)
             if match:
                 return match
+
+    def admin(self):
+        """An AdminClient for this server (the admin.url and admin.token in its data dir)."""
+        from appliance.admin.client import AdminClient
+
+        return AdminClient(lambda: (self.data_dir / "admin.url").read_text().strip(),
+                           lambda: (self.data_dir / "admin.token").read_text().strip())
 
     @property
     def cafile(self) -> Path:

@@ -1,0 +1,215 @@
+"""The admin API's HTTP resource: bearer-token auth, JSON endpoints and /metrics.
+
+Every path, known or not, first needs `Authorization: Bearer <token>`; a token
+in the query string is never looked at. Errors are JSON `{"error": "..."}`.
+docs/admin-api.md describes each endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Site
+
+from appliance.admin.token import bearer_matches
+
+log = Logger()
+MAX_BODY_BYTES = 4 << 20
+MAX_CHUNK = 1 << 20
+
+
+class ApiError(Exception):
+    """An answer other than 200: status and message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _int_arg(request, name: str, default: int, maximum: int | None = None) -> int:
+    values = request.args.get(name.encode())
+    if not values:
+        return default
+    try:
+        value = int(values[0])
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer") from None
+    if value < 0:
+        raise ApiError(400, f"{name} must be >= 0")
+    return min(value, maximum) if maximum is not None else value
+
+
+def _gone(request) -> bool:
+    """The request was answered already, or its client went away."""
+    return bool(request.finished or getattr(request, "_disconnected", False))
+
+
+class AdminResource(Resource):
+    """Routes /v1/... and /metrics to a NodeView, a LogBuffer, the ledger and the job pool."""
+
+    isLeaf = True
+
+    def __init__(self, view, events, token: str, metrics: Callable[[], bytes]):
+        super().__init__()
+        self.view = view
+        self.events = events
+        self.token = token
+        self.metrics = metrics
+
+    # -- dispatch ------------------------------------------------------------
+
+    def render(self, request):
+        request.setHeader(b"Cache-Control", b"no-store")
+        if not bearer_matches(request.getHeader(b"authorization"), self.token):
+            request.setHeader(b"WWW-Authenticate", b'Bearer realm="appliance-admin"')
+            return self._error(request, ApiError(
+                401, "missing or wrong bearer token (Authorization: Bearer <token>; the token "
+                     "is in the data dir's admin.token)"))
+        try:
+            result = self._route(request)
+        except ApiError as e:
+            return self._error(request, e)
+        if isinstance(result, bytes):  # /metrics
+            request.setHeader(b"Content-Type", b"text/plain; version=0.0.4; charset=utf-8")
+            return result
+        if isinstance(result, Deferred):
+            result.addCallbacks(lambda r: self._finish(request, r),
+                                lambda f: self._failed(request, f))
+            return NOT_DONE_YET
+        return self._json(request, result)
+
+    def _route(self, request):
+        method = request.method
+        parts = [p.decode("utf-8", "replace") for p in request.postpath]
+        while parts and parts[-1] == "":
+            parts.pop()
+        if parts == ["metrics"]:
+            self._allow(method, b"GET")
+            return self.metrics()
+        if len(parts) < 2 or parts[0] != "v1":
+            raise ApiError(404, f"no such endpoint: {request.path.decode('utf-8', 'replace')}")
+        name, rest = parts[1], parts[2:]
+        if name == "jobs":
+            return self._jobs(request, method, rest)
+        simple = {"stats": self.view.stats, "history": self.view.history.as_dict,
+                  "partitions": self.view.partitions, "ledger": self._ledger,
+                  "logs": lambda: self._logs(request)}
+        if name not in simple or rest:
+            raise ApiError(404, f"no such endpoint: {request.path.decode('utf-8', 'replace')}")
+        self._allow(method, b"GET")
+        return simple[name]()
+
+    @staticmethod
+    def _allow(method: bytes, *allowed: bytes) -> None:
+        if method not in allowed:
+            raise ApiError(405, f"method {method.decode()} not allowed here "
+                                f"(use {', '.join(m.decode() for m in allowed)})")
+
+    # -- endpoints -----------------------------------------------------------
+
+    def _ledger(self):
+        ledger = self.view.server.ledger
+        if ledger is None:
+            raise ApiError(503, "the ledger is not running")
+        if ledger.computed_at is None:
+            return ledger.refresh().addCallback(lambda _: ledger.as_dict())
+        return ledger.as_dict()
+
+    def _logs(self, request) -> dict:
+        level = (request.args.get(b"level") or [b"info"])[0].decode("utf-8", "replace")
+        limit = _int_arg(request, "limit", 200, self.events.size)
+        try:
+            return {"events": self.events.select(level, limit)}
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+
+    def _jobs(self, request, method: bytes, rest: list[str]):
+        pool = getattr(self.view.server, "jobs", None)
+        if pool is None:
+            raise ApiError(503, "jobs disabled")
+        from appliance.jobs.pool import JobRequestError, NoOutput, UnknownJob
+
+        try:
+            if not rest:
+                self._allow(method, b"GET", b"POST")
+                if method == b"GET":
+                    return {"jobs": pool.list()}
+                request.setResponseCode(201)
+                return {"job": pool.submit(self._body(request))}
+            job_id, action = rest[0], rest[1:]
+            if not action:
+                self._allow(method, b"GET")
+                return {"job": pool.get(job_id)}
+            if action == ["cancel"]:
+                self._allow(method, b"POST")
+                return {"job": pool.cancel(job_id)}
+            if action in (["output"], ["log"]):
+                self._allow(method, b"GET")
+                offset = _int_arg(request, "offset", 0)
+                limit = _int_arg(request, "limit", 65536, MAX_CHUNK)
+                read = pool.read_output if action == ["output"] else pool.read_log
+                return read(job_id, offset, limit)
+        except JobRequestError as e:
+            raise ApiError(400, str(e)) from None
+        except UnknownJob:
+            raise ApiError(404, f"no such job: {rest[0]}") from None
+        except NoOutput as e:
+            raise ApiError(409, str(e) or "the job has no output yet") from None
+        raise ApiError(404, f"no such endpoint: {request.path.decode('utf-8', 'replace')}")
+
+    @staticmethod
+    def _body(request) -> dict:
+        request.content.seek(0, 2)
+        size = request.content.tell()
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes")
+        request.content.seek(0)
+        try:
+            body = orjson.loads(request.content.read())
+        except orjson.JSONDecodeError as e:
+            raise ApiError(400, f"the body must be a JSON object: {e}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        return body
+
+    # -- answers -------------------------------------------------------------
+
+    @staticmethod
+    def _json(request, obj) -> bytes:
+        request.setHeader(b"Content-Type", b"application/json")
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+
+    def _error(self, request, error: ApiError) -> bytes:
+        request.setResponseCode(error.status)
+        return self._json(request, {"error": error.message})
+
+    def _finish(self, request, result) -> None:
+        if not _gone(request):
+            request.write(self._json(request, result))
+            request.finish()
+
+    def _failed(self, request, failure) -> None:
+        log.failure("admin API: {path} failed", failure, path=request.path.decode())
+        error = (failure.value if isinstance(failure.value, ApiError)
+                 else ApiError(500, f"internal error: {failure.getErrorMessage()}"))
+        self._finish_error(request, error)
+
+    def _finish_error(self, request, error: ApiError) -> None:
+        if not _gone(request):
+            request.write(self._error(request, error))
+            request.finish()
+
+
+class AdminSite(Site):
+    """A Site that logs no access lines (the dashboard polls every second)."""
+
+    displayTracebacks = False
+
+    def log(self, request) -> None:
+        pass
+

@@ -1,0 +1,72 @@
+"""Starting the admin API in the server: token, endpoint, history, log buffer."""
+
+from __future__ import annotations
+
+import os
+
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint, UNIXServerEndpoint
+from twisted.logger import Logger, globalLogPublisher
+
+from appliance.admin.api import AdminResource, AdminSite
+from appliance.admin.locations import admin_url_file, socket_path, token_path
+from appliance.admin.logbuffer import RecentEvents
+from appliance.admin.metrics import metrics_renderer
+from appliance.admin.token import ensure_token
+from appliance.admin.view import NodeView
+from appliance.config import parse_listen
+from appliance.durable import write_atomic
+
+log = Logger()
+
+
+class AdminService:
+    """The admin API of one Server, on its own endpoint (never the public port)."""
+
+    def __init__(self, server, publisher=globalLogPublisher):
+        self.server = server
+        cfg = server.config.admin
+        self.events = RecentEvents(cfg.log_events)
+        self.view = NodeView(server, cfg.history_seconds)
+        self._publisher = publisher
+        self._port = None
+        self.url: str | None = None
+        self._publisher.addObserver(self.events)  # from construction: start-up events too
+
+    async def start(self) -> str:
+        """Listen and start sampling; returns the URL (also written to <data_dir>/admin.url)."""
+        server = self.server
+        token = ensure_token(token_path(server.config))
+        resource = AdminResource(self.view, self.events, token, metrics_renderer(self.view))
+        site = AdminSite(resource, reactor=server.reactor)
+        site.noisy = False
+        listen = server.config.admin.listen
+        if listen.startswith("unix:"):
+            path = socket_path(listen, server.data_dir)
+            if path.exists():
+                path.unlink()  # left by a previous run (the data dir lock says it is ours)
+            endpoint = UNIXServerEndpoint(server.reactor, str(path), mode=0o600)
+            self._port = await endpoint.listen(site)
+            self.url = f"unix:{path}"
+        else:
+            host, port = parse_listen(listen)
+            kind = TCP6ServerEndpoint if ":" in host else TCP4ServerEndpoint
+            self._port = await kind(server.reactor, port, interface=host).listen(site)
+            actual = self._port.getHost()
+            shown = f"[{actual.host}]" if ":" in actual.host else actual.host
+            self.url = f"http://{shown}:{actual.port}"
+        write_atomic(admin_url_file(server.config), (self.url + "\n").encode())
+        self.view.history.start()
+        log.info("admin API on {url} (token in {token_file})", url=self.url,
+                 token_file=str(token_path(server.config)))
+        return self.url
+
+    async def stop(self) -> None:
+        self.view.history.stop()
+        if self._port is not None:
+            await self._port.stopListening()
+            self._port = None
+        self._publisher.removeObserver(self.events)
+        try:
+            os.unlink(admin_url_file(self.server.config))
+        except FileNotFoundError:
+            pass

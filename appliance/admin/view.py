@@ -1,0 +1,145 @@
+"""What the admin API serves, assembled from a running Server's parts (reactor thread).
+
+`stats()` is a superset of `Stats.snapshot()` (whose keys keep their shape)
+with version, node id, health, disk, store, jobs and rates; /metrics reads
+the same dict, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import time
+
+from appliance import __version__
+from appliance.admin.history import History, counters_sample
+from appliance.spool.segments import SEALED_PREFIX
+
+# The converter is "behind" when the oldest sealed segment waits longer than this
+# many commit periods (plus a segment's age): it commits every max_file_age.
+BEHIND_FACTOR = 2.0
+EXPORT_BEHIND_SECONDS = 3600.0
+
+
+class NodeView:
+    """Read-only views of one server for the admin API and /metrics."""
+
+    def __init__(self, server, history_size: int, wall=time.time):
+        self.server = server
+        self._wall = wall
+        self.history = History(self._sample, server.reactor, wall, size=history_size)
+
+    def _sample(self) -> dict:
+        disk = self.server.disk
+        return counters_sample(self.server.stats.snapshot(), disk.free_bytes if disk else 0)
+
+    # -- pieces --------------------------------------------------------------
+
+    def _disk(self) -> dict:
+        disk, spool = self.server.disk, self.server.config.spool
+        free = disk.free_bytes if disk else 0
+        total = disk.total_bytes if disk else 0
+        watermark = max(spool.min_free_bytes, int(total * spool.min_free_percent / 100))
+        return {"free_bytes": free, "total_bytes": total, "watermark_bytes": watermark,
+                "low": disk.low if disk else None}
+
+    def _sealed(self) -> dict:
+        """Sealed segments waiting for the converter, and how long the oldest has waited."""
+        names = []
+        root = self.server.data_dir / "spool"
+        try:
+            names = sorted(p.name for p in root.iterdir() if p.name.startswith(SEALED_PREFIX))
+        except FileNotFoundError:
+            pass
+        oldest = None
+        if names:
+            try:
+                sealed_ns = int(names[0][len(SEALED_PREFIX):].split("-", 1)[0])
+                oldest = max(0.0, self._wall() - sealed_ns / 1e9)
+            except ValueError:
+                oldest = None
+        return {"sealed_segments": len(names), "oldest_sealed_age_seconds": oldest}
+
+    def _store(self) -> dict:
+        ledger = self.server.ledger
+        files = ledger.local_files if ledger is not None else []
+        return {"files": len(files), "bytes": sum(f.bytes for f in files),
+                "records": sum(f.records for f in files)}
+
+    def _jobs(self) -> dict:
+        jobs = getattr(self.server, "jobs", None)
+        if jobs is None:
+            return {"enabled": False}
+        return {"enabled": True, **jobs.counts()}
+
+    def health(self, disk: dict, spool_wait: dict, export: dict) -> dict:
+        """{"ok", "problems"}: what an operator must look at, most urgent first."""
+        server, problems = self.server, []
+        if disk["low"]:
+            problems.append(disk["low"])
+        writer = server.writer
+        if writer is not None and writer.failing:
+            problems.append(f"spool writes failing (fsync/write errors): {writer.failing}")
+        converter = server.converter
+        if server.config.converter.enabled and converter is not None and not converter.running:
+            problems.append(f"converter not running (restarted {converter.restarts} times; "
+                            f"see the log)")
+        store = server.config.store
+        limit = BEHIND_FACTOR * store.max_file_age + server.config.spool.max_segment_age
+        age = spool_wait["oldest_sealed_age_seconds"]
+        if age is not None and age > limit:
+            problems.append(f"converter behind: the oldest sealed spool segment has waited "
+                            f"{age:.0f} s (more than {limit:.0f} s)")
+        if export.get("problem"):
+            problems.append(f"export failing: {export['problem']}")
+        elif export.get("lag_seconds", 0) > EXPORT_BEHIND_SECONDS:
+            problems.append(f"export behind: the oldest local file has waited "
+                            f"{export['lag_seconds']:.0f} s"
+                            + (f" (last error: {export['last_error']})"
+                               if export.get("last_error") else ""))
+        if server.ledger is not None:
+            problems.extend(server.ledger.alerts)
+        return {"ok": not problems, "problems": problems}
+
+    # -- endpoints -----------------------------------------------------------
+
+    def stats(self) -> dict:
+        """GET /v1/stats."""
+        server = self.server
+        snapshot = server.stats.snapshot()
+        disk = self._disk()
+        spool_wait = self._sealed()
+        snapshot["spool"].update(spool_wait)
+        snapshot["converter"]["running"] = bool(server.converter and server.converter.running)
+        snapshot["converter"]["restarts"] = server.converter.restarts if server.converter else 0
+        return {
+            "version": __version__,
+            "node_id": server.node_id,
+            "time": self._wall(),
+            **snapshot,
+            "health": self.health(disk, spool_wait, snapshot["export"]),
+            "disk": disk,
+            "store": self._store(),
+            "jobs": self._jobs(),
+            "rates": self.history.rates(),
+        }
+
+    def partitions(self) -> dict:
+        """GET /v1/partitions: local partitions (from the ledger's last store scan) and
+        exported ones (from the export journal; S3 is never listed per request)."""
+        ledger = self.server.ledger
+        local: dict[str, list[int]] = {}
+        exported: dict[str, list] = {}
+        computed_at = None
+        if ledger is not None:
+            computed_at = ledger.computed_at
+            for f in ledger.local_files:
+                row = local.setdefault(f.partition, [0, 0, 0])
+                row[0] += 1
+                row[1] += f.records
+                row[2] += f.bytes
+            exported, _ = ledger.exported.snapshot()
+
+        def rows(table) -> list[dict]:
+            return [{"key": key, "files": v[0], "records": v[1], "bytes": v[2]}
+                    for key, v in sorted(table.items()) if v[0] > 0]
+
+        return {"computed_at": computed_at, "local": rows(local), "exported": rows(exported)}

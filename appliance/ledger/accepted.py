@@ -1,0 +1,105 @@
+"""Accepted: records answered 200, counted by the spool writer, per submission_date.
+
+The counts live on the reactor thread and are written to
+`<data_dir>/ledger/accepted.json` every second and at stop, together with the
+spool position they cover: for each writer (the 8-byte record id prefix of a
+process run), the highest record sequence number counted. After a crash the
+records past that position are counted again from the spool frames
+(`recover`): they are durable, so they count as accepted even if their 200
+never reached the client (which then retries, and its second copy counts too).
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+from collections import Counter
+from pathlib import Path
+
+from appliance.durable import write_atomic
+from appliance.ledger.dates import DayOf
+from appliance.spool.reader import iter_frames
+from appliance.spool.record import SpoolRecord
+from appliance.spool.segments import SpoolDir
+
+ACCEPTED_FILE = "accepted.json"
+
+
+def split_id(record_id: bytes) -> tuple[str, int]:
+    """(writer prefix as hex, sequence number) of a record id."""
+    return record_id[:8].hex(), int.from_bytes(record_id[8:16], "big")
+
+
+class AcceptedLedger:
+    """Per-day counts of accepted records and the position they cover."""
+
+    def __init__(self, ledger_dir: Path):
+        self.path = ledger_dir / ACCEPTED_FILE
+        self.days: Counter[str] = Counter()
+        self.writers: dict[str, int] = {}  # prefix hex -> last sequence number counted
+        self.version = 0  # bumped on every change, so savers know when to write
+        self._day = DayOf()
+
+    def load(self) -> None:
+        """Read the persisted counts (none on first start)."""
+        try:
+            obj = json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return
+        self.days = Counter({str(k): int(v) for k, v in obj.get("days", {}).items()})
+        self.writers = {str(k): int(v) for k, v in obj.get("writers", {}).items()}
+
+    def recover(self, spool: SpoolDir) -> int:
+        """Count spool records past the persisted position; returns how many.
+
+        Blocking (reads every segment): run it off the reactor thread, before
+        the spool writer starts.
+        """
+        found = 0
+        for segment in spool.all_segments():
+            try:
+                f = open(segment, "rb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                continue
+            with f:
+                size = os.fstat(f.fileno()).st_size
+                if size == 0:
+                    continue
+                with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as buf:
+                    for _offset, _end, record in iter_frames(buf):
+                        found += self._count_new(record)
+        if found:
+            self.version += 1
+        return found
+
+    def _count_new(self, record: SpoolRecord) -> int:
+        prefix, seq = split_id(record.record_id)
+        if seq <= self.writers.get(prefix, -1):
+            return 0  # counted already (or a copy re-appended after an fsync error)
+        self.writers[prefix] = seq
+        self.days[self._day(record.received_ns)] += 1
+        return 1
+
+    def count(self, records: list[SpoolRecord]) -> None:
+        """The spool writer made `records` durable and is about to answer 200 (reactor thread)."""
+        day = self._day
+        days = self.days
+        for record in records:
+            days[day(record.received_ns)] += 1
+        prefix, seq = split_id(records[-1].record_id)
+        self.writers[prefix] = seq
+        self.version += 1
+
+    def position(self) -> dict[str, int]:
+        """A copy of the covered position (prefix -> last sequence number)."""
+        return dict(self.writers)
+
+    def to_json(self) -> bytes:
+        return json.dumps({"days": dict(sorted(self.days.items())),
+                           "writers": self.writers}, indent=1).encode()
+
+    def save(self, data: bytes | None = None) -> None:
+        """Write the counts atomically (blocking; `data` from `to_json()` on the reactor)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, data if data is not None else self.to_json())

@@ -1,0 +1,54 @@
+"""What the local store holds, per partition: files, records (from file names) and bytes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.cli.store_cmd import file_records
+from appliance.storage.keys import parse_key, walk_partitions
+
+UNKNOWN_DATE = "unknown"
+
+
+def date_of_key(key: str, schemas) -> str:
+    """The submission_date dimension of a store key, or "unknown"."""
+    try:
+        return parse_key(key, schemas).dimensions.get("submission_date", UNKNOWN_DATE)
+    except (KeyError, ValueError):
+        return UNKNOWN_DATE
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    key: str
+    partition: str
+    date: str
+    records: int
+    bytes: int
+
+
+def scan_store(store_root: Path, schemas) -> list[LocalFile]:
+    """Every finished data file in the store (blocking: walks the tree)."""
+    found = []
+    for part in walk_partitions(store_root, None, schemas):
+        names = part.tree.split("/") + list(part.values)
+        partition = "/".join(names)
+        fields = schemas(part.tree).field_names
+        dims = dict(zip(fields, part.values, strict=False))
+        date = dims.get("submission_date", UNKNOWN_DATE)
+        try:
+            entries = list(os.scandir(part.path))
+        except FileNotFoundError:
+            continue  # exported and emptied meanwhile
+        for entry in entries:
+            if not entry.name.endswith(".zst") or entry.name.startswith("."):
+                continue
+            try:
+                size = entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                continue
+            found.append(LocalFile(f"{partition}/{entry.name}", partition, date,
+                                   file_records(entry.name), size))
+    return found

@@ -1,0 +1,129 @@
+"""The admin API resource, driven in memory: auth on every path, stats, history, logs,
+metrics, errors."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.logger import LogLevel
+
+from appliance.admin.token import bearer_matches, ensure_token
+from tests.unit.admin_fakes import TOKEN, Api, FakeServer
+
+PATHS = ["/v1/stats", "/v1/history", "/v1/ledger", "/v1/partitions", "/v1/logs",
+         "/v1/jobs", "/v1/jobs/j-1", "/v1/jobs/j-1/output", "/metrics", "/v1/nope", "/"]
+
+
+@pytest.fixture
+def api(tmp_path):
+    return Api(FakeServer(tmp_path))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_needs_the_bearer_token(api, path):
+    for kwargs in ({"token": None}, {"token": "wrong"}, {"auth": f"Basic {TOKEN}"},
+                   {"auth": TOKEN}, {"token": TOKEN[:-1]}):
+        answer = api.call("GET", path, **kwargs)
+        assert answer.status == 401, kwargs
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+        assert "error" in answer.json() and TOKEN not in answer.body.decode()
+
+
+@pytest.mark.parametrize("name", ["token", "access_token", "auth"])
+def test_a_token_in_the_query_string_is_not_accepted(api, name):
+    answer = api.call("GET", f"/v1/stats?{name}={TOKEN}", token=None)
+    assert answer.status == 401
+
+
+def test_stats_reports_the_counters_and_health(api):
+    stats = api.server.stats
+    stats.requests_by_status[200] += 7
+    stats.requests_by_status[507] += 2
+    stats.bytes_received = 1234
+    stats.request_latency.add(0.25)
+    answer = api.call("GET", "/v1/stats")
+    assert answer.status == 200 and answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body["ingest"]["requests_by_status"] == {"200": 7, "507": 2}
+    assert body["ingest"]["bytes_received"] == 1234
+    assert body["ingest"]["latency_seconds"]["p50"] == 0.25
+    assert body["node_id"] == "node-a" and body["version"]
+    assert body["health"] == {"ok": True, "problems": []}
+    assert body["disk"]["free_bytes"] == 5 << 30
+    assert body["jobs"] == {"enabled": False}
+
+
+def test_health_names_the_problems(api):
+    api.server.disk.low = "disk space low: 1 bytes free"
+
+    class Writer:
+        failing = "spool: [Errno 5] EIO"
+
+    api.server.writer = Writer()
+    problems = api.call("GET", "/v1/stats").json()["health"]["problems"]
+    assert problems[0] == "disk space low: 1 bytes free"
+    assert "fsync" in problems[1] and "EIO" in problems[1]
+
+
+def test_history_samples_every_second_and_keeps_the_last_n(api):
+    clock, stats = api.server.reactor, api.server.stats
+    api.view.history.start()
+    for _ in range(7):
+        stats.requests_by_status[200] += 10
+        stats.bytes_received += 1000
+        clock.advance(1)
+    samples = api.call("GET", "/v1/history").json()["samples"]
+    assert len(samples) == 5  # history_size
+    assert [s["requests"] for s in samples] == [30, 40, 50, 60, 70]
+    assert samples[-1]["t"] - samples[0]["t"] == 4
+    rates = api.call("GET", "/v1/stats").json()["rates"]
+    assert rates == {"requests_per_s": 10.0, "bytes_per_s": 1000.0}
+
+
+def test_metrics_carry_the_same_numbers(api):
+    api.server.stats.requests_by_status[200] += 3
+    api.server.stats.spool_errors["EIO"] += 1
+    answer = api.call("GET", "/metrics")
+    assert answer.status == 200 and answer.headers["content-type"].startswith("text/plain")
+    text = answer.body.decode()
+    assert 'appliance_requests_total{status="200"} 3.0' in text
+    assert 'appliance_spool_errors_total{error="EIO"} 1.0' in text
+    assert "appliance_ledger_unreconciled_days 0.0" in text
+    assert 'appliance_info{node_id="node-a"' in text
+
+
+def test_logs_filter_by_level_and_limit(api):
+    for i, level in enumerate([LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error]):
+        api.events({"log_level": level, "log_format": "event {i}", "i": i, "log_time": 100.0 + i,
+                    "log_namespace": "test"})
+    events = api.call("GET", "/v1/logs?level=warn").json()["events"]
+    assert [(e["level"], e["text"]) for e in events] == [("warn", "event 2"), ("error", "event 3")]
+    assert [e["text"] for e in api.call("GET", "/v1/logs?level=debug&limit=2").json()["events"]] \
+        == ["event 2", "event 3"]
+    bad = api.call("GET", "/v1/logs?level=loud")
+    assert bad.status == 400 and "level" in bad.json()["error"]
+    assert api.call("GET", "/v1/logs?limit=x").status == 400
+
+
+def test_unknown_paths_methods_and_disabled_parts(api):
+    assert api.call("GET", "/v1/nope").status == 404
+    assert api.call("GET", "/v1/stats/extra").status == 404
+    wrong = api.call("POST", "/v1/stats")
+    assert wrong.status == 405 and "GET" in wrong.json()["error"]
+    jobs = api.call("GET", "/v1/jobs")
+    assert (jobs.status, jobs.json()) == (503, {"error": "jobs disabled"})
+    assert api.call("GET", "/v1/ledger").status == 503  # no ledger in this stand-in
+
+
+def test_the_token_file_is_created_private_and_kept(tmp_path):
+    path = tmp_path / "admin.token"
+    token = ensure_token(path)
+    assert len(token) >= 40 and path.stat().st_mode & 0o777 == 0o600
+    assert ensure_token(path) == token
+    path.chmod(0o644)
+    assert ensure_token(path) == token and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_bearer_comparison():
+    assert bearer_matches(b"Bearer abc", "abc") and bearer_matches(b"bearer abc", "abc")
+    assert not bearer_matches(b"Bearer abd", "abc") and not bearer_matches(None, "abc")
+    assert not bearer_matches(b"Token abc", "abc") and not bearer_matches(b"Bearer", "abc")
