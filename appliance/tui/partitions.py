@@ -47,20 +47,23 @@ class Branch:
         return text
 
 
-LEDGER_COLUMNS = ("day", "accepted", "converted", "invalid", "exported",
-                  "pending conv.", "pending exp.", "status")
+OPEN_LEVELS = 4  # side / namespace / doc type / app: what a first look needs
+
+LEDGER_COLUMNS = ("day", "", "accepted", "converted", "invalid", "exported",
+                  "pending conv.", "pending exp.", "problem")
 
 
 def ledger_row(day: dict) -> list[Text]:
     """A ledger day as table cells; a day that does not reconcile is red throughout."""
     invalid = sum(day.get("invalid", {}).values())
     date = day["date"]
-    status = "ok" if day.get("reconciled") else (day.get("problem") or "does not reconcile")
-    cells = [f"{date[:4]}-{date[4:6]}-{date[6:]}", human_count(day.get("accepted")),
-             human_count(day.get("converted")), human_count(invalid),
-             human_count(day.get("exported")), human_count(day.get("pending_conversion")),
-             human_count(day.get("pending_export")), status]
-    style = "" if day.get("reconciled") else "bold red"
+    ok = day.get("reconciled")
+    cells = [f"{date[:4]}-{date[4:6]}-{date[6:]}", "✔" if ok else "✖",
+             human_count(day.get("accepted")), human_count(day.get("converted")),
+             human_count(invalid), human_count(day.get("exported")),
+             human_count(day.get("pending_conversion")), human_count(day.get("pending_export")),
+             "" if ok else (day.get("problem") or "does not reconcile")]
+    style = "" if ok else "bold red"
     return [Text(cell, style=style) for cell in cells]
 
 
@@ -109,7 +112,7 @@ class PartitionsScreen(DashboardScreen):
             return
         self._shown = shown
         tree = self.query_one("#partition-tree", Tree)
-        expanded = {path for path, node in _walk(tree.root, ()) if node.is_expanded}
+        expanded = {path for path, node in _walk(tree.root) if node.is_expanded}
         tree.clear()
         tree.root.expand()
         for side, entries in (("local", local), ("exported", exported)):
@@ -123,14 +126,16 @@ def _grow(node: TreeNode, branch: Branch, path: tuple[str, ...],
     for name, child in sorted(branch.children.items()):
         here = path + (name,)
         if child.children:
-            sub = node.add(child.label(name), data=here, expand=here in expanded)
+            # Expanded: what the user had open, and at first the levels above the partitions.
+            opened = here in expanded or (not expanded and len(here) <= OPEN_LEVELS)
+            sub = node.add(child.label(name), data=here, expand=opened)
             _grow(sub, child, here, expanded)
         else:
             node.add_leaf(child.label(name), data=here)
 
 
-def _walk(node: TreeNode, path: tuple[str, ...]):
+def _walk(node: TreeNode):
     for child in node.children:
         if child.data is not None:
             yield child.data, child
-        yield from _walk(child, path)
+        yield from _walk(child)

@@ -84,8 +84,8 @@ async def test_partitions_tree_and_ledger(fake):
         assert table.row_count == 2
         good = table.get_row("20131120")
         bad = table.get_row("20131119")
-        assert str(good[-1]) == "ok" and good[-1].style == ""
-        assert "9038" in str(bad[-1]) and bad[0].style == "bold red"
+        assert str(good[1]) == "✔" and str(good[-1]) == "" and good[0].style == ""
+        assert str(bad[1]) == "✖" and "9038" in str(bad[-1]) and bad[0].style == "bold red"
 
 
 async def test_log_filter_by_level(fake):
