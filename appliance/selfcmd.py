@@ -6,6 +6,8 @@ import sys
 
 # The hidden subcommand that runs the server's converter child.
 CONVERTER_WORKER = "_convert-worker"
+# The hidden subcommand that runs one job submitted to the server.
+JOB_WORKER = "_job-worker"
 
 
 def self_command() -> list[str]:

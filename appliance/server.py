@@ -21,13 +21,14 @@ from appliance.convert.service import ConverterService
 from appliance.disk import DiskGuard
 from appliance.export.exporter import Exporter
 from appliance.export.factory import build_exporter
+from appliance.jobs.pool import JobPool
 from appliance.ledger.monitor import LedgerMonitor
 from appliance.lifecycle import Deadline
 from appliance.receiver.drain import DrainingFactory
 from appliance.receiver.http import Limits
 from appliance.receiver.submit import SubmissionHandler
 from appliance.receiver.tls import ensure_self_signed, fingerprint, server_options
-from appliance.selfcmd import CONVERTER_WORKER, self_command
+from appliance.selfcmd import CONVERTER_WORKER, JOB_WORKER, self_command
 from appliance.spool import SegmentAppender, SpoolDir, SpoolWriter
 from appliance.spool.fscheck import refuse_unsafe_filesystem
 from appliance.stats import Stats
@@ -62,6 +63,7 @@ class Server:
         self.exporter: Exporter | None = None
         self.ledger: LedgerMonitor | None = None
         self.admin: AdminService | None = None
+        self.jobs: JobPool | None = None
 
     async def start(self) -> Listening:
         """Open the spool, start the writer and the disk guard, then listen."""
@@ -99,15 +101,22 @@ class Server:
                                            ledger=self.ledger.exported)
             self.exporter.start()
         if cfg.converter.enabled:
-            self.converter = ConverterService(self.reactor, self._converter_argv(), self.stats)
+            self.converter = ConverterService(self.reactor, self._worker_argv(CONVERTER_WORKER),
+                                              self.stats)
             self.converter.start()
         self.ledger.start()
+        if cfg.jobs.enabled:
+            self.jobs = JobPool(self.reactor, self.data_dir / "jobs", self._worker_argv(JOB_WORKER),
+                                max_running=cfg.jobs.max_running,
+                                default_timeout=cfg.jobs.timeout, keep=cfg.jobs.keep,
+                                schemas=SchemaRegistry(telemetry=telemetry_schema(cfg)))
+            self.jobs.start()
         self.admin = AdminService(self)
         await self.admin.start()
         return await self._listen()
 
-    def _converter_argv(self) -> list[str]:
-        argv = [*self_command(), CONVERTER_WORKER, "--data-dir", str(self.data_dir)]
+    def _worker_argv(self, subcommand: str) -> list[str]:
+        argv = [*self_command(), subcommand, "--data-dir", str(self.data_dir)]
         if self.config.source is not None:
             argv += ["--config", str(self.config.source)]
         return argv
@@ -159,6 +168,7 @@ class Server:
         deadline = Deadline(self.reactor, self.config.server.shutdown_timeout)
         if self.admin is not None:
             await self.admin.stop()
+        jobs = Deferred.fromCoroutine(self.jobs.stop()) if self.jobs is not None else None
         if self._port is not None:
             await self._port.stopListening()
             self._port = None
@@ -178,4 +188,6 @@ class Server:
             await deadline.wait(converter, "the converter's commit")
         if exporter is not None:
             await deadline.wait(exporter, "uploads in flight")
+        if jobs is not None:
+            await deadline.wait(jobs, "job workers")
         return deadline.missed

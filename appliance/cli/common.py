@@ -31,3 +31,22 @@ def load_filter(path, config):
         return Filter.from_file(path, schemas), schemas
     except (OSError, SchemaError, ValueError) as e:
         raise CommandError(f"filter {path}: {e}") from None
+
+
+def admin_options() -> argparse.ArgumentParser:
+    """Options of the commands that talk to a running server through its admin API."""
+    admin = argparse.ArgumentParser(add_help=False)
+    admin.add_argument("--admin", metavar="URL",
+                       help="admin API address, http://HOST:PORT or unix:PATH (default: the "
+                            "one the server of this data dir wrote, else [admin] listen)")
+    admin.add_argument("--token-file", metavar="FILE",
+                       help="admin token (default: [admin] token_file, else "
+                            "<data_dir>/admin.token)")
+    return admin
+
+
+def admin_client(args, config):
+    """The AdminClient for `admin_options()`."""
+    from appliance.admin.client import AdminClient
+
+    return AdminClient.from_config(config, url=args.admin, token_file=args.token_file)

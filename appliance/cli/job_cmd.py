@@ -7,7 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+from appliance.cli import job_server
 from appliance.cli.common import CommandError, load_filter
+from appliance.selfcmd import JOB_WORKER
 
 
 def add_parser(sub, common) -> None:
@@ -53,6 +55,11 @@ def add_parser(sub, common) -> None:
     run.add_argument("--cache-bytes", type=_size, default=None, metavar="BYTES",
                      help="bound of the S3 cache, e.g. 10G (default 10 GiB)")
     run.set_defaults(run=run_job)
+    job_server.add_parsers(actions, common)
+
+    worker = sub.add_parser(JOB_WORKER, parents=[common])  # no help: not listed
+    worker.add_argument("job_dir")
+    worker.set_defaults(run=job_server.run_worker)
 
 
 def _size(text: str) -> int:
@@ -141,24 +148,5 @@ def run_job(args, config, out, err=None) -> int:
         raise CommandError(str(e)) from None
     finally:
         inputs.close()
-    out.write(format_summary(s))
+    out.write(s.report())
     return 0
-
-
-def format_summary(s) -> str:
-    """The summary lines `job run` prints (and job workers log)."""
-    rate = s.data_bytes / s.elapsed / 1e6 if s.elapsed else 0.0
-    text = (f"{s.output}: {s.output_records} records, {s.output_bytes} bytes\n"
-            f"input: {s.input_files} files, {s.records} records, {s.input_bytes} bytes "
-            f"({s.data_bytes} uncompressed, {rate:.1f} MB/s)\n"
-            f"time: {s.elapsed:.2f} s with {s.mappers} mappers, {s.reducers} reducers; "
-            f"{s.spills} spills\n"
-            f"errors: {s.errors} records skipped\n")
-    spool = s.extra.get("spool_records")
-    if spool:
-        text += (f"spool: {spool} records not converted yet, "
-                 f"{s.extra.get('spool_invalid', 0)} invalid skipped, "
-                 f"{s.extra.get('spool_duplicates', 0)} duplicates dropped\n")
-    if s.first_error:
-        text += f"first error: {s.first_error}\n"
-    return text

@@ -84,6 +84,9 @@ KEYS: tuple[Key, ...] = (
         "Seconds an idle or stalled client connection is kept open.", minimum=0.1),
     Key("receiver", "store_client_ip", False,
         "Record the client's IP address with each submission."),
+    Key("receiver", "processes", 1,
+        "Receiver processes sharing the public port (SO_REUSEPORT), each with its own spool "
+        "writer; 1 serves in the server process itself.", minimum=1),
     # [spool]
     Key("spool", "durability", "fsync",
         "fsync: answer 200 only after fdatasync. none: no fsync (UNSAFE, benchmarks only).",
@@ -149,6 +152,18 @@ KEYS: tuple[Key, ...] = (
     Key("export", "max_backoff", 300.0,
         "Longest wait before retrying a failed file (errors back off exponentially).",
         minimum=0.01),
+    # [jobs]
+    Key("jobs", "enabled", True,
+        "Run MapReduce jobs submitted through the admin API (in worker subprocesses)."),
+    Key("jobs", "max_running", 1,
+        "Jobs run at the same time (each has its own mapper and reducer processes); the rest "
+        "wait in a queue.", minimum=1),
+    Key("jobs", "timeout", 3600.0,
+        "Seconds a job may run before it is cancelled (a submission may ask for another "
+        "limit).", minimum=1),
+    Key("jobs", "keep", 200,
+        "Finished jobs whose output and log are kept in <data_dir>/jobs (oldest removed "
+        "first).", minimum=1),
     # [admin]
     Key("admin", "listen", "127.0.0.1:8444",
         "Admin API address: HOST:PORT (keep it on loopback; port 0 picks one) or unix:PATH "

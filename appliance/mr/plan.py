@@ -61,9 +61,10 @@ def choose_sources(mode: str, config, explicit_store: bool = False) -> tuple[boo
 
 def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool = True,
                 store: Path | None = None, cache_dir: Path | None = None,
-                cache_bytes: int | None = None) -> JobInputs:
+                cache_bytes: int | None = None, tmp_dir: Path | None = None) -> JobInputs:
     """Gather a job's inputs (see the module docstring). `store` reads another store directory
-    as it is, without snapshot, spool or S3."""
+    as it is, without snapshot, spool or S3. The snapshot goes under `tmp_dir` (default
+    `<data_dir>/tmp`), which must be on the data dir's file system."""
     inputs = JobInputs()
     try:
         if store is not None:
@@ -72,7 +73,8 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
             inputs.files = select_inputs(store, flt, schemas)
             return inputs
         if local:
-            inputs.snapshot = _snapshot(config, flt, schemas, spool)
+            inputs.snapshot = _snapshot(config, flt, schemas, spool,
+                                        tmp_dir or config.data_dir / "tmp")
             inputs.files = list(inputs.snapshot.store_files)
             spooled = inputs.snapshot.spool_input
             if spooled is not None:
@@ -88,11 +90,11 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
     return inputs
 
 
-def _snapshot(config, flt, schemas, spool: bool) -> LocalSnapshot:
+def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot:
     from appliance.storage.schema import sanitise
 
     data_dir = config.data_dir
-    directory = data_dir / "tmp" / f"snapshot-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    directory = tmp_dir / f"snapshot-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     spool_root = data_dir / "spool" if spool and (data_dir / "spool").is_dir() else None
     try:
         return take_snapshot(data_dir / "store", spool_root, directory, flt, schemas,

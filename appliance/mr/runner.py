@@ -80,6 +80,24 @@ class JobSummary:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def report(self) -> str:
+        """The summary as the lines `appliance job run` prints and job logs end with."""
+        rate = self.data_bytes / self.elapsed / 1e6 if self.elapsed else 0.0
+        text = (f"{self.output}: {self.output_records} records, {self.output_bytes} bytes\n"
+                f"input: {self.input_files} files, {self.records} records, {self.input_bytes} "
+                f"bytes ({self.data_bytes} uncompressed, {rate:.1f} MB/s)\n"
+                f"time: {self.elapsed:.2f} s with {self.mappers} mappers, {self.reducers} "
+                f"reducers; {self.spills} spills\n"
+                f"errors: {self.errors} records skipped\n")
+        spool = self.extra.get("spool_records")
+        if spool:
+            text += (f"spool: {spool} records not converted yet, "
+                     f"{self.extra.get('spool_invalid', 0)} invalid skipped, "
+                     f"{self.extra.get('spool_duplicates', 0)} duplicates dropped\n")
+        if self.first_error:
+            text += f"first error: {self.first_error}\n"
+        return text
+
 
 class LocalRunner:
     """Run one job over `inputs` with N mappers and M reducers; `run()` returns a `JobSummary`.

@@ -1,0 +1,165 @@
+"""`appliance job submit|list|status|cancel|output|log`: jobs in a running server.
+
+They talk to the server's admin API (docs/admin-api.md); the job itself runs
+in the server's job pool, so it keeps running after the command returns
+(unless `submit --wait`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from appliance.cli.common import CommandError, admin_client, admin_options
+
+
+def add_parsers(actions, common) -> None:
+    """Add the server-side job actions to `appliance job`."""
+    parents = [common, admin_options()]
+    p = actions.add_parser("submit", parents=parents, help="queue a job in the running server",
+                           description="Send SCRIPT (and a filter) to the running server, "
+                                       "which runs it in its job pool; prints the job id.")
+    p.add_argument("script", type=Path, metavar="SCRIPT", help="the job script (.py)")
+    p.add_argument("--filter", type=Path, metavar="FILTER.json",
+                   help="a filter in the schema format (default: every valid partition)")
+    p.add_argument("--mappers", type=int, default=2, metavar="N")
+    p.add_argument("--reducers", type=int, default=1, metavar="M")
+    p.add_argument("--max-errors", type=int, default=0, metavar="N")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="cancel the job after this long (default: [jobs] timeout)")
+    p.add_argument("--dedupe", action="store_true",
+                   help="keep only the last submission per docId (docs/mapreduce.md)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--local-only", action="store_true", help="store and spool only")
+    where.add_argument("--remote-only", action="store_true", help="S3 only")
+    p.add_argument("--wait", action="store_true",
+                   help="wait for the job to end; exit 1 unless it succeeded")
+    p.set_defaults(run=submit)
+
+    p = actions.add_parser("list", parents=parents, help="jobs of the running server")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(run=list_jobs)
+    for name, run, text in (("status", status, "a job's state, progress and summary"),
+                            ("cancel", cancel, "cancel a queued or running job")):
+        p = actions.add_parser(name, parents=parents, help=text)
+        p.add_argument("job_id", metavar="JOB")
+        p.add_argument("--json", action="store_true", help="the job record as JSON")
+        p.set_defaults(run=run)
+    for name, text in (("output", "a succeeded job's output"), ("log", "a job's log")):
+        p = actions.add_parser(name, parents=parents, help=text)
+        p.add_argument("job_id", metavar="JOB")
+        p.add_argument("--output", type=Path, metavar="FILE",
+                       help="write to FILE instead of stdout")
+        p.set_defaults(run=fetch, what=name)
+
+
+def _call(fn, *args):
+    from appliance.admin.client import AdminError
+
+    try:
+        return fn(*args)
+    except AdminError as e:
+        raise CommandError(e.message if e.status == 0 else f"{e.message} (HTTP {e.status})") \
+            from None
+
+
+def submit(args, config, out) -> int:
+    try:
+        script = args.script.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CommandError(f"script {args.script}: {e}") from None
+    flt = None
+    if args.filter is not None:
+        try:
+            flt = json.loads(args.filter.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise CommandError(f"filter {args.filter}: {e}") from None
+    request = {"script": script, "name": args.script.name, "filter": flt,
+               "mappers": args.mappers, "reducers": args.reducers,
+               "max_errors": args.max_errors, "dedupe": args.dedupe,
+               "inputs": "remote" if args.remote_only else
+                         "local" if args.local_only else "all"}
+    if args.timeout is not None:
+        request["timeout"] = args.timeout
+    client = admin_client(args, config)
+    job = _call(client.submit_job, request)
+    out.write(f"{job['id']}\n")
+    out.flush()
+    if not args.wait:
+        return 0
+    while job["state"] in ("queued", "running"):
+        time.sleep(0.5)  # polling a remote server: there is no event to wait on
+        job = _call(client.job, job["id"])
+    out.write(describe(job))
+    return 0 if job["state"] == "succeeded" else 1
+
+
+def describe(job: dict) -> str:
+    """A job record as a few lines of text."""
+    lines = [f"job {job['id']} ({job['name']}): {job['state']}"]
+    p = job.get("progress") or {}
+    if job["state"] == "running":
+        lines.append(f"  {p.get('phase')}: {p.get('files_done') or 0}/{p.get('files_total') or 0}"
+                     f" files, {p.get('records') or 0} records")
+    s = job.get("summary")
+    if s:
+        lines.append(f"  input: {s['input_files']} files, {s['records']} records; output: "
+                     f"{s['output_records']} records, {s['output_bytes']} bytes; "
+                     f"{s['errors']} skipped; {s['elapsed']:.2f} s")
+    if job.get("error") and job["state"] != "succeeded":
+        lines.append("  " + job["error"].replace("\n", "\n  "))
+    return "\n".join(lines) + "\n"
+
+
+def list_jobs(args, config, out) -> int:
+    jobs = _call(admin_client(args, config).jobs)
+    for job in jobs:
+        if args.json:
+            out.write(json.dumps(job) + "\n")
+        else:
+            p = job.get("progress") or {}
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(job["submitted_at"]))
+            out.write(f"{job['id']}  {job['state']:<9}  {started}Z  {job['name']}  "
+                      f"{p.get('records') or 0} records\n")
+    if not jobs and not args.json:
+        out.write("no jobs\n")
+    return 0
+
+
+def status(args, config, out) -> int:
+    job = _call(admin_client(args, config).job, args.job_id)
+    out.write(json.dumps(job, indent=1) + "\n" if args.json else describe(job))
+    return 0
+
+
+def cancel(args, config, out) -> int:
+    job = _call(admin_client(args, config).cancel_job, args.job_id)
+    out.write(json.dumps(job, indent=1) + "\n" if args.json else describe(job))
+    return 0
+
+
+def fetch(args, config, out) -> int:
+    client = admin_client(args, config)
+    page = client.job_output if args.what == "output" else client.job_log
+    target = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
+    try:
+        offset = 0
+        while True:
+            chunk = _call(page, args.job_id, offset, 1 << 20)
+            target.write(chunk["text"])
+            if chunk["eof"] or chunk["next_offset"] == offset:
+                break
+            offset = chunk["next_offset"]
+    finally:
+        if target is not out:
+            target.close()
+    return 0
+
+
+def run_worker(args, config, out) -> int:
+    """The hidden `_job-worker JOBDIR` subcommand (started by the server's job pool)."""
+    from appliance.jobs.worker import run_worker as work
+
+    return work(Path(args.job_dir), config, sys.stdout)

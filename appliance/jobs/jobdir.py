@@ -1,0 +1,85 @@
+"""One job's directory under `<data_dir>/jobs/<id>/`, shared by the pool and its worker.
+
+    request.json   the submission without the script (JobRequest.options())
+    script/NAME    the script, under the name it was submitted with
+    state.json     the pool's record: state, times, error (atomically replaced)
+    progress.json  the worker's latest progress (atomically replaced)
+    result.json    the worker's outcome: {"state", "summary", "error"}
+    output.txt     the job's output (renamed into place when complete)
+    log.txt        the worker's stdout and stderr
+    work/          spills and the input snapshot; removed when the worker ends
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from appliance.jobs.request import JobRequest
+
+
+class JobDir:
+    """Paths and small atomic reads and writes of one job's directory."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.id = root.name
+
+    request = property(lambda self: self.root / "request.json")
+    state = property(lambda self: self.root / "state.json")
+    progress = property(lambda self: self.root / "progress.json")
+    result = property(lambda self: self.root / "result.json")
+    output = property(lambda self: self.root / "output.txt")
+    log = property(lambda self: self.root / "log.txt")
+    work = property(lambda self: self.root / "work")
+
+    @property
+    def script(self) -> Path:
+        return self.root / "script" / self.read(self.request)["name"]
+
+    def create(self, request: JobRequest) -> None:
+        """Write a new job's request and script."""
+        (self.root / "script").mkdir(parents=True)
+        (self.root / "script" / request.name).write_text(request.script, encoding="utf-8")
+        self.write(self.request, request.options())
+
+    def write(self, path: Path, obj: dict) -> None:
+        """Replace a JSON file atomically (readers see the old or the new one)."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(obj, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+
+    @staticmethod
+    def read(path: Path) -> dict | None:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def remove_work(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def read_chunk(path: Path, offset: int, limit: int) -> dict:
+    """Bytes [offset, offset+limit) of a text file as a page: offset, next_offset, size, eof,
+    text (a page never splits a UTF-8 character: it ends before a partial one)."""
+    offset, limit = max(0, offset), max(1, min(limit, 1 << 22))
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(offset)
+            data = f.read(limit)
+    except FileNotFoundError:
+        size, data = 0, b""
+    end = len(data)
+    if offset + end < size:  # cut at a character boundary unless this is the end
+        while end > 0 and (data[end - 1] & 0xC0) == 0x80:
+            end -= 1
+        if end > 0 and data[end - 1] >= 0xC0:
+            end -= 1
+        end = end or len(data)
+    text = data[:end].decode("utf-8", "replace")
+    nxt = offset + end
+    return {"offset": offset, "next_offset": nxt, "size": size, "eof": nxt >= size, "text": text}

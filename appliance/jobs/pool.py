@@ -1,0 +1,286 @@
+"""The server's job pool: a queue, N concurrent worker subprocesses, timeouts, cancellation.
+
+Lives on the reactor thread; every method is quick (small files in the job's
+directory) and never waits on a job. Each job runs in `appliance _job-worker`
+(worker.py), started with `reactor.spawnProcess`, its stdout and stderr going
+to the job's log. Cancelling sends SIGTERM (the worker stops its mapper and
+reducer processes and removes its temp files) and, after `grace` seconds,
+SIGKILL to the worker's whole process group. A timeout is a cancel that ends
+in state ``timed_out``. Finished jobs keep their output and log; the oldest
+are removed beyond `keep`. After a server restart, queued jobs are queued
+again and jobs that were running are marked failed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import time
+from collections import deque
+from pathlib import Path
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import Logger
+
+from appliance.jobs.jobdir import JobDir, read_chunk
+from appliance.jobs.request import JobRequestError, parse_request
+
+log = Logger()
+
+STATES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
+FINISHED = frozenset(STATES[2:])
+
+__all__ = ["JobPool", "JobRequestError", "NoOutput", "UnknownJob"]
+
+
+class UnknownJob(KeyError):
+    """No job has this id."""
+
+    def __str__(self) -> str:
+        return f"no job {self.args[0]!r}"
+
+
+class NoOutput(Exception):
+    """The job has no output (yet): it has not succeeded."""
+
+
+class _Worker(ProcessProtocol):
+    def __init__(self, pool: JobPool, job_id: str):
+        self.pool, self.job_id = pool, job_id
+        self.ended: Deferred = Deferred()
+
+    def processEnded(self, reason) -> None:
+        self.pool._ended(self.job_id, reason.value)
+        self.ended.callback(None)
+
+
+class JobPool:
+    """Runs submitted jobs; see the module docstring. `argv` starts a worker (the server's
+    own binary with the hidden subcommand); the job directory is appended."""
+
+    def __init__(self, reactor, root: Path, argv: list[str], *, max_running: int = 1,
+                 default_timeout: float | None = None, keep: int = 200, grace: float = 5.0,
+                 schemas=None, env: dict | None = None):
+        self.reactor = reactor
+        self.root = root
+        self.argv = argv
+        self.max_running = max_running
+        self.default_timeout = default_timeout
+        self.keep = keep
+        self.grace = grace
+        self.schemas = schemas
+        self.env = env
+        self._records: dict[str, dict] = {}
+        self._queue: deque[str] = deque()
+        self._running: dict[str, tuple] = {}   # id -> (transport, protocol, timeout call)
+        self._ending: dict[str, str] = {}      # id -> state a cancel or timeout ends it in
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the jobs of earlier runs and start what is queued."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for path in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            jd = JobDir(path)
+            record = jd.read(jd.state)
+            if record is None:
+                shutil.rmtree(path, ignore_errors=True)  # a submission cut short by a crash
+                continue
+            if record["state"] == "running":
+                record.update(state="failed", finished_at=self.reactor.seconds(),
+                              error="the server stopped while the job ran")
+                jd.write(jd.state, record)
+                jd.remove_work()
+            self._records[jd.id] = record
+            if record["state"] == "queued":
+                self._queue.append(jd.id)
+        self._next()
+
+    async def stop(self) -> None:
+        """Cancel queued and running jobs and wait for their workers to end."""
+        for job_id in list(self._queue):
+            self.cancel(job_id)
+        ended = [protocol.ended for _, protocol, _ in self._running.values()]
+        for job_id in list(self._running):
+            self._ending[job_id] = "failed"
+            self._terminate(job_id)
+        for d in ended:
+            await d
+
+    # -- the API -------------------------------------------------------------------------
+
+    def submit(self, obj) -> dict:
+        """Check and queue a job; returns its record. Raises JobRequestError."""
+        request = parse_request(obj, self.schemas, self.default_timeout)
+        now = self.reactor.seconds()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+        job_id = f"j-{stamp}-{secrets.token_hex(3)}"
+        jd = JobDir(self.root / job_id)
+        jd.create(request)
+        record = {"id": job_id, "name": request.name, "state": "queued",
+                  "submitted_at": now, "started_at": None, "finished_at": None,
+                  "options": request.options(), "error": None}
+        jd.write(jd.state, record)
+        self._records[job_id] = record
+        self._queue.append(job_id)
+        log.info("job {id} ({name}) queued", id=job_id, name=request.name)
+        self._prune()
+        self._next()
+        return self.get(job_id)
+
+    def list(self) -> list[dict]:
+        """Every job, newest first."""
+        return [self.get(i) for i in sorted(self._records, reverse=True,
+                                            key=lambda i: (self._records[i]["submitted_at"], i))]
+
+    def get(self, job_id: str) -> dict:
+        """A job's record with its progress, summary and output size."""
+        record = self._record(job_id)
+        jd = JobDir(self.root / job_id)
+        out = dict(record)
+        progress = jd.read(jd.progress) or {}
+        if record["state"] == "queued":
+            progress = {"phase": "queued"}
+        elif record["state"] in FINISHED:
+            progress = dict(progress, phase="done")
+        out["progress"] = progress
+        result = (jd.read(jd.result) or {}) if record["state"] in FINISHED else {}
+        out["summary"] = result.get("summary")
+        try:
+            out["output_bytes"] = jd.output.stat().st_size
+        except FileNotFoundError:
+            out["output_bytes"] = None
+        return out
+
+    def cancel(self, job_id: str) -> dict:
+        """Cancel a queued or running job (a finished one is left as it is)."""
+        record = self._record(job_id)
+        if record["state"] == "queued":
+            self._queue.remove(job_id)
+            self._finish(job_id, "cancelled", "cancelled before it started")
+        elif record["state"] == "running" and job_id not in self._ending:
+            self._ending[job_id] = "cancelled"
+            self._terminate(job_id)
+        return self.get(job_id)
+
+    def read_output(self, job_id: str, offset: int, limit: int) -> dict:
+        """A page of a succeeded job's output. Raises UnknownJob, NoOutput."""
+        record = self._record(job_id)
+        jd = JobDir(self.root / job_id)
+        if record["state"] != "succeeded" or not jd.output.exists():
+            raise NoOutput(f"job {job_id} is {record['state']}: no output")
+        return read_chunk(jd.output, offset, limit)
+
+    def read_log(self, job_id: str, offset: int, limit: int) -> dict:
+        """A page of a job's log (what its worker printed)."""
+        self._record(job_id)
+        return read_chunk(JobDir(self.root / job_id).log, offset, limit)
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        counts = dict.fromkeys(STATES, 0)
+        for record in self._records.values():
+            counts[record["state"]] += 1
+        return counts
+
+    # -- running -------------------------------------------------------------------------
+
+    def _record(self, job_id: str) -> dict:
+        try:
+            return self._records[job_id]
+        except (KeyError, TypeError):
+            raise UnknownJob(job_id) from None
+
+    def _next(self) -> None:
+        while self._queue and len(self._running) < self.max_running:
+            self._launch(self._queue.popleft())
+
+    def _launch(self, job_id: str) -> None:
+        jd = JobDir(self.root / job_id)
+        record = self._records[job_id]
+        protocol = _Worker(self, job_id)
+        log_fd = os.open(jd.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            argv = [*self.argv, str(jd.root)]
+            transport = self.reactor.spawnProcess(
+                protocol, argv[0], argv, env=self.env if self.env is not None else os.environ,
+                childFDs={0: "w", 1: log_fd, 2: log_fd})
+        except OSError as e:
+            os.close(log_fd)
+            self._finish(job_id, "failed", f"cannot start the job worker: {e}")
+            return
+        os.close(log_fd)
+        timeout = record["options"].get("timeout")
+        call = (self.reactor.callLater(timeout, self._timed_out, job_id)
+                if timeout is not None else None)
+        self._running[job_id] = (transport, protocol, call)
+        record.update(state="running", started_at=self.reactor.seconds())
+        jd.write(jd.state, record)
+        log.info("job {id} running (worker pid {pid})", id=job_id, pid=transport.pid)
+
+    def _timed_out(self, job_id: str) -> None:
+        if job_id in self._running and job_id not in self._ending:
+            self._ending[job_id] = "timed_out"
+            self._running[job_id] = (*self._running[job_id][:2], None)
+            self._terminate(job_id)
+
+    def _terminate(self, job_id: str) -> None:
+        transport = self._running[job_id][0]
+        pid = transport.pid
+        if pid is None:
+            return
+        try:
+            transport.signalProcess("TERM")
+        except Exception:  # already gone: processEnded follows
+            return
+        self.reactor.callLater(self.grace, self._kill_group, job_id, pid)
+
+    def _kill_group(self, job_id: str, pid: int) -> None:
+        if job_id in self._running:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _ended(self, job_id: str, reason) -> None:
+        _, _, call = self._running.pop(job_id)
+        if call is not None and call.active():
+            call.cancel()
+        jd = JobDir(self.root / job_id)
+        result = jd.read(jd.result) or {}
+        ending = self._ending.pop(job_id, None)
+        if ending is not None:
+            state = ending
+            error = {"cancelled": "cancelled", "failed": "the server stopped while it ran",
+                     "timed_out": f"timed out after {self._records[job_id]['options']['timeout']}"
+                                  f" s"}[ending]
+        elif result.get("state") in FINISHED:
+            state, error = result["state"], result.get("error")
+        else:
+            code = getattr(reason, "exitCode", None)
+            sig = getattr(reason, "signal", None)
+            how = f"signal {sig}" if sig else f"exit code {code}"
+            state, error = "failed", f"the job worker ended with {how} without a result"
+        if state != "succeeded":
+            jd.output.unlink(missing_ok=True)
+        jd.remove_work()
+        self._finish(job_id, state, error)
+        self._next()
+
+    def _finish(self, job_id: str, state: str, error: str | None) -> None:
+        record = self._records[job_id]
+        record.update(state=state, finished_at=self.reactor.seconds(), error=error)
+        jd = JobDir(self.root / job_id)
+        jd.write(jd.state, record)
+        log.info("job {id} {state}{detail}", id=job_id, state=state,
+                 detail=f": {error.splitlines()[0]}" if error and state != "cancelled" else "")
+
+    def _prune(self) -> None:
+        finished = sorted((r["submitted_at"], i) for i, r in self._records.items()
+                          if r["state"] in FINISHED)
+        for _, job_id in finished[:max(0, len(finished) - self.keep)]:
+            del self._records[job_id]
+            shutil.rmtree(self.root / job_id, ignore_errors=True)

@@ -1,0 +1,92 @@
+"""A job submission: checked field by field, so a bad one is a clear 400 and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from appliance.mr.plan import MODES
+
+MAX_SCRIPT_BYTES = 1 << 20
+
+
+class JobRequestError(ValueError):
+    """A bad submission; the message names the field and what is wrong."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What to run: the script's text and the options of `appliance job run`."""
+
+    script: str
+    name: str = "job.py"
+    filter: dict | None = None
+    mappers: int = 2
+    reducers: int = 1
+    inputs: str = "all"
+    dedupe: bool = False
+    max_errors: int = 0
+    timeout: float | None = None
+
+    def options(self) -> dict:
+        """Everything but the script, as shown in job listings."""
+        out = asdict(self)
+        del out["script"]
+        return out
+
+
+def _int(obj: dict, name: str, default: int, minimum: int) -> int:
+    value = obj.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise JobRequestError(f"{name} must be an integer >= {minimum}, not {value!r}")
+    return value
+
+
+def parse_request(obj: Any, schemas=None, default_timeout: float | None = None) -> JobRequest:
+    """Check a submitted JSON object; raises JobRequestError naming the first problem.
+
+    The script must compile and the filter must parse (with `schemas`), so a
+    job that cannot start is refused at the door rather than failing later.
+    """
+    from appliance.storage.filters import Filter
+    from appliance.storage.schema import SchemaError
+
+    if not isinstance(obj, dict):
+        raise JobRequestError("a job request is a JSON object")
+    known = set(JobRequest.__dataclass_fields__)
+    unknown = sorted(set(obj) - known)
+    if unknown:
+        raise JobRequestError(f"unknown fields {unknown} (known: {sorted(known)})")
+    script = obj.get("script")
+    if not isinstance(script, str) or not script.strip():
+        raise JobRequestError("script must be the job script's Python source text")
+    if len(script.encode()) > MAX_SCRIPT_BYTES:
+        raise JobRequestError(f"script is larger than {MAX_SCRIPT_BYTES} bytes")
+    name = obj.get("name", "job.py")
+    if not isinstance(name, str) or not name or "/" in name or len(name) > 200:
+        raise JobRequestError("name must be a file name (no '/'), e.g. count.py")
+    try:
+        compile(script, name, "exec")
+    except SyntaxError as e:
+        raise JobRequestError(f"script {name} does not compile: {e.msg} (line {e.lineno})") \
+            from None
+    flt = obj.get("filter")
+    if flt is not None:
+        try:
+            Filter.from_dict(flt, schemas)
+        except (SchemaError, ValueError, TypeError) as e:
+            raise JobRequestError(f"filter: {e}") from None
+    inputs = obj.get("inputs", "all")
+    if inputs not in MODES:
+        raise JobRequestError(f"inputs must be one of {list(MODES)}, not {inputs!r}")
+    dedupe = obj.get("dedupe", False)
+    if not isinstance(dedupe, bool):
+        raise JobRequestError(f"dedupe must be true or false, not {dedupe!r}")
+    timeout = obj.get("timeout", default_timeout)
+    if timeout is not None and (isinstance(timeout, bool)
+                                or not isinstance(timeout, int | float) or timeout <= 0):
+        raise JobRequestError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return JobRequest(script=script, name=name, filter=flt,
+                      mappers=_int(obj, "mappers", 2, 1), reducers=_int(obj, "reducers", 1, 1),
+                      inputs=inputs, dedupe=dedupe, max_errors=_int(obj, "max_errors", 0, 0),
+                      timeout=None if timeout is None else float(timeout))

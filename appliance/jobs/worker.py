@@ -1,0 +1,98 @@
+"""`appliance _job-worker JOBDIR`: run one submitted job, report through its directory.
+
+Started by the pool (pool.py) as a subprocess of the server, so analyst code
+never runs in the server process. It becomes a process group leader (the
+pool can kill it and its mapper/reducer processes together), cancels its run
+on SIGTERM (workers stopped, temp files removed), writes `progress.json`
+while it runs and `result.json` at the end; stdout and stderr are the job's
+log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from appliance.jobs.jobdir import JobDir
+
+PROGRESS_INTERVAL = 0.5
+
+
+def progress_writer(jd: JobDir):
+    """A LocalRunner progress callback that keeps `progress.json` current (throttled)."""
+    last = {"t": 0.0, "phase": None}
+
+    def write(info: dict) -> None:
+        now = time.monotonic()
+        if info["phase"] == last["phase"] and now - last["t"] < PROGRESS_INTERVAL:
+            return
+        last.update(t=now, phase=info["phase"])
+        jd.write(jd.progress, {k: info.get(k) for k in (
+            "phase", "files_done", "files_total", "records", "bytes", "data_bytes", "errors",
+            "reducers_done", "reducers_total")} | {"bytes_total": info.get("bytes_total")})
+
+    return write
+
+
+def run_worker(root: Path, config, out=sys.stdout) -> int:
+    """Run the job in `root`; returns 0 when it ran (whatever its outcome went to result.json)."""
+    from appliance.convert.factory import telemetry_schema
+    from appliance.lifecycle import die_with_parent
+    from appliance.mr import JobCancelled, JobError, LocalRunner
+    from appliance.mr.plan import InputError, choose_sources, plan_inputs
+    from appliance.storage.filters import Filter
+    from appliance.storage.schema import SchemaRegistry
+
+    os.setpgrp()
+    die_with_parent()
+    jd = JobDir(root)
+    request = jd.read(jd.request)
+    schemas = SchemaRegistry(telemetry=telemetry_schema(config))
+    flt = (Filter.from_dict(request["filter"], schemas) if request["filter"] is not None
+           else Filter(trees=None, schemas=schemas))
+    runner = None
+    cancelled = []
+
+    def on_term(signum, frame):
+        cancelled.append(signum)
+        if runner is not None:
+            runner.cancel()
+
+    signal.signal(signal.SIGTERM, on_term)
+    started = time.monotonic()
+    inputs = None
+    try:
+        local, remote = choose_sources(request["inputs"], config)
+        jd.write(jd.progress, {"phase": "listing"})
+        inputs = plan_inputs(config, flt, schemas, local=local, remote=remote,
+                             tmp_dir=jd.work)
+        for note in inputs.notes:
+            print(note, file=out, flush=True)
+        write_progress = progress_writer(jd)
+        total = sum(f.size for f in inputs.files)
+        runner = LocalRunner(jd.script, inputs.files, jd.output, mappers=request["mappers"],
+                             reducers=request["reducers"], max_errors=request["max_errors"],
+                             work_dir=jd.work,
+                             progress=lambda info: write_progress(info | {"bytes_total": total}),
+                             config=config, schemas=schemas, spool_filter=flt)
+        if cancelled:
+            runner.cancel()
+        summary = runner.run()
+    except JobCancelled:
+        jd.write(jd.result, {"state": "cancelled", "error": "cancelled"})
+        return 0
+    except (JobError, InputError) as e:
+        print(str(e), file=out, flush=True)
+        jd.write(jd.result, {"state": "failed", "error": str(e)})
+        return 0
+    finally:
+        if inputs is not None:
+            inputs.close()
+        jd.remove_work()
+    out.write(summary.report())
+    out.write(f"worker: {time.monotonic() - started:.2f} s in all\n")
+    jd.write(jd.result, {"state": "succeeded", "summary": summary.as_dict()})
+    return 0
