@@ -18,6 +18,8 @@ def add_parser(sub, common) -> None:
                    help="public address (overrides [receiver] listen; port 0 picks one)")
     p.add_argument("--http", action="store_true",
                    help="serve plain HTTP instead of HTTPS ([receiver] tls = false)")
+    p.add_argument("--tui", action="store_true",
+                   help="show the dashboard in this terminal (logs go to the log file only)")
     p.set_defaults(run=run, config_overrides=lambda a: {
         ("receiver", "listen"): a.listen,
         ("receiver", "tls"): False if a.http else None,
@@ -25,6 +27,10 @@ def add_parser(sub, common) -> None:
 
 
 def run(args, config, out) -> int:
+    if args.tui:
+        from appliance.tui.inprocess import install_reactor
+
+        install_reactor()  # Textual's asyncio loop drives Twisted: before the import below
     from twisted.internet import reactor  # the entry point owns the global reactor
     from twisted.internet.defer import Deferred
 
@@ -36,7 +42,9 @@ def run(args, config, out) -> int:
         hold_data_dir(config.data_dir)
     except DataDirInUse as e:
         raise CommandError(str(e)) from None
-    log_file = start_logging(config.data_dir / "logs", config.server.log_level, sys.stderr)
+    # While the dashboard owns the terminal, log lines would garble it: file only.
+    console = open(os.devnull, "w") if args.tui else sys.stderr  # noqa: SIM115
+    log_file = start_logging(config.data_dir / "logs", config.server.log_level, console)
     handle_signals(reactor, log_file)
     server = Server(config, reactor)
     outcome = {"code": 0, "abandoned": []}
@@ -48,6 +56,10 @@ def run(args, config, out) -> int:
             out.write(f"appliance: TLS certificate SHA-256 {listening.fingerprint}{made}\n")
         out.flush()
         reactor.addSystemEventTrigger("before", "shutdown", lambda: drain(server, outcome))
+        if args.tui:
+            from appliance.tui.inprocess import start_dashboard
+
+            start_dashboard(reactor, config)
 
     def failed(failure) -> None:
         outcome["code"] = 1

@@ -1,0 +1,114 @@
+"""The dashboard against a real `appliance serve`: attached through the admin API, and
+in-process (`serve --tui`) in a pseudo-terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from appliance.tui import DashboardApp
+from appliance.tui.jobview import JobScreen
+from tests import pings
+from tests.integration.serverproc import TEST_ENV, ServerProcess, post
+from tests.integration.test_admin import FAST
+from tests.tui.conftest import settle
+
+REPO = Path(__file__).parents[2]
+TIMEOUT = 60.0
+
+
+def serve(tmp_path) -> ServerProcess:
+    data_dir = tmp_path / "data"
+    pings.write_spec(data_dir / "histograms")
+    server = ServerProcess(data_dir, args=["--http"], env=FAST).start()
+    for i in range(5):
+        assert post(server, f"/submit/telemetry/tui-{i}/{pings.DIMS}", pings.body(i)).status == 200
+    return server
+
+
+async def until(pilot, check, what: str):
+    """Poll the server through the dashboard until `check()` holds (the job runs elsewhere)."""
+    deadline = time.monotonic() + TIMEOUT
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+        await settle(pilot)
+
+
+@pytest.mark.asyncio
+async def test_attached_overview_and_a_job_from_the_form(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    server = serve(tmp_path)
+    try:
+        app = DashboardApp(server.admin(), target="test server", poll_interval=3600)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            statuses = str(app.screen.query_one("#statuses", Static).render())
+            assert "5 requests: 200 5" in statuses
+
+            await pilot.press("j")
+            await settle(pilot)
+            await pilot.press("n")
+            await pilot.pause()
+            app.screen.query_one("#script_path", Input).value = "examples/jobs/count.py"
+            app.screen.query_one("#filter", Input).value = "examples/jobs/filters/all.json"
+            await pilot.press("ctrl+s")
+            await settle(pilot, poll=False)
+            assert isinstance(app.screen, JobScreen)
+            table = app.screen.query_one("#output-table", DataTable)
+            await until(pilot, lambda: table.row_count > 0, "the job's output")
+            assert [str(c) for c in table.get_row_at(0)] == ["records", "5"]
+            heading = str(app.screen.query_one("#job-heading", Static).render())
+            assert "count.py" in heading and "succeeded" in heading
+    finally:
+        server.stop()
+
+
+def test_serve_tui_runs_the_dashboard_in_the_server_process(tmp_path):
+    data_dir = tmp_path / "data"
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    env.update(TEST_ENV, TERM="xterm-256color")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "serve", "--tui", "--http", "--listen",
+         "127.0.0.1:0", "--data-dir", str(data_dir)],
+        stdin=secondary, stdout=secondary, stderr=secondary, env=env, start_new_session=True)
+    os.close(secondary)
+    screen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + TIMEOUT
+        while marker not in screen:
+            assert time.monotonic() < deadline, f"no {marker!r} on the terminal: {screen[-2000:]!r}"
+            if select.select([primary], [], [], 1.0)[0]:
+                try:
+                    screen += os.read(primary, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+    try:
+        read_until(b"healthy")  # the banner, drawn from this server's own admin API
+        os.write(primary, b"q")
+        assert proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(primary)
+    logged = (data_dir / "logs" / "appliance.log").read_text()
+    assert "admin API on" in logged and "stopped" in logged
+    assert b"admin API on" not in screen  # the log stayed off the terminal
