@@ -1,0 +1,111 @@
+"""The one-file binary does what the source install does (built by packaging/build.py).
+
+Skipped when PyInstaller is not installed; `make test-binary` builds first. The
+binary is rebuilt only when a source file is newer than dist/appliance.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance.spool import SpoolDir, read_segment
+from tests import pings
+from tests.integration.serverproc import ServerProcess, post, read_response
+
+pytest.importorskip("PyInstaller", reason="PyInstaller is not installed (dev extras)")
+
+pytestmark = pytest.mark.packaging
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTED = 12
+
+
+@pytest.fixture(scope="module")
+def binary() -> Path:
+    subprocess.run([sys.executable, str(ROOT / "packaging" / "build.py"), "--if-stale"],
+                   check=True, cwd=ROOT)
+    return ROOT / "dist" / "appliance"
+
+
+def bare_env(home: Path) -> dict[str, str]:
+    """What a fresh machine has: no venv on PATH, no Python variables."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+def test_selftest_passes_in_a_bare_environment(binary, tmp_path):
+    result = subprocess.run([str(binary), "selftest"], cwd=tmp_path, env=bare_env(tmp_path),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest passed" in result.stdout
+    assert "FAIL" not in result.stdout
+
+
+def test_serve_convert_job_and_drain(binary, tmp_path):
+    data_dir = tmp_path / "data"
+    env = {"APPLIANCE_HISTOGRAMS_SPEC_DIR": str(pings.write_spec(tmp_path / "specs")),
+           "APPLIANCE_SPOOL_MAX_SEGMENT_AGE": "0.2", "APPLIANCE_STORE_MAX_FILE_AGE": "0.2"}
+    server = ServerProcess(data_dir, env=env, program=[str(binary)]).start()
+    assert server.scheme == "https"
+    for i in range(POSTED):
+        response = post(server, f"/submit/telemetry/doc-{i}/{pings.DIMS}", pings.body(i),
+                        {"Content-Encoding": "gzip"})
+        assert response.status == 200
+    # The converter child (the binary's hidden subcommand) commits them to the store.
+    server.wait_for_log(rf"converter: {POSTED} converted, 0 invalid")
+
+    output = tmp_path / "by_os.tsv"
+    job = subprocess.run(
+        [str(binary), "job", "run", str(ROOT / "examples/jobs/count_by_os.py"),
+         "--filter", str(ROOT / "examples/jobs/filters/all.json"), "--output", str(output),
+         "--data-dir", str(data_dir), "--mappers", "2", "--reducers", "2"],
+        cwd=tmp_path, env={**bare_env(tmp_path), **env}, capture_output=True, text=True,
+        timeout=300)
+    assert job.returncode == 0, job.stdout + job.stderr
+    by_os = dict(line.split("\t") for line in output.read_text().splitlines())
+    assert by_os == {"WINNT": "4", "Linux": "4", "Darwin": "4"}
+
+    # SIGTERM with a request in flight: it is answered, then the server stops cleanly.
+    body = gzip.compress(json.dumps(pings.ping(99)).encode())
+    with server.connect() as sock:
+        sock.sendall(f"POST /submit/telemetry/in-flight HTTP/1.1\r\nHost: x\r\n"
+                     f"Content-Length: {len(body)}\r\nContent-Encoding: gzip\r\n\r\n".encode()
+                     + body[:10])
+        server.proc.send_signal(signal.SIGTERM)
+        server.wait_for_log(r"stopping: draining")
+        sock.sendall(body[10:])
+        assert read_response(sock).status == 200
+    server.wait_for_log(r"stopped cleanly")
+    assert server.proc.wait(timeout=60) == 0
+    spool = SpoolDir(data_dir / "spool")
+    assert body in [r.body for seg in spool.all_segments() for r in read_segment(seg)]
+
+
+def test_binary_runs_with_every_python_on_the_machine_hidden(binary, tmp_path):
+    """A fresh machine without Python: in a private mount namespace every interpreter and
+    library directory (the venv, its base install, the system's) is covered by an empty
+    tmpfs, `python3` no longer runs, and the binary's selftest still passes."""
+    if os.geteuid() != 0 or subprocess.run(["unshare", "--mount", "true"]).returncode:
+        pytest.skip("needs root and unshare(1) to hide the machine's Python")
+    dirs = sorted({sys.prefix, sys.base_prefix, *glob.glob("/usr/lib/python3*"),
+                   *glob.glob("/usr/local/lib/python3*")})
+    files = sorted(set(glob.glob("/usr/bin/python3*") + glob.glob("/usr/local/bin/python3*")))
+    script = "; ".join(
+        [f"mount -t tmpfs none {shlex.quote(d)}" for d in dirs]
+        + [f"mount --bind /dev/null {shlex.quote(f)}" for f in files]
+        + ["if python3 -c 1 2>/dev/null; then echo PYTHON STILL RUNS; exit 3; fi",
+           f"exec {shlex.quote(str(binary))} selftest"])
+    result = subprocess.run(["unshare", "--mount", "sh", "-c", script], cwd=tmp_path,
+                            env=bare_env(tmp_path), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest passed" in result.stdout
