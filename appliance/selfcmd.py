@@ -8,6 +8,8 @@ import sys
 CONVERTER_WORKER = "_convert-worker"
 # The hidden subcommand that runs one job submitted to the server.
 JOB_WORKER = "_job-worker"
+# The hidden subcommand that runs one of the server's receiver children.
+RECEIVER_WORKER = "_receiver-worker"
 
 
 def self_command() -> list[str]:

@@ -25,10 +25,10 @@ from appliance.jobs.pool import JobPool
 from appliance.ledger.monitor import LedgerMonitor
 from appliance.lifecycle import Deadline
 from appliance.receiver.drain import DrainingFactory
-from appliance.receiver.http import Limits
-from appliance.receiver.submit import SubmissionHandler
-from appliance.receiver.tls import ensure_self_signed, fingerprint, server_options
-from appliance.selfcmd import CONVERTER_WORKER, JOB_WORKER, self_command
+from appliance.receiver.factory import receiver_factory, tls_files
+from appliance.receiver.pool import ReceiverPool
+from appliance.receiver.tls import fingerprint, server_options
+from appliance.selfcmd import CONVERTER_WORKER, JOB_WORKER, RECEIVER_WORKER, self_command
 from appliance.spool import SegmentAppender, SpoolDir, SpoolWriter
 from appliance.spool.fscheck import refuse_unsafe_filesystem
 from appliance.stats import Stats
@@ -57,6 +57,7 @@ class Server:
         self.node_id = config.node_id
         self._port = None
         self._factory: DrainingFactory | None = None
+        self.receivers: ReceiverPool | None = None  # with [receiver] processes > 1
         self.writer: SpoolWriter | None = None
         self.disk: DiskGuard | None = None
         self.converter: ConverterService | None = None
@@ -123,37 +124,46 @@ class Server:
 
     async def _listen(self) -> Listening:
         cfg = self.config.receiver
-        limits = Limits(
-            max_body_bytes=cfg.max_body_bytes, max_path_bytes=cfg.max_path_bytes,
-            max_header_bytes=cfg.max_header_bytes, max_headers=cfg.max_headers,
-            max_connections=cfg.max_connections,
-            max_decompressed_bytes=cfg.max_decompressed_bytes)
-        handler = SubmissionHandler(self.writer, self.disk, self.stats,
-                                    max_decompressed_bytes=cfg.max_decompressed_bytes,
-                                    store_client_ip=cfg.store_client_ip)
-        site = self._factory = DrainingFactory(handler, limits, self.stats, self.reactor,
-                                               cfg.idle_timeout)
         host, port = parse_listen(cfg.listen)
-        fp, created = None, False
+        fp, created, tls = None, False, None
         if cfg.tls:
-            if cfg.cert_file:
-                cert, key = Path(cfg.cert_file), Path(cfg.key_file or cfg.cert_file)
-            else:
-                cert, key, created = ensure_self_signed(self.data_dir / "tls")
+            cert, key, created = tls_files(self.config)
             fp = fingerprint(cert)
-            endpoint = SSL4ServerEndpoint(self.reactor, port, server_options(cert, key),
+            tls = (cert, key)
+        if cfg.processes > 1:
+            port = await self._start_receivers(host, port, tls)
+        else:
+            port = await self._listen_here(host, port, tls)
+        shown = f"[{host}]" if ":" in host else host
+        url = f"{'https' if cfg.tls else 'http'}://{shown}:{port}"
+        log.info("appliance {version} node {node} listening on {url}", version=__version__,
+                 node=self.node_id, url=url, fingerprint=fp)
+        return Listening(url, fp, created)
+
+    async def _listen_here(self, host: str, port: int, tls: tuple[Path, Path] | None) -> int:
+        """Serve the public port in this process; returns the port."""
+        site = self._factory = receiver_factory(self.config, self.writer, self.disk,
+                                                self.stats, self.reactor, DrainingFactory)
+        if tls is not None:
+            endpoint = SSL4ServerEndpoint(self.reactor, port, server_options(*tls),
                                           interface=host)
         elif ":" in host:
             endpoint = TCP6ServerEndpoint(self.reactor, port, interface=host)
         else:
             endpoint = TCP4ServerEndpoint(self.reactor, port, interface=host)
         self._port = await endpoint.listen(site)
-        actual = self._port.getHost()
-        shown = f"[{actual.host}]" if ":" in actual.host else actual.host
-        url = f"{'https' if cfg.tls else 'http'}://{shown}:{actual.port}"
-        log.info("appliance {version} node {node} listening on {url}", version=__version__,
-                 node=self.node_id, url=url, fingerprint=fp)
-        return Listening(url, fp, created)
+        return self._port.getHost().port
+
+    async def _start_receivers(self, host: str, port: int,
+                               tls: tuple[Path, Path] | None) -> int:
+        """`[receiver] processes` children on the public port; returns the port."""
+        argv = self._worker_argv(RECEIVER_WORKER)
+        if tls is not None:
+            argv += ["--cert", str(tls[0]), "--key", str(tls[1])]
+        self.receivers = ReceiverPool(
+            self.reactor, argv, self.config.receiver.processes, self.stats,
+            on_acked=self.ledger.accepted.count if self.ledger is not None else None)
+        return await self.receivers.start(host, port)
 
     async def stop(self) -> list[str]:
         """Drain within `[server] shutdown_timeout`; returns the steps given up on.
@@ -172,6 +182,8 @@ class Server:
         if self._port is not None:
             await self._port.stopListening()
             self._port = None
+        if self.receivers is not None:
+            await deadline.wait(self.receivers.stop(), "receiver processes")
         converter = self.converter.stop() if self.converter is not None else None
         exporter = (Deferred.fromCoroutine(self.exporter.stop())
                     if self.exporter is not None else None)

@@ -23,6 +23,16 @@ class Samples:
         self.count += 1
         self.total += value
 
+    def recent(self, n: int) -> list[float]:
+        """The last `n` observations kept, oldest first."""
+        return list(self._values)[-n:] if n > 0 else []
+
+    def merge(self, values: list[float], count: int, total: float) -> None:
+        """Add another process's `count` observations summing to `total`, `values` kept."""
+        self._values.extend(values)
+        self.count += count
+        self.total += total
+
     def percentile(self, p: float) -> float | None:
         if not self._values:
             return None

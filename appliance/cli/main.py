@@ -13,6 +13,7 @@ from appliance.cli import (
     export_cmd,
     import_cmd,
     job_cmd,
+    receiver_cmd,
     selftest_cmd,
     serve_cmd,
     spool_cmd,
@@ -23,7 +24,7 @@ from appliance.cli.common import CommandError, common_options
 from appliance.config import ConfigError, load_config
 
 COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, store_cmd,
-            export_cmd, job_cmd, selftest_cmd, tui_cmd)
+            export_cmd, job_cmd, selftest_cmd, tui_cmd, receiver_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

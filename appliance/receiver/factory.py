@@ -1,0 +1,37 @@
+"""Building the public port's protocol factory from the configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.config import Config
+from appliance.disk import DiskGuard
+from appliance.receiver.http import Limits, ReceiverFactory
+from appliance.receiver.submit import SubmissionHandler
+from appliance.receiver.tls import ensure_self_signed
+from appliance.spool import SpoolWriter
+from appliance.stats import Stats
+
+
+def receiver_factory(config: Config, writer: SpoolWriter, disk: DiskGuard, stats: Stats,
+                     reactor, factory_class: type[ReceiverFactory] = ReceiverFactory
+                     ) -> ReceiverFactory:
+    """The factory for client connections: configured limits, the submission handler."""
+    cfg = config.receiver
+    limits = Limits(
+        max_body_bytes=cfg.max_body_bytes, max_path_bytes=cfg.max_path_bytes,
+        max_header_bytes=cfg.max_header_bytes, max_headers=cfg.max_headers,
+        max_connections=cfg.max_connections,
+        max_decompressed_bytes=cfg.max_decompressed_bytes)
+    handler = SubmissionHandler(writer, disk, stats,
+                                max_decompressed_bytes=cfg.max_decompressed_bytes,
+                                store_client_ip=cfg.store_client_ip)
+    return factory_class(handler, limits, stats, reactor, cfg.idle_timeout)
+
+
+def tls_files(config: Config) -> tuple[Path, Path, bool]:
+    """(certificate, key, created now): the configured files, else the self-signed pair."""
+    cfg = config.receiver
+    if cfg.cert_file:
+        return Path(cfg.cert_file), Path(cfg.key_file or cfg.cert_file), False
+    return ensure_self_signed(config.data_dir / "tls")

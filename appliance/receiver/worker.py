@@ -1,0 +1,100 @@
+"""One receiver child process (`[receiver] processes` > 1): see pool.py.
+
+It listens on the shared address with SO_REUSEPORT, spools through its own
+writer (its own record-id prefix) into the shared spool, and writes one
+report line per second to `out`; the first line, written once it listens,
+tells the parent it is ready. On stop it closes its port, writes what is
+queued, and sends a last report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+from appliance.config import Config
+from appliance.receiver.factory import receiver_factory
+from appliance.receiver.pool import bound_socket
+from appliance.receiver.report import AckedRecords, take
+from appliance.receiver.tls import server_options
+from appliance.spool import SpoolDir
+from appliance.spool.factory import disk_guard, spool_writer
+from appliance.stats import Stats
+
+BACKLOG = 511
+REPORT_SECONDS = 1.0
+
+
+class ReceiverWorker:
+    """The receiver, its spool writer and disk guard, in a child of `appliance serve`."""
+
+    def __init__(self, config: Config, reactor, host: str, port: int,
+                 tls: tuple[Path, Path] | None, out: TextIO):
+        self.config = config
+        self.reactor = reactor
+        self.host, self.port = host, port
+        self.tls = tls
+        self.out = out
+        self.stats = Stats(reactor.seconds)
+        self.acked = AckedRecords()
+        self._port = None
+        self._reporting = LoopingCall(self._report)
+        self._reporting.clock = reactor
+        spool = SpoolDir(config.data_dir / "spool")
+        self.writer = spool_writer(config, spool, reactor, self.stats, on_acked=self.acked)
+        self.disk = disk_guard(config, spool, reactor)
+
+    def start(self) -> None:
+        """Start the writer and the disk guard, listen, and report that it listens."""
+        self.writer.start()
+        self.disk.start()
+        factory = receiver_factory(self.config, self.writer, self.disk, self.stats,
+                                   self.reactor)
+        if self.tls is not None:
+            factory = TLSMemoryBIOFactory(server_options(*self.tls), False, factory)
+        sock = bound_socket(self.host, self.port)
+        try:
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+            self._port = self.reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+        finally:
+            sock.close()  # the port holds its own duplicate
+        self._report()
+        self._reporting.start(REPORT_SECONDS, now=False)
+
+    def _report(self) -> None:
+        self.out.write(take(self.stats, self.acked).decode())
+        self.out.flush()
+
+    async def stop(self) -> None:
+        """Stop listening, make what is queued durable, and send the last counters."""
+        if self._reporting.running:
+            self._reporting.stop()
+        if self._port is not None:
+            await self._port.stopListening()
+        self.disk.stop()
+        await self.writer.stop()
+        self._report()
+
+
+def run(worker: ReceiverWorker, reactor, err: TextIO) -> int:
+    """Run `worker` on `reactor` until SIGTERM/SIGINT; returns the exit code."""
+    outcome = {"code": 0}
+
+    def start() -> None:
+        try:
+            worker.start()
+        except Exception as e:  # e.g. the address cannot be bound: say why, exit 1
+            err.write(f"cannot start: {e}\n")
+            outcome["code"] = 1
+            reactor.stop()
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown",
+                                  lambda: Deferred.fromCoroutine(worker.stop()))
+    reactor.run()
+    return outcome["code"]
