@@ -1,0 +1,51 @@
+"""The dashboard's plain-Python parts: the feed's rate series, output parsing, the key docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.tui.feed import Feed, Wants
+from appliance.tui.help import KEYS
+from appliance.tui.tabular import TableReader
+from tests.tui.fakeclient import FakeClient, stats_snapshot
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_feed_adds_a_point_per_poll_and_reseeds_after_a_restart():
+    fake = FakeClient()
+    feed = Feed(fake)
+    first = feed.poll(Wants())
+    assert len(first.series.requests) == 119 and fake.calls.count("history") == 1
+    fake.stats_data = stats_snapshot(uptime=7_387.0, requests=12_445)  # +100 in 2 s
+    second = feed.poll(Wants(jobs=True))
+    assert second.series.requests[-1] == 50.0
+    assert second.series.bytes[-1] == 50.0 * 10_500
+    assert len(second.jobs) == 5 and second.partitions is None and second.logs is None
+    fake.stats_data = stats_snapshot(uptime=3.0, requests=10)  # uptime went back: restarted
+    feed.poll(Wants())
+    assert fake.calls.count("history") == 2
+
+
+def test_feed_reports_errors_instead_of_raising():
+    fake = FakeClient()
+    fake.down = True
+    update = Feed(fake).poll(Wants(jobs=True))
+    assert not update.connected and update.error == "connection refused" and update.stats is None
+
+
+def test_table_reader_joins_lines_cut_by_pages_and_reads_csv_quotes():
+    reader = TableReader()
+    assert reader.feed('a,"x, y"\nb,') == [["a", "x, y"]]
+    assert reader.feed('2\n') == [["b", "2"]]
+    assert reader.feed("c,3", eof=True) == [["c", "3"]]
+    tsv = TableReader()
+    assert tsv.feed('"quoted"\t1\nlast\t2', eof=True) == [['"quoted"', "1"], ["last", "2"]]
+    assert tsv.width == 2
+
+
+def test_every_key_is_documented():
+    for doc in (ROOT / "docs" / "tui.md", ROOT / "README.md"):
+        text = doc.read_text()
+        for key, where, what in KEYS:
+            assert f"| `{key}` | {where} | {what} |" in text, (doc.name, key)
