@@ -48,6 +48,9 @@ def add_parser(sub, common) -> None:
                             "[export] bucket)")
     where.add_argument("--remote-only", action="store_true",
                        help="read only the files exported to S3 ([export] bucket and prefix)")
+    run.add_argument("--dedupe", action="store_true",
+                     help="map only the last submission of each docId (docs/mapreduce.md, "
+                          "\"Duplicates\"); costs a first pass over the inputs")
     run.add_argument("--no-spool", action="store_true",
                      help="leave out the records still in the spool (not converted yet)")
     run.add_argument("--cache-dir", type=Path, metavar="DIR",
@@ -114,6 +117,8 @@ def run_job(args, config, out, err=None) -> int:
         except ImportError:
             raise CommandError("--runner dask needs Dask: install appliance[dask] "
                                "(dask[distributed] and cloudpickle)") from None
+    if runner_kind == "dask" and args.dedupe:
+        raise CommandError("--dedupe works with the local runner only")
     mode = "remote" if args.remote_only else "local" if args.local_only else "all"
     try:
         use_local, use_remote = choose_sources(mode, config, args.store is not None)
@@ -138,7 +143,7 @@ def run_job(args, config, out, err=None) -> int:
                                  mappers=args.mappers or 2, reducers=args.reducers,
                                  max_errors=args.max_errors, work_dir=args.work_dir,
                                  progress=_progress_printer(err), config=config,
-                                 schemas=schemas, spool_filter=flt)
+                                 schemas=schemas, spool_filter=flt, dedupe=args.dedupe)
         s = runner.run()
     except JobCancelled as e:
         raise CommandError(str(e)) from None

@@ -77,7 +77,8 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
                              reducers=request["reducers"], max_errors=request["max_errors"],
                              work_dir=jd.work,
                              progress=lambda info: write_progress(info | {"bytes_total": total}),
-                             config=config, schemas=schemas, spool_filter=flt)
+                             config=config, schemas=schemas, spool_filter=flt,
+                             dedupe=request["dedupe"])
         if cancelled:
             runner.cancel()
         summary = runner.run()

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, balance
 from appliance.mr.job import JobError, load_job
 from appliance.mr.runs import premerge, read_records, write_output
@@ -120,7 +121,8 @@ class LocalRunner:
                  spill_bytes: int = DEFAULT_SPILL_BYTES,
                  combine_threshold: int = DEFAULT_COMBINE_THRESHOLD, max_errors: int = 0,
                  progress: Callable[[dict], None] | None = None,
-                 config=None, schemas=None, spool_filter=None) -> None:
+                 config=None, schemas=None, spool_filter=None, dedupe: bool = False,
+                 _positions: dict | None = None) -> None:
         if mappers < 1 or reducers < 1:
             raise ValueError("mappers and reducers must be at least 1")
         if combine_threshold < 1 or spill_bytes < 1 or max_errors < 0:
@@ -135,6 +137,8 @@ class LocalRunner:
         self.max_errors = max_errors
         self.progress = progress
         self.convert = (config, schemas, spool_filter)  # for a `SpoolInput` among the inputs
+        self.dedupe = dedupe
+        self._positions = _positions  # ranks, when this is the first pass of a dedupe
         self._cancel = threading.Event()
         self._procs: list[mp.Process] = []
 
@@ -163,8 +167,12 @@ class LocalRunner:
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
         try:
+            ranks, winners = self._positions, None
+            if self.dedupe:
+                ranks, winners = self._winners(work, summary)
             spec = JobSpec(str(self.script), str(work), summary.reducers, self.spill_bytes,
-                           self.combine_threshold, self.max_errors, *self.convert)
+                           self.combine_threshold, self.max_errors, *self.convert, ranks=ranks,
+                           positions=self._positions is not None, winners=winners)
             groups = balance(self.inputs, self.mappers)
             summary.mappers = max(1, len(groups))
             errors = ctx.Value("i", 0)
@@ -235,6 +243,19 @@ class LocalRunner:
             q.close()
             q.cancel_join_thread()
             shutil.rmtree(work, ignore_errors=True)
+
+    def _winners(self, work: Path, summary: JobSummary) -> tuple[dict, str]:
+        """Run the first pass of --dedupe (appliance.mr.dedupe); (ranks, winners file)."""
+        ranks = rank_inputs(self.inputs)
+        winners = work / "winners.tsv"
+        first = LocalRunner(WINNERS_SCRIPT, self.inputs, winners, mappers=self.mappers,
+                            reducers=self.reducers, work_dir=work, spill_bytes=self.spill_bytes,
+                            progress=lambda info: self._report(**(info | {"phase": "dedupe"})),
+                            config=self.convert[0], schemas=self.convert[1],
+                            spool_filter=self.convert[2], _positions=ranks)
+        first._cancel = self._cancel
+        summary.extra["dedupe_docs"] = first.run().output_records
+        return ranks, str(winners)
 
     def _check_cancel(self) -> None:
         if self._cancel.is_set():

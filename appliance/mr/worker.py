@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.mr.context import MapContext, ReduceContext
+from appliance.mr.dedupe import load_winners
 from appliance.mr.inputs import InputFile
 from appliance.mr.job import Job, JobError, load_job
 from appliance.mr.keys import canonical_key, partition_of
@@ -37,6 +38,9 @@ class JobSpec:
     convert_config: Any = None   # the Config to convert spool inputs with
     schemas: Any = None          # tree -> Schema, for spool inputs' partitions
     spool_filter: Any = None     # the job's Filter, applied to spool records
+    ranks: Any = None            # --dedupe: input path -> rank (appliance.mr.dedupe)
+    positions: bool = False      # --dedupe first pass: map gets (rank, record number) as value
+    winners: str | None = None   # --dedupe second pass: the first pass's output
 
 
 def _size(v: Any) -> int:
@@ -154,8 +158,17 @@ class Mapper:
         records = skipped = 0
         pending_records = pending_bytes = 0
         first_error = None
+        ranks = self.spec.ranks
+        keep = (load_winners(self.spec.winners, {ranks[f.path] for f in files})
+                if self.spec.winners else None)
         for f in files:
-            for where, dims, doc, value, nbytes in self._sources(f):
+            rank = ranks[f.path] if ranks else None
+            for n, (where, dims, doc, value, nbytes) in enumerate(self._sources(f)):
+                if keep is not None and (rank, n) not in keep:
+                    self.counts["dedupe_dropped"] += 1
+                    continue
+                if self.spec.positions:
+                    value = (rank, n)
                 pending_bytes += nbytes
                 self.at = (f, where)
                 try:
