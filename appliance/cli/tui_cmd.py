@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from appliance.cli.common import admin_options
+
 
 def add_parser(sub, common) -> None:
-    p = sub.add_parser("tui", parents=[common], help="the terminal dashboard of a running server",
+    p = sub.add_parser("tui", parents=[common, admin_options()],
+                       help="the terminal dashboard of a running server",
                        description="Watch ingest, storage, export and jobs, and launch jobs, "
                                    "over the admin API of a running `appliance serve`. "
                                    "Press ? in the dashboard for its keys.")
-    p.add_argument("--admin", metavar="URL",
-                   help="admin API address, http://HOST:PORT or unix:PATH (default: the one "
-                        "the server of this data dir wrote, else [admin] listen)")
-    p.add_argument("--token-file", metavar="FILE",
-                   help="admin token (default: [admin] token_file, else <data_dir>/admin.token)")
     p.set_defaults(run=run)
 
 

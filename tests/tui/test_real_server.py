@@ -77,38 +77,60 @@ async def test_attached_overview_and_a_job_from_the_form(tmp_path, monkeypatch):
         server.stop()
 
 
-def test_serve_tui_runs_the_dashboard_in_the_server_process(tmp_path):
-    data_dir = tmp_path / "data"
-    primary, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
-    env.update(TEST_ENV, TERM="xterm-256color")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "serve", "--tui", "--http", "--listen",
-         "127.0.0.1:0", "--data-dir", str(data_dir)],
-        stdin=secondary, stdout=secondary, stderr=secondary, env=env, start_new_session=True)
-    os.close(secondary)
-    screen = b""
+class Terminal:
+    """A command on a 80x24 pseudo-terminal: read what it draws, type keys."""
 
-    def read_until(marker: bytes) -> None:
-        nonlocal screen
+    def __init__(self, args: list[str]):
+        self.primary, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+        env.update(TEST_ENV, TERM="xterm-256color")
+        self.proc = subprocess.Popen([sys.executable, "-m", "appliance", *args], stdin=secondary,
+                                     stdout=secondary, stderr=secondary, env=env,
+                                     start_new_session=True)
+        os.close(secondary)
+        self.screen = b""
+
+    def read_until(self, marker: bytes) -> None:
         deadline = time.monotonic() + TIMEOUT
-        while marker not in screen:
-            assert time.monotonic() < deadline, f"no {marker!r} on the terminal: {screen[-2000:]!r}"
-            if select.select([primary], [], [], 1.0)[0]:
+        while marker not in self.screen:
+            assert time.monotonic() < deadline, \
+                f"no {marker!r} on the terminal: {self.screen[-2000:]!r}"
+            if select.select([self.primary], [], [], 1.0)[0]:
                 try:
-                    screen += os.read(primary, 65536)
+                    self.screen += os.read(self.primary, 65536)
                 except OSError:  # the child closed the terminal
                     break
+
+    def quit(self) -> int:
+        """Press q; the exit code."""
+        try:
+            os.write(self.primary, b"q")
+            return self.proc.wait(timeout=TIMEOUT)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            os.close(self.primary)
+
+
+def test_appliance_tui_attaches_and_quits(tmp_path):
+    server = serve(tmp_path)
     try:
-        read_until(b"healthy")  # the banner, drawn from this server's own admin API
-        os.write(primary, b"q")
-        assert proc.wait(timeout=TIMEOUT) == 0
+        terminal = Terminal(["tui", "--data-dir", str(server.data_dir)])
+        terminal.read_until(b"healthy")  # found admin.url and admin.token in the data dir
+        assert terminal.quit() == 0
+        assert server.proc.poll() is None  # quitting the dashboard leaves the server running
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(primary)
+        server.stop()
+
+
+def test_serve_tui_runs_the_dashboard_in_the_server_process(tmp_path):
+    data_dir = tmp_path / "data"
+    terminal = Terminal(["serve", "--tui", "--http", "--listen", "127.0.0.1:0",
+                         "--data-dir", str(data_dir)])
+    terminal.read_until(b"healthy")  # the banner, drawn from this server's own admin API
+    assert terminal.quit() == 0
     logged = (data_dir / "logs" / "appliance.log").read_text()
     assert "admin API on" in logged and "stopped" in logged
-    assert b"admin API on" not in screen  # the log stayed off the terminal
+    assert b"admin API on" not in terminal.screen  # the log stayed off the terminal
