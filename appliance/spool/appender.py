@@ -26,7 +26,6 @@ try:
     IOV_MAX = os.sysconf("SC_IOV_MAX")
 except (ValueError, OSError):  # pragma: no cover - every Linux has it
     IOV_MAX = 1024
-_BUFFERS_PER_FRAME = 3
 
 
 @dataclass
@@ -179,12 +178,10 @@ class SegmentAppender:
             fd = self._lock_current()
         except OSError as e:
             return 0, 0, e
-        per_call = max(1, IOV_MAX // _BUFFERS_PER_FRAME)
         done = 0
         total = 0
         try:
-            for start in range(0, len(frames), per_call):
-                group = frames[start:start + per_call]
+            for group in _groups(frames):
                 buffers = [b for f in group for b in f]
                 expected = sum(map(len, buffers))
                 try:
@@ -208,6 +205,20 @@ class SegmentAppender:
             return done, total, None
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _groups(frames: list[list[bytes]]):
+    """Consecutive groups of whole frames with at most IOV_MAX buffers each."""
+    group: list[list[bytes]] = []
+    count = 0
+    for f in frames:
+        if group and count + len(f) > IOV_MAX:
+            yield group
+            group, count = [], 0
+        group.append(f)
+        count += len(f)
+    if group:
+        yield group
 
 
 def _short_write_error(fd: int) -> OSError:
