@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from appliance.cli import job_server
 from appliance.cli.common import CommandError, load_filter
+from appliance.cli.progress import job_progress
 from appliance.selfcmd import JOB_WORKER
 
 
@@ -78,26 +79,6 @@ def _size(text: str) -> int:
     return value
 
 
-def _progress_printer(err, interval: float = 1.0):
-    last = [0.0]
-
-    def show(info: dict) -> None:
-        now = time.monotonic()
-        if info["phase"] == "map" and info["files_done"] < info["files_total"] \
-                and now - last[0] < interval:
-            return
-        last[0] = now
-        line = (f"{info['phase']}: {info['files_done']}/{info['files_total']} files, "
-                f"{info['records']} records, {info['bytes']} bytes")
-        if info.get("errors"):
-            line += f", {info['errors']} errors"
-        if info["phase"] == "reduce":
-            line += f", reducers {info['reducers_done']}/{info['reducers_total']}"
-        print(line, file=err, flush=True)
-
-    return show
-
-
 def run_job(args, config, out, err=None) -> int:
     from appliance.mr import JobCancelled, JobError, LocalRunner
     from appliance.mr.plan import InputError, choose_sources, plan_inputs
@@ -128,21 +109,23 @@ def run_job(args, config, out, err=None) -> int:
                              cache_bytes=args.cache_bytes)
     except InputError as e:
         raise CommandError(str(e)) from None
+    stack = ExitStack()
     try:
         for note in inputs.notes:
             print(note, file=err, flush=True)
+        show = stack.enter_context(job_progress(err, sum(f.size for f in inputs.files)))
         if runner_kind == "dask":
             from appliance.mr.dask_runner import DaskRunner
 
             runner = DaskRunner(args.script, inputs.files, args.output,
                                 scheduler=args.scheduler, mappers=args.mappers,
                                 reducers=args.reducers, max_errors=args.max_errors,
-                                progress=_progress_printer(err))
+                                progress=show)
         else:
             runner = LocalRunner(args.script, inputs.files, args.output,
                                  mappers=args.mappers or 2, reducers=args.reducers,
                                  max_errors=args.max_errors, work_dir=args.work_dir,
-                                 progress=_progress_printer(err), config=config,
+                                 progress=show, config=config,
                                  schemas=schemas, spool_filter=flt, dedupe=args.dedupe)
         s = runner.run()
     except JobCancelled as e:
@@ -152,6 +135,7 @@ def run_job(args, config, out, err=None) -> int:
     except JobError as e:
         raise CommandError(str(e)) from None
     finally:
+        stack.close()
         inputs.close()
     out.write(s.report())
     return 0

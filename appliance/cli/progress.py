@@ -1,0 +1,85 @@
+"""How `appliance job run` shows a job's progress: a rich progress bar on a terminal, a line
+per second otherwise (logs, pipes, CI)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import TextIO
+
+
+def line_printer(err: TextIO, interval: float = 1.0):
+    """A progress callback printing one line per phase change, and at most one a second."""
+    last = {"t": 0.0, "phase": None}
+
+    def show(info: dict) -> None:
+        now = time.monotonic()
+        if info["phase"] == last["phase"] and now - last["t"] < interval:
+            return
+        last.update(t=now, phase=info["phase"])
+        line = (f"{info['phase']}: {info['files_done']}/{info['files_total']} files, "
+                f"{info['records']} records, {info['bytes']} bytes")
+        if info.get("errors"):
+            line += f", {info['errors']} errors"
+        if info["phase"] == "reduce":
+            line += f", reducers {info['reducers_done']}/{info['reducers_total']}"
+        print(line, file=err, flush=True)
+
+    return show
+
+
+def _human(n: float) -> str:
+    """A byte count in B, kB, MB, GB or TB."""
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("kB", "MB", "GB"):
+        n /= 1000
+        if n < 1000:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1000:.1f} TB"
+
+
+@contextmanager
+def job_progress(err: TextIO, bytes_total: int):
+    """Yield a progress callback for a LocalRunner/DaskRunner: a bar over the input bytes
+    (map, and the first pass of --dedupe), then over the reducers, when `err` is a terminal;
+    `line_printer` otherwise."""
+    if not err.isatty():
+        yield line_printer(err)
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description:<7}"), BarColumn(),
+               TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(file=err), transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def show(info: dict) -> None:
+            phase = info["phase"]
+            name = "reduce" if phase in ("reduce", "merge", "done") else phase
+            if name not in tasks:
+                total = bytes_total if name != "reduce" else None
+                tasks[name] = bar.add_task(name, total=total, detail="")
+            detail = (f"{_human(info['bytes'])}/{_human(bytes_total)}, "
+                      f"{info['files_done']}/{info['files_total']} files, "
+                      f"{info['records']:,} records"
+                      + (f", {info['errors']} errors" if info.get("errors") else ""))
+            if name == "reduce":
+                if phase == "reduce":
+                    detail = (f"reducers {info['reducers_done']}/{info['reducers_total']}, "
+                              f"{info['records']:,} records")
+                    bar.update(tasks[name], total=info["reducers_total"] or 1,
+                               completed=info["reducers_done"], detail=detail)
+                else:  # merging the reducers' output, then done
+                    bar.update(tasks[name], completed=bar.tasks[tasks[name]].total)
+            else:
+                bar.update(tasks[name], completed=info["bytes"], detail=detail)
+
+        yield show
