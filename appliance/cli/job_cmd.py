@@ -106,7 +106,7 @@ def run_job(args, config, out, err=None) -> int:
         inputs = plan_inputs(config, flt, schemas, local=use_local, remote=use_remote,
                              spool=runner_kind == "local" and not args.no_spool,
                              store=args.store, cache_dir=args.cache_dir,
-                             cache_bytes=args.cache_bytes)
+                             cache_bytes=args.cache_bytes, download=runner_kind == "local")
     except InputError as e:
         raise CommandError(str(e)) from None
     stack = ExitStack()
@@ -120,7 +120,7 @@ def run_job(args, config, out, err=None) -> int:
             runner = DaskRunner(args.script, inputs.files, args.output,
                                 scheduler=args.scheduler, mappers=args.mappers,
                                 reducers=args.reducers, max_errors=args.max_errors,
-                                progress=show)
+                                progress=show, config=config)
         else:
             runner = LocalRunner(args.script, inputs.files, args.output,
                                  mappers=args.mappers or 2, reducers=args.reducers,

@@ -8,10 +8,11 @@ Flow (docs/mapreduce.md, "Running on a Dask cluster"):
    are shipped to the workers by value: workers never import the script.
    Without this Dask hangs on a ModuleNotFoundError seen only in worker logs.
 2. One map task per input file (or per balanced group with ``mappers=N``)
-   reads the zstd store file by its local path (the cluster must share the
-   filesystem; S3 inputs are future work), calls ``map`` with the mapper of
-   the local runner (`worker.Mapper`, so the error messages and combine rules
-   are the same), applies ``combine`` per task and returns, per reducer
+   reads the zstd store file by its local path (local store files need a
+   filesystem the cluster shares) or downloads an S3 object (`RemoteInput`:
+   listed by the driver, fetched and verified by the worker itself), calls
+   ``map`` with the mapper of the local runner (`worker.Mapper`, so the error
+   messages and combine rules are the same), applies ``combine`` per task and returns, per reducer
    partition (``crc32(canonical_key(key)) % M``), a list of
    ``(canonical_key, key, values)`` sorted by the canonical key.
 3. M reduce tasks merge their partition's lists, group by key, call
@@ -196,7 +197,7 @@ class DaskRunner:
     def __init__(self, script: str | Path, inputs: Iterable[InputFile], output: str | Path, *,
                  scheduler, mappers: int | None = None, reducers: int = 1,
                  max_errors: int = 0, combine_threshold: int = DEFAULT_COMBINE_THRESHOLD,
-                 progress: Callable[[dict], None] | None = None) -> None:
+                 progress: Callable[[dict], None] | None = None, config=None) -> None:
         if (mappers is not None and mappers < 1) or reducers < 1:
             raise ValueError("mappers and reducers must be at least 1")
         if max_errors < 0 or combine_threshold < 1:
@@ -208,6 +209,7 @@ class DaskRunner:
         self.mappers, self.reducers = mappers, reducers
         self.max_errors, self.combine_threshold = max_errors, combine_threshold
         self.progress = progress
+        self.config = config  # [export] settings for `RemoteInput`s, read by the workers
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -251,7 +253,7 @@ class DaskRunner:
             funcs = cloudpickle.dumps((job.map, job.combine, job.reduce, job.setup_reduce))
             [funcs_f] = client.scatter([funcs], broadcast=False)
             spec = JobSpec(str(self.script), "", summary.reducers, _NO_SPILL,
-                           self.combine_threshold, self.max_errors)
+                           self.combine_threshold, self.max_errors, self.config)
             token = f"appliance-job-{os.getpid()}-{time.time_ns()}"
             errors_name = None
             if self.max_errors:

@@ -17,6 +17,18 @@ class InputFile(NamedTuple):
     size: int
 
 
+class RemoteInput(NamedTuple):
+    """An exported object that the worker mapping it downloads itself (the Dask runner):
+    `path` is ``s3://bucket/object key``; `key` its store key; `etag` from the listing."""
+
+    path: str
+    tree: str
+    dims: tuple[str, ...]
+    size: int
+    key: str
+    etag: str
+
+
 def select_inputs(store_root: str | Path, flt=None, schemas=None) -> list[InputFile]:
     """The ``*.zst`` files of the partitions `flt` selects (None: every partition).
 

@@ -61,10 +61,12 @@ def choose_sources(mode: str, config, explicit_store: bool = False) -> tuple[boo
 
 def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool = True,
                 store: Path | None = None, cache_dir: Path | None = None,
-                cache_bytes: int | None = None, tmp_dir: Path | None = None) -> JobInputs:
+                cache_bytes: int | None = None, tmp_dir: Path | None = None,
+                download: bool = True) -> JobInputs:
     """Gather a job's inputs (see the module docstring). `store` reads another store directory
     as it is, without snapshot, spool or S3. The snapshot goes under `tmp_dir` (default
-    `<data_dir>/tmp`), which must be on the data dir's file system."""
+    `<data_dir>/tmp`), which must be on the data dir's file system. With `download` false the
+    S3 objects are only listed, as `RemoteInput`s that the workers fetch (the Dask runner)."""
     inputs = JobInputs()
     try:
         if store is not None:
@@ -82,7 +84,8 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
                 inputs.notes.append(f"spool: {len(spooled.pieces)} segment(s), {spooled.size} "
                                     f"bytes not converted yet (converted on the fly)")
         if remote:
-            inputs.files += _remote(config, flt, schemas, inputs, cache_dir, cache_bytes)
+            inputs.files += _remote(config, flt, schemas, inputs, cache_dir, cache_bytes,
+                                    download)
     except BaseException:
         inputs.close()
         raise
@@ -103,7 +106,8 @@ def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot
         raise InputError(str(e)) from None
 
 
-def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes) -> list:
+def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
+            download: bool) -> list:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from appliance.config import ConfigError
@@ -116,12 +120,15 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes) -> 
         raise InputError(str(e)) from None
     export = config.export
     snap = inputs.snapshot
+    exclude = snap.covers if snap is not None else lambda key: False
+    if not download:
+        return _listed(client, config, flt, schemas, exclude, inputs)
     stats: dict = {}
     try:
         remote = select_remote_inputs(
             client, export.bucket, export.prefix, flt, schemas,
             cache_dir or config.data_dir / "cache" / "s3",
-            exclude=snap.covers if snap is not None else lambda key: False,
+            exclude=exclude,
             max_cache_bytes=DEFAULT_CACHE_BYTES if cache_bytes is None else cache_bytes,
             workers=max(4, export.concurrency), part_size=export.part_size, stats=stats)
     except (BotoCoreError, ClientError, RemoteError, OSError) as e:
@@ -133,3 +140,30 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes) -> 
         f"({stats['downloaded_bytes']} bytes), {stats['evicted']} evicted"
         + (f", {stats['size_only']} verified by size only" if stats["size_only"] else ""))
     return remote
+
+
+def _listed(client, config, flt, schemas, exclude, inputs: JobInputs) -> list:
+    """The selected S3 objects as `RemoteInput`s, without downloading them."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from appliance.mr.inputs import RemoteInput
+    from appliance.mr.remote import list_remote
+    from appliance.storage.keys import parse_key
+
+    export = config.export
+    base = export.prefix.strip("/")
+    base = f"{base}/" if base else ""
+    try:
+        listed = list_remote(client, export.bucket, export.prefix, flt, schemas)
+    except (BotoCoreError, ClientError, OSError) as e:
+        raise InputError(f"S3 inputs from s3://{export.bucket}/{export.prefix}: "
+                         f"{type(e).__name__}: {e}") from None
+    wanted = [o for o in listed if not exclude(o.key)]
+    inputs.notes.append(f"s3: {len(listed)} objects selected, {len(listed) - len(wanted)} "
+                        f"read locally instead; the workers download the rest")
+    out = []
+    for o in wanted:
+        key = parse_key(o.key, schemas)
+        out.append(RemoteInput(f"s3://{export.bucket}/{base}{o.key}", key.tree, key.values,
+                               o.size, o.key, o.etag))
+    return out

@@ -242,7 +242,7 @@ def evict(cache_dir: Path, max_bytes: int, keep: set[Path], room: int = 0) -> li
     return removed
 
 
-def _download(client, bucket: str, object_key: str, obj: RemoteObject, target: Path,
+def download(client, bucket: str, object_key: str, obj: RemoteObject, target: Path,
               part_size: int) -> tuple[str, str]:
     """GET into a temp file next to `target`, verify, rename; returns (md5, how verified)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -323,7 +323,7 @@ def select_remote_inputs(client, bucket: str, prefix: str, flt, schemas, cache_d
             last = None
             for _ in range(2):
                 try:
-                    _, how = _download(client, bucket, base + o.key, o, paths[o.key], part_size)
+                    _, how = download(client, bucket, base + o.key, o, paths[o.key], part_size)
                 except RemoteError as e:
                     last = e
                     continue

@@ -1,4 +1,5 @@
-"""What a mapper reads: the records of a store file, or of the spool converted on the fly.
+"""What a mapper reads: the records of a store file, of an S3 object (fetched by the worker),
+or of the spool converted on the fly.
 
 Both yield ``(where, dims, doc_id, value, nbytes)``: `where` locates the
 record for error messages (a line number in a store file, a segment and
@@ -11,10 +12,12 @@ from __future__ import annotations
 import io
 import mmap
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
-from appliance.mr.inputs import InputFile
+from appliance.mr.inputs import InputFile, RemoteInput
 from appliance.mr.snapshot import SpoolInput
 
 Record = tuple[object, tuple[str, ...], str, str, int]
@@ -34,6 +37,32 @@ def store_records(f: InputFile) -> Iterator[Record]:
             if value.endswith("\n"):
                 value = value[:-1]
             yield n, dims, doc, value, len(line)
+
+
+def remote_records(f: RemoteInput, config) -> Iterator[Record]:
+    """The lines of an exported object, downloaded and verified (size and ETag) into a temp
+    file on this worker first; S3 settings from `config` ([export])."""
+    from appliance.mr.remote import RemoteObject, download
+
+    bucket, _, object_key = f.path.removeprefix("s3://").partition("/")
+    with tempfile.TemporaryDirectory(prefix="appliance-s3-") as tmp:
+        target = Path(tmp) / "object.zst"
+        download(_s3_client(config), bucket, object_key, RemoteObject(f.key, f.size, f.etag),
+                 target, config.export.part_size)
+        yield from store_records(InputFile(str(target), f.tree, f.dims, f.size))
+
+
+_clients: dict = {}
+
+
+def _s3_client(config):
+    """One boto3 client per process and endpoint (clients are thread-safe and costly)."""
+    from appliance.export.factory import build_uploader
+
+    name = (config.export.endpoint_url, config.export.region, config.export.access_key_id)
+    if name not in _clients:
+        _clients[name] = build_uploader(config).client
+    return _clients[name]
 
 
 def spool_records(src: SpoolInput, converter, schemas, flt, counts: Counter) -> Iterator[Record]:

@@ -15,12 +15,12 @@ from typing import Any
 
 from appliance.mr.context import MapContext, ReduceContext
 from appliance.mr.dedupe import load_winners
-from appliance.mr.inputs import InputFile
+from appliance.mr.inputs import InputFile, RemoteInput
 from appliance.mr.job import Job, JobError, load_job
 from appliance.mr.keys import canonical_key, partition_of
 from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, write_groups
 from appliance.mr.snapshot import SpoolInput
-from appliance.mr.sources import Record, spool_records, store_records
+from appliance.mr.sources import Record, remote_records, spool_records, store_records
 
 PROGRESS_RECORDS = 20_000   # a mapper reports progress at least this often
 _OVERHEAD = 64              # estimated bytes per buffered value besides its payload
@@ -35,7 +35,7 @@ class JobSpec:
     spill_bytes: int
     combine_threshold: int
     max_errors: int
-    convert_config: Any = None   # the Config to convert spool inputs with
+    convert_config: Any = None   # the Config: converts spool inputs, reaches S3 for remote ones
     schemas: Any = None          # tree -> Schema, for spool inputs' partitions
     spool_filter: Any = None     # the job's Filter, applied to spool records
     ranks: Any = None            # --dedupe: input path -> rank (appliance.mr.dedupe)
@@ -142,6 +142,8 @@ class Mapper:
         return where if isinstance(where, str) else f"input {f.path}, line {where}"
 
     def _sources(self, f) -> Iterator[Record]:
+        if isinstance(f, RemoteInput):
+            return remote_records(f, self.spec.convert_config)
         if not isinstance(f, SpoolInput):
             return store_records(f)
         if self.converter is None:

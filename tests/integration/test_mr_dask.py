@@ -171,3 +171,20 @@ def test_helper_module_is_shipped(cluster, converted, tmp_path):
     seen = client.run(eval, "[m for m in __import__('sys').modules "
                             "if m == 'dask_helper_mod' or m.startswith('appliance_job_')]")
     assert seen and not any(seen.values())
+
+
+def test_dask_workers_read_s3_inputs_themselves(cluster, tmp_path, s3, bucket):
+    """Local and exported files together: the driver lists S3, the workers download and
+    verify the objects (nothing lands in the driver's cache), each record counted once."""
+    from tests.integration.test_mr_s3 import count, split_store, total
+
+    lc, _ = cluster
+    config, g = split_store(tmp_path, s3, bucket)
+    n, err = count(["--runner", "dask", "--scheduler", lc.scheduler_address], config, tmp_path)
+    assert n == total(g["s3"] + g["both"] + g["local"])
+    assert f"{len(g['s3']) + len(g['both'])} objects selected, {len(g['both'])} read locally" \
+        in err and "the workers download the rest" in err
+    assert not (tmp_path / "cache").exists()
+    n, _ = count(["--runner", "dask", "--scheduler", lc.scheduler_address, "--remote-only"],
+                 config, tmp_path)
+    assert n == total(g["s3"] + g["both"])
