@@ -158,8 +158,8 @@ class AdminClient:
         if status >= 400:
             message = decoded.get("error") if isinstance(decoded, dict) else None
             if status == 401:
-                message = (f"{message or 'unauthorized'}: the admin token does not match the "
-                           f"server's (wrong --token-file or data dir?)")
+                message = ("the server refused the admin token: it does not match the server's "
+                           "(wrong --token-file, data dir or --admin address?)")
             raise AdminError(status, message or f"HTTP {status}")
         return decoded
 

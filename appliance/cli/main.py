@@ -17,6 +17,7 @@ from appliance.cli import (
     selftest_cmd,
     serve_cmd,
     spool_cmd,
+    status_cmd,
     store_cmd,
     tui_cmd,
 )
@@ -24,7 +25,7 @@ from appliance.cli.common import CommandError, common_options
 from appliance.config import ConfigError, load_config
 
 COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, store_cmd,
-            export_cmd, job_cmd, selftest_cmd, tui_cmd, receiver_cmd)
+            export_cmd, job_cmd, selftest_cmd, tui_cmd, status_cmd, receiver_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,9 @@ from pathlib import Path
 READY = re.compile(r"listening on (https?)://([^:]+):(\d+)")
 
 # Tests must not depend on how full the machine's disk is.
-TEST_ENV = {"APPLIANCE_SPOOL_MIN_FREE_BYTES": "0", "APPLIANCE_SPOOL_MIN_FREE_PERCENT": "0"}
+TEST_ENV = {"APPLIANCE_SPOOL_MIN_FREE_BYTES": "0", "APPLIANCE_SPOOL_MIN_FREE_PERCENT": "0",
+            # Test servers run side by side: each admin API on a port of its own.
+            "APPLIANCE_ADMIN_LISTEN": "127.0.0.1:0"}
 
 
 @dataclass
@@ -74,6 +76,13 @@ class ServerProcess:
             match = regex.search(line)
             if match:
                 return match
+
+    def admin(self):
+        """An AdminClient for this server (the admin.url and admin.token in its data dir)."""
+        from appliance.admin.client import AdminClient
+
+        return AdminClient(lambda: (self.data_dir / "admin.url").read_text().strip(),
+                           lambda: (self.data_dir / "admin.token").read_text().strip())
 
     @property
     def cafile(self) -> Path:

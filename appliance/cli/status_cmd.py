@@ -1,0 +1,160 @@
+"""`appliance status`: a one-screen summary of a running server, from its admin API."""
+
+from __future__ import annotations
+
+import json
+
+from appliance.cli.common import CommandError
+
+
+def add_parser(sub, common) -> None:
+    p = sub.add_parser(
+        "status", parents=[common], help="one-screen summary of a running server",
+        description="Ask a running `appliance serve` (through its admin API) how it is: health "
+                    "first, then ingest, spool, converter, export, disk, jobs and the ledger's "
+                    "days that do not reconcile. Exit status: 0 healthy, 1 the server reports "
+                    "problems, 2 the server cannot be reached or the token is wrong.")
+    p.add_argument("--json", action="store_true",
+                   help="print {\"stats\": ..., \"ledger\": ...} as JSON instead")
+    p.add_argument("--admin", metavar="URL",
+                   help="admin API address, http://HOST:PORT or unix:PATH (default: the one "
+                        "the server of this data dir wrote, else [admin] listen)")
+    p.add_argument("--token-file", metavar="FILE",
+                   help="admin token (default: [admin] token_file, else <data_dir>/admin.token)")
+    p.set_defaults(run=run)
+
+
+def run(args, config, out) -> int:
+    from appliance.admin.client import AdminClient, AdminError
+
+    client = AdminClient.from_config(config, url=args.admin, token_file=args.token_file)
+    try:
+        stats = client.stats()
+        ledger = client.ledger()
+    except AdminError as e:
+        raise CommandError(e.message) from None
+    finally:
+        client.close()
+    if args.json:
+        out.write(json.dumps({"stats": stats, "ledger": ledger}, indent=1) + "\n")
+    else:
+        out.write(render(stats, ledger))
+    return 0 if stats["health"]["ok"] else 1
+
+
+# -- the text summary --------------------------------------------------------------------------
+
+def _size(n: float | None) -> str:
+    n = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s"
+
+
+def _counts(table: dict) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(table.items(), key=lambda kv: -kv[1])) \
+        or "none"
+
+
+def _ingest(s: dict) -> str:
+    ingest, rates = s["ingest"], s["rates"]
+    by_status = ingest["requests_by_status"]
+    latency = ingest["latency_seconds"]
+    return (f"{sum(by_status.values()):,} requests ({_counts(by_status)}), "
+            f"{rates['requests_per_s']:.1f} req/s, {_size(rates['bytes_per_s'])}/s, "
+            f"p50 {_ms(latency['p50'])}, p99 {_ms(latency['p99'])}, "
+            f"{ingest['open_connections']} open connections")
+
+
+def _spool(s: dict) -> str:
+    spool = s["spool"]
+    waiting = spool.get("sealed_segments", 0)
+    oldest = spool.get("oldest_sealed_age_seconds")
+    wait = f" (oldest {_duration(oldest)})" if waiting and oldest is not None else ""
+    return (f"{spool['records']:,} records, {_size(spool['bytes'])} written; {waiting} sealed "
+            f"segment(s) waiting{wait}; fsync p50 {_ms(spool['fsync_seconds']['p50'])}; "
+            f"errors: {_counts(spool['errors'])}")
+
+
+def _converter(s: dict) -> str:
+    c = s["converter"]
+    state = "running" if c.get("running") else "NOT RUNNING"
+    return (f"{state}, {c.get('converted', 0):,} converted, {c.get('invalid', 0):,} invalid "
+            f"({_counts(c.get('invalid_by_reason', {}))}), {c.get('restarts', 0)} restarts "
+            f"(counts since the server started)")
+
+
+def _export(s: dict) -> str:
+    e = s["export"]
+    if not e.get("enabled"):
+        return "off (the local store is the archive)"
+    state = f"FAILING: {e['problem']}" if e.get("problem") else "ok"
+    return (f"s3://{e.get('bucket')} {state}; backlog {e.get('backlog_files', 0)} files / "
+            f"{_size(e.get('backlog_bytes'))}, lag {_duration(e.get('lag_seconds', 0))}; "
+            f"{e.get('uploaded_files', 0):,} files uploaded; "
+            f"errors: {_counts(e.get('errors', {}))}")
+
+
+def _jobs(s: dict) -> str:
+    jobs = s["jobs"]
+    if not jobs.get("enabled"):
+        return "disabled"
+    counts = {k: v for k, v in jobs.items() if k != "enabled" and v}
+    return _counts(counts) if counts else "none"
+
+
+def _ledger(ledger: dict) -> list[str]:
+    days = ledger.get("days", [])
+    bad = [d for d in days if not d["reconciled"]]
+    if not days:
+        return ["ledger     no data yet"]
+    pending = sum(d["pending_conversion"] + d["pending_export"] for d in days)
+    if not bad:
+        return [f"ledger     {len(days)} day(s), all reconcile ({pending:,} records pending)"]
+    lines = [f"ledger     {len(bad)} of {len(days)} day(s) do NOT reconcile:"]
+    lines += [f"  ! {d['date']}: {d['problem']}" for d in bad]
+    return lines
+
+
+def render(stats: dict, ledger: dict) -> str:
+    """The one-screen text for a /v1/stats and a /v1/ledger answer."""
+    health = stats["health"]
+    lines = [f"appliance {stats['version']} on node {stats['node_id']}, "
+             f"up {_duration(stats['uptime_seconds'])}"]
+    if health["ok"]:
+        lines.append("HEALTH     OK")
+    else:
+        lines.append(f"HEALTH     {len(health['problems'])} PROBLEM(S)")
+        lines += [f"  ! {p}" for p in health["problems"]]
+    disk, store = stats["disk"], stats["store"]
+    lines += [
+        f"ingest     {_ingest(stats)}",
+        f"spool      {_spool(stats)}",
+        f"converter  {_converter(stats)}",
+        f"export     {_export(stats)}",
+        f"disk       {_size(disk['free_bytes'])} free of {_size(disk['total_bytes'])} "
+        f"(refusing below {_size(disk['watermark_bytes'])})",
+        f"store      {store['files']:,} files, {store.get('records', 0):,} records, "
+        f"{_size(store['bytes'])}",
+        f"jobs       {_jobs(stats)}",
+        *_ledger(ledger),
+    ]
+    return "\n".join(lines) + "\n"
