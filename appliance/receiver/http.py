@@ -27,10 +27,11 @@ from email.utils import formatdate
 from http import HTTPStatus
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IProtocolNegotiationFactory, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
+from zope.interface import implementer
 
 log = Logger()
 
@@ -416,6 +417,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             self.transport.loseConnection()
 
 
+@implementer(IProtocolNegotiationFactory)
 class ReceiverFactory(Factory):
     """The public port: counts connections and answers; hands requests to `handler`."""
 
@@ -440,6 +442,11 @@ class ReceiverFactory(Factory):
     def connection_closed(self) -> None:
         self.open_connections -= 1
         self.stats.open_connections = self.open_connections
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """ALPN: HTTP/1.1. Without an overlap with what a client offers (curl and
+        browsers offer h2 and http/1.1), Twisted fails the TLS handshake."""
+        return [b"http/1.1"]
 
     def count(self, status: int, started: float | None) -> None:
         """Count an answer; its latency from the end of the head when known."""
