@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-ingest clean
+.PHONY: run test lint bench bench-ingest binary test-binary clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -35,10 +35,19 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.export
 	$(BIN)/python -m bench.mapreduce
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.binary
 
 ## bench-ingest: the receiver side by side with its baselines (needs wrk; nginx optional)
 bench-ingest: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.ingest
+
+## binary: the one-file binary dist/appliance (PyInstaller; reproducible, see packaging/build.py)
+binary: $(VENV)/.dev-installed
+	$(BIN)/python packaging/build.py
+
+## test-binary: build dist/appliance, then run the packaging tests against it
+test-binary: binary
+	$(BIN)/python -m pytest -m packaging tests/packaging
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check appliance tests
