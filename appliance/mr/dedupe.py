@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from appliance.convert.loop import generation_position
+from appliance.storage.generations import generation_position, split_file_name
 
 WINNERS_SCRIPT = Path(__file__).with_name("dedupe_winners.py")
 
@@ -35,11 +35,11 @@ WINNERS_SCRIPT = Path(__file__).with_name("dedupe_winners.py")
 def _order(f) -> tuple:
     if not hasattr(f, "dims"):  # the SpoolInput: newest of all
         return (2, "", 0, "", "")
-    parts = os.path.basename(f.path).split(".")
-    position = generation_position(parts[-4]) if len(parts) >= 5 else None
+    name = split_file_name(os.path.basename(f.path))
+    position = generation_position(name.generation) if name is not None else None
     if position is None:
         return (0, "", 0, "", f.path)
-    return (1, position[0], position[1], ".".join(parts[:-4]), parts[-3], f.path)
+    return (1, position[0], position[1], name.node, name.part, f.path)
 
 
 def rank_inputs(inputs: list) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Job inputs: the store files a filter selects, and their split over mappers."""
+"""Job inputs: store files, S3 objects and spool pieces, and their split over mappers."""
 
 from __future__ import annotations
 
@@ -27,6 +27,24 @@ class RemoteInput(NamedTuple):
     size: int
     key: str
     etag: str
+
+
+class SpoolPiece(NamedTuple):
+    """Bytes [start, end) of one spool segment, through a hard link in a job's snapshot."""
+
+    path: str
+    start: int
+    end: int
+
+
+class SpoolInput(NamedTuple):
+    """Every spool piece of a snapshot (`appliance.mr.snapshot`), read by one mapper, so
+    re-appended copies of a record, which land in a later segment, are dropped like the
+    converter drops them."""
+
+    path: str
+    pieces: tuple[SpoolPiece, ...]
+    size: int
 
 
 def select_inputs(store_root: str | Path, flt=None, schemas=None) -> list[InputFile]:

@@ -31,34 +31,17 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
 
-from appliance.convert.loop import generation_position, segment_stem
-from appliance.mr.inputs import InputFile, select_inputs
+from appliance.convert.loop import segment_stem
+from appliance.mr.inputs import InputFile, SpoolInput, SpoolPiece, select_inputs
 from appliance.spool.segments import ROTATING_PREFIX, SEALED_PREFIX, SUFFIX, SpoolDir
 from appliance.storage.checkpoint import CheckpointLog
+from appliance.storage.generations import generation_position, split_file_name
 from appliance.storage.readlock import store_read_lock
 
 
 class SnapshotError(Exception):
     """The snapshot could not be taken (names the reason)."""
-
-
-class SpoolPiece(NamedTuple):
-    """Bytes [start, end) of one spool segment, through a hard link in the snapshot."""
-
-    path: str
-    start: int
-    end: int
-
-
-class SpoolInput(NamedTuple):
-    """Every spool piece of a snapshot, read by one mapper (so re-appended copies of a
-    record, which land in a later segment, are dropped like the converter drops them)."""
-
-    path: str
-    pieces: tuple[SpoolPiece, ...]
-    size: int
 
 
 @dataclass
@@ -104,10 +87,10 @@ class LocalSnapshot:
 def after_frontier(file_name: str, node_id: str, frontier: tuple[str, int] | None) -> bool:
     """True if `file_name` (``<node>.<generation>.<part>.<records>.zst``) is a file of
     `node_id` whose generation starts at or after `frontier`."""
-    parts = file_name.split(".")
-    if frontier is None or len(parts) < 5 or ".".join(parts[:-4]) != node_id:
+    name = split_file_name(file_name)
+    if frontier is None or name is None or name.node != node_id:
         return False
-    position = generation_position(parts[-4])
+    position = generation_position(name.generation)
     return position is not None and position >= frontier
 
 

@@ -17,8 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from appliance.mr.inputs import InputFile, RemoteInput
-from appliance.mr.snapshot import SpoolInput
+from appliance.mr.inputs import InputFile, RemoteInput, SpoolInput
 
 Record = tuple[object, tuple[str, ...], str, str, int]
 

@@ -15,11 +15,10 @@ from typing import Any
 
 from appliance.mr.context import MapContext, ReduceContext
 from appliance.mr.dedupe import load_winners
-from appliance.mr.inputs import InputFile, RemoteInput
+from appliance.mr.inputs import InputFile, RemoteInput, SpoolInput
 from appliance.mr.job import Job, JobError, load_job
 from appliance.mr.keys import canonical_key, partition_of
 from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, write_groups
-from appliance.mr.snapshot import SpoolInput
 from appliance.mr.sources import Record, remote_records, spool_records, store_records
 
 PROGRESS_RECORDS = 20_000   # a mapper reports progress at least this often
