@@ -68,15 +68,6 @@ def generation_id(segment: Path, offset: int) -> str:
     return f"{segment_stem(segment)}-{offset:x}"
 
 
-def generation_position(generation: str) -> tuple[str, int] | None:
-    """The spool position (segment stem, offset) a generation id names, or None."""
-    stem, _, offset = generation.rpartition("-")
-    try:
-        return (stem, int(offset, 16)) if stem else None
-    except ValueError:
-        return None
-
-
 class ConverterLoop:
     """Converts a spool into a store, exactly once across crashes."""
 
