@@ -7,7 +7,12 @@ A custom collector reads `NodeView.stats()` and the ledger at scrape time, so
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    SummaryMetricFamily,
+)
 
 
 def _gauge(name: str, doc: str, value, labels: dict | None = None) -> GaugeMetricFamily:
@@ -27,13 +32,14 @@ def _by_label(factory, name: str, doc: str, label: str, values: dict):
     return family
 
 
-def _latency(name: str, doc: str, summary: dict) -> list:
-    quantiles = GaugeMetricFamily(name, doc, labels=["quantile"])
+def _latency(name: str, doc: str, summary: dict) -> SummaryMetricFamily:
+    """A Prometheus summary: _count, _sum and the p50/p99 of recent observations."""
+    family = SummaryMetricFamily(name, doc, count_value=summary["count"],
+                                 sum_value=summary["total_seconds"])
     for q, key in (("0.5", "p50"), ("0.99", "p99")):
         if summary.get(key) is not None:
-            quantiles.add_metric([q], summary[key])
-    return [quantiles, _counter(name + "_count", doc + " (observations)", summary["count"]),
-            _counter(name + "_sum", doc + " (total seconds)", summary["total_seconds"])]
+            family.add_sample(name, {"quantile": q}, summary[key])
+    return family
 
 
 def ledger_totals(days: list[dict]) -> dict:
@@ -76,7 +82,7 @@ class StatsCollector:
                        ingest["bytes_received"])
         yield _gauge("appliance_open_connections", "Open client connections",
                      ingest["open_connections"])
-        yield from _latency("appliance_request_latency_seconds",
+        yield _latency("appliance_request_latency_seconds",
                             "Request latency (recent requests)", ingest["latency_seconds"])
         yield _counter("appliance_spool_records", "Records made durable", spool["records"])
         yield _counter("appliance_spool_bytes", "Bytes made durable", spool["bytes"])
@@ -85,7 +91,7 @@ class StatsCollector:
                        spool["segments_sealed"])
         yield _by_label(CounterMetricFamily, "appliance_spool_errors", "Spool write errors",
                         "error", spool["errors"])
-        yield from _latency("appliance_spool_fsync_seconds", "fdatasync latency",
+        yield _latency("appliance_spool_fsync_seconds", "fdatasync latency",
                             spool["fsync_seconds"])
         yield _gauge("appliance_spool_sealed_segments", "Sealed segments awaiting conversion",
                      spool["sealed_segments"])

@@ -11,6 +11,7 @@ import time
 
 from appliance import __version__
 from appliance.admin.history import History, counters_sample
+from appliance.ledger.accepted import sealed_at
 from appliance.spool.segments import SEALED_PREFIX
 
 # The converter is "behind" when the oldest sealed segment waits longer than this
@@ -49,13 +50,7 @@ class NodeView:
             names = sorted(p.name for p in root.iterdir() if p.name.startswith(SEALED_PREFIX))
         except FileNotFoundError:
             pass
-        oldest = None
-        if names:
-            try:
-                sealed_ns = int(names[0][len(SEALED_PREFIX):].split("-", 1)[0])
-                oldest = max(0.0, self._wall() - sealed_ns / 1e9)
-            except ValueError:
-                oldest = None
+        oldest = max(0.0, self._wall() - sealed_at(root / names[0])) if names else None
         return {"sealed_segments": len(names), "oldest_sealed_age_seconds": oldest}
 
     def _store(self) -> dict:

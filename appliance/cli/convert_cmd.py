@@ -90,6 +90,7 @@ def run(args, config, out) -> int:
 def run_worker(args, config, out) -> int:
     """The server's converter child: convert until SIGTERM, one JSON line per commit."""
     from appliance.convert.factory import converter_loop
+    from appliance.ledger.accepted import LEDGER_DIR, AcceptedGate
     from appliance.lifecycle import die_with_parent, lock_exclusive
 
     stop = threading.Event()
@@ -107,6 +108,8 @@ def run_worker(args, config, out) -> int:
         out.flush()
 
     loop = converter_loop(config, on_report=report)
+    # Convert (and so delete from the spool) only records whose accepted count is saved.
+    loop.gate = AcceptedGate(config.data_dir / LEDGER_DIR)
     loop.run(stop, idle_wait=config.converter.idle_wait)
     print("converter stopped", file=sys.stderr)
     return 0

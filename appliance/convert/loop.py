@@ -92,6 +92,10 @@ class ConverterLoop:
         self._gen: _Generation | None = None
         self._days = DayCounts()  # committed ledger totals
         self._day_of = DayOf()
+        # gate(record, segment) -> False holds conversion back at that record
+        # (appliance.ledger.accepted.AcceptedGate in the server's converter).
+        self.gate: Callable[[object, Path], bool] | None = None
+        self.held = False
 
     # -- the loop -----------------------------------------------------------
 
@@ -129,12 +133,15 @@ class ConverterLoop:
         """Convert every sealed segment not yet done; True if anything was read."""
         worked = False
         done_now = set(self._gen.done_segments) if self._gen else set()
+        self.held = False
         for segment in self.spool.sealed_segments():
             if stop is not None and stop.is_set():
                 break
             if segment.name in done_now:
                 continue
             worked |= self._convert_segment(segment, stop)
+            if self.held:
+                break  # in spool order only: the next pass goes on from here
         return worked
 
     def _convert_segment(self, segment: Path, stop: threading.Event | None) -> bool:
@@ -149,6 +156,10 @@ class ConverterLoop:
             with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as buf:
                 report = ReadReport()
                 for offset, end, record in iter_frames(buf, report, start):
+                    if self.gate is not None and not self.gate(record, segment):
+                        self.held = True
+                        self.counts.damaged_regions += report.damaged_regions
+                        return offset > start
                     gen = self._generation(segment, offset)
                     self._add(gen, record)
                     self._offsets[segment.name] = end

@@ -14,15 +14,18 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from appliance.durable import write_atomic
 from appliance.ledger.dates import DayOf
 from appliance.spool.reader import iter_frames
 from appliance.spool.record import SpoolRecord
-from appliance.spool.segments import SpoolDir
+from appliance.spool.segments import SEALED_PREFIX, SpoolDir
 
+LEDGER_DIR = "ledger"  # in the data dir
 ACCEPTED_FILE = "accepted.json"
 
 
@@ -103,3 +106,42 @@ class AcceptedLedger:
         """Write the counts atomically (blocking; `data` from `to_json()` on the reactor)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, data if data is not None else self.to_json())
+
+
+class AcceptedGate:
+    """The converter asks it before converting a record: is its count saved?
+
+    A converted segment is deleted, and then a crash could no longer recount
+    its records; so the server's converter converts a record only once
+    `accepted.json` covers it (normally within a second), or once its segment
+    has been sealed for `grace` seconds (records that will never be counted as
+    answered: a batch whose fsync failed, `appliance import` while serving).
+    """
+
+    def __init__(self, ledger_dir: Path, *, grace: float = 30.0, reload_every: float = 0.05,
+                 wall: Callable[[], float] = time.time):
+        self._ledger = AcceptedLedger(ledger_dir)
+        self._grace = grace
+        self._reload_every = reload_every
+        self._wall = wall
+        self._loaded_at: float | None = None
+
+    def __call__(self, record: SpoolRecord, segment: Path) -> bool:
+        prefix, seq = split_id(record.record_id)
+        if seq <= self._ledger.writers.get(prefix, -1):
+            return True
+        now = self._wall()
+        if self._loaded_at is None or now - self._loaded_at >= self._reload_every:
+            self._ledger.load()
+            self._loaded_at = now
+            if seq <= self._ledger.writers.get(prefix, -1):
+                return True
+        return now - sealed_at(segment) >= self._grace
+
+
+def sealed_at(segment: Path) -> float:
+    """When a sealed segment was sealed (from its name), in seconds since the epoch."""
+    try:
+        return int(segment.name[len(SEALED_PREFIX):].split("-", 1)[0]) / 1e9
+    except ValueError:
+        return 0.0  # not a name we made: never hold it back

@@ -21,7 +21,7 @@ from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
-from appliance.ledger.accepted import AcceptedLedger
+from appliance.ledger.accepted import LEDGER_DIR, AcceptedLedger
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.exported import ExportedLedger
 from appliance.ledger.local import LocalFile, date_of_key, scan_store
@@ -31,7 +31,6 @@ from appliance.spool.segments import SpoolDir
 from appliance.storage.checkpoint import CheckpointLog
 
 log = Logger()
-LEDGER_DIR = "ledger"
 SAVE_INTERVAL = 1.0
 _FULLY_CONVERTED = 1 << 62
 

@@ -7,7 +7,7 @@ import json
 from collections import Counter
 
 from appliance.convert.factory import converter_loop
-from appliance.ledger.accepted import AcceptedLedger
+from appliance.ledger.accepted import AcceptedGate, AcceptedLedger, sealed_at
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.exported import ExportedLedger
 from appliance.ledger.local import date_of_key, scan_store
@@ -150,3 +150,28 @@ def test_a_converted_spool_reconciles_and_a_deleted_file_does_not(tmp_path):
     assert broken["problem"] == (
         f"converted + invalid 40 != exported 0 + in the local store {40 - lost}: "
         f"{lost} record{'s' if lost != 1 else ''} missing from the store")
+
+
+def test_the_gate_holds_conversion_until_the_accepted_counts_are_saved(tmp_path):
+    spool, appender = _spool(tmp_path)
+    ids = RecordIds()
+    records = _records(ids, 6)
+    appender.append(records)
+    appender.rotate()
+    ledger = AcceptedLedger(tmp_path / "ledger")
+    ledger.count(records[:4])
+    ledger.save()
+    config, _ = config_for(tmp_path)
+    loop = converter_loop(config)
+    now = {"t": sealed_at(spool.sealed_segments()[0]) + 1}
+    loop.gate = AcceptedGate(tmp_path / "ledger", grace=30, reload_every=0, wall=lambda: now["t"])
+    loop.drain()
+    assert loop.held and loop.counts.records == 4
+    assert spool.sealed_segments()  # not consumed: the rest waits for its count
+    ledger.count(records[4:5])
+    ledger.save()
+    loop.drain()
+    assert loop.held and loop.counts.records == 5
+    now["t"] += 30  # never counted (say its batch failed): converted after the grace period
+    loop.drain()
+    assert not loop.held and loop.counts.records == 6 and not spool.sealed_segments()
