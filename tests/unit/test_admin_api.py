@@ -127,3 +127,68 @@ def test_bearer_comparison():
     assert bearer_matches(b"Bearer abc", "abc") and bearer_matches(b"bearer abc", "abc")
     assert not bearer_matches(b"Bearer abd", "abc") and not bearer_matches(None, "abc")
     assert not bearer_matches(b"Token abc", "abc") and not bearer_matches(b"Bearer", "abc")
+
+
+class FakePool:
+    """The JobPool interface with canned answers and the contract's exceptions."""
+
+    def __init__(self):
+        self.jobs = {"j-1": {"id": "j-1", "state": "running"}}
+
+    def submit(self, request):
+        from appliance.jobs.pool import JobRequestError
+
+        if "script" not in request:
+            raise JobRequestError("script is required")
+        self.jobs["j-2"] = {"id": "j-2", "state": "queued", "options": request}
+        return self.jobs["j-2"]
+
+    def list(self):
+        return list(reversed(self.jobs.values()))
+
+    def get(self, job_id):
+        from appliance.jobs.pool import UnknownJob
+
+        if job_id not in self.jobs:
+            raise UnknownJob(job_id)
+        return self.jobs[job_id]
+
+    def cancel(self, job_id):
+        return dict(self.get(job_id), state="cancelled")
+
+    def read_output(self, job_id, offset, limit):
+        from appliance.jobs.pool import NoOutput
+
+        self.get(job_id)
+        raise NoOutput("job j-1 has no output yet")
+
+    def read_log(self, job_id, offset, limit):
+        self.get(job_id)
+        return {"offset": offset, "next_offset": offset + 2, "size": 2, "eof": True,
+                "text": "ok"[:limit]}
+
+    def counts(self):
+        return {"running": 1}
+
+
+def test_job_endpoints_map_the_pool_to_http(api):
+    api.server.jobs = FakePool()
+    assert [j["id"] for j in api.call("GET", "/v1/jobs").json()["jobs"]] == ["j-1"]
+    created = api.call("POST", "/v1/jobs", body={"script": "def map(k, d, v, c): pass"})
+    assert created.status == 201 and created.json()["job"]["id"] == "j-2"
+    bad = api.call("POST", "/v1/jobs", body={"name": "x"})
+    assert (bad.status, bad.json()) == (400, {"error": "script is required"})
+    assert api.call("POST", "/v1/jobs", body=b"[1, 2]").status == 400
+    assert api.call("POST", "/v1/jobs", body=b"{nope").status == 400
+    assert api.call("GET", "/v1/jobs/j-1").json()["job"]["state"] == "running"
+    assert api.call("GET", "/v1/jobs/j-9").status == 404
+    assert api.call("POST", "/v1/jobs/j-1/cancel").json()["job"]["state"] == "cancelled"
+    assert api.call("GET", "/v1/jobs/j-1/cancel").status == 405
+    no_output = api.call("GET", "/v1/jobs/j-1/output?offset=0&limit=10")
+    assert no_output.status == 409 and "no output" in no_output.json()["error"]
+    assert api.call("GET", "/v1/jobs/j-9/output").status == 404
+    log = api.call("GET", "/v1/jobs/j-1/log?offset=0&limit=1").json()
+    assert log["text"] == "o" and log["eof"]
+    assert api.call("GET", "/v1/jobs/j-1/log?offset=-1").status == 400
+    assert api.call("GET", "/v1/jobs/j-1/other").status == 404
+    assert api.call("GET", "/v1/stats").json()["jobs"] == {"enabled": True, "running": 1}
