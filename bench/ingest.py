@@ -162,6 +162,7 @@ def servers(tmp: Path, tls: bool) -> dict[str, Server]:
     python = sys.executable
     common = {"APPLIANCE_SPOOL_MIN_FREE_BYTES": "0", "APPLIANCE_SPOOL_MIN_FREE_PERCENT": "0",
               "APPLIANCE_CONVERTER_ENABLED": "false", "APPLIANCE_SERVER_LOG_LEVEL": "warn",
+              "APPLIANCE_ADMIN_LISTEN": "127.0.0.1:0",  # one admin port per server
               "APPLIANCE_RECEIVER_CERT_FILE": str(cert),
               "APPLIANCE_RECEIVER_KEY_FILE": str(key)}
     out = {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 DOC_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_CONTROL_OR_SLASH = re.compile(r"[\x00-\x1f\x7f/]")
 MAX_SEGMENT = 256
 TELEMETRY_DIMENSIONS = ("reason", "appName", "appVersion", "appUpdateChannel", "appBuildID")
 GENERIC_DIMENSIONS = ("namespace", "docType", "docVersion")
@@ -43,7 +44,7 @@ def _segment(raw: str, name: str) -> str:
     value = unquote(raw, errors="strict")
     if not value or value in (".", "..") or len(value) > MAX_SEGMENT:
         raise RouteError(400, f"bad {name} segment {raw[:64]!r}")
-    if "/" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL_OR_SLASH.search(value):
         raise RouteError(400, f"bad {name} segment {raw[:64]!r}: control character or '/'")
     return value
 
