@@ -46,7 +46,7 @@ from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, balance
 from appliance.mr.job import JobError, load_job
 from appliance.mr.runs import premerge, read_records, write_output
-from appliance.mr.worker import JobSpec, mapper_main, reducer_main
+from appliance.mr.worker import JobSpec, worker_main
 
 DEFAULT_SPILL_BYTES = 64 << 20
 DEFAULT_COMBINE_THRESHOLD = 256
@@ -165,7 +165,8 @@ class LocalRunner:
         work = Path(tempfile.mkdtemp(prefix="appliance-job-",
                                      dir=self.work_dir or self.output.parent))
         ctx = mp.get_context("spawn")
-        q = ctx.Queue()
+        q, tasks = ctx.Queue(), ctx.Queue()
+        finished = False
         try:
             ranks, winners = self._positions, None
             if self.dedupe:
@@ -188,10 +189,12 @@ class LocalRunner:
                              **state)
 
             self._report(phase="map", files_total=len(self.inputs), errors=0, **state)
-            procs = [ctx.Process(target=mapper_main, args=(i, spec, g, q, errors),
-                                 name=f"appliance-mapper-{i}", daemon=True)
-                     for i, g in enumerate(groups)]
-            results = self._wait(procs, q, "map_done", "mapper", on_progress)
+            nprocs = max(1, len(groups), 0 if job.map_only else summary.reducers)
+            self._start(ctx, [(worker_main, (i, spec, tasks, q, errors))
+                              for i in range(nprocs)])
+            for i, g in enumerate(groups):
+                tasks.put(("map", i, g))
+            results = self._collect(q, "map_done", len(groups), "mapper", on_progress)
             runs_by_r: dict[int, list[str]] = {}
             for i in sorted(results):
                 res = results[i]
@@ -219,10 +222,10 @@ class LocalRunner:
 
                 self._report(phase="reduce", reducers_done=0, reducers_total=len(todo),
                              files_total=len(self.inputs), errors=summary.errors, **state)
-                procs = [ctx.Process(target=reducer_main, args=(r, spec, runs_by_r[r], q),
-                                     name=f"appliance-reducer-{r}", daemon=True)
-                         for r in todo]
-                results = self._wait(procs, q, "reduce_done", "reducer", None, on_reduce_done)
+                for r in todo:
+                    tasks.put(("reduce", r, runs_by_r[r]))
+                results = self._collect(q, "reduce_done", len(todo), "reducer", None,
+                                        on_reduce_done)
                 final_runs = []
                 for i in sorted(results):
                     final_runs.extend(results[i]["runs"])
@@ -237,11 +240,15 @@ class LocalRunner:
             summary.elapsed = time.monotonic() - start
             self._report(phase="done", files_total=len(self.inputs), errors=summary.errors,
                          **state)
+            finished = True
             return summary
         finally:
-            self._stop_all()
-            q.close()
-            q.cancel_join_thread()
+            for _ in self._procs:
+                tasks.put(None)
+            self._stop_all(grace=3.0 if finished else 0.0)
+            for channel in (q, tasks):
+                channel.close()
+                channel.cancel_join_thread()
             shutil.rmtree(work, ignore_errors=True)
 
     def _winners(self, work: Path, summary: JobSummary) -> tuple[dict, str]:
@@ -261,7 +268,17 @@ class LocalRunner:
         if self._cancel.is_set():
             raise JobCancelled(f"job {self.script} cancelled")
 
-    def _stop_all(self) -> None:
+    def _start(self, ctx, targets: list) -> None:
+        for i, (target, args) in enumerate(targets):
+            p = ctx.Process(target=target, args=args, name=f"appliance-worker-{i}", daemon=True)
+            p.start()
+            self._procs.append(p)
+
+    def _stop_all(self, grace: float = 3.0) -> None:
+        """Let workers leave after their sentinel, terminate those that do not."""
+        deadline = time.monotonic() + grace
+        for p in self._procs:
+            p.join(max(0.0, deadline - time.monotonic()))
         for p in self._procs:
             if p.is_alive():
                 p.terminate()
@@ -273,29 +290,25 @@ class LocalRunner:
                 p.join(2)
         self._procs = []
 
-    def _wait(self, procs: list, q, done_kind: str, role: str, on_progress=None,
-              on_done=None) -> dict[int, dict]:
-        """Start `procs`, collect their results; raise on error, death or cancel."""
-        for p in procs:
-            p.start()
-            self._procs.append(p)
-        ids = [int(p.name.rsplit("-", 1)[1]) for p in procs]
-        by_id = dict(zip(ids, procs, strict=True))
+    def _collect(self, q, done_kind: str, count: int, role: str, on_progress=None,
+                 on_done=None) -> dict[int, dict]:
+        """Collect `count` results of `done_kind`; raise on error, a dead worker, or cancel."""
         results: dict[int, dict] = {}
         dead_since: dict[int, float] = {}
-        while len(results) < len(procs):
+        while len(results) < count:
             self._check_cancel()
             try:
                 msg = q.get(timeout=0.1)
             except queue_mod.Empty:
                 now = time.monotonic()
-                for i, p in by_id.items():
-                    if i not in results and not p.is_alive():
+                for i, p in enumerate(self._procs):
+                    if not p.is_alive():
                         since = dead_since.setdefault(i, now)
                         if now - since > 1.0:
-                            raise JobError(f"job script {self.script}: {role} {i} exited with "
-                                           f"code {p.exitcode} without a result (killed, out "
-                                           f"of memory, or os._exit in the script?)") from None
+                            raise JobError(f"job script {self.script}: {role} process {i} "
+                                           f"exited with code {p.exitcode} without a result "
+                                           f"(killed, out of memory, or os._exit in the "
+                                           f"script?)") from None
                 continue
             kind = msg[0]
             if kind == "progress":
@@ -307,8 +320,4 @@ class LocalRunner:
                 results[msg[1]] = msg[2]
                 if on_done is not None:
                     on_done()
-        for p in procs:
-            p.join(5)
-        self._procs = [p for p in self._procs if p.is_alive()]
         return results
-

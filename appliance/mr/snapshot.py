@@ -35,9 +35,11 @@ from pathlib import Path
 from appliance.convert.loop import segment_stem
 from appliance.mr.inputs import InputFile, SpoolInput, SpoolPiece, select_inputs
 from appliance.spool.segments import ROTATING_PREFIX, SEALED_PREFIX, SUFFIX, SpoolDir
-from appliance.storage.checkpoint import CheckpointLog
+from appliance.storage.checkpoint import Checkpoint, CheckpointLog
 from appliance.storage.generations import generation_position, split_file_name
 from appliance.storage.readlock import store_read_lock
+
+START = ("", 0)  # a spool position before every other
 
 
 class SnapshotError(Exception):
@@ -108,13 +110,13 @@ def take_snapshot(store_root: Path, spool_root: Path | None, directory: Path, fl
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
         # Without the spool every committed store file is wanted, whatever its generation.
-        snap = LocalSnapshot(directory, node_id,
-                             checkpoint.frontier if spool_root is not None else None)
+        frontier = _frontier(log, checkpoint) if spool_root is not None else None
+        snap = LocalSnapshot(directory, node_id, frontier)
         segments = _segments(spool_root) if spool_root is not None else []
         try:
             with store_read_lock(store_root):
                 snap.store_files = _link_store(snap, store_root, flt, schemas)
-            snap.spool_pieces = _link_spool(snap, segments, checkpoint)
+            snap.spool_pieces = _link_spool(snap, segments, checkpoint.offsets)
         except FileNotFoundError:
             continue  # a segment was sealed or deleted between listing and linking
         if log.load() == checkpoint and (spool_root is None or _segments(spool_root) == segments):
@@ -163,13 +165,21 @@ def _link_store(snap: LocalSnapshot, store_root: Path, flt, schemas) -> list[Inp
     return files
 
 
+def _frontier(log: CheckpointLog, checkpoint) -> tuple[str, int] | None:
+    """The checkpoint's frontier; the start of the spool if nothing was ever committed; None
+    for a store from before frontiers were recorded."""
+    if checkpoint.frontier is None and checkpoint == Checkpoint() and not log.path.exists():
+        return START
+    return checkpoint.frontier
+
+
 def _link_spool(snap: LocalSnapshot, segments: list[tuple[Path, int]],
-                checkpoint) -> list[SpoolPiece]:
+                offsets: dict[str, int]) -> list[SpoolPiece]:
     target = snap.directory / "spool"
     target.mkdir()
     pieces = []
     for i, (path, inode) in enumerate(segments):
-        start = _start(path, checkpoint)
+        start = _start(path, snap.frontier, offsets)
         if start is None:
             continue
         link = target / f"{i:06d}-{path.name}"
@@ -182,15 +192,15 @@ def _link_spool(snap: LocalSnapshot, segments: list[tuple[Path, int]],
     return pieces
 
 
-def _start(segment: Path, checkpoint) -> int | None:
+def _start(segment: Path, frontier: tuple[str, int] | None,
+           offsets: dict[str, int]) -> int | None:
     """Where the unconverted records of `segment` start; None if it has none."""
     name = segment.name
     if name.startswith(ROTATING_PREFIX) or not name.startswith(SEALED_PREFIX) \
             or not name.endswith(SUFFIX):
         return 0  # the active or a rotating segment: the converter has not seen it
-    frontier = checkpoint.frontier
     if frontier is None:  # a store from before frontiers were recorded
-        return checkpoint.offsets.get(name, 0)
+        return offsets.get(name, 0)
     stem = segment_stem(segment)
     if stem < frontier[0]:
         return None

@@ -15,7 +15,7 @@ from typing import Any
 
 from appliance.mr.context import MapContext, ReduceContext
 from appliance.mr.dedupe import load_winners
-from appliance.mr.inputs import InputFile, RemoteInput, SpoolInput
+from appliance.mr.inputs import RemoteInput, SpoolInput
 from appliance.mr.job import Job, JobError, load_job
 from appliance.mr.keys import canonical_key, partition_of
 from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, write_groups
@@ -211,23 +211,26 @@ class Mapper:
                 "first_error": first_error, "counts": dict(self.counts)}
 
 
-def mapper_main(mid: int, spec: JobSpec, files: list[InputFile], out: mp.Queue, errors) -> None:
-    try:
-        job = load_job(spec.script)
-        out.put(("map_done", mid, Mapper(mid, spec, job, out, errors).run(files)))
-    except JobError as e:
-        out.put(("error", mid, str(e)))
-    except BaseException as e:
-        out.put(("error", mid, f"mapper {mid} failed: {describe_error(e)}"))
-
-
-def reducer_main(rid: int, spec: JobSpec, runs: list[str], out: mp.Queue) -> None:
-    try:
-        out.put(("reduce_done", rid, _reduce(rid, spec, runs)))
-    except JobError as e:
-        out.put(("error", rid, str(e)))
-    except BaseException as e:
-        out.put(("error", rid, f"reducer {rid} failed: {describe_error(e)}"))
+def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors) -> None:
+    """A runner process: run ``("map", id, files)`` and ``("reduce", id, runs)`` tasks from
+    `tasks` until None, putting results, progress and errors on `out` (the same processes map
+    and then reduce, so a job pays for starting them once)."""
+    job = None
+    while (task := tasks.get()) is not None:
+        kind, tid, arg = task
+        try:
+            job = job or load_job(spec.script)
+            if kind == "map":
+                out.put(("map_done", tid, Mapper(tid, spec, job, out, errors).run(arg)))
+            else:
+                out.put(("reduce_done", tid, _reduce(tid, spec, arg, job)))
+        except JobError as e:
+            out.put(("error", tid, str(e)))
+            return
+        except BaseException as e:
+            role = "mapper" if kind == "map" else "reducer"
+            out.put(("error", tid, f"{role} {tid} failed: {describe_error(e)}"))
+            return
 
 
 def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[str], None],
@@ -287,8 +290,7 @@ def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[s
     return keys
 
 
-def _reduce(rid: int, spec: JobSpec, runs: list[str]) -> dict:
-    job = load_job(spec.script)
+def _reduce(rid: int, spec: JobSpec, runs: list[str], job: Job) -> dict:
     work = Path(spec.work)
     sorter = RecordSorter(work, f"r{rid}", spec.spill_bytes)
     runs = premerge(runs, work, f"r{rid}", groups=True)

@@ -248,7 +248,7 @@ def test_a_crashing_script_is_a_clear_error_and_leaves_no_temp_files(store, tmp_
     work = tmp_path / "work"
     work.mkdir()
     job = script(tmp_path, "import os\ndef map(k, d, v, c):\n    os._exit(3)\n", "crash.py")
-    with pytest.raises(JobError, match=r"crash.py: mapper \d exited with code 3"):
+    with pytest.raises(JobError, match=r"crash.py: mapper process \d exited with code 3"):
         LocalRunner(job, select_inputs(root), tmp_path / "out", mappers=2,
                     work_dir=work).run()
     job = script(tmp_path, "def map(k, d, v, c):\n    c.write(1, 1)\n"

@@ -91,7 +91,8 @@ def test_default_reads_both_and_local_copy_wins(tmp_path, s3, bucket, counted):
     config, g = split_store(tmp_path, s3, bucket)
     n, err = count([], config, tmp_path)
     assert n == total(g["s3"] + g["both"] + g["local"])  # each record once
-    assert f"{len(g['s3']) + len(g['both'])} objects selected, {len(g['both'])} read locally instead" in err
+    selected, local = len(g["s3"]) + len(g["both"]), len(g["both"])
+    assert f"{selected} objects selected, {local} read locally instead" in err
     cache = tmp_path / "cache" / "s3"
     cached = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*.zst"))
     assert cached == sorted(g["s3"])  # keys held locally are never downloaded

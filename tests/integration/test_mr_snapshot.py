@@ -10,7 +10,7 @@ from pathlib import Path
 from appliance.convert.factory import converter_loop, record_converter
 from appliance.export.backlog import finish_local, finished_files
 from appliance.mr.inputs import select_inputs
-from appliance.mr.snapshot import after_frontier, take_snapshot
+from appliance.mr.snapshot import START, after_frontier, take_snapshot
 from appliance.mr.sources import spool_records, store_records
 from appliance.storage.filters import Filter
 from appliance.storage.schema import SchemaRegistry
@@ -30,6 +30,20 @@ def test_after_frontier_compares_this_nodes_generations_with_the_frontier():
     assert not after_frontier("n2.00000000000000000300-1-aa-0.0000.3.zst", "n1", frontier)
     assert not after_frontier("n1.imported.0000.3.zst", "n1", frontier)
     assert not after_frontier("n1.00000000000000000300-1-aa-0.0000.3.zst", "n1", None)
+
+
+def test_before_the_first_commit_the_frontier_is_the_start_of_the_spool(tmp_path):
+    """No checkpoint yet: every record is in the spool, so any file of this node that a
+    commit makes meanwhile (and an exporter ships) is not read a second time."""
+    make_spool(tmp_path, 10, per_segment=5)
+    snap = take_snapshot(tmp_path / "store", tmp_path / "spool", tmp_path / "tmp" / "s", VALID,
+                         node_id="n1")
+    try:
+        assert snap.frontier == START and len(snap.spool_pieces) == 2
+        assert snap.covers("telemetry/a/n1.00000000000000000001-1-aa-0.0000.3.zst")
+        assert not snap.covers("telemetry/a/n2.00000000000000000001-1-aa-0.0000.3.zst")
+    finally:
+        snap.remove()
 
 
 def read_snapshot(snap, config, flt=None) -> tuple[list[str], Counter]:
