@@ -3,20 +3,16 @@ per second otherwise (logs, pipes, CI)."""
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from typing import TextIO
+
+from appliance.mr.progress import throttle
 
 
 def line_printer(err: TextIO, interval: float = 1.0):
     """A progress callback printing one line per phase change, and at most one a second."""
-    last = {"t": 0.0, "phase": None}
 
     def show(info: dict) -> None:
-        now = time.monotonic()
-        if info["phase"] == last["phase"] and now - last["t"] < interval:
-            return
-        last.update(t=now, phase=info["phase"])
         line = (f"{info['phase']}: {info['files_done']}/{info['files_total']} files, "
                 f"{info['records']} records, {info['bytes']} bytes")
         if info.get("errors"):
@@ -25,7 +21,7 @@ def line_printer(err: TextIO, interval: float = 1.0):
             line += f", reducers {info['reducers_done']}/{info['reducers_total']}"
         print(line, file=err, flush=True)
 
-    return show
+    return throttle(show, interval)
 
 
 def _human(n: float) -> str:

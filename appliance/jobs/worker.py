@@ -17,24 +17,20 @@ import time
 from pathlib import Path
 
 from appliance.jobs.jobdir import JobDir
+from appliance.mr.progress import throttle
 
 PROGRESS_INTERVAL = 0.5
 
 
 def progress_writer(jd: JobDir):
     """A LocalRunner progress callback that keeps `progress.json` current (throttled)."""
-    last = {"t": 0.0, "phase": None}
 
     def write(info: dict) -> None:
-        now = time.monotonic()
-        if info["phase"] == last["phase"] and now - last["t"] < PROGRESS_INTERVAL:
-            return
-        last.update(t=now, phase=info["phase"])
         jd.write(jd.progress, {k: info.get(k) for k in (
             "phase", "files_done", "files_total", "records", "bytes", "data_bytes", "errors",
-            "reducers_done", "reducers_total")} | {"bytes_total": info.get("bytes_total")})
+            "reducers_done", "reducers_total", "bytes_total")})
 
-    return write
+    return throttle(write, PROGRESS_INTERVAL)
 
 
 def run_worker(root: Path, config, out=sys.stdout) -> int:
