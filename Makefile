@@ -36,6 +36,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.mapreduce
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.binary
+	$(BIN)/python -m bench.admin
 
 ## bench-ingest: the receiver side by side with its baselines (needs wrk; nginx optional)
 bench-ingest: $(VENV)/.dev-installed

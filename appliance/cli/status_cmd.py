@@ -130,7 +130,9 @@ def _ledger(ledger: dict) -> list[str]:
     if not bad:
         return [f"ledger     {len(days)} day(s), all reconcile ({pending:,} records pending)"]
     lines = [f"ledger     {len(bad)} of {len(days)} day(s) do NOT reconcile:"]
-    lines += [f"  ! {d['date']}: {d['problem']}" for d in bad]
+    lines += [f"  ! {d['date']}: {d['problem']}"
+              + ("" if d.get("confirmed", True) else " (seen once: may be a stage in motion)")
+              for d in bad]
     return lines
 
 
