@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import json
 
-from appliance.cli.common import CommandError
+from appliance.cli.common import CommandError, admin_client, admin_options
 
 
 def add_parser(sub, common) -> None:
     p = sub.add_parser(
-        "status", parents=[common], help="one-screen summary of a running server",
+        "status", parents=[common, admin_options()], help="one-screen summary of a running server",
         description="Ask a running `appliance serve` (through its admin API) how it is: health "
                     "first, then ingest, spool, converter, export, disk, jobs and the ledger's "
                     "days that do not reconcile. Exit status: 0 healthy, 1 the server reports "
                     "problems, 2 the server cannot be reached or the token is wrong.")
     p.add_argument("--json", action="store_true",
                    help="print {\"stats\": ..., \"ledger\": ...} as JSON instead")
-    p.add_argument("--admin", metavar="URL",
-                   help="admin API address, http://HOST:PORT or unix:PATH (default: the one "
-                        "the server of this data dir wrote, else [admin] listen)")
-    p.add_argument("--token-file", metavar="FILE",
-                   help="admin token (default: [admin] token_file, else <data_dir>/admin.token)")
     p.set_defaults(run=run)
 
 
 def run(args, config, out) -> int:
-    from appliance.admin.client import AdminClient, AdminError
+    from appliance.admin.client import AdminError
 
-    client = AdminClient.from_config(config, url=args.admin, token_file=args.token_file)
+    client = admin_client(args, config)
     try:
         stats = client.stats()
         ledger = client.ledger()
