@@ -170,3 +170,18 @@ def test_ledger_reconciles_across_kill_9_and_shows_a_loss(tmp_path, s3, bucket):
         assert "appliance_ledger_unreconciled_days 1.0" in client.metrics()
     finally:
         assert server.stop() == 0
+
+
+def test_admin_api_on_a_unix_socket(tmp_path):
+    data_dir = tmp_path / "data"
+    server = ServerProcess(data_dir, args=["--http"],
+                           env={"APPLIANCE_ADMIN_LISTEN": "unix:admin.sock"}).start()
+    try:
+        socket_path = data_dir / "admin.sock"
+        assert (data_dir / "admin.url").read_text().strip() == f"unix:{socket_path}"
+        assert socket_path.stat().st_mode & 0o777 == 0o600
+        assert server.admin().stats()["health"]["ok"]
+        code, text = status_of(data_dir)
+        assert code == 0 and "HEALTH     OK" in text
+    finally:
+        assert server.stop() == 0

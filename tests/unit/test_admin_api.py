@@ -64,6 +64,23 @@ def test_health_names_the_problems(api):
     assert "fsync" in problems[1] and "EIO" in problems[1]
 
 
+def test_health_names_converter_and_export_problems(api):
+    class Converter:
+        running, restarts = False, 3
+
+    api.server.converter = Converter()
+    api.server.stats.export = {"enabled": True, "problem": "s3://b: AccessDenied",
+                               "lag_seconds": 10.0}
+    (api.server.data_dir / "spool").mkdir()
+    (api.server.data_dir / "spool" / f"sealed-{10**9:020d}-1-abc.seg").write_bytes(b"")
+    api.server.reactor.advance(2000)  # sealed at t=1 s: waiting longer than 2 x 300 + 60 s
+    problems = api.call("GET", "/v1/stats").json()["health"]["problems"]
+    assert problems[0] == "converter not running (restarted 3 times; see the log)"
+    assert problems[1].startswith("converter behind: the oldest sealed spool segment")
+    assert problems[2] == "export failing: s3://b: AccessDenied"
+    assert 'appliance_healthy 0.0' in api.call("GET", "/metrics").body.decode()
+
+
 def test_history_samples_every_second_and_keeps_the_last_n(api):
     clock, stats = api.server.reactor, api.server.stats
     api.view.history.start()
