@@ -7,6 +7,8 @@ the same dict, so the two never disagree.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 
 from appliance import __version__
@@ -43,15 +45,24 @@ class NodeView:
                 "low": disk.low if disk else None}
 
     def _sealed(self) -> dict:
-        """Sealed segments waiting for the converter, and how long the oldest has waited."""
-        names = []
+        """Sealed segments waiting for the converter, how long the oldest has waited, and the
+        spool's size on disk (every segment)."""
+        names, size = [], 0
         root = self.server.data_dir / "spool"
         try:
-            names = sorted(p.name for p in root.iterdir() if p.name.startswith(SEALED_PREFIX))
+            entries = list(os.scandir(root))
         except FileNotFoundError:
-            pass
+            entries = []
+        for entry in entries:
+            if entry.name.endswith(".seg"):
+                with contextlib.suppress(FileNotFoundError):
+                    size += entry.stat().st_size
+                if entry.name.startswith(SEALED_PREFIX):
+                    names.append(entry.name)
+        names.sort()
         oldest = max(0.0, self._wall() - sealed_at(root / names[0])) if names else None
-        return {"sealed_segments": len(names), "oldest_sealed_age_seconds": oldest}
+        return {"sealed_segments": len(names), "oldest_sealed_age_seconds": oldest,
+                "size_bytes": size}
 
     def _store(self) -> dict:
         ledger = self.server.ledger

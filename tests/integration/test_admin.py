@@ -73,6 +73,8 @@ def test_admin_api_is_separate_token_protected_and_counts_what_was_sent(tmp_path
         # The three admin paths tried on the public port were 404s too.
         assert stats["ingest"]["requests_by_status"] == {"200": 5, "404": 4}
         assert stats["spool"]["records"] == 5
+        # nothing sealed within the default 60 s: the spool is the active segment
+        assert stats["spool"]["size_bytes"] == (data_dir / "spool" / "current.seg").stat().st_size
         assert stats["health"] == {"ok": True, "problems": []}
         assert 'appliance_requests_total{status="200"} 5.0' in client.metrics()
         assert any("admin API on" in e["text"] for e in client.logs(level="info", limit=500))
