@@ -242,10 +242,11 @@ def report(title: str, rows: dict[str, list[dict]]) -> None:
     print(f"\n{title}: medians of {len(next(iter(rows.values())))} rounds (min-max)")
     print(f"{'server':22} {'req/s':>22} {'MB/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'CPU ms/req':>10} {'non-2xx':>8}")
-    med = {}
+    med, cpu = {}, {}
     for name, runs in rows.items():
         rps = spread([r["rps"] for r in runs])
         med[name] = rps["median"]
+        cpu[name] = spread([r["cpu_ms_per_request"] for r in runs])["median"]
 
         def m(key, runs=runs):
             return spread([r[key] for r in runs])["median"]
@@ -260,6 +261,11 @@ def report(title: str, rows: dict[str, list[dict]]) -> None:
         ratios.append(f"a/d {a / med['nginx body to file']:.2f}")
     print("ratios (same run): " + ", ".join(ratios) +
           "  (a appliance fsync, b no fsync, c trivial twisted.web, d nginx)")
+    # On a busy machine req/s depends on what else runs; CPU per request much less.
+    print("capacity ratios (inverse CPU per request): " + ", ".join(
+        f"a/{k} {cpu[name] / cpu['appliance fsync']:.2f}"
+        for k, name in (("c", "twisted.web trivial"), ("d", "nginx body to file"))
+        if name in cpu))
 
 
 if __name__ == "__main__":
