@@ -3,8 +3,10 @@
 It listens on the shared address with SO_REUSEPORT, spools through its own
 writer (its own record-id prefix) into the shared spool, and writes one
 report line per second to `out`; the first line, written once it listens,
-tells the parent it is ready. On stop it closes its port, writes what is
-queued, and sends a last report.
+tells the parent it is ready. On stop it drains as `appliance serve` does
+(closes its port, answers the requests in flight and closes their
+connections, writes what is queued, within `[server] shutdown_timeout`) and
+sends a last report.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from twisted.internet.task import LoopingCall
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from appliance.config import Config
+from appliance.lifecycle import Deadline
+from appliance.receiver.drain import DrainingFactory
 from appliance.receiver.factory import receiver_factory
 from appliance.receiver.pool import bound_socket
 from appliance.receiver.report import AckedRecords, take
@@ -42,6 +46,7 @@ class ReceiverWorker:
         self.stats = Stats(reactor.seconds)
         self.acked = AckedRecords()
         self._port = None
+        self._factory: DrainingFactory | None = None
         self._reporting = LoopingCall(self._report)
         self._reporting.clock = reactor
         spool = SpoolDir(config.data_dir / "spool")
@@ -52,8 +57,8 @@ class ReceiverWorker:
         """Start the writer and the disk guard, listen, and report that it listens."""
         self.writer.start()
         self.disk.start()
-        factory = receiver_factory(self.config, self.writer, self.disk, self.stats,
-                                   self.reactor)
+        factory = self._factory = receiver_factory(self.config, self.writer, self.disk,
+                                                   self.stats, self.reactor, DrainingFactory)
         if self.tls is not None:
             factory = TLSMemoryBIOFactory(server_options(*self.tls), False, factory)
         sock = bound_socket(self.host, self.port)
@@ -71,13 +76,18 @@ class ReceiverWorker:
         self.out.flush()
 
     async def stop(self) -> None:
-        """Stop listening, make what is queued durable, and send the last counters."""
+        """Stop listening, answer what is in flight, make what is queued durable, and
+        send the last counters."""
+        deadline = Deadline(self.reactor, self.config.server.shutdown_timeout)
         if self._reporting.running:
             self._reporting.stop()
         if self._port is not None:
             await self._port.stopListening()
+        if self._factory is not None and not await deadline.wait(self._factory.drain(),
+                                                                 "client connections"):
+            self._factory.abort()
         self.disk.stop()
-        await self.writer.stop()
+        await deadline.wait(self.writer.stop(), "the spool writer")
         self._report()
 
 
