@@ -29,7 +29,8 @@ from appliance.receiver.factory import receiver_factory, tls_files
 from appliance.receiver.pool import ReceiverPool
 from appliance.receiver.tls import fingerprint, server_options
 from appliance.selfcmd import CONVERTER_WORKER, JOB_WORKER, RECEIVER_WORKER, self_command
-from appliance.spool import SegmentAppender, SpoolDir, SpoolWriter
+from appliance.spool import SpoolDir, SpoolWriter
+from appliance.spool.factory import disk_guard, spool_writer
 from appliance.spool.fscheck import refuse_unsafe_filesystem
 from appliance.stats import Stats
 from appliance.storage.schema import SchemaRegistry
@@ -75,12 +76,6 @@ class Server:
         recovered = spool.recover()
         if recovered:
             log.info("sealed {n} segment(s) left half-sealed by a crash", n=len(recovered))
-        appender = SegmentAppender(
-            spool,
-            max_segment_bytes=cfg.spool.max_segment_bytes,
-            max_segment_age=cfg.spool.max_segment_age,
-            fsync=cfg.spool.durability == "fsync",
-        )
         if cfg.spool.durability != "fsync":
             log.warn("spool durability is {mode}: a 200 does NOT survive a crash",
                      mode=cfg.spool.durability)
@@ -88,14 +83,10 @@ class Server:
             telemetry=telemetry_schema(cfg)), export_enabled=cfg.export.enabled,
             interval=cfg.admin.ledger_interval)
         await self.ledger.open()
-        self.writer = SpoolWriter(appender, self.reactor, self.stats,
-                                  max_batch_bytes=cfg.spool.max_batch_bytes,
-                                  max_pending_bytes=cfg.spool.max_pending_bytes,
-                                  on_acked=self.ledger.accepted.count)
+        self.writer = spool_writer(cfg, spool, self.reactor, self.stats,
+                                   on_acked=self.ledger.accepted.count)
         self.writer.start()
-        self.disk = DiskGuard(spool.root, min_free_bytes=cfg.spool.min_free_bytes,
-                              min_free_percent=cfg.spool.min_free_percent,
-                              clock=self.reactor, interval=cfg.spool.disk_check_interval)
+        self.disk = disk_guard(cfg, spool, self.reactor)
         self.disk.start()
         if cfg.export.enabled:
             self.exporter = build_exporter(self.config, self.reactor, self.stats,
