@@ -82,13 +82,15 @@ class ReceiverPool:
 
     def __init__(self, reactor, argv: list[str], count: int, stats: Stats, *,
                  env: dict[str, str] | None = None,
-                 on_acked: Callable[[list[SpoolRecord]], None] | None = None):
+                 on_acked: Callable[[list[SpoolRecord]], None] | None = None,
+                 bind: Callable[[str, int], socket.socket] = bound_socket):
         self.reactor = reactor
         self.argv = argv  # the worker command, without --listen
         self.count = count
         self.stats = stats
         self.env = env if env is not None else dict(os.environ)
         self.on_acked = on_acked
+        self._bind = bind
         self.restarts = 0
         self._reservation: socket.socket | None = None
         self._listen = ""
@@ -102,7 +104,7 @@ class ReceiverPool:
 
     def start(self, host: str, port: int) -> Deferred:
         """Bind host:port and start the children; fires with the port once all listen."""
-        self._reservation = bound_socket(host, port)
+        self._reservation = self._bind(host, port)
         port = self._reservation.getsockname()[1]
         self._listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         for slot in range(self.count):

@@ -1,0 +1,130 @@
+"""The receiver pool's supervision with a fake process reactor: ready, reports, restarts, stop."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+
+from appliance.receiver.pool import MAX_BACKOFF, MIN_BACKOFF, ReceiverPool
+from appliance.stats import Stats
+
+
+class FakeSocket:
+    """The address reservation, without a real socket."""
+
+    def getsockname(self):
+        return ("127.0.0.1", 41999)
+
+    def close(self):
+        pass
+
+
+class FakeTransport:
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.signals: list[int] = []
+
+    def signalProcess(self, sig):
+        self.signals.append(sig)
+
+
+class ProcessReactor(Clock):
+    """A Clock that records spawnProcess calls instead of starting processes."""
+
+    def __init__(self):
+        super().__init__()
+        self.spawned: list[tuple] = []  # (protocol, argv, transport)
+
+    def spawnProcess(self, protocol, executable, argv, env=None, childFDs=None):
+        transport = FakeTransport(1000 + len(self.spawned))
+        protocol.transport = transport
+        self.spawned.append((protocol, argv, transport))
+        return transport
+
+
+class Ended(Exception):
+    def __init__(self, code, sig):
+        super().__init__(code, sig)
+        self.exitCode, self.signal = code, sig
+
+
+def report(**fields) -> bytes:
+    line = {"status": {}, "form": {}, "bytes_received": 0, "open_connections": 0,
+            "latency": {"values": [], "count": 0, "total": 0.0},
+            "fsync": {"values": [], "count": 0, "total": 0.0}, "errors": {}, "acked": [],
+            "spool_records": 0, "spool_bytes": 0, "spool_batches": 0,
+            "spool_segments_sealed": 0, "spool_reappends": 0}
+    line.update(fields)
+    return json.dumps(line).encode() + b"\n"
+
+
+def end(protocol, code=None, sig=signal.SIGKILL) -> None:
+    protocol.processEnded(Failure(Ended(code, sig)))
+
+
+def started_pool(count=2):
+    reactor = ProcessReactor()
+    stats = Stats(reactor.seconds)
+    pool = ReceiverPool(reactor, ["appliance", "_receiver-worker"], count, stats, env={},
+                        bind=lambda host, port: FakeSocket())
+    ready = pool.start("127.0.0.1", 0)
+    return reactor, stats, pool, ready
+
+
+def test_ready_once_every_child_reported_and_counters_add_up():
+    reactor, stats, pool, ready = started_pool()
+    try:
+        assert len(reactor.spawned) == 2
+        assert reactor.spawned[0][1][-2:] == ["--listen", "127.0.0.1:41999"]
+        first, second = reactor.spawned[0][0], reactor.spawned[1][0]
+        first.outReceived(report(open_connections=3))
+        assert not ready.called
+        second.outReceived(report(status={"200": 5}, open_connections=2)[:10])
+        second.outReceived(report(status={"200": 5}, open_connections=2)[10:])
+        assert ready.result == 41999
+        first.outReceived(report(status={"200": 2, "503": 1}, open_connections=1))
+        assert stats.requests_by_status == {200: 7, 503: 1}
+        assert stats.open_connections == 3
+    finally:
+        pool.stop()
+
+
+def test_a_dead_child_is_restarted_with_growing_backoff_and_its_connections_forgotten():
+    reactor, stats, pool, _ = started_pool()
+    try:
+        for protocol, _, _ in list(reactor.spawned):
+            protocol.outReceived(report(open_connections=4))
+        end(reactor.spawned[0][0])
+        assert stats.open_connections == 4
+        assert len(reactor.spawned) == 2
+        reactor.advance(MIN_BACKOFF)
+        assert len(reactor.spawned) == 3  # slot 0 again
+        end(reactor.spawned[2][0])  # dies again before reporting
+        reactor.advance(MIN_BACKOFF)
+        assert len(reactor.spawned) == 3
+        reactor.advance(MIN_BACKOFF)
+        assert len(reactor.spawned) == 4
+        reactor.spawned[3][0].outReceived(report())  # a report resets the backoff
+        end(reactor.spawned[3][0])
+        reactor.advance(MIN_BACKOFF)
+        assert len(reactor.spawned) == 5
+        assert pool.restarts == 3
+    finally:
+        pool.stop()
+
+
+def test_stop_signals_every_child_and_fires_when_all_exited_without_restarting():
+    reactor, _, pool, _ = started_pool()
+    for protocol, _, _ in reactor.spawned:
+        protocol.outReceived(report())
+    end(reactor.spawned[1][0])  # one died; its restart is pending
+    stopped = pool.stop()
+    assert reactor.spawned[0][2].signals == [signal.SIGTERM]
+    assert not stopped.called
+    end(reactor.spawned[0][0], code=0, sig=None)
+    assert stopped.called
+    reactor.advance(MAX_BACKOFF)
+    assert len(reactor.spawned) == 2  # no restart after stop
