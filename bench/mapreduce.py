@@ -31,13 +31,7 @@ from pathlib import Path
 import orjson
 import zstandard
 
-from appliance.convert.records import RecordConverter
-from appliance.convert.specs import SpecStore
 from appliance.mr import LocalRunner, select_inputs
-from appliance.spool.record import RecordIds, SpoolRecord
-from appliance.storage.checkpoint import Checkpoint, CheckpointLog
-from appliance.storage.partfiles import PartitionFiles
-from appliance.storage.schema import Schema
 from bench.common import interleaved, save, spread
 from bench.payloads import REVISION_HASH, PingGenerator
 
@@ -51,6 +45,14 @@ os.environ["HISTOGRAM"] = HISTOGRAM  # the example job reads it (workers inherit
 
 
 def build_store(tmp: Path, pings: int) -> Path:
+    # imported here: the runner's spawned workers import this module (their __main__)
+    from appliance.convert.records import RecordConverter
+    from appliance.convert.specs import SpecStore
+    from appliance.spool.record import RecordIds, SpoolRecord
+    from appliance.storage.checkpoint import Checkpoint, CheckpointLog
+    from appliance.storage.partfiles import PartitionFiles
+    from appliance.storage.schema import Schema
+
     gen = PingGenerator(1)
     specs = tmp / "specs"
     specs.mkdir()
@@ -143,9 +145,16 @@ def main() -> None:
               f"uncompressed ({compressed / MB:.1f} MB zstd-1), ready in "
               f"{time.perf_counter() - started:.1f} s")
         if args.dask:
+            import dask
             from dask.distributed import Client, LocalCluster
 
             from appliance.mr.dask_runner import DaskRunner
+
+            # an idle cluster's profiler and ticks would slow the cases beside it
+            # (MAPREDUCE.md: 17% of a core, 2.5% with these settings)
+            dask.config.set({"distributed.worker.profile.enabled": False,
+                             "distributed.admin.tick.interval": "1s",
+                             "distributed.admin.system-monitor.interval": "5s"})
             cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                    host="127.0.0.1", dashboard_address=None)
             client = Client(cluster)
