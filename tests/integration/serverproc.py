@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,24 @@ READY = re.compile(r"listening on (https?)://([^:]+):(\d+)")
 TEST_ENV = {"APPLIANCE_SPOOL_MIN_FREE_BYTES": "0", "APPLIANCE_SPOOL_MIN_FREE_PERCENT": "0",
             # Test servers run side by side: each admin API on a port of its own.
             "APPLIANCE_ADMIN_LISTEN": "127.0.0.1:0"}
+
+
+def eventually(check, what: str, timeout: float = 60.0, show=None):
+    """Poll `check()` until it returns a true value, and return it.
+
+    Only for state a server shows through its API and announces nowhere else
+    (stats, the ledger); where a log line marks the event, use `wait_for_log`.
+    `show()` says what was seen instead when it times out.
+    """
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    seen = show() if show is not None else last
+    raise AssertionError(f"timed out waiting for {what}; last: {seen!r}")
 
 
 @dataclass

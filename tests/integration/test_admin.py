@@ -6,29 +6,14 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import time
 
 from appliance.cli.main import main
 from tests import pings
-from tests.integration.serverproc import ServerProcess, post, request
+from tests.integration.serverproc import ServerProcess, eventually, post, request
 from tests.integration.test_export import export_env
 
 FAST = {"APPLIANCE_SPOOL_MAX_SEGMENT_AGE": "0.2", "APPLIANCE_STORE_MAX_FILE_AGE": "0.3",
         "APPLIANCE_CONVERTER_IDLE_WAIT": "0.05", "APPLIANCE_ADMIN_LEDGER_INTERVAL": "0.2"}
-
-
-def eventually(check, what: str, timeout: float = 60.0, show=None):
-    """Poll `check()` (through the API) until it returns a true value; `show()` says what
-    was seen instead."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    seen = show() if show is not None else last
-    raise AssertionError(f"timed out waiting for {what}; last: {seen!r}")
 
 
 def raw_get(url: str, path: str, headers: dict | None = None) -> tuple[int, bytes]:

@@ -15,7 +15,7 @@ from tests import pings
 from tests.integration.serverproc import ServerProcess, post
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "jobs"
-SLOW_MAP = "import time\n\ndef map(k, d, v, c):\n    time.sleep(600)\n"
+SLOW_MAP = "import threading\n\ndef map(k, d, v, c):\n    threading.Event().wait()\n"
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from appliance.spool import SpoolDir, read_segment
-from tests.integration.serverproc import ServerProcess, post
+from tests.integration.serverproc import ServerProcess, eventually, post
 
 STARTED = r"receiver process (\d) started \(pid (\d+)\)"
 
@@ -33,13 +32,12 @@ def submit_many(server: ServerProcess, tag: str, n: int) -> list[bytes]:
 def wait_for_stats(server: ServerProcess, predicate, timeout: float = 30.0) -> dict:
     """The admin API's stats once `predicate` holds (children report once a second)."""
     admin = server.admin()
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def matching() -> dict | None:
         stats = admin.stats()
-        if predicate(stats):
-            return stats
-        assert time.monotonic() < deadline, f"stats never matched: {stats}"
-        time.sleep(0.1)
+        return stats if predicate(stats) else None
+
+    return eventually(matching, "the stats", timeout, show=admin.stats)
 
 
 def test_two_processes_share_the_port_the_spool_and_the_stats(tmp_path):
