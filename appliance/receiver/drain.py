@@ -14,7 +14,7 @@ import weakref
 
 from twisted.internet.defer import Deferred
 
-from appliance.receiver.http import _HEAD, Answer, ReceiverFactory, ReceiverProtocol
+from appliance.receiver.http import ReceiverFactory, ReceiverProtocol
 
 
 class DrainingProtocol(ReceiverProtocol):
@@ -25,19 +25,11 @@ class DrainingProtocol(ReceiverProtocol):
     def connectionMade(self) -> None:
         super().connectionMade()
         if self.factory.draining:
-            self.close_if_idle()
+            self.drain()
 
-    def _answer(self, answer: Answer, request) -> None:
-        if self.factory.draining:
-            self._keep_alive = False  # the answer says Connection: close, then closes
-        super()._answer(answer, request)
-
-    @property
-    def idle(self) -> bool:
-        """Between requests: nothing received that is not answered yet."""
-        return not self._busy and self._state == _HEAD and not self._buf and not self.rejected
-
-    def close_if_idle(self) -> None:
+    def drain(self) -> None:
+        """Close now if idle, else after answering the request in progress."""
+        self.closing = True
         if self.idle:
             self.transport.loseConnection()
 
@@ -63,7 +55,7 @@ class DrainingFactory(ReceiverFactory):
         self.draining = True
         self._drained = Deferred()
         for protocol in list(self._protocols):
-            protocol.close_if_idle()
+            protocol.drain()
         self._check_drained()
         return self._drained
 

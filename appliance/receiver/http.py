@@ -124,6 +124,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._paused = False
         self._producer = None
         self.rejected = False
+        self.closing = False  # answer with Connection: close from now on (a drain)
         self._discarded = 0
         self._linger = None
         self._closed = False
@@ -376,12 +377,17 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         log.failure("unexpected error handling a request", failure)
         return Answer(500, "internal error", close=True)
 
+    @property
+    def idle(self) -> bool:
+        """Between requests: nothing received that is not answered yet."""
+        return not self._busy and self._state == _HEAD and not self._buf and not self.rejected
+
     def _answer(self, answer: Answer, request: Request) -> None:
         factory = self.factory
         factory.count(answer.status, request.started)
         if self._closed:
             return  # the client went away; the record is durable or failed all the same
-        close = answer.close or not self._keep_alive
+        close = answer.close or not self._keep_alive or self.closing
         self.transport.write(plain_response(
             answer.status, answer.message, answer.headers, close=close, date=factory.date(),
             keep_alive=self._version == b"HTTP/1.0", head_only=request.method == b"HEAD"))
