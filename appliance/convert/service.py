@@ -9,43 +9,18 @@ boundary, commit, and exit.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 
-from twisted.internet import protocol
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+
+from appliance.childproc import ReportingChild
 
 log = Logger()
 
 MIN_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
-
-
-class _ConverterProtocol(protocol.ProcessProtocol):
-    def __init__(self, service: ConverterService):
-        self.service = service
-        self.buffer = b""
-
-    def outReceived(self, data: bytes) -> None:
-        self.buffer += data
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
-            try:
-                counts = json.loads(line)
-            except ValueError:
-                log.warn("converter said: {line}", line=line.decode(errors="replace"))
-                continue
-            self.service.progress(counts)
-
-    def errReceived(self, data: bytes) -> None:
-        for line in data.decode(errors="replace").splitlines():
-            if line.strip():
-                log.info("converter: {line}", line=line)
-
-    def processEnded(self, reason) -> None:
-        self.service.ended(reason.value.exitCode, reason.value.signal)
 
 
 class ConverterService:
@@ -65,7 +40,8 @@ class ConverterService:
 
     def start(self) -> None:
         self._transport = self.reactor.spawnProcess(
-            _ConverterProtocol(self), self.argv[0], self.argv, env=self.env,
+            ReportingChild("converter", self.progress, self.ended), self.argv[0], self.argv,
+            env=self.env,
             childFDs={0: "w", 1: "r", 2: "r"})
         self.running = True
 

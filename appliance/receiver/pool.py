@@ -12,16 +12,15 @@ backoff; children die with the parent.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 from collections.abc import Callable
 
-from twisted.internet import protocol
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 
+from appliance.childproc import ReportingChild
 from appliance.receiver.report import apply
 from appliance.spool.record import SpoolRecord
 from appliance.stats import Stats
@@ -46,35 +45,15 @@ def bound_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _ChildProtocol(protocol.ProcessProtocol):
+class _Receiver(ReportingChild):
     def __init__(self, pool: ReceiverPool, slot: int):
-        self.pool = pool
+        super().__init__(f"receiver {slot}", lambda report: pool.reported(slot, report),
+                         lambda code, sig: pool.ended(slot, code, sig))
         self.slot = slot
-        self.buffer = b""
 
     def connectionMade(self) -> None:
         log.info("receiver process {slot} started (pid {pid})", slot=self.slot,
                  pid=self.transport.pid)
-
-    def outReceived(self, data: bytes) -> None:
-        self.buffer += data
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
-            try:
-                report = json.loads(line)
-            except ValueError:
-                log.warn("receiver {slot} said: {line}", slot=self.slot,
-                         line=line.decode(errors="replace"))
-                continue
-            self.pool.reported(self.slot, report)
-
-    def errReceived(self, data: bytes) -> None:
-        for line in data.decode(errors="replace").splitlines():
-            if line.strip():
-                log.info("receiver {slot}: {line}", slot=self.slot, line=line)
-
-    def processEnded(self, reason) -> None:
-        self.pool.ended(self.slot, reason.value.exitCode, reason.value.signal)
 
 
 class ReceiverPool:
@@ -118,7 +97,7 @@ class ReceiverPool:
         self._exited[slot] = Deferred()
         argv = [*self.argv, "--listen", self._listen]
         self._transports[slot] = self.reactor.spawnProcess(
-            _ChildProtocol(self, slot), argv[0], argv, env=self.env,
+            _Receiver(self, slot), argv[0], argv, env=self.env,
             childFDs={0: "w", 1: "r", 2: "r"})
 
     @property
