@@ -16,6 +16,7 @@ nothing is read twice.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from appliance.mr.inputs import select_inputs
 from appliance.mr.snapshot import LocalSnapshot, SnapshotError, take_snapshot
 
 MODES = ("all", "local", "remote")
+PIN_ATTEMPTS = 3
 
 
 class InputError(Exception):
@@ -32,16 +34,20 @@ class InputError(Exception):
 
 @dataclass
 class JobInputs:
-    """A job's inputs; `close()` removes the snapshot's links."""
+    """A job's inputs; `close()` removes the snapshot's and the pinned cache files' links."""
 
     files: list = field(default_factory=list)
     snapshot: LocalSnapshot | None = None
+    pinned: Path | None = None
     notes: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         if self.snapshot is not None:
             self.snapshot.remove()
             self.snapshot = None
+        if self.pinned is not None:
+            shutil.rmtree(self.pinned, ignore_errors=True)
+            self.pinned = None
 
 
 def choose_sources(mode: str, config, explicit_store: bool = False) -> tuple[bool, bool]:
@@ -74,9 +80,9 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
                 raise InputError(f"no store at {store}")
             inputs.files = select_inputs(store, flt, schemas)
             return inputs
+        tmp_dir = tmp_dir or config.data_dir / "tmp"
         if local:
-            inputs.snapshot = _snapshot(config, flt, schemas, spool,
-                                        tmp_dir or config.data_dir / "tmp")
+            inputs.snapshot = _snapshot(config, flt, schemas, spool, tmp_dir)
             inputs.files = list(inputs.snapshot.store_files)
             spooled = inputs.snapshot.spool_input
             if spooled is not None:
@@ -85,7 +91,7 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
                                     f"bytes not converted yet (converted on the fly)")
         if remote:
             inputs.files += _remote(config, flt, schemas, inputs, cache_dir, cache_bytes,
-                                    download)
+                                    download, tmp_dir)
     except BaseException:
         inputs.close()
         raise
@@ -107,7 +113,7 @@ def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot
 
 
 def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
-            download: bool) -> list:
+            download: bool, tmp_dir: Path) -> list:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from appliance.config import ConfigError
@@ -123,17 +129,32 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
     exclude = snap.covers if snap is not None else lambda key: False
     if not download:
         return _listed(client, config, flt, schemas, exclude, inputs)
-    stats: dict = {}
-    try:
-        remote = select_remote_inputs(
-            client, export.bucket, export.prefix, flt, schemas,
-            cache_dir or config.data_dir / "cache" / "s3",
-            exclude=exclude,
-            max_cache_bytes=DEFAULT_CACHE_BYTES if cache_bytes is None else cache_bytes,
-            workers=max(4, export.concurrency), part_size=export.part_size, stats=stats)
-    except (BotoCoreError, ClientError, RemoteError, OSError) as e:
-        raise InputError(f"S3 inputs from s3://{export.bucket}/{export.prefix}: "
-                         f"{type(e).__name__}: {e}") from None
+    cache = cache_dir or config.data_dir / "cache" / "s3"
+    pinned = tmp_dir / f"s3-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    for _ in range(PIN_ATTEMPTS):
+        stats: dict = {}
+        try:
+            remote = select_remote_inputs(
+                client, export.bucket, export.prefix, flt, schemas, cache, exclude=exclude,
+                max_cache_bytes=DEFAULT_CACHE_BYTES if cache_bytes is None else cache_bytes,
+                workers=max(4, export.concurrency), part_size=export.part_size, stats=stats)
+        except (BotoCoreError, ClientError, RemoteError, OSError) as e:
+            raise InputError(f"S3 inputs from s3://{export.bucket}/{export.prefix}: "
+                             f"{type(e).__name__}: {e}") from None
+        try:
+            remote = _pin(remote, Path(cache), pinned)
+            inputs.pinned = pinned
+            break
+        except FileNotFoundError:  # another job evicted a file meanwhile: select again
+            shutil.rmtree(pinned, ignore_errors=True)
+        except OSError as e:  # e.g. --cache-dir on another file system: not pinned
+            shutil.rmtree(pinned, ignore_errors=True)
+            inputs.notes.append(f"s3: cached files not pinned ({e.strerror}): another job "
+                                f"sharing the cache may evict them while this one runs")
+            break
+    else:
+        raise InputError(f"S3 inputs: other jobs evicted this job's files from the cache "
+                         f"{PIN_ATTEMPTS} times; give the cache more room (--cache-bytes)")
     inputs.notes.append(
         f"s3: {stats['listed']} objects selected, {stats['excluded']} read locally instead, "
         f"{stats['reused']} from the cache, {stats['downloaded']} downloaded "
@@ -166,4 +187,16 @@ def _listed(client, config, flt, schemas, exclude, inputs: JobInputs) -> list:
         key = parse_key(o.key, schemas)
         out.append(RemoteInput(f"s3://{export.bucket}/{base}{o.key}", key.tree, key.values,
                                o.size, o.key, o.etag))
+    return out
+
+
+def _pin(files: list, cache: Path, directory: Path) -> list:
+    """Hard-link the cached files into `directory` (same key paths), so that another job's
+    eviction cannot take them away while this job reads them."""
+    out = []
+    for f in files:
+        link = directory / Path(f.path).relative_to(cache)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.link(f.path, link)
+        out.append(f._replace(path=str(link)))
     return out

@@ -219,3 +219,22 @@ def test_multipart_etag_rule(tmp_path):
         verify_download(path, RemoteObject("k", len(data) + 1, etag), part)
     md5 = hashlib.md5(data).hexdigest()
     assert verify_download(path, RemoteObject("k", len(data), md5), part)[1] == "etag"
+
+
+def test_another_jobs_eviction_cannot_take_a_running_jobs_files(tmp_path, s3, bucket):
+    """The cached files a job reads are hard-linked into its temp dir: a second job that
+    evicts them from the cache (here: everything) leaves the first job's inputs intact."""
+    from appliance.mr.plan import plan_inputs
+    from appliance.mr.remote import evict
+
+    config, g = split_store(tmp_path, s3, bucket)
+    inputs = plan_inputs(config, None, SchemaRegistry(), local=False, remote=True)
+    try:
+        assert len(inputs.files) == len(g["s3"]) + len(g["both"]) and inputs.pinned.is_dir()
+        evict(tmp_path / "cache" / "s3", 0, set())  # another job makes room for itself
+        assert not list((tmp_path / "cache" / "s3").rglob("*.zst"))
+        assert sum(records_in(f.path) for f in inputs.files) == total(g["s3"] + g["both"])
+        assert all(Path(f.path).stat().st_size == f.size for f in inputs.files)
+    finally:
+        inputs.close()
+    assert not inputs.pinned and not list((tmp_path / "tmp").iterdir())
