@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import io
 from pathlib import Path
 
 import pytest
@@ -11,10 +9,10 @@ import pytest
 pytest.importorskip("distributed")
 pytest.importorskip("cloudpickle")
 
-from appliance.cli import job_cmd  # noqa: E402
-from appliance.cli.common import CommandError, common_options  # noqa: E402
+from appliance.cli.common import CommandError  # noqa: E402
 from appliance.mr import JobError, LocalRunner, select_inputs  # noqa: E402
 from appliance.mr.dask_runner import DaskRunner  # noqa: E402
+from tests.integration.test_mr_runner import cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "jobs"
@@ -114,31 +112,21 @@ def test_dask_map_error_is_clear(cluster, converted, tmp_path):
         DaskRunner(job, inputs, out, scheduler=lc.scheduler_address, max_errors=bad - 1).run()
 
 
-def _cli(argv: list[str], config) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="appliance")
-    sub = parser.add_subparsers(dest="command", required=True)
-    job_cmd.add_parser(sub, common_options())
-    args = parser.parse_args(argv)
-    out, err = io.StringIO(), io.StringIO()
-    code = job_cmd.run_job(args, config, out, err)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_cli_runner_dask(cluster, converted, tmp_path):
     lc, _ = cluster
     _, config, _ = converted
     base = ["job", "run", str(EXAMPLES / "count_by_os.py"), "--filter",
             str(EXAMPLES / "filters" / "saved_session_firefox.json")]
-    code, _, _ = _cli(base + ["--output", str(tmp_path / "local")], config)
+    code, _, _ = cli(base + ["--output", str(tmp_path / "local")], config)
     assert code == 0
-    code, summary, progress = _cli(base + ["--output", str(tmp_path / "dask"), "--runner",
+    code, summary, progress = cli(base + ["--output", str(tmp_path / "dask"), "--runner",
                                           "dask", "--scheduler", lc.scheduler_address,
                                           "--reducers", "2"], config)
     assert code == 0 and "errors: 0" in summary and "records" in summary
     assert progress.splitlines()[-1].startswith("done:")
     assert (tmp_path / "dask").read_bytes() == (tmp_path / "local").read_bytes()
     with pytest.raises(CommandError, match="--scheduler"):
-        _cli(base + ["--output", str(tmp_path / "x"), "--runner", "dask"], config)
+        cli(base + ["--output", str(tmp_path / "x"), "--runner", "dask"], config)
 
 
 def test_no_inputs_and_missing_dask(cluster, converted, tmp_path, monkeypatch):
@@ -149,7 +137,7 @@ def test_no_inputs_and_missing_dask(cluster, converted, tmp_path, monkeypatch):
     assert s.records == 0 and (tmp_path / "empty").read_bytes() == b""
     monkeypatch.setitem(__import__("sys").modules, "distributed", None)
     with pytest.raises(CommandError, match=r"install appliance\[dask\]"):
-        _cli(["job", "run", str(EXAMPLES / "count.py"), "--filter",
+        cli(["job", "run", str(EXAMPLES / "count.py"), "--filter",
               str(EXAMPLES / "filters" / "all.json"), "--output", str(tmp_path / "x"),
               "--runner", "dask", "--scheduler", "tcp://127.0.0.1:1"], config)
 
