@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from appliance.cli.common import CommandError, admin_client, admin_options
+from appliance.jobs.states import ACTIVE
 
 
 def add_parsers(actions, common) -> None:
@@ -89,7 +90,7 @@ def submit(args, config, out) -> int:
     out.flush()
     if not args.wait:
         return 0
-    while job["state"] in ("queued", "running"):
+    while job["state"] in ACTIVE:
         time.sleep(0.5)  # polling a remote server: there is no event to wait on
         job = _call(client.job, job["id"])
     out.write(describe(job))

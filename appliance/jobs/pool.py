@@ -27,11 +27,10 @@ from twisted.logger import Logger
 
 from appliance.jobs.jobdir import JobDir, read_chunk
 from appliance.jobs.request import JobRequestError, parse_request
+from appliance.jobs.states import FINISHED, STATES
 
 log = Logger()
 
-STATES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
-FINISHED = frozenset(STATES[2:])
 
 __all__ = ["JobPool", "JobRequestError", "NoOutput", "UnknownJob"]
 
@@ -89,12 +88,10 @@ class JobPool:
             if record is None:
                 shutil.rmtree(path, ignore_errors=True)  # a submission cut short by a crash
                 continue
-            if record["state"] == "running":
-                record.update(state="failed", finished_at=self.reactor.seconds(),
-                              error="the server stopped while the job ran")
-                jd.write(jd.state, record)
-                jd.remove_work()
             self._records[jd.id] = record
+            if record["state"] == "running":
+                jd.remove_work()
+                self._finish(jd.id, "failed", "the server stopped while the job ran")
             if record["state"] == "queued":
                 self._queue.append(jd.id)
         self._next()
@@ -122,7 +119,8 @@ class JobPool:
         jd.create(request)
         record = {"id": job_id, "name": request.name, "state": "queued",
                   "submitted_at": now, "started_at": None, "finished_at": None,
-                  "options": request.options(), "error": None}
+                  "options": request.options(), "error": None,
+                  "progress": {"phase": "queued"}, "summary": None, "output_bytes": None}
         jd.write(jd.state, record)
         self._records[job_id] = record
         self._queue.append(job_id)
@@ -137,22 +135,12 @@ class JobPool:
                                             key=lambda i: (self._records[i]["submitted_at"], i))]
 
     def get(self, job_id: str) -> dict:
-        """A job's record with its progress, summary and output size."""
-        record = self._record(job_id)
-        jd = JobDir(self.root / job_id)
-        out = dict(record)
-        progress = jd.read(jd.progress) or {}
-        if record["state"] == "queued":
-            progress = {"phase": "queued"}
-        elif record["state"] in FINISHED:
-            progress = dict(progress, phase="done")
-        out["progress"] = progress
-        result = (jd.read(jd.result) or {}) if record["state"] in FINISHED else {}
-        out["summary"] = result.get("summary")
-        try:
-            out["output_bytes"] = jd.output.stat().st_size
-        except FileNotFoundError:
-            out["output_bytes"] = None
+        """A job's record with its progress, summary and output size (read from the job's
+        directory only while it runs: the dashboard asks for every job every second)."""
+        out = dict(self._record(job_id))
+        if out["state"] == "running":
+            jd = JobDir(self.root / job_id)
+            out["progress"] = jd.read(jd.progress) or {"phase": "listing"}
         return out
 
     def cancel(self, job_id: str) -> dict:
@@ -271,9 +259,17 @@ class JobPool:
         self._next()
 
     def _finish(self, job_id: str, state: str, error: str | None) -> None:
+        """Record the end of a job, with its last progress, summary and output size."""
         record = self._records[job_id]
-        record.update(state=state, finished_at=self.reactor.seconds(), error=error)
         jd = JobDir(self.root / job_id)
+        try:
+            output_bytes = jd.output.stat().st_size
+        except FileNotFoundError:
+            output_bytes = None
+        record.update(state=state, finished_at=self.reactor.seconds(), error=error,
+                      progress=dict(jd.read(jd.progress) or {}, phase="done"),
+                      summary=(jd.read(jd.result) or {}).get("summary"),
+                      output_bytes=output_bytes)
         jd.write(jd.state, record)
         log.info("job {id} {state}{detail}", id=job_id, state=state,
                  detail=f": {error.splitlines()[0]}" if error and state != "cancelled" else "")

@@ -8,14 +8,13 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from appliance.admin.client import AdminError
+from appliance.jobs.states import ACTIVE
 from appliance.tui.feed import Update, Wants
 from appliance.tui.jobrow import JOB_COLUMNS, job_cells
 from appliance.tui.jobview import JobScreen
 from appliance.tui.launch import LaunchScreen
 from appliance.tui.messages import JobChanged
 from appliance.tui.screen import DashboardScreen
-
-ACTIVE = ("queued", "running")
 
 
 class JobsScreen(DashboardScreen):

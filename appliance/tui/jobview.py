@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Log, Static, TabbedContent, TabPane
 
 from appliance.admin.client import AdminError
+from appliance.jobs.states import ACTIVE
 from appliance.tui.feed import Update, Wants
 from appliance.tui.jobrow import job_heading
 from appliance.tui.messages import ChunkFailed, ChunkRead, JobChanged
@@ -16,7 +17,6 @@ from appliance.tui.tabular import TableReader
 
 PAGE_BYTES = 65536
 LOG_LINES = 10_000  # the job log view keeps this many last lines
-ACTIVE = ("queued", "running")
 
 
 class JobScreen(DashboardScreen):
