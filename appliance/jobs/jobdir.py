@@ -2,7 +2,8 @@
 
     request.json   the submission without the script (JobRequest.options())
     script/NAME    the script, under the name it was submitted with
-    state.json     the pool's record: state, times, error (atomically replaced)
+    state.json     the pool's record: state, times, error; once finished also the last
+                   progress, the summary and the output size (atomically replaced)
     progress.json  the worker's latest progress (atomically replaced)
     result.json    the worker's outcome: {"state", "summary", "error"}
     output.txt     the job's output (renamed into place when complete)
