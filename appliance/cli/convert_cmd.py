@@ -81,9 +81,10 @@ def run(args, config, out) -> int:
     out.write(f"converted {converter.converted}, invalid {invalid}"
               + "".join(f", {k}: {v}" for k, v in sorted(converter.invalid_by_reason.items()))
               + f"; {len(done)} files in {args.out}\n")
-    if converter.unknown_histograms:
-        out.write(f"unknown histograms kept aside: {len(converter.unknown_histograms)} "
-                  "names\n")
+    unknown = converter.unknown_histograms
+    if unknown:
+        top = ", ".join(f"{name}: {n}" for name, n in list(unknown.top().items())[:10])
+        out.write(f"unknown histograms kept aside: {unknown.total} ({top})\n")
     return 0
 
 

@@ -231,6 +231,6 @@ class ConverterLoop:
 
     def _report(self) -> None:
         self.counts.invalid_by_reason = dict(self.converter.invalid_by_reason)
-        self.counts.unknown_histograms = dict(self.converter.unknown_histograms)
+        self.counts.unknown_histograms = self.converter.unknown_histograms.top()
         if self.on_report is not None:
             self.on_report(self.counts)

@@ -3,12 +3,20 @@
 This is the per-record half of the converter, shared by the server's
 converter loop, `appliance convert` and jobs that read the spool: decompress
 (bounded), parse, convert histograms, partition.
+
+`RecordConverter.convert` is total: whatever a record holds, it returns a
+line, for the store or for invalid/ with a reason (docs/conversion.md), so no
+record can stop the converter. Data that cannot be stored exactly (integers
+beyond 64 bits, documents nested deeper than orjson writes) goes to invalid/
+rather than being changed.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import json
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +25,7 @@ import orjson
 
 from appliance.convert.payload import ConversionError, convert_payload
 from appliance.convert.specs import SpecStore
+from appliance.convert.topcounts import TopCounter
 from appliance.receiver.gzipcheck import is_gzip
 from appliance.receiver.routes import FORM_GENERIC, RouteError, parse_submit_path
 from appliance.spool.record import SpoolRecord
@@ -30,6 +39,13 @@ from appliance.storage.schema import UNKNOWN, Schema
 
 # Dimensions the 2013 path form carries, and where the payload keeps them.
 INFO_DIMENSIONS = ("reason", "appName", "appUpdateChannel", "appVersion", "appBuildID")
+
+# orjson reads integers in [-2**63, 2**64) exactly and any other as a float;
+# an integer outside that range has at least 19 digits.
+_INT_MIN, _INT_END = -(1 << 63), 1 << 64
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# The reason for an exception no check foresaw; its type and message go in the detail.
+CONVERSION_FAILED = "conversion_failed"
 
 
 @dataclass(frozen=True)
@@ -65,19 +81,69 @@ def _route(path: str):
 
 
 def decompress(body: bytes, limit: int) -> bytes:
-    """Gunzip a gzip body, refusing more than `limit` bytes of output; others as they are."""
+    """Gunzip a gzip body (every member of it), refusing more than `limit` bytes
+    of output in all; other bodies as they are."""
     if not is_gzip(body):
         return body
-    inflater = zlib.decompressobj(wbits=31)
+    members = []
+    size = 0
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            out = inflater.decompress(rest, limit - size + 1)
+        except zlib.error as e:
+            raise Invalid("bad_gzip", f"not a valid gzip stream: {e}") from None
+        size += len(out)
+        if size > limit or inflater.unconsumed_tail:
+            raise Invalid("too_large", f"decompresses to more than {limit} bytes")
+        if not inflater.eof:
+            raise Invalid("bad_gzip", "truncated gzip stream")
+        members.append(out)
+        rest = inflater.unused_data
+        if not rest:
+            return out if len(members) == 1 else b"".join(members)
+        if not is_gzip(rest):
+            raise Invalid("bad_gzip", f"{len(rest)} bytes after the gzip stream are not "
+                                      "a gzip member")
+
+
+def parse_json(text: bytes):
+    """The parsed document; Invalid if it is not JSON or orjson would change a number."""
     try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as e:
-        raise Invalid("bad_gzip", f"not a valid gzip stream: {e}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise Invalid("too_large", f"decompresses to more than {limit} bytes")
-    if not inflater.eof:
-        raise Invalid("bad_gzip", "truncated gzip stream")
-    return out
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        reason = "too_deep" if "depth limit" in str(e) else "bad_json"
+        raise Invalid(reason, str(e)) from None
+    if _LONG_DIGITS.search(text) is not None:
+        _check_integers(text)
+    return doc
+
+
+def _check_integers(text: bytes) -> None:
+    """Invalid("number_out_of_range") if an integer of the document is beyond 64 bits."""
+    def exact(digits: str) -> int:
+        value = int(digits)
+        if not _INT_MIN <= value < _INT_END:
+            raise Invalid("number_out_of_range",
+                          f"integer {digits[:40]}{'...' if len(digits) > 40 else ''} "
+                          "is beyond 64 bits")
+        return value
+
+    try:
+        json.loads(text, parse_int=exact)
+    except RecursionError:
+        raise Invalid("too_deep", "nested too deeply to check its numbers") from None
+
+
+def serialise(doc) -> bytes:
+    """orjson's bytes for a parsed document; Invalid if it cannot write it exactly."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError as e:  # orjson.JSONEncodeError
+        if "ecursion" in str(e):
+            raise Invalid("too_deep", f"nested deeper than can be stored: {e}") from None
+        raise
 
 
 class RecordConverter:
@@ -89,21 +155,18 @@ class RecordConverter:
         self.telemetry_schema = telemetry_schema
         self.generic_schema = Schema.generic_default()
         self.max_decompressed = max_decompressed_bytes
-        self.invalid_by_reason: Counter[str] = Counter()
-        self.unknown_histograms: Counter[str] = Counter()
+        self.invalid_by_reason: Counter[str] = Counter()  # keyed by our own reasons only
+        self.unknown_histograms = TopCounter()  # names come from clients: bounded
         self.converted = 0
 
     def convert(self, record: SpoolRecord) -> Converted:
-        """The record's partition and line; never raises for bad input."""
+        """The record's partition and line; never raises, whatever the record holds."""
         date = submission_date(record.received_ns)
         route = None
         try:
             route = _route(record.path)
             text = decompress(record.body, self.max_decompressed)
-            try:
-                payload = orjson.loads(text)
-            except orjson.JSONDecodeError as e:
-                raise Invalid("bad_json", str(e)) from None
+            payload = parse_json(text)
             if route.form == FORM_GENERIC:
                 partition = self._generic_partition(route, date)
                 unknown: tuple[str, ...] = ()
@@ -114,14 +177,26 @@ class RecordConverter:
                     raise Invalid(e.reason, e.detail) from None
                 payload, unknown = result.payload, tuple(result.unknown_histograms)
                 partition = self._telemetry_partition(route.dimensions, payload, date)
-            line = b"%s\t%s\n" % (route.doc_id.encode(), orjson.dumps(payload))
+            line = b"%s\t%s\n" % (route.doc_id.encode(), serialise(payload))
         except RouteError as e:
             return self._invalid(record, None, date, Invalid("bad_path", str(e)))
         except Invalid as e:
             return self._invalid(record, route, date, e)
+        except Exception as e:  # noqa: BLE001 - no record may stop the converter
+            return self._invalid(record, route, date, failure(e))
         self.converted += 1
         self.unknown_histograms.update(unknown)
         return Converted(partition, line, None, unknown)
+
+    def quarantine(self, record: SpoolRecord, reason: str, detail: str) -> Converted:
+        """The invalid/ line of a record that is not converted at all (it crashed the
+        converter): only its path is read."""
+        date = submission_date(record.received_ns)
+        try:
+            route = _route(record.path)
+        except Exception:  # noqa: BLE001 - partitioned as far as known
+            route = None
+        return self._invalid(record, route, date, Invalid(reason, detail))
 
     def _telemetry_partition(self, url_dims: dict[str, str], payload, date: str) -> str:
         if url_dims:
@@ -168,6 +243,12 @@ class RecordConverter:
             entry["client_ip"] = record.client_ip
         line = b"%s\t%s\n" % (doc_id.encode(), orjson.dumps(entry))
         return Converted(partition, line, error.reason)
+
+
+def failure(error: Exception) -> Invalid:
+    """The Invalid for an exception no check foresaw: its type in the detail."""
+    reason = "too_deep" if isinstance(error, RecursionError) else CONVERSION_FAILED
+    return Invalid(reason, f"{type(error).__name__}: {error}")
 
 
 def _text(value) -> str | None:

@@ -1,0 +1,143 @@
+"""RecordConverter.convert is total: every record ends as a store line or an invalid/ line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from appliance.convert import records
+from appliance.convert.records import RecordConverter
+from appliance.convert.specs import SpecStore
+from appliance.convert.topcounts import OTHER, TopCounter
+from appliance.spool import RecordIds, SpoolRecord
+from appliance.storage.schema import Schema
+from tests import pings
+from tests.stores import NS_2026
+
+DEEP_FOR_ORJSON_DUMPS = b'{"x":' + b"[" * 300 + b"]" * 300 + b"}"   # issue 13
+
+
+@pytest.fixture
+def converter(tmp_path):
+    specs = SpecStore(pings.write_spec(tmp_path / "specs"))
+    return RecordConverter(specs, Schema.telemetry_default(), max_decompressed_bytes=1 << 20)
+
+
+def record(body: bytes, path: str = f"/submit/telemetry/doc/{pings.DIMS}") -> SpoolRecord:
+    return SpoolRecord(RecordIds().next(), NS_2026, path, body)
+
+
+def invalid_entry(result) -> dict:
+    assert result.partition.startswith("invalid/")
+    return json.loads(result.line.split(b"\t", 1)[1])
+
+
+def test_the_issue_13_reproducer_goes_to_invalid_as_too_deep(converter):
+    result = converter.convert(record(DEEP_FOR_ORJSON_DUMPS, "/submit/telemetry/deep"))
+    assert result.invalid_reason == "too_deep"
+    entry = invalid_entry(result)
+    assert entry["reason"] == "too_deep"
+    assert entry["body_base64"]  # the original bytes are kept
+    assert converter.invalid_by_reason == {"too_deep": 1}
+    good = converter.convert(record(pings.body(1)))
+    assert good.invalid_reason is None and converter.converted == 1
+
+
+@pytest.mark.parametrize("depth", [1100, 100_000])
+def test_nesting_past_orjsons_parser_limit_is_too_deep(converter, depth):
+    body = b"[" * depth + b"]" * depth
+    assert converter.convert(record(body, "/submit/telemetry/deep")).invalid_reason == "too_deep"
+
+
+def test_an_unforeseen_exception_is_conversion_failed_with_its_type(converter, monkeypatch):
+    def explode(payload, specs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(records, "convert_payload", explode)
+    result = converter.convert(record(pings.body(1)))
+    assert result.invalid_reason == "conversion_failed"
+    assert invalid_entry(result)["detail"] == "ZeroDivisionError: a bug"
+
+
+def test_a_recursion_error_anywhere_is_too_deep(converter, monkeypatch):
+    def recurse(payload, specs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(records, "convert_payload", recurse)
+    assert converter.convert(record(pings.body(1))).invalid_reason == "too_deep"
+
+
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**40, -(10**30)])
+def test_integers_beyond_64_bits_are_not_turned_into_floats(converter, number):
+    body = b'{"ver": 2, "n": %d}' % number
+    result = converter.convert(record(body, "/submit/telemetry/big"))
+    assert result.invalid_reason == "number_out_of_range"
+    assert str(number)[:19] in invalid_entry(result)["detail"]
+
+
+@pytest.mark.parametrize("number", [2**64 - 1, -(2**63), 10**18])
+def test_integers_within_64_bits_are_kept_exactly(converter, number):
+    body = b'{"ver": 2, "n": %d, "s": "12345678901234567890123"}' % number
+    result = converter.convert(record(body, "/submit/telemetry/big"))
+    assert result.invalid_reason is None
+    assert json.loads(result.line.split(b"\t", 1)[1])["n"] == number
+
+
+def test_long_digit_runs_in_strings_and_floats_are_fine(converter):
+    body = b'{"ver": 2, "id": "99999999999999999999999", "f": 0.12345678901234567890}'
+    assert converter.convert(record(body, "/submit/telemetry/f")).invalid_reason is None
+
+
+def test_every_member_of_a_multi_member_gzip_body_is_kept(converter):
+    doc = json.dumps(pings.ping(3)).encode()
+    body = gzip.compress(doc[:40]) + gzip.compress(doc[40:])
+    result = converter.convert(record(body))
+    assert result.invalid_reason is None
+    assert json.loads(result.line.split(b"\t", 1)[1])["simpleMeasurements"] == {"uptime": 3}
+
+
+def test_the_size_limit_covers_all_members(tmp_path):
+    specs = SpecStore(pings.write_spec(tmp_path / "specs"))
+    small = RecordConverter(specs, Schema.telemetry_default(), max_decompressed_bytes=1000)
+    body = gzip.compress(b" " * 600) + gzip.compress(b" " * 600 + b"{}")
+    assert small.convert(record(body, "/submit/telemetry/bomb")).invalid_reason == "too_large"
+
+
+def test_bytes_after_the_gzip_stream_are_not_dropped_silently(converter):
+    body = gzip.compress(b'{"ver": 2}') + b"garbage"
+    result = converter.convert(record(body, "/submit/telemetry/tail"))
+    assert result.invalid_reason == "bad_gzip"
+    assert "after the gzip stream" in invalid_entry(result)["detail"]
+
+
+def test_quarantine_writes_the_record_to_invalid_without_reading_its_body(converter):
+    result = converter.quarantine(record(b"anything"), "converter_crash", "3 crashes")
+    entry = invalid_entry(result)
+    assert (entry["reason"], entry["detail"]) == ("converter_crash", "3 crashes")
+    assert result.partition.startswith("invalid/telemetry/saved-session/Firefox/")
+    assert converter.invalid_by_reason == {"converter_crash": 1}
+
+
+def test_unknown_histogram_names_are_counted_in_bounded_memory(converter):
+    for i in range(300):
+        ping = pings.ping(i)
+        ping["histograms"].update({f"INVENTED_{i}_{j}": {"values": {}} for j in range(20)})
+        ping["histograms"]["ALWAYS_UNKNOWN"] = {"values": {}}
+        body = json.dumps(ping).encode()
+        assert converter.convert(record(body)).invalid_reason is None
+    top = converter.unknown_histograms.top()
+    assert len(top) == 101 and next(iter(top)) == "ALWAYS_UNKNOWN"
+    assert sum(top.values()) == 300 * 21
+    assert len(converter.unknown_histograms._counts) <= 1000
+
+
+def test_top_counter_keeps_the_frequent_names_and_adds_up():
+    counter = TopCounter(keep=2, capacity=10, max_name_chars=5)
+    for i in range(1000):
+        counter.update(["often", f"rare{i}"] + (["sometimes"] if i % 3 == 0 else []))
+    top = counter.top()
+    assert list(top) == ["often", "somet", OTHER]
+    assert counter.total == sum(top.values()) == 1000 + 1000 + 334
+    assert len(counter._counts) <= 10
