@@ -38,12 +38,7 @@ class DiskGuard:
         st = self._statvfs(self._path)
         self.free_bytes = st.f_bavail * st.f_frsize
         self.total_bytes = st.f_blocks * st.f_frsize
-        percent = 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 100.0
-        reason = None
-        if self.free_bytes < self._min_bytes or percent < self._min_percent:
-            reason = (f"disk space low: {self.free_bytes} bytes ({percent:.1f}%) free in "
-                      f"{self._path}, watermark {self._min_bytes} bytes / "
-                      f"{self._min_percent:g}%")
+        reason = below_watermark(st, self._path, self._min_bytes, self._min_percent)
         if reason and not self.low:
             log.warn("{reason}; answering 507 until space returns", reason=reason)
         elif self.low and not reason:
@@ -56,3 +51,14 @@ class DiskGuard:
     def stop(self) -> None:
         if self._loop.running:
             self._loop.stop()
+
+
+def below_watermark(st: os.statvfs_result, path: Path, min_free_bytes: int,
+                    min_free_percent: float) -> str | None:
+    """Why the file system of `path` (its statvfs `st`) is below the watermark, or None."""
+    free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    percent = 100.0 * free / total if total else 100.0
+    if free >= min_free_bytes and percent >= min_free_percent:
+        return None
+    return (f"disk space low: {free} bytes ({percent:.1f}%) free in {path}, "
+            f"watermark {min_free_bytes} bytes / {min_free_percent:g}%")

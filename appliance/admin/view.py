@@ -88,6 +88,8 @@ class NodeView:
         if server.config.converter.enabled and converter is not None and not converter.running:
             problems.append(f"converter not running (restarted {converter.restarts} times; "
                             f"see the log)")
+        if converter is not None and converter.paused:
+            problems.append(f"converter paused: {converter.paused}")
         store = server.config.store
         limit = BEHIND_FACTOR * store.max_file_age + server.config.spool.max_segment_age
         age = spool_wait["oldest_sealed_age_seconds"]

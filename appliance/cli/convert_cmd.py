@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import sys
 import threading
@@ -90,6 +91,7 @@ def run(args, config, out) -> int:
 
 def run_worker(args, config, out) -> int:
     """The server's converter child: convert until SIGTERM, one JSON line per commit."""
+    from appliance.convert.crashguard import CRASH_MARKER_ENV, crash_on_marker
     from appliance.convert.factory import converter_loop
     from appliance.ledger.accepted import LEDGER_DIR, AcceptedGate
     from appliance.lifecycle import die_with_parent, lock_exclusive
@@ -109,6 +111,9 @@ def run_worker(args, config, out) -> int:
         out.flush()
 
     loop = converter_loop(config, on_report=report)
+    marker = os.environ.get(CRASH_MARKER_ENV)
+    if marker:
+        loop.converter.convert = crash_on_marker(loop.converter.convert, marker.encode())
     # Convert (and so delete from the spool) only records whose accepted count is saved.
     loop.gate = AcceptedGate(config.data_dir / LEDGER_DIR)
     loop.run(stop, idle_wait=config.converter.idle_wait)

@@ -92,6 +92,10 @@ def _spool(s: dict) -> str:
 def _converter(s: dict) -> str:
     c = s["converter"]
     state = "running" if c.get("running") else "NOT RUNNING"
+    if c.get("paused"):
+        state += f", PAUSED ({c['paused']})"
+    if c.get("quarantined"):
+        state += f", {c['quarantined']} record(s) quarantined after crashing it"
     return (f"{state}, {c.get('converted', 0):,} converted, {c.get('invalid', 0):,} invalid "
             f"({_counts(c.get('invalid_by_reason', {}))}), {c.get('restarts', 0)} restarts "
             f"(counts since the server started)")

@@ -8,6 +8,7 @@ from appliance.config import Config
 from appliance.convert.loop import ConverterLoop
 from appliance.convert.records import RecordConverter
 from appliance.convert.specs import SpecStore
+from appliance.convert.storespace import StoreSpace
 from appliance.spool import SpoolDir
 from appliance.storage.schema import Schema, sanitise
 
@@ -32,10 +33,19 @@ def record_converter(config: Config, specs: Path | None = None) -> RecordConvert
                            max_decompressed_bytes=config.receiver.max_decompressed_bytes)
 
 
+def store_space(config: Config) -> StoreSpace:
+    """The converter's free-space check: half the spool's watermark (storespace.py)."""
+    spool = config.spool
+    return StoreSpace(config.data_dir / "store", min_free_bytes=spool.min_free_bytes // 2,
+                      min_free_percent=spool.min_free_percent / 2,
+                      interval=spool.disk_check_interval)
+
+
 def converter_loop(config: Config, on_report=None) -> ConverterLoop:
     """The loop that converts the data dir's spool into its store."""
     return ConverterLoop(
         SpoolDir(config.data_dir / "spool"), config.data_dir / "store",
         record_converter(config), node_id=sanitise(config.node_id),
         level=config.store.compression_level, max_file_bytes=config.store.max_file_bytes,
-        max_file_age=config.store.max_file_age, on_report=on_report)
+        max_file_age=config.store.max_file_age, on_report=on_report,
+        space=store_space(config))

@@ -6,12 +6,19 @@ files (partfiles.py), and commits the generation (checkpoint.py) when it is
 `max_file_age` old or has `max_file_bytes` of data, when it runs out of work
 after that age, and when asked to stop: it stops at a record boundary and
 commits what it has, so a restart never waits on half-written partitions.
+
+No record stops it: converting one never raises (records.py), a record that
+kills the process is quarantined after a few crashes (crashguard.py), and
+below the store's free-space watermark, or when a write fails for lack of
+space, it pauses and resumes by itself (storespace.py), dropping the
+generation it could not write: it is converted again, never committed twice.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -19,7 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance.convert.crashguard import GUARD_FILE, MAX_CRASHES, CrashGuard
 from appliance.convert.records import RecordConverter
+from appliance.convert.storespace import StoreSpace, out_of_space
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
 from appliance.spool.reader import ReadReport, iter_frames
@@ -44,6 +53,9 @@ class ConverterCounts:
     segments_done: int = 0
     bytes_in: int = 0
     idle: bool = False
+    paused: str | None = None  # why the converter is not writing to the store now
+    quarantined: int = 0       # records sent to invalid/ after crashing the converter
+    last_quarantined: str | None = None
     invalid_by_reason: dict[str, int] = field(default_factory=dict)
     unknown_histograms: dict[str, int] = field(default_factory=dict)
 
@@ -56,6 +68,7 @@ class _Generation:
         self.started = started
         self.done_segments: list[str] = []
         self.days = DayCounts()  # the ledger's counts of this generation's records
+        self.quarantined = False  # holds a quarantined record: commit it at once
 
 
 def segment_stem(segment: Path) -> str:
@@ -74,7 +87,8 @@ class ConverterLoop:
     def __init__(self, spool: SpoolDir, store_root: Path, converter: RecordConverter, *,
                  node_id: str, level: int, max_file_bytes: int, max_file_age: float,
                  clock: Callable[[], float] = time.monotonic,
-                 on_report: Callable[[ConverterCounts], None] | None = None):
+                 on_report: Callable[[ConverterCounts], None] | None = None,
+                 space: StoreSpace | None = None, max_crashes: int = MAX_CRASHES):
         self.spool = spool
         self.store_root = store_root
         self.converter = converter
@@ -83,7 +97,10 @@ class ConverterLoop:
         self.max_file_bytes = max_file_bytes
         self.max_file_age = max_file_age
         self.clock = clock
-        self.on_report = on_report  # called after each commit and on becoming idle
+        self.on_report = on_report  # called after each commit, on becoming idle or paused
+        self.space = space  # None: no watermark, and no pause on ENOSPC (it raises)
+        self.max_crashes = max_crashes
+        self.guard: CrashGuard | None = None  # opened by recover()
         self.log = CheckpointLog(store_root, spool.root)
         self.counts = ConverterCounts()
         self._offsets: dict[str, int] = {}
@@ -103,9 +120,15 @@ class ConverterLoop:
         """Convert until `stop` is set, then commit and return."""
         self.recover()
         while not stop.is_set():
-            worked = self.run_once(stop)
-            if self._gen is not None and self._due():
-                self.commit()
+            try:
+                worked = self.run_once(stop)
+                if self._gen is not None and (self._due() or self.counts.paused):
+                    self.commit()  # paused: what is converted frees its spool segments
+            except OSError as e:
+                if self.space is None or not out_of_space(e):
+                    raise
+                self._abandon(e)
+                worked = False
             if not worked:
                 if not self.counts.idle:
                     self.counts.idle = True
@@ -113,7 +136,12 @@ class ConverterLoop:
                 stop.wait(idle_wait)
             else:
                 self.counts.idle = False
-        self.commit()
+        try:
+            self.commit()
+        except OSError as e:
+            if self.space is None or not out_of_space(e):
+                raise
+            self._abandon(e)  # converted again at the next start
 
     def drain(self) -> None:
         """One pass: recover, convert every sealed segment, commit."""
@@ -128,6 +156,36 @@ class ConverterLoop:
         self._offsets, self._frontier = checkpoint.offsets, checkpoint.frontier
         self._days = DayCounts(checkpoint.ledger)
         self._gen = None
+        if self.guard is None:
+            self.guard = CrashGuard(self.store_root / GUARD_FILE, self.max_crashes)
+            if self.guard.suspect is not None:
+                segment, offset = self.guard.suspect
+                print(f"converter: the last converter process died converting the record "
+                      f"at {segment} offset {offset} ({self.guard.crashes} time(s) in a row; "
+                      f"quarantined after {self.max_crashes})", file=sys.stderr)
+
+    def _abandon(self, error: OSError) -> None:
+        """A store write failed for lack of space: drop the generation (its files are
+        discarded and the last checkpoint's offsets reloaded, so its records are
+        converted again) and pause until space returns."""
+        self.space.failed(error)
+        self._recent.clear()  # as after a restart: the records come again
+        self.recover()
+        self._set_paused(self.space.low())
+
+    def _space_low(self) -> bool:
+        """Below the watermark (or after a failed write): pause."""
+        if self.space is None:
+            return False
+        self._set_paused(self.space.low())
+        return self.counts.paused is not None
+
+    def _set_paused(self, reason: str | None) -> None:
+        if reason != self.counts.paused:
+            self.counts.paused = reason
+            if reason is None:
+                self.counts.idle = False  # resuming: work is waiting
+            self._report()
 
     def run_once(self, stop: threading.Event | None = None) -> bool:
         """Convert every sealed segment not yet done; True if anything was read."""
@@ -156,12 +214,13 @@ class ConverterLoop:
             with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as buf:
                 report = ReadReport()
                 for offset, end, record in iter_frames(buf, report, start):
-                    if self.gate is not None and not self.gate(record, segment):
+                    if ((self.gate is not None and not self.gate(record, segment))
+                            or self._space_low()):
                         self.held = True
                         self.counts.damaged_regions += report.damaged_regions
                         return offset > start
                     gen = self._generation(segment, offset)
-                    self._add(gen, record)
+                    self._add(gen, record, segment.name, offset)
                     self._offsets[segment.name] = end
                     self._frontier = (stem, end)
                     self.counts.bytes_in += end - offset
@@ -183,7 +242,7 @@ class ConverterLoop:
             self._gen = _Generation(files, self.clock())
         return self._gen
 
-    def _add(self, gen: _Generation, record) -> None:
+    def _add(self, gen: _Generation, record, segment: str, offset: int) -> None:
         self.counts.records += 1
         if record.record_id in self._recent:
             self.counts.duplicates += 1  # re-appended after an fsync error: keep one
@@ -191,19 +250,37 @@ class ConverterLoop:
         self._recent[record.record_id] = None
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
-        result = self.converter.convert(record)
+        if self.guard.begin(segment, offset):
+            result = self.converter.convert(record)
+        else:
+            result = self._quarantine(gen, record, segment, offset)
         gen.files.write(result.partition, result.line)
+        self.guard.end()
         gen.days.add(self._day_of(record.received_ns), result.invalid_reason)
         if result.invalid_reason:
             self.counts.invalid += 1
         else:
             self.counts.converted += 1
 
+    def _quarantine(self, gen: _Generation, record, segment: str, offset: int):
+        """The invalid/ line of a record that crashed the converter `max_crashes` times."""
+        where = f"{segment} offset {offset}"
+        detail = (f"the converter process died {self.max_crashes} times in a row converting "
+                  f"this record ({where}); it was not converted")
+        print(f"converter: quarantined the record at {where} (id {record.id_hex}) in "
+              f"invalid/ after {self.max_crashes} crashes", file=sys.stderr)
+        self.counts.quarantined += 1
+        self.counts.last_quarantined = where
+        gen.quarantined = True
+        return self.converter.quarantine(record, "converter_crash", detail)
+
     def _due(self) -> bool:
         gen = self._gen
         if gen is None:
             return False
-        return (self.clock() - gen.started >= self.max_file_age
+        # A quarantine is committed at once: a second crashing record in the same
+        # generation would otherwise bring the first one back after the restart.
+        return (gen.quarantined or self.clock() - gen.started >= self.max_file_age
                 or gen.files.raw_bytes >= self.max_file_bytes)
 
     # -- committing ---------------------------------------------------------
