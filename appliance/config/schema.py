@@ -128,6 +128,11 @@ KEYS: tuple[Key, ...] = (
         "<data_dir>/histograms."),
     Key("histograms", "server_url", "",
         "Histogram server fetched for revisions not in spec_dir (cached in spec_dir/cache)."),
+    Key("histograms", "timeout", 2.0,
+        "Seconds the converter waits for the histogram server's answer.", minimum=0.1),
+    Key("histograms", "retry_after", 60.0,
+        "Seconds a failed or unknown revision (and a failed server) is not asked again.",
+        minimum=0.0),
     # [export]
     Key("export", "enabled", False,
         "Upload finished store files to S3; off means the local store is the archive."),

@@ -27,8 +27,9 @@ def telemetry_schema(config: Config) -> Schema:
 def record_converter(config: Config, specs: Path | None = None) -> RecordConverter:
     """A RecordConverter with the configured specs, schema and limits."""
     directory = specs or spec_dir(config)
-    store = SpecStore(directory, server_url=config.histograms.server_url or None,
-                      cache_dir=directory / "cache")
+    cfg = config.histograms
+    store = SpecStore(directory, server_url=cfg.server_url or None, cache_dir=directory / "cache",
+                      timeout=cfg.timeout, retry_after=cfg.retry_after)
     return RecordConverter(store, telemetry_schema(config),
                            max_decompressed_bytes=config.receiver.max_decompressed_bytes)
 

@@ -50,7 +50,8 @@ REASONS = frozenset({
     "missing_revision",     # "histograms" without "info.revision"
     "bad_revision",         # "info.revision" is not a revision URL
     "missing_histograms",   # "info.revision" without "histograms"
-    "unknown_revision",     # no spec for the revision (may be transient: see .transient)
+    "unknown_revision",     # no spec for the revision, locally or on the histogram server
+    "spec_unavailable",     # the histogram server could not be asked: convert it again later
     "bad_histogram",        # "histograms", a histogram or its "values" is not an object,
                             # a statistic is not a number, or "unknownHistograms" exists
     "invalid_bucket",       # a "values" key is not an integer, not a bucket of the spec,
@@ -71,7 +72,7 @@ class ConversionError(ValueError):
         self.reason = reason
         self.detail = detail
         self.histogram = histogram      # the histogram at fault, if any
-        self.transient = transient      # unknown_revision only: the server could not be asked
+        self.transient = transient      # spec_unavailable: the server could not be asked
 
 
 @dataclass(slots=True)
@@ -132,7 +133,10 @@ def convert_payload(payload, specs: SpecStore, *, unknown_version: str = "keep")
         try:
             spec = specs.get(rev)
         except UnknownRevision as e:
-            raise ConversionError("unknown_revision", str(e), transient=e.transient) from None
+            if e.transient:
+                raise ConversionError("spec_unavailable", f"{e}; the record can be converted "
+                                      "again once the server answers", transient=True) from None
+            raise ConversionError("unknown_revision", str(e)) from None
         except BadRevision as e:  # pragma: no cover - revision_key only yields hashes
             raise ConversionError("bad_revision", str(e)) from None
         layouts = spec.layouts

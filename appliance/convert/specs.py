@@ -19,7 +19,11 @@ histogram has. `SpecStore.get(rev)` returns them, from the first of:
 
 A revision found nowhere raises UnknownRevision; the miss is remembered for
 `retry_after` seconds so that a stream of pings of one unknown revision does
-not hit the disk and the server once per ping. A definition whose buckets
+not hit the disk and the server once per ping. A failure of the server itself
+(no answer within `timeout`, an error status, a bad answer) is a *transient*
+miss, and is remembered for the server as a whole: for `retry_after` seconds
+no revision is fetched, so a server that is down costs one timeout, not one
+per unseen revision. A definition whose buckets
 cannot be computed (e.g. it names an unknown C++ constant) is left out of the
 spec and listed in `RevisionSpec.skipped`.
 
@@ -163,7 +167,7 @@ class SpecStore:
 
     def __init__(self, spec_dir: Path | None, server_url: str | None = None,
                  cache_dir: Path | None = None, fetch: Fetch | None = None, *,
-                 max_revisions: int = 64, timeout: float = 10.0, retry_after: float = 60.0,
+                 max_revisions: int = 64, timeout: float = 2.0, retry_after: float = 60.0,
                  constants: Mapping[str, int] = DEFAULT_CONSTANTS,
                  clock: Callable[[], float] = time.monotonic):
         if server_url is not None:
@@ -183,6 +187,7 @@ class SpecStore:
         self._lock = threading.Lock()
         self._specs: OrderedDict[str, RevisionSpec] = OrderedDict()
         self._misses: dict[str, tuple[float, UnknownRevision]] = {}
+        self._server_down: tuple[float, str] | None = None  # (until, why) after a failure
         self._loading: dict[str, threading.Lock] = {}
         # Many histograms (in one revision and across revisions) share a
         # layout; sharing the objects keeps 64 revisions in a few MB.
@@ -315,18 +320,23 @@ class SpecStore:
     def _fetch_from_server(self, rev: str) -> dict:
         url = f"{self.server_url}/{rev}.Histograms.json"
         with self._lock:
+            down = self._server_down
+            if down is not None and self._clock() < down[0]:
+                raise UnknownRevision(rev, f"histogram server not asked: it failed less than "
+                                      f"{self.retry_after:g} s ago ({down[1]})", transient=True)
             self.fetches += 1
         try:
             body = self._fetch(url)
         except Exception as e:  # noqa: BLE001 - any failure of the server is transient
-            raise UnknownRevision(rev, f"histogram server failed: {type(e).__name__}: {e}",
-                                  transient=True) from e
+            raise self._server_failed(rev, f"{type(e).__name__}: {e}") from e
         if body is None:
+            self._server_down = None
             raise UnknownRevision(rev, "not on the histogram server")
         try:
             definitions = self._parse_definitions(body, rev)
         except UnknownRevision as e:
-            raise UnknownRevision(rev, f"histogram server: {e.detail}", transient=True) from e
+            raise self._server_failed(rev, e.detail) from e
+        self._server_down = None
         if self.cache_dir is not None:
             try:
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -335,6 +345,12 @@ class SpecStore:
                 log.warn("cannot cache the spec of {rev} in {dir}: {error}",
                          rev=rev, dir=str(self.cache_dir), error=e)
         return definitions
+
+    def _server_failed(self, rev: str, why: str) -> UnknownRevision:
+        """Remember that the server failed (see the module docstring); the error to raise."""
+        with self._lock:
+            self._server_down = (self._clock() + self.retry_after, why[:200])
+        return UnknownRevision(rev, f"histogram server failed: {why}", transient=True)
 
     def _build(self, rev: str, raw: dict, pre: dict, sources: tuple[str, ...]) -> RevisionSpec:
         layouts: dict[str, BucketLayout] = {}

@@ -301,18 +301,36 @@ def test_server_not_found_and_failures(tmp_path):
     with pytest.raises(UnknownRevision) as e:
         store.get(REV2)
     assert e.value.transient and "connection refused" in e.value.detail
+    now[0] = 31                                    # the server failed: not asked for 30 s
     with pytest.raises(UnknownRevision) as e:
         store.get(REV3)
     assert e.value.transient
     assert list(tmp_path.iterdir()) == []          # nothing bad was cached
-    for rev in (REV, REV2, REV3):                  # misses are remembered...
-        with pytest.raises(UnknownRevision):
-            store.get(rev)
+    with pytest.raises(UnknownRevision):            # misses are remembered...
+        store.get(REV3)
     assert len(server.urls) == 3
-    now[0] = 31                                    # ...for retry_after seconds
+    now[0] = 62                                    # ...for retry_after seconds
     server.answers[f"{base}/{REV2}.Histograms.json"] = json.dumps(DEFINITIONS).encode()
     assert "EXP" in store.get(REV2)
     assert len(server.urls) == 4
+
+
+def test_a_failed_server_is_not_asked_again_for_any_revision_within_retry_after(tmp_path):
+    base = "http://specs.example"
+    server = FakeServer({f"{base}/{REV}.Histograms.json": TimeoutError("timed out")})
+    now = [0.0]
+    store = SpecStore(None, server_url=base, fetch=server, retry_after=30,
+                      clock=lambda: now[0])
+    with pytest.raises(UnknownRevision):
+        store.get(REV)
+    with pytest.raises(UnknownRevision) as e:  # another revision: no second timeout
+        store.get(REV2)
+    assert e.value.transient and "not asked" in e.value.detail and "timed out" in e.value.detail
+    assert len(server.urls) == 1
+    now[0] = 31
+    server.answers[f"{base}/{REV2}.Histograms.json"] = json.dumps(DEFINITIONS).encode()
+    assert "EXP" in store.get(REV2)             # recovered by itself
+    assert len(server.urls) == 2
 
 
 def test_server_without_cache_dir(tmp_path):
@@ -390,11 +408,11 @@ def test_default_fetch_over_http(tmp_path):
         store = SpecStore(None, server_url=base, cache_dir=tmp_path, timeout=5)
         assert store.get(REV)["EXP"] == [0, 1, 5, 22, 100]
         with pytest.raises(UnknownRevision) as e:
-            store.get(REV2)
-        assert e.value.transient and "500" in e.value.detail
-        with pytest.raises(UnknownRevision) as e:
             store.get(REV3)
         assert not e.value.transient
+        with pytest.raises(UnknownRevision) as e:
+            store.get(REV2)
+        assert e.value.transient and "500" in e.value.detail
         with pytest.raises(ValueError):
             default_fetch(timeout=5, max_bytes=10)(f"{base}/{REV}.Histograms.json")
     finally:

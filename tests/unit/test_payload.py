@@ -199,19 +199,21 @@ def test_error_names_the_histogram(specs):
     assert e.value.histogram == "LIN" and "'5'" in e.value.detail
 
 
-def test_unknown_revision_tells_whether_it_is_transient(tmp_path):
+def test_a_server_that_cannot_be_asked_is_spec_unavailable_not_unknown_revision(tmp_path):
     def down(url):
         raise TimeoutError("timed out")
 
     store = SpecStore(None, server_url="http://specs.example", fetch=down)
     with pytest.raises(ConversionError) as e:
         convert_payload(ping({"FLAG": hist({"0": 1})}), store)
-    assert e.value.reason == "unknown_revision" and e.value.transient
+    assert e.value.reason == "spec_unavailable" and e.value.transient
+    assert "converted again" in e.value.detail and "TimeoutError" in e.value.detail
 
 
 def test_reasons_are_the_documented_set():
     assert REASONS == {"not_an_object", "missing_info", "missing_revision", "bad_revision",
-                       "missing_histograms", "unknown_revision", "bad_histogram",
+                       "missing_histograms", "unknown_revision", "spec_unavailable",
+                       "bad_histogram",
                        "invalid_bucket", "bad_count", "unsupported_version"}
     with pytest.raises(ValueError):
         ConversionError("whatever", "x")
