@@ -113,8 +113,10 @@ def parse_json(text: bytes):
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as e:
-        reason = "too_deep" if "depth limit" in str(e) else "bad_json"
-        raise Invalid(reason, str(e)) from None
+        message = str(e)
+        reason = ("too_deep" if "depth limit" in message else
+                  "number_out_of_range" if "infinity" in message else "bad_json")
+        raise Invalid(reason, message) from None
     if _LONG_DIGITS.search(text) is not None:
         _check_integers(text)
     return doc

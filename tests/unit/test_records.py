@@ -69,12 +69,13 @@ def test_a_recursion_error_anywhere_is_too_deep(converter, monkeypatch):
     assert converter.convert(record(pings.body(1))).invalid_reason == "too_deep"
 
 
-@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**40, -(10**30)])
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**40, -(10**30), 10**400])
 def test_integers_beyond_64_bits_are_not_turned_into_floats(converter, number):
     body = b'{"ver": 2, "n": %d}' % number
     result = converter.convert(record(body, "/submit/telemetry/big"))
     assert result.invalid_reason == "number_out_of_range"
-    assert str(number)[:19] in invalid_entry(result)["detail"]
+    detail = invalid_entry(result)["detail"]
+    assert str(number)[:19] in detail or "infinity" in detail
 
 
 @pytest.mark.parametrize("number", [2**64 - 1, -(2**63), 10**18])
@@ -83,6 +84,11 @@ def test_integers_within_64_bits_are_kept_exactly(converter, number):
     result = converter.convert(record(body, "/submit/telemetry/big"))
     assert result.invalid_reason is None
     assert json.loads(result.line.split(b"\t", 1)[1])["n"] == number
+
+
+def test_a_float_beyond_double_range_is_out_of_range(converter):
+    result = converter.convert(record(b'{"ver": 2, "f": 1e400}', "/submit/telemetry/f"))
+    assert result.invalid_reason == "number_out_of_range"
 
 
 def test_long_digit_runs_in_strings_and_floats_are_fine(converter):
