@@ -66,7 +66,7 @@ def test_health_names_the_problems(api):
 
 def test_health_names_converter_and_export_problems(api):
     class Converter:
-        running, restarts = False, 3
+        running, restarts, paused = False, 3, None
 
     api.server.converter = Converter()
     api.server.stats.export = {"enabled": True, "problem": "s3://b: AccessDenied",
@@ -79,6 +79,15 @@ def test_health_names_converter_and_export_problems(api):
     assert problems[1].startswith("converter behind: the oldest sealed spool segment")
     assert problems[2] == "export failing: s3://b: AccessDenied"
     assert 'appliance_healthy 0.0' in api.call("GET", "/metrics").body.decode()
+
+
+def test_health_shows_a_paused_converter(api):
+    class Converter:
+        running, restarts, paused = True, 0, "disk space low: 5 bytes (0.0%) free in /d"
+
+    api.server.converter = Converter()
+    problems = api.call("GET", "/v1/stats").json()["health"]["problems"]
+    assert problems == ["converter paused: disk space low: 5 bytes (0.0%) free in /d"]
 
 
 def test_history_samples_every_second_and_keeps_the_last_n(api):
