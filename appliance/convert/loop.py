@@ -21,9 +21,9 @@ import os
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from appliance.convert.crashguard import GUARD_FILE, MAX_CRASHES, CrashGuard
@@ -63,9 +63,10 @@ class ConverterCounts:
 class _Generation:
     """The records converted since the last commit."""
 
-    def __init__(self, files: PartitionFiles, started: float):
+    def __init__(self, files: PartitionFiles, started: float, counts_before: tuple):
         self.files = files
         self.started = started
+        self.counts_before = counts_before  # put back if the generation is dropped
         self.done_segments: list[str] = []
         self.days = DayCounts()  # the ledger's counts of this generation's records
         self.quarantined = False  # holds a quarantined record: commit it at once
@@ -169,6 +170,11 @@ class ConverterLoop:
         discarded and the last checkpoint's offsets reloaded, so its records are
         converted again) and pause until space returns."""
         self.space.failed(error)
+        gen = self._gen
+        if gen is not None:  # its records will be counted when converted again
+            counts, self.converter.invalid_by_reason, self.converter.converted = \
+                gen.counts_before
+            self.counts = replace(counts, paused=self.counts.paused, idle=self.counts.idle)
         self._recent.clear()  # as after a restart: the records come again
         self.recover()
         self._set_paused(self.space.low())
@@ -239,7 +245,10 @@ class ConverterLoop:
         if self._gen is None:
             files = PartitionFiles(self.store_root, generation_id(segment, offset), self.node_id,
                                    level=self.level, max_file_bytes=self.max_file_bytes)
-            self._gen = _Generation(files, self.clock())
+            converter = self.converter
+            before = (replace(self.counts), Counter(converter.invalid_by_reason),
+                      converter.converted)
+            self._gen = _Generation(files, self.clock(), before)
         return self._gen
 
     def _add(self, gen: _Generation, record, segment: str, offset: int) -> None:
@@ -287,7 +296,7 @@ class ConverterLoop:
 
     def commit(self) -> None:
         """Publish the current generation and delete the segments it finished."""
-        gen, self._gen = self._gen, None
+        gen = self._gen
         if gen is None:
             return
         files = gen.files.finish_all()
@@ -297,6 +306,7 @@ class ConverterLoop:
         days.merge(gen.days)
         self.log.commit(Checkpoint(offsets=offsets, renames=renames, ledger=days.as_json(),
                                    delete=list(gen.done_segments), frontier=self._frontier))
+        self._gen = None
         self._offsets, self._days = offsets, days
         tmp = self.store_root / TMP_DIR / gen.files.generation
         if tmp.exists():

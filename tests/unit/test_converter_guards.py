@@ -169,3 +169,6 @@ def test_enospc_pauses_drops_the_generation_and_resumes_exactly_once(tmp_path, m
         thread.join(30)
     assert full.failures >= 1 and "No space left" in next(p for p in seen if p)
     check_exactly_once(tmp_path, expected)
+    # the dropped generation's records are counted once, when converted again
+    assert loop.counts.records == loop.counts.converted + loop.counts.invalid == 40
+    assert sum(loop.converter.invalid_by_reason.values()) == loop.counts.invalid
