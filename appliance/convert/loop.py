@@ -126,8 +126,6 @@ class ConverterLoop:
                 if self._gen is not None and (self._due() or self.counts.paused):
                     self.commit()  # paused: what is converted frees its spool segments
             except OSError as e:
-                if self.space is None or not out_of_space(e):
-                    raise
                 self._abandon(e)
                 worked = False
             if not worked:
@@ -140,8 +138,6 @@ class ConverterLoop:
         try:
             self.commit()
         except OSError as e:
-            if self.space is None or not out_of_space(e):
-                raise
             self._abandon(e)  # converted again at the next start
 
     def drain(self) -> None:
@@ -168,7 +164,9 @@ class ConverterLoop:
     def _abandon(self, error: OSError) -> None:
         """A store write failed for lack of space: drop the generation (its files are
         discarded and the last checkpoint's offsets reloaded, so its records are
-        converted again) and pause until space returns."""
+        converted again) and pause until space returns. Other errors are raised."""
+        if self.space is None or not out_of_space(error):
+            raise error
         self.space.failed(error)
         gen = self._gen
         if gen is not None:  # its records will be counted when converted again
