@@ -69,8 +69,8 @@ DOCUMENTS = {
     "gzip-inside-gzip": gzip.compress(gzip.compress(GOOD)),
 }
 
-# Ver 1 pings with histograms of every wrong shape (2013 path form only: the generic form
-# stores documents as they are).
+# Ver 1 pings with histograms of every wrong shape: invalid in the two 2013 forms; the generic
+# form stores documents as they are.
 HISTOGRAM_SHAPES = {
     "histograms-list": with_histograms([1, 2]),
     "histograms-string": with_histograms("SAFE_MODE"),
@@ -109,6 +109,7 @@ def corpus() -> list[tuple[str, str, bytes]]:
     for name, body in HISTOGRAM_SHAPES.items():
         out.append((f"t-{name}", f"/submit/telemetry/t-{name}/{pings.DIMS}", body))
         out.append((f"u-{name}", f"/submit/telemetry/u-{name}", gzip.compress(body)))
+        out.append((f"g-{name}", f"/submit/poison/test/1/g-{name}", body))
     out.append(("good-after", f"/submit/telemetry/good-after/{pings.DIMS}", pings.body(9)))
     return out
 
@@ -158,6 +159,9 @@ def test_every_poison_record_ends_converted_or_invalid_and_the_converter_goes_on
     assert sorted(outcomes) == sorted(accepted)  # each accepted record is stored...
     assert all(len(where) == 1 for where in outcomes.values())  # ...once
     assert outcomes["good-after"] == ["ok"]
+    stored_as_sent = {name: ["number_out_of_range" if name == "count-huge" else "ok"]
+                      for name in HISTOGRAM_SHAPES}
+    assert {name: outcomes[f"g-{name}"] for name in HISTOGRAM_SHAPES} == stored_as_sent
     expected = {
         "t-deep-for-orjson-dumps": "too_deep", "t-deep-for-orjson-loads": "too_deep",
         "t-deep-for-json-with-a-long-number": "too_deep",
