@@ -14,6 +14,7 @@ from appliance.cli import (
     import_cmd,
     job_cmd,
     receiver_cmd,
+    reconvert_cmd,
     selftest_cmd,
     serve_cmd,
     spool_cmd,
@@ -24,8 +25,8 @@ from appliance.cli import (
 from appliance.cli.common import CommandError, common_options
 from appliance.config import ConfigError, load_config
 
-COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, store_cmd,
-            export_cmd, job_cmd, selftest_cmd, tui_cmd, status_cmd, receiver_cmd)
+COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, reconvert_cmd,
+            store_cmd, export_cmd, job_cmd, selftest_cmd, tui_cmd, status_cmd, receiver_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,17 @@ class DayCounts:
         else:
             self.invalid.setdefault(date, Counter())[invalid_reason] += 1
 
+    def reconverted(self, date: str, reason: str) -> None:
+        """A record counted invalid with `reason` is now converted (`appliance reconvert`);
+        nothing changes for one never counted (a store written by `appliance convert`)."""
+        reasons = self.invalid.get(date)
+        if not reasons or reasons[reason] <= 0:
+            return
+        reasons[reason] -= 1
+        if not reasons[reason]:
+            del reasons[reason]
+        self.converted[date] += 1
+
     def merge(self, other: DayCounts) -> None:
         self.converted.update(other.converted)
         for date, reasons in other.invalid.items():

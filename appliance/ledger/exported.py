@@ -87,6 +87,19 @@ class ExportedLedger:
         self._fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
 
     @staticmethod
+    def journaled_keys(ledger_dir: Path) -> set[str]:
+        """Store keys in the current journal (read only): exported, maybe still local."""
+        try:
+            state = json.loads((ledger_dir / STATE_FILE).read_bytes())
+        except FileNotFoundError:
+            return set()
+        journal = state.get("journal")
+        if not journal:
+            return set()
+        return {line.split("\t", 1)[0]
+                for line in ExportedLedger._read_journal(ledger_dir / journal)}
+
+    @staticmethod
     def _read_journal(path: Path) -> list[str]:
         try:
             text = path.read_text()

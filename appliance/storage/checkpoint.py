@@ -6,12 +6,14 @@ one step, by writing `<store>/.checkpoint.json`:
     {"offsets":  {segment: byte offset converted up to},
      "frontier": [segment stem, byte offset]: where the next generation starts,
      "renames":  [[tmp path, store key], ...],
-     "delete":   [fully converted segment, ...]}
+     "delete":   [fully converted segment, ...],
+     "store_delete": [store key replaced by this commit, ...]}
 
 1. every file of the generation is complete and fsynced under `.tmp/`;
 2. the checkpoint is replaced atomically: this is the commit point;
-3. the renames are applied (parent directories fsynced), the converted
-   segments deleted (spool directory fsynced);
+3. the renames are applied (parent directories fsynced), the store files
+   they replace (`appliance reconvert`) and the converted segments deleted
+   (directories fsynced);
 4. the checkpoint is rewritten with only the offsets and the frontier.
 
 The frontier orders spool positions as (segment stem, offset) tuples: sealed
@@ -38,7 +40,7 @@ from appliance.durable import fsync_dir, makedirs_durable, write_atomic
 from appliance.storage.partfiles import TMP_DIR
 
 CHECKPOINT = ".checkpoint.json"
-_FIELDS = {"offsets", "frontier", "renames", "delete", "ledger"}
+_FIELDS = {"offsets", "frontier", "renames", "delete", "ledger", "store_delete"}
 
 
 @dataclass
@@ -53,15 +55,17 @@ class Checkpoint:
     # the generation that counts them (appliance.ledger.converted).
     ledger: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # fields of other versions, kept as they are
+    store_delete: list[str] = field(default_factory=list)  # store keys the renames replace
 
     @property
     def applied(self) -> bool:
         """True once the renames and deletions of the last commit are done."""
-        return not self.renames and not self.delete
+        return not self.renames and not self.delete and not self.store_delete
 
     def to_json(self) -> bytes:
         return json.dumps({**self.extra, "offsets": self.offsets, "frontier": self.frontier,
                            "renames": self.renames, "delete": self.delete,
+                           **({"store_delete": self.store_delete} if self.store_delete else {}),
                            "ledger": self.ledger}, indent=1).encode()
 
     @classmethod
@@ -73,7 +77,8 @@ class Checkpoint:
                    list(obj.get("delete", [])),
                    (str(frontier[0]), int(frontier[1])) if frontier else None,
                    dict(obj.get("ledger", {})),
-                   {k: v for k, v in obj.items() if k not in _FIELDS})
+                   {k: v for k, v in obj.items() if k not in _FIELDS},
+                   list(obj.get("store_delete", [])))
 
 
 class CheckpointLog:
@@ -104,7 +109,7 @@ class CheckpointLog:
         return replace(checkpoint, renames=[], delete=[])
 
     def _apply(self, checkpoint: Checkpoint) -> None:
-        if not checkpoint.renames and not checkpoint.delete:
+        if checkpoint.applied:
             return
         touched: set[Path] = set()
         for tmp, key in checkpoint.renames:
@@ -115,6 +120,12 @@ class CheckpointLog:
                 makedirs_durable(target.parent)
                 source.replace(target)
                 touched.add(target.parent)
+        for key in checkpoint.store_delete:
+            try:
+                (self.store_root / key).unlink()
+                touched.add((self.store_root / key).parent)
+            except FileNotFoundError:
+                pass
         for directory in touched:
             fsync_dir(directory)
         removed = False
@@ -127,6 +138,7 @@ class CheckpointLog:
         if removed:
             fsync_dir(self.spool_root)
         offsets = {k: v for k, v in checkpoint.offsets.items() if k not in checkpoint.delete}
-        write_atomic(self.path, replace(checkpoint, offsets=offsets, renames=[],
-                                        delete=[]).to_json())
+        write_atomic(self.path, replace(checkpoint, offsets=offsets, renames=[], delete=[],
+                                        store_delete=[]).to_json())
         checkpoint.renames, checkpoint.delete, checkpoint.offsets = [], [], offsets
+        checkpoint.store_delete = []
