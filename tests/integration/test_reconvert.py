@@ -119,3 +119,20 @@ def test_it_refuses_to_run_beside_the_server(tmp_path):
             reconvert(config)
     finally:
         os.close(fd)
+
+
+def test_invalid_files_already_exported_are_left_out(tmp_path):
+    _, config = converted_with_late_pings(tmp_path)
+    install_late_spec(tmp_path)
+    store = tmp_path / "store"
+    keys = sorted(p.relative_to(store).as_posix() for p in (store / "invalid").rglob("*.zst"))
+    exported = next(k for k in keys if "UNKNOWN" not in k)  # holds late pings
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    (ledger / "exported.json").write_text(json.dumps({"partitions": {},
+                                                      "journal": "exported.1.log"}))
+    (ledger / "exported.1.log").write_text(f"{exported}\t10\t100\t20261118\n")
+    text = reconvert(config)
+    assert "1 invalid file(s) already exported: left out" in text
+    assert (store / exported).exists()
+    ledger_balances(tmp_path, 30)
