@@ -104,6 +104,11 @@ class StatsCollector:
                        converter.get("restarts"))
         yield _counter("appliance_converter_converted", "Records converted (this run)",
                        converter.get("converted"))
+        yield _gauge("appliance_converter_paused", "1 while the converter waits for disk space",
+                     1 if converter.get("paused") else 0)
+        yield _counter("appliance_converter_quarantined",
+                       "Records quarantined after crashing the converter",
+                       converter.get("quarantined"))
         yield _by_label(CounterMetricFamily, "appliance_converter_invalid",
                         "Records kept as invalid (this run), by reason", "reason",
                         converter.get("invalid_by_reason", {}))

@@ -86,8 +86,12 @@ def test_health_shows_a_paused_converter(api):
         running, restarts, paused = True, 0, "disk space low: 5 bytes (0.0%) free in /d"
 
     api.server.converter = Converter()
+    api.server.stats.converter = {"paused": Converter.paused, "quarantined": 2}
     problems = api.call("GET", "/v1/stats").json()["health"]["problems"]
     assert problems == ["converter paused: disk space low: 5 bytes (0.0%) free in /d"]
+    metrics = api.call("GET", "/metrics").body.decode()
+    assert "appliance_converter_paused 1.0" in metrics
+    assert "appliance_converter_quarantined_total 2.0" in metrics
 
 
 def test_history_samples_every_second_and_keeps_the_last_n(api):
