@@ -14,6 +14,7 @@ from twisted.internet.endpoints import (
 from twisted.logger import Logger
 
 from appliance import __version__
+from appliance.admin.exposure import check_admin_listen
 from appliance.admin.service import AdminService
 from appliance.config import Config, parse_listen
 from appliance.convert.factory import telemetry_schema
@@ -70,6 +71,9 @@ class Server:
     async def start(self) -> Listening:
         """Open the spool, start the writer and the disk guard, then listen."""
         cfg = self.config
+        exposed = check_admin_listen(cfg.admin.listen, cfg.admin.allow_remote)  # before anything
+        if exposed:
+            log.warn("{warning}", warning=exposed)
         spool = SpoolDir(self.data_dir / "spool")
         spool.create()
         refuse_unsafe_filesystem(spool.root)

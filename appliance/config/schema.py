@@ -167,7 +167,11 @@ KEYS: tuple[Key, ...] = (
     # [admin]
     Key("admin", "listen", "127.0.0.1:8444",
         "Admin API address: HOST:PORT (keep it on loopback; port 0 picks one) or unix:PATH "
-        "(a relative PATH is in the data dir). Never the public port.", check=_admin_listen_check),
+        "(a relative PATH is in the data dir). Never the public port. An address other than "
+        "loopback is refused unless allow_remote is set.", check=_admin_listen_check),
+    Key("admin", "allow_remote", False,
+        "Allow a non-loopback admin listen address (the bearer token then crosses the network "
+        "in plain HTTP; a warning is logged at start)."),
     Key("admin", "token_file", "",
         "Bearer token for the admin API (created with mode 0600 on first start); empty means "
         "<data_dir>/admin.token."),
