@@ -1,4 +1,8 @@
-"""The free-space watermark: refuse submissions (507) before the disk fills."""
+"""The free-space watermark: refuse submissions (507) before the disk fills.
+
+One guard per process; every writer that can fill the disk (the spool, the
+log file, jobs) watches it rather than running its own statvfs loop.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ class DiskGuard:
     """Checks free space periodically; `low` holds the reason while below the watermark.
 
     Below the watermark means less than `min_free_bytes` free, or less than
-    `min_free_percent` of the file system free (both are floors).
+    `min_free_percent` of the file system free (both are floors). Watchers
+    (`watch()`) are called after every check, so they can react both to the
+    disk filling and to space coming back.
     """
 
     def __init__(self, path: Path, *, min_free_bytes: int, min_free_percent: float,
@@ -32,6 +38,11 @@ class DiskGuard:
         self.low: str | None = None
         self.free_bytes = 0
         self.total_bytes = 0
+        self._watchers: list[Callable[[DiskGuard], None]] = []
+
+    def watch(self, watcher: Callable[[DiskGuard], None]) -> None:
+        """Call `watcher(guard)` on the reactor thread after every check."""
+        self._watchers.append(watcher)
 
     def check(self) -> None:
         """Read the file system's free space and update `low`."""
@@ -49,6 +60,11 @@ class DiskGuard:
         elif self.low and not reason:
             log.info("disk space back above the watermark; accepting submissions")
         self.low = reason
+        for watcher in self._watchers:
+            try:
+                watcher(self)
+            except Exception:  # one watcher's bug must not stop the checks
+                log.failure("disk watcher {watcher!r} failed", watcher=watcher)
 
     def start(self) -> None:
         self._loop.start(self._interval, now=True)

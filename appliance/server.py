@@ -91,6 +91,7 @@ class Server:
                                    on_acked=self.ledger.accepted.count)
         self.writer.start()
         self.disk = disk_guard(cfg, spool, self.reactor)
+        self.disk.watch(self.writer.probe_if_failing)  # /status recovers with no submission
         self.disk.start()
         if cfg.export.enabled:
             self.exporter = build_exporter(self.config, self.reactor, self.stats,

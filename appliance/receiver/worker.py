@@ -52,6 +52,7 @@ class ReceiverWorker:
         spool = SpoolDir(config.data_dir / "spool")
         self.writer = spool_writer(config, spool, reactor, self.stats, on_acked=self.acked)
         self.disk = disk_guard(config, spool, reactor)
+        self.disk.watch(self.writer.probe_if_failing)
 
     def start(self) -> None:
         """Start the writer and the disk guard, listen, and report that it listens."""
