@@ -106,7 +106,8 @@ class Server:
             self.jobs = JobPool(self.reactor, self.data_dir / "jobs", self._worker_argv(JOB_WORKER),
                                 max_running=cfg.jobs.max_running,
                                 default_timeout=cfg.jobs.timeout, keep=cfg.jobs.keep,
-                                schemas=SchemaRegistry(telemetry=telemetry_schema(cfg)))
+                                schemas=SchemaRegistry(telemetry=telemetry_schema(cfg)),
+                                disk=self.disk)
             self.jobs.start()
         self.admin = AdminService(self)
         await self.admin.start()

@@ -132,7 +132,7 @@ class AdminResource(Resource):
         pool = getattr(self.view.server, "jobs", None)
         if pool is None:
             raise ApiError(503, "jobs disabled")
-        from appliance.jobs.pool import JobRequestError, NoOutput, UnknownJob
+        from appliance.jobs.pool import JobRefused, JobRequestError, NoOutput, UnknownJob
 
         try:
             if not rest:
@@ -160,6 +160,8 @@ class AdminResource(Resource):
             raise ApiError(404, f"no such job: {rest[0]}") from None
         except NoOutput as e:
             raise ApiError(409, str(e) or "the job has no output yet") from None
+        except JobRefused as e:
+            raise ApiError(507, str(e)) from None
         raise ApiError(404, f"no such endpoint: {request.path.decode('utf-8', 'replace')}")
 
     @staticmethod
