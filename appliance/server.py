@@ -142,8 +142,8 @@ class Server:
         site = self._factory = receiver_factory(self.config, self.writer, self.disk,
                                                 self.stats, self.reactor, DrainingFactory)
         if tls is not None:
-            endpoint = SSL4ServerEndpoint(self.reactor, port, server_options(*tls),
-                                          interface=host)
+            options = server_options(*tls, self.config.receiver.tls_ciphers)
+            endpoint = SSL4ServerEndpoint(self.reactor, port, options, interface=host)
         elif ":" in host:
             endpoint = TCP6ServerEndpoint(self.reactor, port, interface=host)
         else:

@@ -61,7 +61,8 @@ class ReceiverWorker:
         factory = self._factory = receiver_factory(self.config, self.writer, self.disk,
                                                    self.stats, self.reactor, DrainingFactory)
         if self.tls is not None:
-            factory = TLSMemoryBIOFactory(server_options(*self.tls), False, factory)
+            options = server_options(*self.tls, self.config.receiver.tls_ciphers)
+            factory = TLSMemoryBIOFactory(options, False, factory)
         sock = bound_socket(self.host, self.port)
         try:
             sock.listen(BACKLOG)
