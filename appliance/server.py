@@ -51,8 +51,9 @@ class Listening:
 class Server:
     """Builds and runs every service of one node on the given reactor."""
 
-    def __init__(self, config: Config, reactor):
+    def __init__(self, config: Config, reactor, log_file=None):
         self.config = config
+        self.log_file = log_file  # the LogFile of `appliance serve`: it follows the watermark
         self.reactor = reactor
         self.data_dir: Path = config.data_dir
         self.stats = Stats(reactor.seconds)
@@ -92,6 +93,8 @@ class Server:
         self.writer.start()
         self.disk = disk_guard(cfg, spool, self.reactor)
         self.disk.watch(self.writer.probe_if_failing)  # /status recovers with no submission
+        if self.log_file is not None:
+            self.log_file.watch(self.disk)
         self.disk.start()
         if cfg.export.enabled:
             self.exporter = build_exporter(self.config, self.reactor, self.stats,

@@ -233,3 +233,16 @@ def test_a_job_below_the_watermark_is_a_json_507(api, tmp_path):
     answer = api.call("POST", "/v1/jobs", body={"script": "def map(k, d, v, c): pass"})
     assert answer.status == 507
     assert answer.json() == {"error": "not accepting jobs while disk space low: 5 bytes free"}
+
+
+def test_a_failing_log_file_is_a_health_problem_and_its_dropped_lines_are_counted(api):
+    from types import SimpleNamespace
+
+    api.server.log_file = SimpleNamespace(dropped=4, failing="cannot write a.log: ENOSPC")
+    body = api.call("GET", "/v1/stats").json()
+    assert body["log"] == {"dropped_lines": 4, "failing": "cannot write a.log: ENOSPC"}
+    assert body["health"]["problems"] == [
+        "log file failing: cannot write a.log: ENOSPC (4 lines dropped so far)"]
+    assert "appliance_log_dropped_lines_total 4.0" in api.call("GET", "/metrics").body.decode()
+    api.server.log_file.failing = None
+    assert api.call("GET", "/v1/stats").json()["health"] == {"ok": True, "problems": []}
