@@ -6,6 +6,7 @@ log file, jobs) watches it rather than running its own statvfs loop.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,11 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 log = Logger()
+
+
+def is_no_space(error: BaseException) -> bool:
+    """True for errors that mean the disk (or quota) is full."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class DiskGuard:

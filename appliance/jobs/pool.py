@@ -30,10 +30,10 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 
+from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir, read_chunk
 from appliance.jobs.request import JobRequestError, parse_request
 from appliance.jobs.states import FINISHED, STATES
-from appliance.spool.segments import is_no_space
 
 log = Logger()
 

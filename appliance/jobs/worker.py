@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir
 from appliance.mr.progress import throttle
-from appliance.spool.segments import is_no_space
 
 PROGRESS_INTERVAL = 0.5
 

@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from appliance.disk import is_no_space  # noqa: F401 - its old home; callers import it here too
 from appliance.durable import fsync_dir
 
 CURRENT = "current.seg"
@@ -121,8 +122,3 @@ class SpoolDir:
         """Finish sealing segments left half-sealed by a crash."""
         return [self.finish_sealing(p)
                 for p in sorted(self.root.glob(f"{ROTATING_PREFIX}*{SUFFIX}"))]
-
-
-def is_no_space(error: OSError) -> bool:
-    """True for errors that mean the disk (or quota) is full."""
-    return error.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -22,10 +22,10 @@ from collections.abc import Callable
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from appliance.disk import is_no_space
 from appliance.spool.appender import AppendResult, SegmentAppender
 from appliance.spool.frame import OVERHEAD
 from appliance.spool.record import RecordIds, SpoolRecord
-from appliance.spool.segments import is_no_space
 from appliance.stats import Stats
 
 log = Logger()

@@ -1,0 +1,149 @@
+"""A real full disk (a private tmpfs, see tests/tmpfs.py) under a running server: the spool,
+the log and jobs. No crash, nothing acknowledged lost, and recovery by itself: /status is
+back to 200 without any submission once space is freed."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from appliance.cli.main import main
+from appliance.spool.reader import read_segment
+from tests import pings
+from tests.integration.serverproc import ServerProcess, eventually, post, request
+from tests.tmpfs import fill, tmpfs_server_or_skip
+
+MiB = 1 << 20
+FAST = {"APPLIANCE_SPOOL_DISK_CHECK_INTERVAL": "0.1", "APPLIANCE_ADMIN_LEDGER_INTERVAL": "0.2"}
+
+
+def status(server: ServerProcess) -> int:
+    return request(server, b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").status
+
+
+def cli_status(server: ServerProcess) -> tuple[int, str]:
+    """`appliance status` against the server (its data dir is only visible through /proc)."""
+    out, err = io.StringIO(), io.StringIO()
+    url = (server.data_dir / "admin.url").read_text().strip()
+    code = main(["status", "--admin", url, "--token-file", str(server.data_dir / "admin.token")],
+                stdout=out, stderr=err)
+    return code, out.getvalue() + err.getvalue()
+
+
+def spooled_ids(server: ServerProcess) -> list[str]:
+    """The docIds of every record in the spool's segments."""
+    segments = sorted((server.data_dir / "spool").glob("*.seg"))
+    return [record.path.split("/")[3] for seg in segments for record in read_segment(seg)]
+
+
+def test_a_full_disk_fails_the_spool_and_log_and_both_recover_by_themselves(tmp_path):
+    server = tmpfs_server_or_skip(
+        tmp_path / "data", 24 * MiB, args=["--http"],
+        env={**FAST, "APPLIANCE_CONVERTER_ENABLED": "false"})  # the records stay in the spool
+    try:
+        acked = []
+        for i in range(10):
+            doc = f"before-{i}"
+            assert post(server, f"/submit/telemetry/{doc}/{pings.DIMS}", pings.body(i)).status \
+                == 200
+            acked.append(doc)
+        filler = fill(server.data_dir)
+        for i in range(20):  # the active segment's last page may still hold a record or two
+            doc = f"full-{i}"
+            full = post(server, f"/submit/telemetry/{doc}/{pings.DIMS}", pings.body(i))
+            if full.status != 200:
+                break
+            acked.append(doc)
+        assert full.status == 507 and full.headers["retry-after"]
+        assert status(server) == 503
+        admin = server.admin()
+        problems = eventually(lambda: [p for p in admin.stats()["health"]["problems"]
+                                       if "log file failing" in p], "the log's failure")
+        assert "No space left" in problems[0] or "short write" in problems[0]
+        health = admin.stats()["health"]["problems"]
+        assert any(p.startswith("spool writes failing") for p in health)
+        code, text = cli_status(server)
+        assert code == 1 and "spool writes failing" in text
+        for _ in range(3):  # clients retrying on a full disk: refused, never a crash
+            assert post(server, f"/submit/telemetry/full-2/{pings.DIMS}", b"{}").status == 507
+        assert server.proc.poll() is None
+
+        filler.unlink()
+        eventually(lambda: status(server) == 200, "/status 200 without a submission")
+        eventually(lambda: admin.stats()["health"]["ok"], "health OK again",
+                   show=lambda: admin.stats()["health"])
+        code, text = cli_status(server)
+        assert code == 0, text
+        stats = admin.stats()
+        assert stats["log"]["dropped_lines"] > 0 and stats["log"]["failing"] is None
+        for i in range(5):
+            doc = f"after-{i}"
+            assert post(server, f"/submit/telemetry/{doc}/{pings.DIMS}", pings.body(i)).status \
+                == 200
+            acked.append(doc)
+        spooled = spooled_ids(server)
+        assert all(spooled.count(doc) == 1 for doc in acked), spooled
+        log_text = (server.data_dir / "logs" / "appliance.log").read_text()
+        assert "were dropped" in log_text and "spool writes succeed again" in log_text
+    finally:
+        assert server.stop() == 0
+
+
+JOB_SCRIPT = """
+def map(key, dims, value, context):
+    for i in range(200):
+        context.write(key + str(i), "x" * 100_000)
+
+def reduce(key, values, context):
+    for v in values:
+        context.write(key, v)
+"""
+
+
+def test_jobs_respect_the_watermark_and_a_full_disk_fails_only_the_job(tmp_path):
+    server = tmpfs_server_or_skip(
+        tmp_path / "data", 24 * MiB, args=["--http"],
+        env={**FAST, "APPLIANCE_CONVERTER_ENABLED": "false",  # jobs read the spool
+             "APPLIANCE_HISTOGRAMS_SPEC_DIR": str(pings.write_spec(tmp_path / "specs"))})
+    try:
+        for i in range(5):
+            assert post(server, f"/submit/telemetry/job-{i}/{pings.DIMS}", pings.body(i)).status \
+                == 200
+        admin = server.admin()
+        # 5 records x 200 x 100 kB of output (and as much in spills): far more than 24 MiB.
+        job = admin.submit_job({"script": JOB_SCRIPT, "name": "big.py"})
+        server.wait_for_log(rf"job {job['id']} failed")
+        failed = admin.job(job["id"])
+        assert "failed: the disk is full" in failed["error"], failed
+        assert "free space and run the job again" in failed["error"]
+        assert server.proc.poll() is None
+        eventually(lambda: status(server) == 200, "/status 200 once the job's files are gone")
+        assert not list((server.data_dir / "jobs").glob("*/work"))
+        assert admin.stats()["health"]["ok"]
+        small = admin.submit_job({"script": JOB_SCRIPT.replace("200", "1"), "name": "ok.py"})
+        server.wait_for_log(rf"job {small['id']} succeeded")
+    finally:
+        assert server.stop() == 0
+
+
+def test_below_the_watermark_a_job_is_refused(tmp_path):
+    server = tmpfs_server_or_skip(
+        tmp_path / "data", 24 * MiB, args=["--http"],
+        env={**FAST, "APPLIANCE_SPOOL_MIN_FREE_BYTES": str(8 * MiB)})
+    try:
+        admin = server.admin()
+        filler = fill(server.data_dir)
+        eventually(lambda: status(server) == 503, "the guard to see the disk low")
+        from appliance.admin.client import AdminError
+
+        with pytest.raises(AdminError) as e:
+            admin.submit_job({"script": JOB_SCRIPT, "name": "big.py"})
+        assert e.value.status == 507 and "disk space low" in e.value.message
+        assert list((server.data_dir / "jobs").iterdir()) == []
+        filler.unlink()
+        eventually(lambda: status(server) == 200, "/status 200 once space is back")
+        job = admin.submit_job({"script": JOB_SCRIPT.replace("200", "1"), "name": "ok.py"})
+        server.wait_for_log(rf"job {job['id']} succeeded")
+    finally:
+        assert server.stop() == 0
