@@ -90,9 +90,9 @@ class NodeView:
         server, problems = self.server, []
         if disk["low"]:
             problems.append(disk["low"])
-        writer = server.writer
-        if writer is not None and writer.failing:
-            problems.append(f"spool writes failing (fsync/write errors): {writer.failing}")
+        for part in (server.writer, getattr(server, "receivers", None)):
+            if part is not None and part.failing:
+                problems.append(f"spool writes failing (fsync/write errors): {part.failing}")
         if log and log["failing"]:
             problems.append(f"log file failing: {log['failing']} "
                             f"({log['dropped_lines']} lines dropped so far)")

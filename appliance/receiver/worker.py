@@ -74,7 +74,7 @@ class ReceiverWorker:
         self._reporting.start(REPORT_SECONDS, now=False)
 
     def _report(self) -> None:
-        self.out.write(take(self.stats, self.acked).decode())
+        self.out.write(take(self.stats, self.acked, self.writer.failing).decode())
         self.out.flush()
 
     async def stop(self) -> None:

@@ -152,3 +152,26 @@ def test_below_the_watermark_a_job_is_refused(tmp_path):
         server.wait_for_log(rf"job {job['id']} succeeded")
     finally:
         assert server.stop() == 0
+
+
+def test_with_receiver_processes_the_parents_health_follows_each_child(tmp_path):
+    server = tmpfs_server_or_skip(
+        tmp_path / "data", 24 * MiB, args=["--http"],
+        env={**FAST, "APPLIANCE_CONVERTER_ENABLED": "false", "APPLIANCE_RECEIVER_PROCESSES": "2"})
+    try:
+        admin = server.admin()
+        filler = fill(server.data_dir)
+
+        def child_failing() -> list[str]:
+            post(server, f"/submit/telemetry/retry/{pings.DIMS}", pings.body(0))
+            return [p for p in admin.stats()["health"]["problems"] if "receiver process" in p]
+
+        problems = eventually(child_failing, "a receiver process's failing spool")
+        assert problems[0].startswith("spool writes failing (fsync/write errors): receiver "
+                                      "process ")
+        filler.unlink()
+        eventually(lambda: status(server) == 200 and admin.stats()["health"]["ok"],
+                   "/status 200 and health OK without a submission",
+                   show=lambda: admin.stats()["health"])
+    finally:
+        assert server.stop() == 0

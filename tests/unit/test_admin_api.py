@@ -246,3 +246,11 @@ def test_a_failing_log_file_is_a_health_problem_and_its_dropped_lines_are_counte
     assert "appliance_log_dropped_lines_total 4.0" in api.call("GET", "/metrics").body.decode()
     api.server.log_file.failing = None
     assert api.call("GET", "/v1/stats").json()["health"] == {"ok": True, "problems": []}
+
+
+def test_a_receiver_processs_failing_spool_is_a_health_problem(api):
+    from types import SimpleNamespace
+
+    api.server.receivers = SimpleNamespace(failing="receiver process 1: spool: [Errno 28] full")
+    assert api.call("GET", "/v1/stats").json()["health"]["problems"] == [
+        "spool writes failing (fsync/write errors): receiver process 1: spool: [Errno 28] full"]
