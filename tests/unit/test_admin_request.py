@@ -112,3 +112,18 @@ def test_an_unexpected_error_is_a_json_500(site, monkeypatch):
     status, headers, body = c.answer()
     assert status == 500 and headers["content-type"] == "application/json"
     assert json.loads(body) == {"error": "internal error: a bug"}
+
+
+def test_connections_beyond_the_cap_are_refused_until_one_closes(site):
+    from twisted.python.failure import Failure
+
+    from appliance.admin.service import ConnectionCap
+
+    capped = ConnectionCap(site, limit=2)
+    address = IPv4Address("TCP", "127.0.0.1", 5555)
+    held = [capped.buildProtocol(address) for _ in range(2)]
+    for protocol in held:
+        protocol.makeConnection(StringTransport(peerAddress=address))
+    assert capped.buildProtocol(address) is None
+    held[0].connectionLost(Failure(ConnectionError("closed")))
+    assert capped.buildProtocol(address) is not None
