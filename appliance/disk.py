@@ -52,15 +52,12 @@ class DiskGuard:
 
     def check(self) -> None:
         """Read the file system's free space and update `low`."""
-        st = self._statvfs(self._path)
-        self.free_bytes = st.f_bavail * st.f_frsize
-        self.total_bytes = st.f_blocks * st.f_frsize
-        percent = 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 100.0
-        reason = None
-        if self.free_bytes < self._min_bytes or percent < self._min_percent:
-            reason = (f"disk space low: {self.free_bytes} bytes ({percent:.1f}%) free in "
-                      f"{self._path}, watermark {self._min_bytes} bytes / "
-                      f"{self._min_percent:g}%")
+        try:
+            st = self._statvfs(self._path)
+        except OSError as e:  # a broken file system: treat it as full, and keep checking
+            reason = f"cannot check free space in {self._path}: {e}"
+        else:
+            reason = self._below(st)
         if reason and not self.low:
             log.warn("{reason}; answering 507 until space returns", reason=reason)
         elif self.low and not reason:
@@ -71,6 +68,16 @@ class DiskGuard:
                 watcher(self)
             except Exception:  # one watcher's bug must not stop the checks
                 log.failure("disk watcher {watcher!r} failed", watcher=watcher)
+
+    def _below(self, st: os.statvfs_result) -> str | None:
+        """Record the free space; the reason if it is below the watermark."""
+        self.free_bytes = st.f_bavail * st.f_frsize
+        self.total_bytes = st.f_blocks * st.f_frsize
+        percent = 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 100.0
+        if self.free_bytes < self._min_bytes or percent < self._min_percent:
+            return (f"disk space low: {self.free_bytes} bytes ({percent:.1f}%) free in "
+                    f"{self._path}, watermark {self._min_bytes} bytes / {self._min_percent:g}%")
+        return None
 
     def start(self) -> None:
         self._loop.start(self._interval, now=True)
