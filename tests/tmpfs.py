@@ -3,8 +3,8 @@
 The server runs under `unshare -m` with a tmpfs mounted on its data dir, so
 the mount is private to the server (and gone when it exits); the test reaches
 the files through /proc/PID/root, which resolves paths in the server's mount
-namespace. It needs root (or user namespaces): `tmpfs_server_or_skip` skips
-where mounting is not possible; the same behaviour is tested with injected
+namespace. It needs root (or user namespaces): `tmpfs_server` skips where
+mounting is not possible; the same behaviour is tested with injected
 ENOSPC in the unit tests (spool writer, log file, job pool).
 
 Usable for any writer: the store, the log, jobs, the spool.
@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,14 @@ def can_mount_tmpfs(scratch: Path) -> str | None:
     return None if done.returncode == 0 else f"cannot mount a tmpfs: {done.stderr.strip()}"
 
 
-def tmpfs_server_or_skip(data_dir: Path, size: int, env: dict | None = None,
-                         args: list[str] | None = None) -> ServerProcess:
-    """Start `appliance serve` on a tmpfs of `size` bytes mounted on `data_dir`.
+@contextlib.contextmanager
+def tmpfs_server(data_dir: Path, size: int, env: dict | None = None,
+                 args: list[str] | None = None) -> Iterator[ServerProcess]:
+    """`appliance serve` on a tmpfs of `size` bytes mounted on `data_dir`, stopped (and
+    checked to exit 0) at the end.
 
-    Its `data_dir` then names the tmpfs as the server sees it (/proc/PID/root/...),
-    so `admin()`, reading files and `fill`/`free` below work unchanged.
+    Its `data_dir` names the tmpfs as the server sees it (/proc/PID/root/...),
+    so `admin()`, reading files and `fill` below work unchanged.
     """
     why = can_mount_tmpfs(data_dir.parent / "mount-check")
     if why:
@@ -55,7 +58,10 @@ def tmpfs_server_or_skip(data_dir: Path, size: int, env: dict | None = None,
                  sys.executable, "-m", "appliance"])
     server.start()
     server.data_dir = Path(f"/proc/{server.proc.pid}/root") / data_dir.relative_to("/")
-    return server
+    try:
+        yield server
+    finally:
+        assert server.stop() == 0
 
 
 def fill(directory: Path, name: str = "filler") -> Path:

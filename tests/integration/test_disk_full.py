@@ -8,11 +8,12 @@ import io
 
 import pytest
 
+from appliance.admin.client import AdminError
 from appliance.cli.main import main
 from appliance.spool.reader import read_segment
 from tests import pings
 from tests.integration.serverproc import ServerProcess, eventually, post, request
-from tests.tmpfs import fill, tmpfs_server_or_skip
+from tests.tmpfs import fill, tmpfs_server
 
 MiB = 1 << 20
 FAST = {"APPLIANCE_SPOOL_DISK_CHECK_INTERVAL": "0.1", "APPLIANCE_ADMIN_LEDGER_INTERVAL": "0.2"}
@@ -38,10 +39,9 @@ def spooled_ids(server: ServerProcess) -> list[str]:
 
 
 def test_a_full_disk_fails_the_spool_and_log_and_both_recover_by_themselves(tmp_path):
-    server = tmpfs_server_or_skip(
-        tmp_path / "data", 24 * MiB, args=["--http"],
-        env={**FAST, "APPLIANCE_CONVERTER_ENABLED": "false"})  # the records stay in the spool
-    try:
+    # The converter is off: the records stay in the spool, where the test counts them.
+    with tmpfs_server(tmp_path / "data", 24 * MiB, args=["--http"],
+                      env={**FAST, "APPLIANCE_CONVERTER_ENABLED": "false"}) as server:
         acked = []
         for i in range(10):
             doc = f"before-{i}"
@@ -91,8 +91,6 @@ def test_a_full_disk_fails_the_spool_and_log_and_both_recover_by_themselves(tmp_
         assert all(spooled.count(doc) == 1 for doc in acked), spooled
         log_text = (server.data_dir / "logs" / "appliance.log").read_text()
         assert "were dropped" in log_text and "spool writes succeed again" in log_text
-    finally:
-        assert server.stop() == 0
 
 
 JOB_SCRIPT = """
@@ -106,12 +104,15 @@ def reduce(key, values, context):
 """
 
 
+def a_small_job_succeeds(server: ServerProcess) -> None:
+    job = server.admin().submit_job({"script": JOB_SCRIPT.replace("200", "1"), "name": "ok.py"})
+    server.wait_for_log(rf"job {job['id']} succeeded")
+
+
 def test_jobs_respect_the_watermark_and_a_full_disk_fails_only_the_job(tmp_path):
-    server = tmpfs_server_or_skip(
-        tmp_path / "data", 24 * MiB, args=["--http"],
-        env={**FAST, "APPLIANCE_CONVERTER_ENABLED": "false",  # jobs read the spool
-             "APPLIANCE_HISTOGRAMS_SPEC_DIR": str(pings.write_spec(tmp_path / "specs"))})
-    try:
+    env = {**FAST, "APPLIANCE_CONVERTER_ENABLED": "false",  # jobs read the spool
+           "APPLIANCE_HISTOGRAMS_SPEC_DIR": str(pings.write_spec(tmp_path / "specs"))}
+    with tmpfs_server(tmp_path / "data", 24 * MiB, args=["--http"], env=env) as server:
         for i in range(5):
             assert post(server, f"/submit/telemetry/job-{i}/{pings.DIMS}", pings.body(i)).status \
                 == 200
@@ -126,39 +127,28 @@ def test_jobs_respect_the_watermark_and_a_full_disk_fails_only_the_job(tmp_path)
         eventually(lambda: status(server) == 200, "/status 200 once the job's files are gone")
         assert not list((server.data_dir / "jobs").glob("*/work"))
         assert admin.stats()["health"]["ok"]
-        small = admin.submit_job({"script": JOB_SCRIPT.replace("200", "1"), "name": "ok.py"})
-        server.wait_for_log(rf"job {small['id']} succeeded")
-    finally:
-        assert server.stop() == 0
+        a_small_job_succeeds(server)
 
 
 def test_below_the_watermark_a_job_is_refused(tmp_path):
-    server = tmpfs_server_or_skip(
+    with tmpfs_server(
         tmp_path / "data", 24 * MiB, args=["--http"],
-        env={**FAST, "APPLIANCE_SPOOL_MIN_FREE_BYTES": str(8 * MiB)})
-    try:
+        env={**FAST, "APPLIANCE_SPOOL_MIN_FREE_BYTES": str(8 * MiB)}) as server:
         admin = server.admin()
         filler = fill(server.data_dir)
         eventually(lambda: status(server) == 503, "the guard to see the disk low")
-        from appliance.admin.client import AdminError
-
         with pytest.raises(AdminError) as e:
             admin.submit_job({"script": JOB_SCRIPT, "name": "big.py"})
         assert e.value.status == 507 and "disk space low" in e.value.message
         assert list((server.data_dir / "jobs").iterdir()) == []
         filler.unlink()
         eventually(lambda: status(server) == 200, "/status 200 once space is back")
-        job = admin.submit_job({"script": JOB_SCRIPT.replace("200", "1"), "name": "ok.py"})
-        server.wait_for_log(rf"job {job['id']} succeeded")
-    finally:
-        assert server.stop() == 0
+        a_small_job_succeeds(server)
 
 
 def test_with_receiver_processes_the_parents_health_follows_each_child(tmp_path):
-    server = tmpfs_server_or_skip(
-        tmp_path / "data", 24 * MiB, args=["--http"],
-        env={**FAST, "APPLIANCE_CONVERTER_ENABLED": "false", "APPLIANCE_RECEIVER_PROCESSES": "2"})
-    try:
+    env = {**FAST, "APPLIANCE_CONVERTER_ENABLED": "false", "APPLIANCE_RECEIVER_PROCESSES": "2"}
+    with tmpfs_server(tmp_path / "data", 24 * MiB, args=["--http"], env=env) as server:
         admin = server.admin()
         filler = fill(server.data_dir)
 
@@ -173,5 +163,3 @@ def test_with_receiver_processes_the_parents_health_follows_each_child(tmp_path)
         eventually(lambda: status(server) == 200 and admin.stats()["health"]["ok"],
                    "/status 200 and health OK without a submission",
                    show=lambda: admin.stats()["health"])
-    finally:
-        assert server.stop() == 0
