@@ -46,7 +46,7 @@ def run(args, config, out) -> int:
     console = open(os.devnull, "w") if args.tui else sys.stderr  # noqa: SIM115
     log_file = start_logging(config.data_dir / "logs", config.server.log_level, console)
     handle_signals(reactor, log_file)
-    server = Server(config, reactor)
+    server = Server(config, reactor, log_file=log_file)
     outcome = {"code": 0, "abandoned": []}
 
     def ready(listening) -> None:

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from appliance.convert.crashguard import GUARD_FILE, MAX_CRASHES, CrashGuard
 from appliance.convert.records import RecordConverter
-from appliance.convert.storespace import StoreSpace, out_of_space
+from appliance.convert.storespace import StoreSpace
+from appliance.disk import is_no_space
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
 from appliance.spool.reader import ReadReport, iter_frames
@@ -165,7 +166,7 @@ class ConverterLoop:
         """A store write failed for lack of space: drop the generation (its files are
         discarded and the last checkpoint's offsets reloaded, so its records are
         converted again) and pause until space returns. Other errors are raised."""
-        if self.space is None or not out_of_space(error):
+        if self.space is None or not is_no_space(error):
             raise error
         self.space.failed(error)
         gen = self._gen

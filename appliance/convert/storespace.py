@@ -10,20 +10,12 @@ store files, which frees the segments' space.
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from appliance.disk import below_watermark
-
-OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-def out_of_space(error: OSError) -> bool:
-    """True for a write that failed because the disk (or the quota) is full."""
-    return error.errno in OUT_OF_SPACE
 
 
 class StoreSpace:
@@ -55,8 +47,13 @@ class StoreSpace:
             return self._failure
         if now >= self._next_check:
             self._next_check = now + self.interval
-            self._reason = below_watermark(self._statvfs(self.path), self.path,
-                                           self.min_free_bytes, self.min_free_percent)
+            try:
+                st = self._statvfs(self.path)
+            except OSError as e:  # a broken file system: as full, and keep checking
+                self._reason = f"cannot check free space in {self.path}: {e}"
+            else:
+                self._reason = below_watermark(st, self.path, self.min_free_bytes,
+                                               self.min_free_percent)
         return self._reason
 
     def failed(self, error: OSError) -> None:
