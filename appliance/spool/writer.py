@@ -140,6 +140,7 @@ class SpoolWriter:
 
     def _run(self) -> None:
         try:
+            self._adopt_existing()
             while (batch := self._next_batch()) is not None:
                 if batch:
                     result = self._append([item[0] for item in batch])
@@ -170,6 +171,12 @@ class SpoolWriter:
             self._reactor.callFromThread(self._probed, e)
         else:
             self._reactor.callFromThread(self._probed, None)
+
+    def _adopt_existing(self) -> None:
+        try:
+            self._appender.adopt_existing()
+        except OSError as e:  # the next append reports the spool's state
+            self._reactor.callFromThread(self._note_error, e)
 
     def _rotate_if_due(self) -> None:
         try:

@@ -8,7 +8,9 @@ import threading
 
 import pytest
 
-from appliance.spool import AppendResult, SpoolSaturated, SpoolWriteFailed, SpoolWriter
+from appliance.spool import AppendResult, SpoolDir, SpoolSaturated, SpoolWriteFailed, SpoolWriter
+from appliance.spool.appender import SegmentAppender
+from appliance.spool.record import RecordIds, SpoolRecord
 from appliance.stats import Stats
 
 
@@ -46,6 +48,9 @@ class StubAppender:
         if self.results:
             return self.results.pop(0)
         return AppendResult(acked=len(records))
+
+    def adopt_existing(self):
+        pass
 
     def seconds_until_rotation(self):
         return self.rotate_after
@@ -222,3 +227,30 @@ def test_the_probe_writes_a_synced_file_and_leaves_nothing(tmp_path, monkeypatch
     with pytest.raises(OSError):
         spool.probe()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_old_active_segment_is_adopted_and_sealed_by_age_with_no_append(tmp_path):
+    spool = SpoolDir(tmp_path)
+    old = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=3600, fsync=False)
+    old.append([SpoolRecord(RecordIds().next(), 1, "/submit/telemetry/a", b"{}", {})])
+    old.close()  # the earlier run is gone; its segment is still the active one
+    now = [100.0]
+    fresh = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=5, fsync=False,
+                            clock=lambda: now[0])
+    assert fresh.seconds_until_rotation() is None  # knows nothing of it yet
+    fresh.adopt_existing()
+    assert fresh.seconds_until_rotation() == 5
+    assert not fresh.maybe_rotate() and not spool.sealed_segments()
+    now[0] += 5
+    assert fresh.maybe_rotate()
+    assert len(spool.sealed_segments()) == 1 and not spool.current.exists()
+
+
+def test_an_empty_or_missing_active_segment_is_not_adopted(tmp_path):
+    spool = SpoolDir(tmp_path)
+    fresh = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=5, fsync=False)
+    fresh.adopt_existing()
+    assert fresh.seconds_until_rotation() is None and not spool.current.exists()
+    spool.current.touch()
+    fresh.adopt_existing()
+    assert fresh.seconds_until_rotation() is None
