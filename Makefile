@@ -35,6 +35,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.export
 	$(BIN)/python -m bench.mapreduce
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.e2e
 	$(BIN)/python -m bench.binary
 	$(BIN)/python -m bench.admin
 

@@ -72,17 +72,19 @@ def free_port() -> int:
 
 
 class Server:
-    """One server under test, pinned to SERVER_CPU."""
+    """One server under test, pinned to `cpus` (a taskset list; None: unpinned)."""
 
     def __init__(self, name: str, argv: list[str], port: int, env: dict | None = None,
-                 ready: str | None = None):
+                 ready: str | None = None, cpus: str | None = SERVER_CPU):
         self.name, self.argv, self.port, self.env, self.ready = name, argv, port, env, ready
+        self.cpus = cpus
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
         env.update(self.env or {})
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *self.argv], env=env,
+        pin = ["taskset", "-c", self.cpus] if self.cpus is not None else []
+        self.proc = subprocess.Popen([*pin, *self.argv], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, start_new_session=True)
         if self.ready:

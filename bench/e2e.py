@@ -1,0 +1,233 @@
+"""End to end on one node: receiver -> spool -> converter -> store -> exporter -> SeaweedFS.
+
+Generated 2013-style gzip pings (bench.payloads, ~15 KB each, valid for a spec
+the benchmark installs) are POSTed over HTTPS by wrk (unpinned: the node uses
+both cores, as it would in production, and the load generator competes with
+it). Three measurements, side by side in one run:
+
+1. receiver only: the converter and exporter off; pings/s answered 200.
+2. end to end: everything on, the same load for the same time; "end-to-end
+   pings/s" = pings accepted / time from the first request until every one of
+   them is in S3 (record counts from the object keys). Its ratio to (1) is how
+   much of what the receiver takes in the node can also process: below 1 the
+   spool grows on a busy node.
+3. drain: a backlog spooled with the converter off, then the server restarted
+   with the converter (and exporter) on, with 1 and, where the configuration
+   has `[converter] processes`, 2 converter processes; the time until the whole
+   backlog is in S3, the receiver idle.
+
+Latency settings of an operator who wants data in S3 soon (the same in every
+case): segments sealed after 1 s, store files committed after 2 s, the store
+scanned for export every 0.5 s.
+
+Run: `make bench` or `.venv/bin/python -m bench.e2e [--seconds S] [--backlog N]`.
+Needs wrk (`apt-get install wrk`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from appliance.admin.client import AdminClient
+from appliance.config import load_config
+from appliance.config.schema import KEYS
+from appliance.receiver.tls import ensure_self_signed
+from bench.common import save
+from bench.ingest import Server, check_answers, free_port, wrk
+from bench.payloads import REVISION_HASH, PingGenerator
+from tests.s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
+
+BUCKET = "e2e"
+POLL = 0.25
+
+
+class Node:
+    """One appliance server on a fresh data dir, exporting to the benchmark's bucket."""
+
+    def __init__(self, root: Path, s3: SeaweedS3, prefix: str, *, converter: bool,
+                 processes: int = 1):
+        self.root = root
+        self.prefix = prefix
+        cert, key, _ = ensure_self_signed(root.parent / "tls")
+        spec_dir = root.parent / "specs"
+        if not spec_dir.exists():
+            spec_dir.mkdir()
+            (spec_dir / f"{REVISION_HASH}.Histograms.json").write_text(
+                json.dumps(PingGenerator().spec))
+        self.env = {
+            "APPLIANCE_SPOOL_MIN_FREE_BYTES": "0", "APPLIANCE_SPOOL_MIN_FREE_PERCENT": "0",
+            "APPLIANCE_SPOOL_MAX_SEGMENT_AGE": "1", "APPLIANCE_STORE_MAX_FILE_AGE": "2",
+            "APPLIANCE_CONVERTER_IDLE_WAIT": "0.2",
+            "APPLIANCE_SERVER_LOG_LEVEL": "warn", "APPLIANCE_ADMIN_LISTEN": "127.0.0.1:0",
+            "APPLIANCE_RECEIVER_CERT_FILE": str(cert), "APPLIANCE_RECEIVER_KEY_FILE": str(key),
+            "APPLIANCE_HISTOGRAMS_SPEC_DIR": str(spec_dir),
+            "APPLIANCE_CONVERTER_ENABLED": "true" if converter else "false",
+            "APPLIANCE_EXPORT_ENABLED": "true" if converter else "false",
+            "APPLIANCE_EXPORT_BUCKET": BUCKET, "APPLIANCE_EXPORT_PREFIX": prefix,
+            "APPLIANCE_EXPORT_ENDPOINT_URL": s3.endpoint,
+            "APPLIANCE_EXPORT_ACCESS_KEY_ID": ACCESS_KEY,
+            "APPLIANCE_EXPORT_SECRET_ACCESS_KEY": SECRET_KEY,
+            "APPLIANCE_EXPORT_INTERVAL": "0.5",
+        }
+        if has_converter_processes():
+            self.env["APPLIANCE_CONVERTER_PROCESSES"] = str(processes)
+        self.port = free_port()
+        argv = [sys.executable, "-m", "appliance", "serve", "--data-dir", str(root),
+                "--listen", f"127.0.0.1:{self.port}"]
+        # Unpinned: the node uses both cores, as in production.
+        self.server = Server("appliance", argv, self.port, self.env, ready="listening on",
+                             cpus=None)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> Node:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def accepted(self) -> int:
+        """Submissions the running server answered 200 (its spool writer's count)."""
+        config = load_config(env={}, overrides={("server", "data_dir"): str(self.root)})
+        client = AdminClient.from_config(config)
+        try:
+            return client.stats()["spool"]["records"]
+        finally:
+            client.close()
+
+
+
+def has_converter_processes() -> bool:
+    return any(k.section == "converter" and k.name == "processes" for k in KEYS)
+
+
+def exported_records(s3: SeaweedS3, prefix: str) -> int:
+    """Records in every store file under `prefix`, from the keys' record counts."""
+    total = 0
+    paginator = s3.client().get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix + "/"):
+        for obj in page.get("Contents", []):
+            parts = obj["Key"].rsplit("/", 1)[-1].split(".")
+            if len(parts) >= 5 and parts[-1] == "zst":
+                total += int(parts[-2])
+    return total
+
+
+def wait_exported(s3: SeaweedS3, prefix: str, expected: int, limit: float) -> float:
+    """Seconds until `expected` records are in S3 under `prefix` (polled)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if exported_records(s3, prefix) >= expected:
+            return time.monotonic() - started
+        time.sleep(POLL)
+    raise RuntimeError(f"only {exported_records(s3, prefix)} of {expected} records reached "
+                       f"S3 under {prefix} in {limit:.0f} s")
+
+
+def load(node: Node, body: Path, seconds: int) -> dict:
+    """wrk's figures, and what the server counted as accepted (wrk's count leaves out
+    requests whose answer had not arrived when it stopped)."""
+    row = wrk(node.url, body, True, seconds)
+    row["accepted"] = node.accepted()
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20, help="load duration")
+    parser.add_argument("--limit", type=float, default=900,
+                        help="longest wait for a backlog to reach S3")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench.e2e needs wrk: apt-get install wrk")
+    gen = PingGenerator(seed=11)
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp_name:
+        tmp = Path(tmp_name)
+        body = tmp / "ping.gz"
+        body.write_bytes(gen.gzip_bytes(1))
+        body_bytes = body.stat().st_size
+        s3 = SeaweedS3(tmp / "s3", volume_size_limit_mb=1024).start()
+        try:
+            s3.create_bucket(BUCKET)
+            results = run_cases(tmp, s3, body, args)
+        finally:
+            s3.stop()
+    report(results, body_bytes)
+    print(f"results: {save('e2e', {'seconds': args.seconds, **results})}")
+
+
+def run_cases(tmp: Path, s3: SeaweedS3, body: Path, args) -> dict:
+    results: dict = {}
+    # 1. receiver only
+    node = Node(tmp / "receiver", s3, "receiver", converter=False).start()
+    try:
+        check_answers(node.url, body)
+        results["receiver"] = load(node, body, args.seconds)
+    finally:
+        node.stop()
+    # 2. end to end
+    node = Node(tmp / "e2e", s3, "e2e", converter=True).start()
+    try:
+        started = time.monotonic()
+        row = load(node, body, args.seconds)
+        wait_exported(s3, "e2e", row["accepted"], args.limit)
+        row["seconds_to_s3"] = time.monotonic() - started
+        row["e2e_pings_per_second"] = row["accepted"] / row["seconds_to_s3"]
+        results["e2e"] = row
+    finally:
+        node.stop()
+    # 3. drain a backlog with 1 and 2 converter processes
+    counts = (1, 2) if has_converter_processes() else (1,)
+    results["drain"] = {}
+    for processes in counts:
+        name = f"drain{processes}"
+        spooling = Node(tmp / name, s3, name, converter=False).start()
+        try:
+            backlog = load(spooling, body, args.seconds)["accepted"]
+        finally:
+            spooling.stop()
+        draining = Node(tmp / name, s3, name, converter=True, processes=processes)
+        started = time.monotonic()
+        draining.start()
+        try:
+            seconds = wait_exported(s3, name, backlog, args.limit) + (
+                time.monotonic() - started)
+        finally:
+            draining.stop()
+        results["drain"][processes] = {"backlog": backlog, "seconds": seconds,
+                                       "pings_per_second": backlog / seconds}
+    return results
+
+
+def report(results: dict, body_bytes: int) -> None:
+    recv, e2e = results["receiver"], results["e2e"]
+    print(f"\nEnd to end, HTTPS gzip pings of {body_bytes} bytes, wrk 64 connections")
+    print(f"{'case':34} {'pings':>8} {'seconds':>9} {'pings/s':>9}")
+    print(f"{'receiver only (converter off)':34} {recv['accepted']:>8} "
+          f"{recv['requests'] / recv['rps']:>9.1f} {recv['rps']:>9.0f}")
+    print(f"{'end to end (accepted -> in S3)':34} {e2e['accepted']:>8} "
+          f"{e2e['seconds_to_s3']:>9.1f} {e2e['e2e_pings_per_second']:>9.0f}")
+    for processes, row in results["drain"].items():
+        print(f"{f'drain, {processes} converter process(es)':34} {row['backlog']:>8} "
+              f"{row['seconds']:>9.1f} {row['pings_per_second']:>9.0f}")
+    ratios = [f"end-to-end/receiver {e2e['e2e_pings_per_second'] / recv['rps']:.2f} "
+              f"(target >= 0.4)"]
+    drain = results["drain"]
+    if 2 in drain:
+        speedup = drain[2]["pings_per_second"] / drain[1]["pings_per_second"]
+        ratios.append(f"drain 2 procs/1 proc {speedup:.2f} (target >= 1.6)")
+    print("ratios (same run): " + ", ".join(ratios))
+
+
+if __name__ == "__main__":
+    main()
