@@ -192,7 +192,7 @@ class ConverterLoop:
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
         result = self.converter.convert(record)
-        gen.files.write(result.partition, result.line)
+        gen.files.write(result.partition, result.line, record.received_ns)
         gen.days.add(self._day_of(record.received_ns), result.invalid_reason)
         if result.invalid_reason:
             self.counts.invalid += 1
