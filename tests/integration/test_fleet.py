@@ -1,0 +1,66 @@
+"""Many nodes, one bucket: each job reads every acknowledged record of the fleet exactly once,
+by node identity (the nodes share a host name, so their labels are the same)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.fleet import (
+    Load,
+    exported_records,
+    fleet_env,
+    run_local,
+    run_pool,
+    start_fleet,
+    stop_fleet,
+    wait_exported,
+)
+
+RUNNERS = {"local": lambda node, tmp_path: run_local(node, tmp_path),
+           "pool": lambda node, tmp_path: run_pool(node)}
+
+
+def check_once(docs: list[str], sources: dict[str, int], want: list[str]) -> None:
+    assert len(docs) == len(set(docs)), "a record was read twice"
+    assert sorted(docs) == sorted(want)
+    assert sum(sources.values()) == len(docs)
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_every_node_reads_the_whole_fleet_once(tmp_path, s3, bucket, count):
+    nodes = start_fleet(tmp_path, fleet_env(tmp_path, s3, bucket), count)
+    try:
+        names = [n.name for n in nodes]
+        assert len({name.rsplit("-", 1)[0] for name in names}) == 1  # one label
+        assert len(set(names)) == count                            # distinct ids
+        for n in nodes:
+            n.server.wait_for_log(r"node: id \w+ registered")
+        with Load(nodes) as load:
+            for n in nodes:
+                n.server.wait_for_log(r"export: uploaded")
+            during = {}
+            for i, node in enumerate(nodes):  # while every node ingests and exports
+                before = set(node.accepted)
+                docs, sources = (run_local if i % 2 else lambda n, _: run_pool(n))(node,
+                                                                                  tmp_path)
+                assert len(docs) == len(set(docs)), "a record was read twice"
+                assert before <= set(docs) <= load.sent  # this node's records, all of them
+                during[node.name] = sources
+        wait_exported(s3, bucket, load)
+        accepted = load.accepted
+        assert len(accepted) > 10 * count
+        for node in nodes:
+            for runner, run in RUNNERS.items():
+                docs, sources = run(node, tmp_path)
+                check_once(docs, sources, accepted)
+                others = [n for n in nodes if n is not node]
+                for other in others:  # the other nodes' records come from their objects
+                    assert sources.get(f"s3:{other.name}") == len(other.accepted), runner
+                assert sources.get("spool", 0) + sources.get("store", 0) + \
+                    sources.get(f"s3:{node.name}", 0) == len(node.accepted), runner
+        # while the load ran, the jobs read the spool or the store besides S3
+        assert any(s.get("spool") or s.get("store") for s in during.values()), during
+    finally:
+        codes = stop_fleet(nodes)
+    assert codes == [0] * count
+    assert exported_records(s3, bucket) == len(accepted)
