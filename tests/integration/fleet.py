@@ -124,14 +124,24 @@ def parse_sources(line: str) -> dict[str, int]:
     return out
 
 
-def run_cli(node: Node, tmp_path: Path, *args: str) -> tuple[int, str, str]:
-    """`appliance job run` with the node's settings; (exit code, stdout, stderr)."""
+def run_appliance(node: Node, *args: str) -> tuple[int, str, str]:
+    """`appliance ARGS --data-dir <the node's>` with its settings; (exit code, stdout, stderr)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
     env.update(node.env)
-    proc = subprocess.run([sys.executable, "-m", "appliance", "job", "run", *args,
+    proc = subprocess.run([sys.executable, "-m", "appliance", *args,
                            "--data-dir", str(node.server.data_dir)],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def run_cli(node: Node, *args: str) -> tuple[int, str, str]:
+    """`appliance job run ARGS` on the node's data dir; (exit code, stdout, stderr)."""
+    return run_appliance(node, "job", "run", *args)
+
+
+def run_status(node: Node) -> tuple[int, str, str]:
+    """`appliance status` of the node."""
+    return run_appliance(node, "status")
 
 
 def run_local(node: Node, tmp_path: Path, *flags: str) -> tuple[list[str], dict[str, int]]:
@@ -139,7 +149,7 @@ def run_local(node: Node, tmp_path: Path, *flags: str) -> tuple[list[str], dict[
     script = tmp_path / "docids.py"
     script.write_text(DOC_IDS)
     out = tmp_path / f"docids-{node.server.data_dir.name}.tsv"
-    code, stdout, stderr = run_cli(node, tmp_path, str(script), "--output", str(out),
+    code, stdout, stderr = run_cli(node, str(script), "--output", str(out),
                                    "--filter", str(EXAMPLES / "filters" / "all.json"), *flags)
     assert code == 0, stderr
     sources = re.search(r"^sources: (.*)$", stdout, re.M)

@@ -3,18 +3,26 @@ by node identity (the nodes share a host name, so their labels are the same)."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.integration.fleet import (
+    DOC_IDS,
     Load,
+    Node,
     exported_records,
     fleet_env,
+    run_cli,
     run_local,
     run_pool,
+    run_status,
     start_fleet,
     stop_fleet,
     wait_exported,
 )
+from tests.integration.serverproc import ServerProcess
+from tests.integration.test_mr_runner import EXAMPLES
 
 RUNNERS = {"local": lambda node, tmp_path: run_local(node, tmp_path),
            "pool": lambda node, tmp_path: run_pool(node)}
@@ -64,3 +72,31 @@ def test_every_node_reads_the_whole_fleet_once(tmp_path, s3, bucket, count):
         codes = stop_fleet(nodes)
     assert codes == [0] * count
     assert exported_records(s3, bucket) == len(accepted)
+
+
+def test_a_cloned_data_dir_is_reported_on_both_nodes(tmp_path, s3, bucket):
+    env = fleet_env(tmp_path, s3, bucket)
+    [first] = start_fleet(tmp_path, env, 1)
+    first.server.wait_for_log(r"node: id \w+ registered")
+    assert first.server.stop() == 0
+    shutil.copytree(first.server.data_dir, tmp_path / "copy")  # a cloned VM's disk
+    nodes = [Node(ServerProcess(d, env=env).start(), env)
+             for d in (first.server.data_dir, tmp_path / "copy")]
+    (tmp_path / "docids.py").write_text(DOC_IDS)
+    try:
+        assert nodes[0].name == nodes[1].name
+        for node in nodes:
+            node.server.wait_for_log(r"node: node id \w+ is claimed by another live data dir")
+            health = node.server.admin().stats()["health"]
+            assert not health["ok"]
+            assert any("cloned data dir" in p for p in health["problems"]), health
+            code, out, _ = run_status(node)
+            assert code == 1 and "cloned data dir" in out and "HELD" in out
+        # neither node merges the other's objects into a job: S3 inputs are refused
+        code, _, err = run_cli(nodes[1], str(tmp_path / "docids.py"), "--output",
+                               str(tmp_path / "out.tsv"), "--filter",
+                               str(EXAMPLES / "filters" / "all.json"))
+        assert code != 0 and "cloned data dir" in err
+    finally:
+        codes = stop_fleet(nodes)
+    assert codes == [0, 0]
