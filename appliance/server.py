@@ -90,7 +90,7 @@ class Server:
                      mode=cfg.spool.durability)
         self.ledger = LedgerMonitor(self.reactor, self.data_dir, spool, SchemaRegistry(
             telemetry=telemetry_schema(cfg)), export_enabled=cfg.export.enabled,
-            interval=cfg.admin.ledger_interval)
+            interval=cfg.admin.ledger_interval, node_id=self.node_id)
         await self.ledger.open()
         self.writer = spool_writer(cfg, spool, self.reactor, self.stats,
                                    on_acked=self.ledger.accepted.count)

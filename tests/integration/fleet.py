@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.node import load_identity
+from appliance.storage.generations import split_file_name
 from tests import pings
 from tests.integration.serverproc import ServerProcess, eventually, post
 from tests.integration.test_export import export_env
@@ -97,15 +98,23 @@ class Load:
         return [doc for n in self.nodes for doc in n.accepted]
 
 
+def store_objects(s3, bucket: str) -> list[str]:
+    """The file names of the bucket's store objects."""
+    names = []
+    for page in s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        names += [name for o in page.get("Contents", [])
+                  if (name := o["Key"].rsplit("/", 1)[-1]).endswith(".zst")]
+    return names
+
+
 def exported_records(s3, bucket: str) -> int:
     """Records in the bucket's store objects (from their names, no download)."""
-    total = 0
-    for page in s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for o in page.get("Contents", []):
-            name = o["Key"].rsplit("/", 1)[-1]
-            if name.endswith(".zst"):
-                total += int(name.rsplit(".", 2)[-2])
-    return total
+    return sum(int(name.rsplit(".", 2)[-2]) for name in store_objects(s3, bucket))
+
+
+def exporting_nodes(s3, bucket: str) -> set[str]:
+    """The node parts of the bucket's store object names."""
+    return {split_file_name(name).node for name in store_objects(s3, bucket)}
 
 
 def wait_exported(s3, bucket: str, load: Load) -> None:

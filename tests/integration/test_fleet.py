@@ -12,6 +12,7 @@ from tests.integration.fleet import (
     Load,
     Node,
     exported_records,
+    exporting_nodes,
     fleet_env,
     run_cli,
     run_local,
@@ -43,6 +44,9 @@ def test_every_node_reads_the_whole_fleet_once(tmp_path, s3, bucket, count):
         assert len(set(names)) == count                            # distinct ids
         for n in nodes:
             n.server.wait_for_log(r"node: id \w+ registered")
+            stats = n.server.admin().stats()  # stats and the ledger name the node by its id
+            assert f"{stats['node_label']}-{stats['node_id']}" == n.name
+            assert n.server.admin().ledger()["node_id"] == stats["node_id"]
         with Load(nodes) as load:
             for n in nodes:
                 n.server.wait_for_log(r"export: uploaded")
@@ -55,6 +59,7 @@ def test_every_node_reads_the_whole_fleet_once(tmp_path, s3, bucket, count):
                 assert before <= set(docs) <= load.sent  # this node's records, all of them
                 during[node.name] = sources
         wait_exported(s3, bucket, load)
+        assert exporting_nodes(s3, bucket) == set(names)  # every key carries its node's id
         accepted = load.accepted
         assert len(accepted) > 10 * count
         for node in nodes:
