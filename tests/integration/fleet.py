@@ -167,9 +167,8 @@ def run_local(node: Node, tmp_path: Path, *flags: str) -> tuple[list[str], dict[
         parse_sources(sources[1])
 
 
-def run_pool(node: Node) -> tuple[list[str], dict[str, int]]:
-    """The docId job in the node's job pool: (docIds, records per source)."""
-    server = node.server
+def pool_job(server: ServerProcess) -> tuple[dict, str]:
+    """Run the docId job in a server's job pool; (its finished record, its output)."""
     job = server.admin().submit_job({"script": DOC_IDS, "name": "docids.py"})
     server.wait_for_log(rf"job {job['id']} (succeeded|failed)")
     done = server.admin().job(job["id"])
@@ -181,4 +180,10 @@ def run_pool(node: Node) -> tuple[list[str], dict[str, int]]:
         if chunk["eof"]:
             break
         offset = chunk["next_offset"]
+    return done, text
+
+
+def run_pool(node: Node) -> tuple[list[str], dict[str, int]]:
+    """The docId job in the node's job pool: (docIds, records per source)."""
+    done, text = pool_job(node.server)
     return [line.split("\t")[0] for line in text.splitlines()], done["summary"]["sources"]
