@@ -93,9 +93,18 @@ class Load:
         for t in self._threads:
             t.join()
 
-    @property
-    def accepted(self) -> list[str]:
-        return [doc for n in self.nodes for doc in n.accepted]
+
+def post_some(node: Node, tag: str, count: int) -> None:
+    """Post `count` pings to one node, one after the other."""
+    for k in range(count):
+        doc = f"{tag}-{k}"
+        if post(node.server, f"/submit/telemetry/{doc}/{pings.DIMS}", pings.body(k)).status == 200:
+            node.accepted.append(doc)
+
+
+def accepted(nodes: list[Node]) -> list[str]:
+    """Every docId the fleet acknowledged."""
+    return [doc for n in nodes for doc in n.accepted]
 
 
 def store_objects(s3, bucket: str) -> list[str]:
@@ -117,9 +126,9 @@ def exporting_nodes(s3, bucket: str) -> set[str]:
     return {split_file_name(name).node for name in store_objects(s3, bucket)}
 
 
-def wait_exported(s3, bucket: str, load: Load) -> None:
+def wait_exported(s3, bucket: str, nodes: list[Node]) -> None:
     """Until every acknowledged record is in S3 (each node's spool and store drained)."""
-    want = len(load.accepted)
+    want = len(accepted(nodes))
     eventually(lambda: exported_records(s3, bucket) == want, f"{want} records in S3",
                timeout=120, show=lambda: exported_records(s3, bucket))
 

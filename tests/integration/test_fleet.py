@@ -11,9 +11,11 @@ from tests.integration.fleet import (
     DOC_IDS,
     Load,
     Node,
+    accepted,
     exported_records,
     exporting_nodes,
     fleet_env,
+    post_some,
     run_cli,
     run_local,
     run_pool,
@@ -58,14 +60,18 @@ def test_every_node_reads_the_whole_fleet_once(tmp_path, s3, bucket, count):
                 assert len(docs) == len(set(docs)), "a record was read twice"
                 assert before <= set(docs) <= load.sent  # this node's records, all of them
                 during[node.name] = sources
-        wait_exported(s3, bucket, load)
+        # then, once all that is exported, only the last node ingests: its new files start
+        # after the others' frontiers (node ids, not labels, tell they are not theirs)
+        wait_exported(s3, bucket, nodes)
+        post_some(nodes[-1], "late", 20)
+        wait_exported(s3, bucket, nodes)
         assert exporting_nodes(s3, bucket) == set(names)  # every key carries its node's id
-        accepted = load.accepted
-        assert len(accepted) > 10 * count
+        everything = accepted(nodes)
+        assert len(everything) > 10 * count
         for node in nodes:
             for runner, run in RUNNERS.items():
                 docs, sources = run(node, tmp_path)
-                check_once(docs, sources, accepted)
+                check_once(docs, sources, everything)
                 others = [n for n in nodes if n is not node]
                 for other in others:  # the other nodes' records come from their objects
                     assert sources.get(f"s3:{other.name}") == len(other.accepted), runner
@@ -76,7 +82,7 @@ def test_every_node_reads_the_whole_fleet_once(tmp_path, s3, bucket, count):
     finally:
         codes = stop_fleet(nodes)
     assert codes == [0] * count
-    assert exported_records(s3, bucket) == len(accepted)
+    assert exported_records(s3, bucket) == len(everything)
 
 
 def test_a_cloned_data_dir_is_reported_on_both_nodes(tmp_path, s3, bucket):
