@@ -217,7 +217,8 @@ class Server:
         if exporter is not None:
             await deadline.wait(exporter, "uploads in flight")
         if self.registry is not None:
-            self.registry.stop()
+            await deadline.wait(Deferred.fromCoroutine(self.registry.stop()),
+                                "the node registration")
         if jobs is not None:
             await deadline.wait(jobs, "job workers")
         return deadline.missed

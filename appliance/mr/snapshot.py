@@ -75,11 +75,6 @@ class LocalSnapshot:
         """True for a store file of this node whose records the snapshot reads from the spool."""
         return after_frontier(file_name, self.node_id, self.frontier)
 
-    def covers(self, key: str) -> bool:
-        """True if the records of the store key `key` (e.g. an exported copy) are already in
-        the snapshot: the file is linked, or its records are read from the spool."""
-        return key in self._keys or self.after_frontier(key.rsplit("/", 1)[-1])
-
     def local_path(self, key: str) -> Path | None:
         """The snapshot's link of the store key `key`, or None if it holds no such file."""
         return self.store_root / key if key in self._keys else None

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
+from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -117,28 +118,31 @@ class CloneWatch:
         self._loop = LoopingCall(self.tick)
         self._loop.clock = reactor
         self._interval = interval
-        self._busy = False
+        self._in_flight: Deferred | None = None
 
     def start(self) -> None:
         self._pool.start()
         self._loop.start(self._interval, now=True)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Stop checking in; wait for a check-in in flight, then stop the thread."""
         if self._loop.running:
             self._loop.stop()
+        if self._in_flight is not None:
+            await self._in_flight
         self._pool.stop()
 
     def tick(self):
-        if self._busy:
+        if self._in_flight is not None:
             return None
-        self._busy = True
         d = deferToThreadPool(self.reactor, self._pool, self.registration.check_in)
         d.addCallbacks(self._checked, self._failed)
         d.addBoth(self._done)
+        self._in_flight = d
         return d
 
     def _done(self, _) -> None:
-        self._busy = False
+        self._in_flight = None
 
     def _checked(self, _) -> None:
         reg = self.registration

@@ -98,8 +98,9 @@ def test_a_cloned_data_dir_is_reported_on_both_nodes(tmp_path, s3, bucket):
         assert nodes[0].name == nodes[1].name
         for node in nodes:
             node.server.wait_for_log(r"node: node id \w+ is claimed by another live data dir")
-            health = node.server.admin().stats()["health"]
-            assert not health["ok"]
+            stats = node.server.admin().stats()
+            health = stats["health"]
+            assert not health["ok"] and "claimed" in stats["export"]["held"]
             assert any("cloned data dir" in p for p in health["problems"]), health
             code, out, _ = run_status(node)
             assert code == 1 and "cloned data dir" in out and "HELD" in out
