@@ -100,15 +100,24 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
     return inputs
 
 
-def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot:
+def _node(config):
+    """This data dir's identity (`appliance.node`); InputError if node.json is damaged."""
     from appliance.node import node_identity
+    from appliance.node.identity import IdentityError
 
+    try:
+        return node_identity(config)
+    except IdentityError as e:
+        raise InputError(str(e)) from None
+
+
+def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot:
     data_dir = config.data_dir
     directory = tmp_dir / f"snapshot-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     spool_root = data_dir / "spool" if spool and (data_dir / "spool").is_dir() else None
     try:
         return take_snapshot(data_dir / "store", spool_root, directory, flt, schemas,
-                             node_id=node_identity(config).name)
+                             node_id=_node(config).name)
     except SnapshotError as e:
         raise InputError(str(e)) from None
 
@@ -173,10 +182,9 @@ def _refuse_clone(client, config) -> None:
     lists a clash, `appliance.node.registry`): the job cannot tell its objects from ours."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from appliance.node import node_identity
     from appliance.node.registry import clone_problem, read_registration
 
-    node_id = node_identity(config).id
+    node_id = _node(config).id
     try:
         registration = read_registration(client, config.export.bucket, config.export.prefix,
                                          node_id)

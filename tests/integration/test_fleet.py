@@ -16,6 +16,7 @@ from tests.integration.fleet import (
     exporting_nodes,
     fleet_env,
     post_some,
+    run_appliance,
     run_cli,
     run_local,
     run_pool,
@@ -112,3 +113,18 @@ def test_a_cloned_data_dir_is_reported_on_both_nodes(tmp_path, s3, bucket):
     finally:
         codes = stop_fleet(nodes)
     assert codes == [0, 0]
+
+
+def test_a_damaged_node_id_stops_the_server_and_jobs_with_a_clear_error(tmp_path, s3, bucket):
+    env = fleet_env(tmp_path, s3, bucket)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "node.json").write_text("{")
+    node = Node(ServerProcess(data, env=env), env)
+    code, out, err = run_appliance(node, "serve", "--listen", "127.0.0.1:0")
+    assert code == 2 and f"{data / 'node.json'}: cannot read the node id" in err
+    (tmp_path / "docids.py").write_text(DOC_IDS)
+    code, _, err = run_cli(node, str(tmp_path / "docids.py"), "--output",
+                           str(tmp_path / "out.tsv"), "--filter",
+                           str(EXAMPLES / "filters" / "all.json"))
+    assert code == 2 and "node.json: cannot read the node id" in err
