@@ -38,6 +38,7 @@ from appliance.stats import Stats
 from appliance.storage.schema import SchemaRegistry
 
 log = Logger()
+WAITING = "waiting for this node's registration in the bucket"  # why exports wait at start
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class Server:
         if cfg.export.enabled:
             self.exporter = build_exporter(self.config, self.reactor, self.stats,
                                            ledger=self.ledger.exported)
-            self.exporter.hold("waiting for this node's registration in the bucket")
+            self.exporter.hold(WAITING)
             self.registry = self._clone_watch(self.exporter)
             self.exporter.start()
             self.registry.start()
@@ -128,7 +129,10 @@ class Server:
 
         def changed() -> None:
             watch = self.registry
-            exporter.hold(watch.problem if watch.problem or not watch.confirmed else None)
+            if watch.problem:
+                exporter.hold("another live data dir claims this node id (a clone: see health)")
+            else:
+                exporter.hold(None if watch.confirmed else WAITING)
 
         return CloneWatch(self.reactor, registration, export.interval, changed)
 

@@ -103,7 +103,7 @@ def _export(s: dict) -> str:
         return "off (the local store is the archive)"
     state = f"FAILING: {e['problem']}" if e.get("problem") else "ok"
     if e.get("held"):
-        state += " but HELD (see health)" if "claimed" in e["held"] else f", held: {e['held']}"
+        state += f", uploads HELD: {e['held']}"
     return (f"s3://{e.get('bucket')} {state}; backlog {e.get('backlog_files', 0)} files / "
             f"{_size(e.get('backlog_bytes'))}, lag {_duration(e.get('lag_seconds', 0))}; "
             f"{e.get('uploaded_files', 0):,} files uploaded; "

@@ -101,7 +101,7 @@ def test_a_cloned_data_dir_is_reported_on_both_nodes(tmp_path, s3, bucket):
             node.server.wait_for_log(r"node: node id \w+ is claimed by another live data dir")
             stats = node.server.admin().stats()
             health = stats["health"]
-            assert not health["ok"] and "claimed" in stats["export"]["held"]
+            assert not health["ok"] and "claims this node id" in stats["export"]["held"]
             assert any("cloned data dir" in p for p in health["problems"]), health
             code, out, _ = run_status(node)
             assert code == 1 and "cloned data dir" in out and "HELD" in out
