@@ -25,8 +25,8 @@ from tests.integration.fleet import (
     stop_fleet,
     wait_exported,
 )
-from tests.integration.serverproc import ServerProcess
-from tests.integration.test_mr_runner import EXAMPLES
+from tests.integration.serverproc import ServerProcess, eventually
+from tests.integration.test_mr_runner import EXAMPLES, write_store
 
 RUNNERS = {"local": lambda node, tmp_path: run_local(node, tmp_path),
            "pool": lambda node, tmp_path: run_pool(node)}
@@ -128,3 +128,24 @@ def test_a_damaged_node_id_stops_the_server_and_jobs_with_a_clear_error(tmp_path
                            str(tmp_path / "out.tsv"), "--filter",
                            str(EXAMPLES / "filters" / "all.json"))
     assert code == 2 and "node.json: cannot read the node id" in err
+
+
+def test_a_data_dir_from_before_node_ids_gets_one_at_its_first_start(tmp_path, s3, bucket):
+    """Store files named by label alone (as before node ids) are exported and read as they
+    are; the server makes node.json at its first start and names new files with the id."""
+    env = fleet_env(tmp_path, s3, bucket)
+    data = tmp_path / "data"
+    old = sorted(write_store(data / "store", 40))  # node1.0001.<part>.<n>.zst
+    node = Node(ServerProcess(data, env=env).start(), env)
+    try:
+        node_id = node.server.wait_for_log(r"this data dir's node id is now (\w+)")[1]
+        assert node.name.endswith(f"-{node_id}")
+        post_some(node, "new", 5)
+        eventually(lambda: exported_records(s3, bucket) == len(old) + len(node.accepted),
+                   "every record in S3")
+        assert exporting_nodes(s3, bucket) == {"node1", node.name}
+        docs, sources = run_pool(node)
+        check_once(docs, sources, old + node.accepted)
+        assert sources[f"s3:{node.name}"] == len(node.accepted) and sources["s3:node1"] == 40
+    finally:
+        assert node.server.stop() == 0
