@@ -91,9 +91,9 @@ class Registration:
         token = self.mine["token"]
         if current is not None and current.get("token") != token:
             known = {c.get("token") for c in current.get("clones", [])}
-            if self.written or token in known:
-                self.clones[str(current.get("token"))] = {
-                    k: current.get(k) for k in ("label", "host", "pid", "token", "seen")}
+            if self.written or token in known:  # first sighting kept: the report stays put
+                self.clones.setdefault(str(current.get("token")), {
+                    k: current.get(k) for k in ("label", "host", "pid", "token", "seen")})
         body = dict(self.mine, seen=time.time(),
                     clones=list(self.clones.values())[-MAX_CLONES:])
         self.client.put_object(Bucket=self.bucket, Key=self.key,

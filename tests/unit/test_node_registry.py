@@ -48,6 +48,11 @@ def test_two_live_runs_of_one_id_both_see_the_clash():
     assert [c["label"] for c in original.clones.values()] == ["b"]
     clone.check_in()
     assert [c["label"] for c in clone.clones.values()] == ["a"]
+    reported = dict(original.clones)
+    for _ in range(3):
+        original.check_in()
+        clone.check_in()
+    assert original.clones == reported  # the same report, not a new one at every check-in
 
 
 def test_a_clone_that_only_ever_reads_its_own_write_learns_from_the_list():
