@@ -298,11 +298,11 @@ def select_remote_inputs(client, bucket: str, prefix: str, flt, schemas, cache_d
     """The exported files of the partitions `flt` selects, as cached local `InputFile`s.
 
     Only the listed objects that `resolve` returns are inputs and downloaded
-    (it may raise, before anything is downloaded). `stats` (if given) is filled with ``listed``,
-    ``excluded``, ``reused``, ``downloaded``, ``downloaded_bytes``,
-    ``size_only``, ``evicted``. Files the job needs are never evicted, so a job
-    needing more than `max_cache_bytes` leaves the cache that much over the
-    limit until the next run. Sorted by path.
+    (it may raise, before anything is downloaded). `stats` (if given) is
+    filled with ``listed``, ``excluded``, ``reused``, ``downloaded``,
+    ``downloaded_bytes``, ``size_only``, ``evicted``. Files the job needs are
+    never evicted, so a job needing more than `max_cache_bytes` leaves the
+    cache that much over the limit until the next run. Sorted by path.
     """
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
