@@ -1,7 +1,12 @@
-"""The free-space watermark: refuse submissions (507) before the disk fills."""
+"""The free-space watermark: refuse submissions (507) before the disk fills.
+
+One guard per process; every writer that can fill the disk (the spool, the
+log file, jobs) watches it rather than running its own statvfs loop.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +17,18 @@ from twisted.logger import Logger
 log = Logger()
 
 
+def is_no_space(error: BaseException) -> bool:
+    """True for errors that mean the disk (or quota) is full."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 class DiskGuard:
     """Checks free space periodically; `low` holds the reason while below the watermark.
 
     Below the watermark means less than `min_free_bytes` free, or less than
-    `min_free_percent` of the file system free (both are floors).
+    `min_free_percent` of the file system free (both are floors). Watchers
+    (`watch()`) are called after every check, so they can react both to the
+    disk filling and to space coming back.
     """
 
     def __init__(self, path: Path, *, min_free_bytes: int, min_free_percent: float,
@@ -32,23 +44,40 @@ class DiskGuard:
         self.low: str | None = None
         self.free_bytes = 0
         self.total_bytes = 0
+        self._watchers: list[Callable[[DiskGuard], None]] = []
+
+    def watch(self, watcher: Callable[[DiskGuard], None]) -> None:
+        """Call `watcher(guard)` on the reactor thread after every check."""
+        self._watchers.append(watcher)
 
     def check(self) -> None:
         """Read the file system's free space and update `low`."""
-        st = self._statvfs(self._path)
-        self.free_bytes = st.f_bavail * st.f_frsize
-        self.total_bytes = st.f_blocks * st.f_frsize
-        percent = 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 100.0
-        reason = None
-        if self.free_bytes < self._min_bytes or percent < self._min_percent:
-            reason = (f"disk space low: {self.free_bytes} bytes ({percent:.1f}%) free in "
-                      f"{self._path}, watermark {self._min_bytes} bytes / "
-                      f"{self._min_percent:g}%")
+        try:
+            st = self._statvfs(self._path)
+        except OSError as e:  # a broken file system: treat it as full, and keep checking
+            reason = f"cannot check free space in {self._path}: {e}"
+        else:
+            reason = self._below(st)
         if reason and not self.low:
             log.warn("{reason}; answering 507 until space returns", reason=reason)
         elif self.low and not reason:
             log.info("disk space back above the watermark; accepting submissions")
         self.low = reason
+        for watcher in self._watchers:
+            try:
+                watcher(self)
+            except Exception:  # one watcher's bug must not stop the checks
+                log.failure("disk watcher {watcher!r} failed", watcher=watcher)
+
+    def _below(self, st: os.statvfs_result) -> str | None:
+        """Record the free space; the reason if it is below the watermark."""
+        self.free_bytes = st.f_bavail * st.f_frsize
+        self.total_bytes = st.f_blocks * st.f_frsize
+        percent = 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 100.0
+        if self.free_bytes < self._min_bytes or percent < self._min_percent:
+            return (f"disk space low: {self.free_bytes} bytes ({percent:.1f}%) free in "
+                    f"{self._path}, watermark {self._min_bytes} bytes / {self._min_percent:g}%")
+        return None
 
     def start(self) -> None:
         self._loop.start(self._interval, now=True)

@@ -14,6 +14,7 @@ from twisted.internet.endpoints import (
 from twisted.logger import Logger
 
 from appliance import __version__
+from appliance.admin.exposure import check_admin_listen
 from appliance.admin.service import AdminService
 from appliance.config import Config, parse_listen
 from appliance.convert.factory import telemetry_schema
@@ -53,8 +54,9 @@ class Listening:
 class Server:
     """Builds and runs every service of one node on the given reactor."""
 
-    def __init__(self, config: Config, reactor):
+    def __init__(self, config: Config, reactor, log_file=None):
         self.config = config
+        self.log_file = log_file  # the LogFile of `appliance serve`: it follows the watermark
         self.reactor = reactor
         self.data_dir: Path = config.data_dir
         self.stats = Stats(reactor.seconds)
@@ -80,6 +82,9 @@ class Server:
     async def start(self) -> Listening:
         """Open the spool, start the writer and the disk guard, then listen."""
         cfg = self.config
+        exposed = check_admin_listen(cfg.admin.listen, cfg.admin.allow_remote)  # before anything
+        if exposed:
+            log.warn("{warning}", warning=exposed)
         spool = SpoolDir(self.data_dir / "spool")
         spool.create()
         refuse_unsafe_filesystem(spool.root)
@@ -97,6 +102,9 @@ class Server:
                                    on_acked=self.ledger.accepted.count)
         self.writer.start()
         self.disk = disk_guard(cfg, spool, self.reactor)
+        self.disk.watch(self.writer.probe_if_failing)  # /status recovers with no submission
+        if self.log_file is not None:
+            self.log_file.watch(self.disk)
         self.disk.start()
         if cfg.export.enabled:
             self.exporter = build_exporter(self.config, self.reactor, self.stats,
@@ -114,7 +122,8 @@ class Server:
             self.jobs = JobPool(self.reactor, self.data_dir / "jobs", self._worker_argv(JOB_WORKER),
                                 max_running=cfg.jobs.max_running,
                                 default_timeout=cfg.jobs.timeout, keep=cfg.jobs.keep,
-                                schemas=SchemaRegistry(telemetry=telemetry_schema(cfg)))
+                                schemas=SchemaRegistry(telemetry=telemetry_schema(cfg)),
+                                disk=self.disk)
             self.jobs.start()
         self.admin = AdminService(self)
         await self.admin.start()
@@ -165,8 +174,8 @@ class Server:
         site = self._factory = receiver_factory(self.config, self.writer, self.disk,
                                                 self.stats, self.reactor, DrainingFactory)
         if tls is not None:
-            endpoint = SSL4ServerEndpoint(self.reactor, port, server_options(*tls),
-                                          interface=host)
+            options = server_options(*tls, self.config.receiver.tls_ciphers)
+            endpoint = SSL4ServerEndpoint(self.reactor, port, options, interface=host)
         elif ":" in host:
             endpoint = TCP6ServerEndpoint(self.reactor, port, interface=host)
         else:

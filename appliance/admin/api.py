@@ -2,7 +2,9 @@
 
 Every path, known or not, first needs `Authorization: Bearer <token>`; a token
 in the query string is never looked at. Errors are JSON `{"error": "..."}`.
-docs/admin-api.md describes each endpoint.
+The site's requests (request.py) check the token before reading a body; the
+resource checks it again, so it is safe on any site. docs/admin-api.md
+describes each endpoint.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
+from appliance.admin.request import CHALLENGE, UNAUTHORIZED, AdminRequest, error_body
 from appliance.admin.token import bearer_matches
 
 log = Logger()
-MAX_BODY_BYTES = 4 << 20
+MAX_BODY_BYTES = 4 << 20  # a job request: a script of at most 1 MiB, JSON-escaped, and options
 MAX_CHUNK = 1 << 20
 
 
@@ -66,10 +69,8 @@ class AdminResource(Resource):
     def render(self, request):
         request.setHeader(b"Cache-Control", b"no-store")
         if not bearer_matches(request.getHeader(b"authorization"), self.token):
-            request.setHeader(b"WWW-Authenticate", b'Bearer realm="appliance-admin"')
-            return self._error(request, ApiError(
-                401, "missing or wrong bearer token (Authorization: Bearer <token>; the token "
-                     "is in the data dir's admin.token)"))
+            request.setHeader(b"WWW-Authenticate", CHALLENGE)
+            return self._error(request, ApiError(401, UNAUTHORIZED))
         try:
             result = self._route(request)
         except ApiError as e:
@@ -132,7 +133,7 @@ class AdminResource(Resource):
         pool = getattr(self.view.server, "jobs", None)
         if pool is None:
             raise ApiError(503, "jobs disabled")
-        from appliance.jobs.pool import JobRequestError, NoOutput, UnknownJob
+        from appliance.jobs.pool import JobRefused, JobRequestError, NoOutput, UnknownJob
 
         try:
             if not rest:
@@ -160,6 +161,8 @@ class AdminResource(Resource):
             raise ApiError(404, f"no such job: {rest[0]}") from None
         except NoOutput as e:
             raise ApiError(409, str(e) or "the job has no output yet") from None
+        except JobRefused as e:
+            raise ApiError(507, str(e)) from None
         raise ApiError(404, f"no such endpoint: {request.path.decode('utf-8', 'replace')}")
 
     @staticmethod
@@ -186,7 +189,8 @@ class AdminResource(Resource):
 
     def _error(self, request, error: ApiError) -> bytes:
         request.setResponseCode(error.status)
-        return self._json(request, {"error": error.message})
+        request.setHeader(b"Content-Type", b"application/json")
+        return error_body(error.message)
 
     def _finish(self, request, result) -> None:
         if not _gone(request):
@@ -206,9 +210,16 @@ class AdminResource(Resource):
 
 
 class AdminSite(Site):
-    """A Site that logs no access lines (the dashboard polls every second)."""
+    """The admin API's Site: its requests check `token` before reading a body of at most
+    `max_body_bytes`; it logs no access lines (the dashboard polls every second)."""
 
     displayTracebacks = False
+
+    def __init__(self, resource: AdminResource, *, max_body_bytes: int = MAX_BODY_BYTES,
+                 **kwargs):
+        super().__init__(resource, requestFactory=AdminRequest, **kwargs)
+        self.token = resource.token
+        self.max_body_bytes = max_body_bytes
 
     def log(self, request) -> None:
         pass

@@ -130,6 +130,9 @@ class StatsCollector:
                      disk["total_bytes"])
         yield _gauge("appliance_disk_watermark_bytes", "Below this, submissions get 507",
                      disk["watermark_bytes"])
+        yield _counter("appliance_log_dropped_lines",
+                       "Log file lines dropped (write errors, or info below the watermark)",
+                       s["log"]["dropped_lines"])
         yield _gauge("appliance_store_files", "Files in the local store", s["store"]["files"])
         yield _gauge("appliance_store_bytes", "Bytes in the local store", s["store"]["bytes"])
         jobs = {k: v for k, v in s["jobs"].items() if k != "enabled"}

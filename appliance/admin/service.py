@@ -6,6 +6,7 @@ import os
 
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint, UNIXServerEndpoint
 from twisted.logger import Logger, globalLogPublisher
+from twisted.protocols.policies import WrappingFactory
 
 from appliance.admin.api import AdminResource, AdminSite
 from appliance.admin.locations import admin_url_file, socket_path, token_path
@@ -17,6 +18,22 @@ from appliance.config import parse_listen
 from appliance.durable import write_atomic
 
 log = Logger()
+# The dashboard, `appliance status` and scripts each hold one or two connections;
+# the cap keeps local processes from taking every file descriptor the node has.
+MAX_CONNECTIONS = 64
+
+
+class ConnectionCap(WrappingFactory):
+    """Refuses (closes at once) connections beyond `limit` open ones."""
+
+    def __init__(self, factory, limit: int = MAX_CONNECTIONS):
+        super().__init__(factory)
+        self.limit = limit
+
+    def buildProtocol(self, addr):
+        if len(self.protocols) >= self.limit:
+            return None
+        return super().buildProtocol(addr)
 
 
 class AdminService:
@@ -39,18 +56,19 @@ class AdminService:
         resource = AdminResource(self.view, self.events, token, metrics_renderer(self.view))
         site = AdminSite(resource, reactor=server.reactor)
         site.noisy = False
+        capped = ConnectionCap(site)
         listen = server.config.admin.listen
         if listen.startswith("unix:"):
             path = socket_path(listen, server.data_dir)
             if path.exists():
                 path.unlink()  # left by a previous run (the data dir lock says it is ours)
             endpoint = UNIXServerEndpoint(server.reactor, str(path), mode=0o600)
-            self._port = await endpoint.listen(site)
+            self._port = await endpoint.listen(capped)
             self.url = f"unix:{path}"
         else:
             host, port = parse_listen(listen)
             kind = TCP6ServerEndpoint if ":" in host else TCP4ServerEndpoint
-            self._port = await kind(server.reactor, port, interface=host).listen(site)
+            self._port = await kind(server.reactor, port, interface=host).listen(capped)
             actual = self._port.getHost()
             shown = f"[{actual.host}]" if ":" in actual.host else actual.host
             self.url = f"http://{shown}:{actual.port}"

@@ -44,6 +44,14 @@ class NodeView:
         return {"free_bytes": free, "total_bytes": total, "watermark_bytes": watermark,
                 "low": disk.low if disk else None}
 
+    def _log(self) -> dict:
+        """The log file: lines dropped (write errors, or below the watermark) and the
+        current write error."""
+        log_file = getattr(self.server, "log_file", None)
+        if log_file is None:
+            return {"dropped_lines": 0, "failing": None}
+        return {"dropped_lines": log_file.dropped, "failing": log_file.failing}
+
     def _sealed(self) -> dict:
         """Sealed segments waiting for the converter, how long the oldest has waited, and the
         spool's size on disk (every segment)."""
@@ -76,14 +84,18 @@ class NodeView:
             return {"enabled": False}
         return {"enabled": True, **jobs.counts()}
 
-    def health(self, disk: dict, spool_wait: dict, export: dict) -> dict:
+    def health(self, disk: dict, spool_wait: dict, export: dict, log: dict | None = None
+               ) -> dict:
         """{"ok", "problems"}: what an operator must look at, most urgent first."""
         server, problems = self.server, []
         if disk["low"]:
             problems.append(disk["low"])
-        writer = server.writer
-        if writer is not None and writer.failing:
-            problems.append(f"spool writes failing (fsync/write errors): {writer.failing}")
+        for part in (server.writer, getattr(server, "receivers", None)):
+            if part is not None and part.failing:
+                problems.append(f"spool writes failing (fsync/write errors): {part.failing}")
+        if log and log["failing"]:
+            problems.append(f"log file failing: {log['failing']} "
+                            f"({log['dropped_lines']} lines dropped so far)")
         converter = server.converter
         if server.config.converter.enabled and converter is not None and not converter.running:
             problems.append(f"converter not running (restarted {converter.restarts} times; "
@@ -114,6 +126,7 @@ class NodeView:
         server = self.server
         snapshot = server.stats.snapshot()
         disk = self._disk()
+        log = self._log()
         spool_wait = self._sealed()
         snapshot["spool"].update(spool_wait)
         snapshot["converter"]["running"] = bool(server.converter and server.converter.running)
@@ -125,8 +138,9 @@ class NodeView:
             "node_registry": server.registry.describe() if server.registry else None,
             "time": self._wall(),
             **snapshot,
-            "health": self.health(disk, spool_wait, snapshot["export"]),
+            "health": self.health(disk, spool_wait, snapshot["export"], log),
             "disk": disk,
+            "log": log,
             "store": self._store(),
             "jobs": self._jobs(),
             "rates": self.history.rates(),

@@ -48,7 +48,7 @@ def run(args, config, out) -> int:
     log_file = start_logging(config.data_dir / "logs", config.server.log_level, console)
     handle_signals(reactor, log_file)
     try:
-        server = Server(config, reactor)
+        server = Server(config, reactor, log_file=log_file)
     except IdentityError as e:  # a damaged node.json: the operator must decide
         raise CommandError(str(e)) from None
     outcome = {"code": 0, "abandoned": []}

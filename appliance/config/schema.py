@@ -45,6 +45,17 @@ def _listen_check(value: str) -> str | None:
     return None
 
 
+# TLS 1.2 with forward secrecy (ECDHE) and AEAD only: no CBC, no SHA-1 MACs, no RSA key
+# exchange. TLS 1.3's suites are all AEAD and are not set by this string.
+MODERN_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def _ciphers_check(value: str) -> str | None:
+    from appliance.receiver.tls import check_ciphers
+
+    return check_ciphers(value)
+
+
 def _admin_listen_check(value: str) -> str | None:
     if value.startswith("unix:"):
         return None if value[len("unix:"):] else "unix: needs a socket path"
@@ -69,6 +80,10 @@ KEYS: tuple[Key, ...] = (
         check=_listen_check),
     Key("receiver", "tls", True,
         "Serve HTTPS (TLS 1.2+). false serves plain HTTP, e.g. behind a TLS-terminating proxy."),
+    Key("receiver", "tls_ciphers", MODERN_CIPHERS,
+        "OpenSSL cipher string for TLS 1.2 (TLS 1.3 always offers its own AEAD suites); the "
+        "default allows only ECDHE key exchange with AES-GCM or ChaCha20-Poly1305.",
+        check=_ciphers_check),
     Key("receiver", "cert_file", "",
         "PEM certificate (chain) for HTTPS; empty generates a self-signed one in the data dir."),
     Key("receiver", "key_file", "", "PEM private key for cert_file."),
@@ -168,7 +183,11 @@ KEYS: tuple[Key, ...] = (
     # [admin]
     Key("admin", "listen", "127.0.0.1:8444",
         "Admin API address: HOST:PORT (keep it on loopback; port 0 picks one) or unix:PATH "
-        "(a relative PATH is in the data dir). Never the public port.", check=_admin_listen_check),
+        "(a relative PATH is in the data dir). Never the public port. An address other than "
+        "loopback is refused unless allow_remote is set.", check=_admin_listen_check),
+    Key("admin", "allow_remote", False,
+        "Allow a non-loopback admin listen address (the bearer token then crosses the network "
+        "in plain HTTP; a warning is logged at start)."),
     Key("admin", "token_file", "",
         "Bearer token for the admin API (created with mode 0600 on first start); empty means "
         "<data_dir>/admin.token."),

@@ -49,8 +49,12 @@ class JobDir:
     def write(self, path: Path, obj: dict) -> None:
         """Replace a JSON file atomically (readers see the old or the new one)."""
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(obj, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(obj, sort_keys=True), encoding="utf-8")
+            tmp.replace(path)
+        except OSError:  # e.g. a full disk: leave no temp file behind
+            tmp.unlink(missing_ok=True)
+            raise
 
     @staticmethod
     def read(path: Path) -> dict | None:

@@ -9,6 +9,11 @@ SIGKILL to the worker's whole process group. A timeout is a cancel that ends
 in state ``timed_out``. Finished jobs keep their output and log; the oldest
 are removed beyond `keep`. After a server restart, queued jobs are queued
 again and jobs that were running are marked failed.
+
+Jobs respect the free-space watermark of the server's disk guard: below it a
+submission is refused (JobRefused, 507), a queued job fails instead of
+starting, and running jobs are stopped (failed, with the guard's reason), so
+a job's output can never take the space the spool needs.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 
+from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir, read_chunk
 from appliance.jobs.request import JobRequestError, parse_request
 from appliance.jobs.states import FINISHED, STATES
@@ -32,7 +38,7 @@ from appliance.jobs.states import FINISHED, STATES
 log = Logger()
 
 
-__all__ = ["JobPool", "JobRequestError", "NoOutput", "UnknownJob"]
+__all__ = ["JobPool", "JobRefused", "JobRequestError", "NoOutput", "UnknownJob"]
 
 
 class UnknownJob(KeyError):
@@ -44,6 +50,10 @@ class UnknownJob(KeyError):
 
 class NoOutput(Exception):
     """The job has no output (yet): it has not succeeded."""
+
+
+class JobRefused(Exception):
+    """The job cannot be taken now: the disk is below the watermark, or is full."""
 
 
 class _Worker(ProcessProtocol):
@@ -62,7 +72,7 @@ class JobPool:
 
     def __init__(self, reactor, root: Path, argv: list[str], *, max_running: int = 1,
                  default_timeout: float | None = None, keep: int = 200, grace: float = 5.0,
-                 schemas=None, env: dict | None = None):
+                 schemas=None, env: dict | None = None, disk=None):
         self.reactor = reactor
         self.root = root
         self.argv = argv
@@ -72,10 +82,13 @@ class JobPool:
         self.grace = grace
         self.schemas = schemas
         self.env = env
+        self.disk = disk  # a DiskGuard, or None (no watermark)
+        if disk is not None:
+            disk.watch(self._disk_checked)
         self._records: dict[str, dict] = {}
         self._queue: deque[str] = deque()
         self._running: dict[str, tuple] = {}   # id -> (transport, protocol, timeout call)
-        self._ending: dict[str, str] = {}      # id -> state a cancel or timeout ends it in
+        self._ending: dict[str, tuple[str, str]] = {}  # id -> (state, error) it ends in
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -102,7 +115,7 @@ class JobPool:
             self.cancel(job_id)
         ended = [protocol.ended for _, protocol, _ in self._running.values()]
         for job_id in list(self._running):
-            self._ending[job_id] = "failed"
+            self._ending[job_id] = ("failed", "the server stopped while it ran")
             self._terminate(job_id)
         for d in ended:
             await d
@@ -112,16 +125,25 @@ class JobPool:
     def submit(self, obj) -> dict:
         """Check and queue a job; returns its record. Raises JobRequestError."""
         request = parse_request(obj, self.schemas, self.default_timeout)
+        low = self._disk_low()
+        if low:
+            raise JobRefused(f"not accepting jobs while {low}")
         now = self.reactor.seconds()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
         job_id = f"j-{stamp}-{secrets.token_hex(3)}"
         jd = JobDir(self.root / job_id)
-        jd.create(request)
         record = {"id": job_id, "name": request.name, "state": "queued",
                   "submitted_at": now, "started_at": None, "finished_at": None,
                   "options": request.options(), "error": None,
                   "progress": {"phase": "queued"}, "summary": None, "output_bytes": None}
-        jd.write(jd.state, record)
+        try:
+            jd.create(request)
+            jd.write(jd.state, record)
+        except OSError as e:  # a submission that cannot be stored leaves nothing behind
+            shutil.rmtree(jd.root, ignore_errors=True)
+            if is_no_space(e):
+                raise JobRefused(f"no space to store the job: {e}") from None
+            raise
         self._records[job_id] = record
         self._queue.append(job_id)
         log.info("job {id} ({name}) queued", id=job_id, name=request.name)
@@ -150,7 +172,7 @@ class JobPool:
             self._queue.remove(job_id)
             self._finish(job_id, "cancelled", "cancelled before it started")
         elif record["state"] == "running" and job_id not in self._ending:
-            self._ending[job_id] = "cancelled"
+            self._ending[job_id] = ("cancelled", "cancelled")
             self._terminate(job_id)
         return self.get(job_id)
 
@@ -186,32 +208,55 @@ class JobPool:
         while self._queue and len(self._running) < self.max_running:
             self._launch(self._queue.popleft())
 
+    def _disk_low(self) -> str | None:
+        return self.disk.low if self.disk is not None else None
+
+    def _disk_checked(self, guard) -> None:
+        """Below the watermark, stop the running jobs: their files must not take the
+        space the spool needs."""
+        if not guard.low:
+            return
+        for job_id in list(self._running):
+            if job_id not in self._ending:
+                self._ending[job_id] = ("failed", f"stopped: {guard.low}")
+                self._terminate(job_id)
+
     def _launch(self, job_id: str) -> None:
         jd = JobDir(self.root / job_id)
         record = self._records[job_id]
+        low = self._disk_low()
+        if low:
+            self._finish(job_id, "failed", f"not started: {low}")
+            return
         protocol = _Worker(self, job_id)
-        log_fd = os.open(jd.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            log_fd = os.open(jd.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                             0o644)
+        except OSError as e:
+            self._finish(job_id, "failed", f"cannot create the job's log: {e}")
+            return
         try:
             argv = [*self.argv, str(jd.root)]
             transport = self.reactor.spawnProcess(
                 protocol, argv[0], argv, env=self.env if self.env is not None else os.environ,
                 childFDs={0: "w", 1: log_fd, 2: log_fd})
         except OSError as e:
-            os.close(log_fd)
             self._finish(job_id, "failed", f"cannot start the job worker: {e}")
             return
-        os.close(log_fd)
+        finally:
+            os.close(log_fd)
         timeout = record["options"].get("timeout")
         call = (self.reactor.callLater(timeout, self._timed_out, job_id)
                 if timeout is not None else None)
         self._running[job_id] = (transport, protocol, call)
         record.update(state="running", started_at=self.reactor.seconds())
-        jd.write(jd.state, record)
+        self._save(jd, record)
         log.info("job {id} running (worker pid {pid})", id=job_id, pid=transport.pid)
 
     def _timed_out(self, job_id: str) -> None:
         if job_id in self._running and job_id not in self._ending:
-            self._ending[job_id] = "timed_out"
+            timeout = self._records[job_id]["options"]["timeout"]
+            self._ending[job_id] = ("timed_out", f"timed out after {timeout} s")
             self._running[job_id] = (*self._running[job_id][:2], None)
             self._terminate(job_id)
 
@@ -241,10 +286,7 @@ class JobPool:
         result = jd.read(jd.result) or {}
         ending = self._ending.pop(job_id, None)
         if ending is not None:
-            state = ending
-            error = {"cancelled": "cancelled", "failed": "the server stopped while it ran",
-                     "timed_out": f"timed out after {self._records[job_id]['options']['timeout']}"
-                                  f" s"}[ending]
+            state, error = ending
         elif result.get("state") in FINISHED:
             state, error = result["state"], result.get("error")
         else:
@@ -252,6 +294,9 @@ class JobPool:
             sig = getattr(reason, "signal", None)
             how = f"signal {sig}" if sig else f"exit code {code}"
             state, error = "failed", f"the job worker ended with {how} without a result"
+            low = self._disk_low()
+            if low:  # it could not even write its result: most likely why it ended
+                error += f" ({low})"
         if state != "succeeded":
             jd.output.unlink(missing_ok=True)
         jd.remove_work()
@@ -270,9 +315,18 @@ class JobPool:
                       progress=dict(jd.read(jd.progress) or {}, phase="done"),
                       summary=(jd.read(jd.result) or {}).get("summary"),
                       output_bytes=output_bytes)
-        jd.write(jd.state, record)
+        self._save(jd, record)
         log.info("job {id} {state}{detail}", id=job_id, state=state,
                  detail=f": {error.splitlines()[0]}" if error and state != "cancelled" else "")
+
+    @staticmethod
+    def _save(jd: JobDir, record: dict) -> None:
+        """Write a job's record; on a full disk the record in memory stays right (the file
+        catches up at the next write), and the reactor carries on."""
+        try:
+            jd.write(jd.state, record)
+        except OSError as e:
+            log.warn("cannot save job {id}'s state: {error}", id=jd.id, error=str(e))
 
     def _prune(self) -> None:
         finished = sorted((r["submitted_at"], i) for i, r in self._records.items()

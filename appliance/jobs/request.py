@@ -8,6 +8,7 @@ from typing import Any
 from appliance.mr.plan import MODES
 
 MAX_SCRIPT_BYTES = 1 << 20
+MAX_NAME_BYTES = 200  # well below NAME_MAX (255 bytes) on every Linux file system
 
 
 class JobRequestError(ValueError):
@@ -42,6 +43,26 @@ def _int(obj: dict, name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _file_name(name: Any) -> str:
+    """The script's name, which becomes a file in the job's directory: one plain name."""
+    problem = None
+    if not isinstance(name, str) or not name:
+        problem = "a non-empty string"
+    elif name in (".", "..") or "/" in name or "\\" in name:
+        problem = "one file name, not a path"
+    elif not name.isprintable():
+        problem = "printable characters only (no NUL or control characters)"
+    else:
+        try:
+            if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+                problem = f"at most {MAX_NAME_BYTES} bytes long"
+        except UnicodeEncodeError:
+            problem = "valid Unicode"
+    if problem:
+        raise JobRequestError(f"name must be {problem}, e.g. count.py; got {name!r:.80}")
+    return name
+
+
 def parse_request(obj: Any, schemas=None, default_timeout: float | None = None) -> JobRequest:
     """Check a submitted JSON object; raises JobRequestError naming the first problem.
 
@@ -62,9 +83,7 @@ def parse_request(obj: Any, schemas=None, default_timeout: float | None = None) 
         raise JobRequestError("script must be the job script's Python source text")
     if len(script.encode()) > MAX_SCRIPT_BYTES:
         raise JobRequestError(f"script is larger than {MAX_SCRIPT_BYTES} bytes")
-    name = obj.get("name", "job.py")
-    if not isinstance(name, str) or not name or "/" in name or len(name) > 200:
-        raise JobRequestError("name must be a file name (no '/'), e.g. count.py")
+    name = _file_name(obj.get("name", "job.py"))
     try:
         compile(script, name, "exec")
     except SyntaxError as e:

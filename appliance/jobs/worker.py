@@ -10,12 +10,14 @@ log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 
+from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir
 from appliance.mr.progress import throttle
 
@@ -82,8 +84,12 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
         jd.write(jd.result, {"state": "cancelled", "error": "cancelled"})
         return 0
     except (JobError, InputError) as e:
-        print(str(e), file=out, flush=True)
-        jd.write(jd.result, {"state": "failed", "error": str(e)})
+        _failed(jd, str(e), out)
+        return 0
+    except OSError as e:
+        if not is_no_space(e):
+            raise
+        _failed(jd, f"the disk is full: {e}; free space and run the job again", out)
         return 0
     finally:
         if inputs is not None:
@@ -93,3 +99,12 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
     out.write(f"worker: {time.monotonic() - started:.2f} s in all\n")
     jd.write(jd.result, {"state": "succeeded", "summary": summary.as_dict()})
     return 0
+
+
+def _failed(jd: JobDir, error: str, out) -> None:
+    """Report a failed run in the log and result.json; on a full disk either may be
+    impossible, and the pool then reports the worker's end with the guard's reason."""
+    with contextlib.suppress(OSError):
+        print(error, file=out, flush=True)
+    with contextlib.suppress(OSError):
+        jd.write(jd.result, {"state": "failed", "error": error})

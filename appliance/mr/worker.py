@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.disk import is_no_space
 from appliance.mr.context import MapContext, ReduceContext
 from appliance.mr.dedupe import arrival, input_node, load_winners
 from appliance.mr.inputs import RemoteInput, SpoolInput
@@ -180,6 +181,8 @@ class Mapper:
                 except JobError:
                     raise
                 except Exception as e:
+                    if is_no_space(e):
+                        raise  # not the record's fault: the whole job fails (run_task)
                     msg = (f"job script {job.path}: map raised {type(e).__name__}: {e}\n"
                            f"  {self._describe()} (docId {doc!r})\n{describe_error(e)}")
                     with self.errors.get_lock():
@@ -234,7 +237,9 @@ def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors)
             return
         except BaseException as e:
             role = "mapper" if kind == "map" else "reducer"
-            out.put(("error", tid, f"{role} {tid} failed: {describe_error(e)}"))
+            why = (f"the disk is full ({e}); free space and run the job again"
+                   if is_no_space(e) else describe_error(e))
+            out.put(("error", tid, f"{role} {tid} failed: {why}"))
             return
 
 

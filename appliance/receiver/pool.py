@@ -75,6 +75,7 @@ class ReceiverPool:
         self._listen = ""
         self._transports: dict[int, object] = {}
         self._connections: dict[int, int] = {}
+        self._failing: dict[int, str] = {}  # slot -> its spool's failure, as last reported
         self._backoff: dict[int, float] = {}
         self._restart_calls: dict[int, object] = {}
         self._ready: dict[int, Deferred] = {}
@@ -105,9 +106,19 @@ class ReceiverPool:
         """The running children's process ids."""
         return [t.pid for t in self._transports.values() if t is not None and t.pid]
 
+    @property
+    def failing(self) -> str | None:
+        """Why a child's spool writes fail (as it last reported), or None."""
+        return "; ".join(f"receiver process {slot}: {why}"
+                         for slot, why in sorted(self._failing.items())) or None
+
     def reported(self, slot: int, report: dict) -> None:
         """A child's counters since its last report (its first says it is listening)."""
         apply(self.stats, report, self.on_acked)
+        if report.get("failing"):
+            self._failing[slot] = report["failing"]
+        else:
+            self._failing.pop(slot, None)
         self._connections[slot] = report["open_connections"]
         self.stats.open_connections = sum(self._connections.values())
         self._backoff[slot] = MIN_BACKOFF
@@ -117,6 +128,7 @@ class ReceiverPool:
     def ended(self, slot: int, code, sig) -> None:
         self._transports[slot] = None
         self._connections[slot] = 0
+        self._failing.pop(slot, None)  # its successor reports afresh
         self.stats.open_connections = sum(self._connections.values())
         ready = self._ready[slot]
         self._exited[slot].callback(code)

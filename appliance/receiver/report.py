@@ -5,7 +5,8 @@ clears them), so the parent adds each report to its own Stats (`apply`) and
 its totals stay right across child restarts. Latency observations travel
 as values (at most MAX_SAMPLES per report; count and total stay exact).
 Records acknowledged by the child are listed by id and receive time for the
-parent's accepted-records ledger.
+parent's accepted-records ledger. `failing` is the child's spool state now
+(its writer's `failing`), so the parent's health follows each child.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ def _take_samples(samples: Samples) -> dict:
             "total": samples.total}
 
 
-def take(stats: Stats, acked: AckedRecords) -> bytes:
-    """The report line for what `stats` counted since the last one; clears the counters."""
+def take(stats: Stats, acked: AckedRecords, failing: str | None = None) -> bytes:
+    """The report line for what `stats` counted since the last one (and the spool's
+    `failing` state now); clears the counters."""
     report = {
+        "failing": failing,
         "status": stats.requests_by_status, "form": stats.requests_by_form,
         "bytes_received": stats.bytes_received, "open_connections": stats.open_connections,
         "latency": _take_samples(stats.request_latency),

@@ -1,4 +1,5 @@
-"""TLS for the public port: a self-signed certificate on first start, TLS 1.2+ only."""
+"""TLS for the public port: a self-signed certificate on first start, TLS 1.2+ only, and
+only modern suites (`[receiver] tls_ciphers`: ECDHE with AEAD by default)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from twisted.internet.ssl import CertificateOptions, TLSVersion
+from OpenSSL import SSL
+from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 
+from appliance.config.schema import MODERN_CIPHERS
 from appliance.durable import write_atomic
 
 
@@ -73,12 +76,24 @@ def fingerprint(cert_path: Path) -> str:
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
-def server_options(cert_path: Path, key_path: Path) -> CertificateOptions:
-    """Server TLS options: the certificate chain in `cert_path`, TLS 1.2 at least."""
+def check_ciphers(spec: str) -> str | None:
+    """What is wrong with an OpenSSL cipher string for TLS 1.2, or None if it selects suites."""
+    try:
+        SSL.Context(SSL.TLS_METHOD).set_cipher_list(spec.encode("ascii"))
+    except (SSL.Error, UnicodeEncodeError):
+        return f"selects no TLS 1.2 cipher suite this OpenSSL knows (e.g. {MODERN_CIPHERS!r})"
+    return None
+
+
+def server_options(cert_path: Path, key_path: Path,
+                   ciphers: str = MODERN_CIPHERS) -> CertificateOptions:
+    """Server TLS options: the certificate chain in `cert_path`, TLS 1.2 at least, the
+    TLS 1.2 suites `ciphers` selects (an OpenSSL cipher string)."""
     certs, key = _load(cert_path, key_path)
     return CertificateOptions(
         privateKey=key,
         certificate=certs[0],
         extraCertChain=certs[1:],
         raiseMinimumTo=TLSVersion.TLSv1_2,
+        acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(ciphers),
     )

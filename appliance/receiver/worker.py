@@ -52,6 +52,7 @@ class ReceiverWorker:
         spool = SpoolDir(config.data_dir / "spool")
         self.writer = spool_writer(config, spool, reactor, self.stats, on_acked=self.acked)
         self.disk = disk_guard(config, spool, reactor)
+        self.disk.watch(self.writer.probe_if_failing)
 
     def start(self) -> None:
         """Start the writer and the disk guard, listen, and report that it listens."""
@@ -60,7 +61,8 @@ class ReceiverWorker:
         factory = self._factory = receiver_factory(self.config, self.writer, self.disk,
                                                    self.stats, self.reactor, DrainingFactory)
         if self.tls is not None:
-            factory = TLSMemoryBIOFactory(server_options(*self.tls), False, factory)
+            options = server_options(*self.tls, self.config.receiver.tls_ciphers)
+            factory = TLSMemoryBIOFactory(options, False, factory)
         sock = bound_socket(self.host, self.port)
         try:
             sock.listen(BACKLOG)
@@ -72,7 +74,7 @@ class ReceiverWorker:
         self._reporting.start(REPORT_SECONDS, now=False)
 
     def _report(self) -> None:
-        self.out.write(take(self.stats, self.acked).decode())
+        self.out.write(take(self.stats, self.acked, self.writer.failing).decode())
         self.out.flush()
 
     async def stop(self) -> None:

@@ -88,6 +88,20 @@ class SegmentAppender:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             self._close()
 
+    def adopt_existing(self) -> None:
+        """Take on a non-empty active segment left by an earlier run, its age counted from
+        now, so that the age limit seals it even if no submission ever arrives (its
+        records would otherwise wait, unconverted, for the next one)."""
+        try:
+            if os.stat(self.spool.current).st_size == 0:
+                return
+        except FileNotFoundError:
+            return
+        fd = self._lock_current()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        if os.fstat(fd).st_size > 0:
+            self._first_data_at = self._clock()
+
     def rotation_due(self) -> bool:
         """True when the active segment has reached its size or age limit."""
         if self._fd is None:

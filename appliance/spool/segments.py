@@ -11,18 +11,24 @@ again. See RELIABILITY.md for why this protocol and not stat-and-reopen.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
+import threading
 import time
 from pathlib import Path
 
+from appliance.disk import is_no_space  # noqa: F401 - its old home; callers import it here too
 from appliance.durable import fsync_dir
 
 CURRENT = "current.seg"
 ROTATING_PREFIX = "rotating-"
 SEALED_PREFIX = "sealed-"
 SUFFIX = ".seg"
+PROBE_PREFIX = ".probe-"
+# As large as a modest batch, so a disk with a few KiB free does not pass for healthy.
+PROBE_BYTES = 64 * 1024
 
 
 class SpoolDir:
@@ -98,12 +104,21 @@ class SpoolDir:
         fsync_dir(self.root)
         return sealed
 
+    def probe(self) -> None:
+        """Write, sync and remove a small fresh file; raises OSError while the disk cannot
+        take writes. Never touches a segment, so readers see nothing of it."""
+        path = self.root / f"{PROBE_PREFIX}{os.getpid()}-{threading.get_ident()}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            if os.write(fd, bytes(PROBE_BYTES)) != PROBE_BYTES:
+                raise OSError(errno.ENOSPC, "short write probing the spool's disk")
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
     def recover(self) -> list[Path]:
         """Finish sealing segments left half-sealed by a crash."""
         return [self.finish_sealing(p)
                 for p in sorted(self.root.glob(f"{ROTATING_PREFIX}*{SUFFIX}"))]
-
-
-def is_no_space(error: OSError) -> bool:
-    """True for errors that mean the disk (or quota) is full."""
-    return error.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -5,6 +5,11 @@ takes everything queued (up to `max_batch_bytes`), appends it as one batch,
 fdatasyncs once, and fires the batch's Deferreds back on the reactor thread.
 While one batch syncs the next one gathers, so the batch size grows with the
 load and no artificial delay is needed.
+
+After a failed batch the writer is `failing` (the receiver answers 503).
+That must not wait for a client's submission to succeed: `probe_if_failing()`
+(the disk guard calls it after every check) has the writer thread write and
+sync a small fresh file, and success clears `failing` by itself.
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ from collections.abc import Callable
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from appliance.disk import is_no_space
 from appliance.spool.appender import AppendResult, SegmentAppender
 from appliance.spool.frame import OVERHEAD
 from appliance.spool.record import RecordIds, SpoolRecord
-from appliance.spool.segments import is_no_space
 from appliance.stats import Stats
 
 log = Logger()
@@ -69,6 +74,7 @@ class SpoolWriter:
         self._stopped: Deferred | None = None
         self.pending_bytes = 0
         self.failing: str | None = None
+        self._probe_wanted = False
         self.on_acked = on_acked  # the ledger counts records before their 200 goes out
 
     def start(self) -> None:
@@ -96,6 +102,14 @@ class SpoolWriter:
             self._queue.append((record, d, size))
             self._cond.notify()
         return d
+
+    def probe_if_failing(self, _guard=None) -> None:
+        """While writes fail, ask the writer thread to try a synced write of a fresh file;
+        if it succeeds, `failing` clears (on the reactor thread) without any submission."""
+        if self.failing and not self._probe_wanted:
+            with self._cond:
+                self._probe_wanted = True
+                self._cond.notify()
 
     def stop(self) -> Deferred:
         """Write what is queued, then stop the thread; fires when it has exited."""
@@ -126,12 +140,15 @@ class SpoolWriter:
 
     def _run(self) -> None:
         try:
+            self._adopt_existing()
             while (batch := self._next_batch()) is not None:
                 if batch:
                     result = self._append([item[0] for item in batch])
                     self._reactor.callFromThread(self._deliver, batch, result)
                 else:
                     self._rotate_if_due()
+                if self._probe_wanted:
+                    self._probe()
         finally:
             self._appender.close()
             if self._stopped is not None:
@@ -144,6 +161,22 @@ class SpoolWriter:
             return AppendResult(acked=0, error=e)
         except (ValueError, TypeError) as e:  # a record that cannot be framed: never kill
             return AppendResult(acked=0, error=OSError(errno.EINVAL, f"cannot frame: {e}"))
+
+    def _probe(self) -> None:
+        with self._cond:
+            self._probe_wanted = False
+        try:
+            self._appender.spool.probe()
+        except OSError as e:
+            self._reactor.callFromThread(self._probed, e)
+        else:
+            self._reactor.callFromThread(self._probed, None)
+
+    def _adopt_existing(self) -> None:
+        try:
+            self._appender.adopt_existing()
+        except OSError as e:  # the next append reports the spool's state
+            self._reactor.callFromThread(self._note_error, e)
 
     def _rotate_if_due(self) -> None:
         try:
@@ -158,6 +191,11 @@ class SpoolWriter:
 
     def _note_sealed(self) -> None:
         self._stats.spool_segments_sealed += 1
+
+    def _probed(self, error: OSError | None) -> None:
+        if error is None and self.failing:
+            log.info("spool writes succeed again (a probe write was synced)")
+            self.failing = None
 
     def _note_error(self, error: OSError) -> None:
         self._stats.spool_errors[_error_name(error)] += 1

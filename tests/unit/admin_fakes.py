@@ -27,6 +27,9 @@ class FakeDisk:
     total_bytes: int = 10 << 30
     low: str | None = None
 
+    def watch(self, _watcher):
+        pass
+
 
 @dataclass
 class FakeServer:

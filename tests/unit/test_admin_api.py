@@ -209,3 +209,48 @@ def test_job_endpoints_map_the_pool_to_http(api):
     assert api.call("GET", "/v1/jobs/j-1/log?offset=-1").status == 400
     assert api.call("GET", "/v1/jobs/j-1/other").status == 404
     assert api.call("GET", "/v1/stats").json()["jobs"] == {"enabled": True, "running": 1}
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a\u0000b.py"])
+def test_a_bad_job_name_is_a_json_400_naming_the_field(api, tmp_path, name):
+    from appliance.jobs.pool import JobPool
+
+    pool = JobPool(api.server.reactor, tmp_path / "jobs", ["appliance", "_job-worker"])
+    pool.start()
+    api.server.jobs = pool
+    answer = api.call("POST", "/v1/jobs", body={"script": "def map(k, d, v, c): pass",
+                                                "name": name})
+    assert answer.status == 400 and answer.json()["error"].startswith("name must be")
+    assert list((tmp_path / "jobs").iterdir()) == []
+
+
+def test_a_job_below_the_watermark_is_a_json_507(api, tmp_path):
+    from appliance.jobs.pool import JobPool
+
+    api.server.disk.low = "disk space low: 5 bytes free"
+    api.server.jobs = JobPool(api.server.reactor, tmp_path / "jobs", ["x"],
+                              disk=api.server.disk)
+    answer = api.call("POST", "/v1/jobs", body={"script": "def map(k, d, v, c): pass"})
+    assert answer.status == 507
+    assert answer.json() == {"error": "not accepting jobs while disk space low: 5 bytes free"}
+
+
+def test_a_failing_log_file_is_a_health_problem_and_its_dropped_lines_are_counted(api):
+    from types import SimpleNamespace
+
+    api.server.log_file = SimpleNamespace(dropped=4, failing="cannot write a.log: ENOSPC")
+    body = api.call("GET", "/v1/stats").json()
+    assert body["log"] == {"dropped_lines": 4, "failing": "cannot write a.log: ENOSPC"}
+    assert body["health"]["problems"] == [
+        "log file failing: cannot write a.log: ENOSPC (4 lines dropped so far)"]
+    assert "appliance_log_dropped_lines_total 4.0" in api.call("GET", "/metrics").body.decode()
+    api.server.log_file.failing = None
+    assert api.call("GET", "/v1/stats").json()["health"] == {"ok": True, "problems": []}
+
+
+def test_a_receiver_processs_failing_spool_is_a_health_problem(api):
+    from types import SimpleNamespace
+
+    api.server.receivers = SimpleNamespace(failing="receiver process 1: spool: [Errno 28] full")
+    assert api.call("GET", "/v1/stats").json()["health"]["problems"] == [
+        "spool writes failing (fsync/write errors): receiver process 1: spool: [Errno 28] full"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
-from twisted.internet.error import ProcessDone
+import pytest
+from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
 from appliance.jobs.jobdir import JobDir
-from appliance.jobs.pool import JobPool
+from appliance.jobs.pool import JobPool, JobRefused, JobRequestError
 
 
 class _Transport:
@@ -25,10 +27,12 @@ class ProcessReactor(MemoryReactorClock):
     def __init__(self):
         super().__init__()
         self.spawned = []
+        self.transports = []
 
     def spawnProcess(self, protocol, executable, args, env=None, childFDs=None, **kw):
         self.spawned.append((protocol, args))
-        return _Transport()
+        self.transports.append(_Transport())
+        return self.transports[-1]
 
 
 def old_job(root, job_id: str, state: str) -> JobDir:
@@ -77,3 +81,89 @@ def test_a_finished_job_keeps_its_summary_progress_and_output_size(tmp_path):
     jd.progress.unlink()  # a finished job is answered from its record
     assert pool.get(job["id"])["progress"]["records"] == 7
     assert pool.read_output(job["id"], 0, 100)["text"] == "records\t7\n"
+
+
+class Guard:
+    """A DiskGuard stand-in: `low` set by the test, watchers called by `check()`."""
+
+    def __init__(self):
+        self.low = None
+        self.watchers = []
+
+    def watch(self, watcher):
+        self.watchers.append(watcher)
+
+    def check(self):
+        for watcher in self.watchers:
+            watcher(self)
+
+
+SCRIPT = "def map(k, d, v, c): pass\n"
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a\x00b.py", "a/b.py", "", "tab\there.py",
+                                  "x" * 201, "\ud800.py", 7])
+def test_a_bad_job_name_is_refused_naming_the_field_and_leaves_nothing(tmp_path, name):
+    pool = JobPool(ProcessReactor(), tmp_path / "jobs", ["appliance", "_job-worker"])
+    pool.start()
+    with pytest.raises(JobRequestError, match="^name must be"):
+        pool.submit({"script": SCRIPT, "name": name})
+    assert list((tmp_path / "jobs").iterdir()) == [] and pool.list() == []
+
+
+def test_a_submission_that_cannot_be_stored_leaves_nothing(tmp_path, monkeypatch):
+    pool = JobPool(ProcessReactor(), tmp_path / "jobs", ["appliance", "_job-worker"])
+    pool.start()
+    real_write = JobDir.write
+
+    def full(self, path, obj):
+        if path.name == "state.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, path, obj)
+
+    monkeypatch.setattr(JobDir, "write", full)
+    with pytest.raises(JobRefused, match="no space"):
+        pool.submit({"script": SCRIPT, "name": "t.py"})
+    assert list((tmp_path / "jobs").iterdir()) == [] and pool.list() == []
+
+
+def test_below_the_watermark_jobs_are_refused_not_started_and_stopped(tmp_path):
+    reactor, guard = ProcessReactor(), Guard()
+    pool = JobPool(reactor, tmp_path / "jobs", ["appliance", "_job-worker"], disk=guard)
+    pool.start()
+    running = pool.submit({"script": SCRIPT, "name": "a.py"})
+    queued = pool.submit({"script": SCRIPT, "name": "b.py"})
+    assert [pool.get(j["id"])["state"] for j in (running, queued)] == ["running", "queued"]
+    guard.low = "disk space low: 5 bytes free"
+    with pytest.raises(JobRefused, match="not accepting jobs while disk space low"):
+        pool.submit({"script": SCRIPT, "name": "c.py"})
+    assert len(pool.list()) == 2
+    guard.check()  # the running job is stopped...
+    [(protocol, _)] = reactor.spawned
+    assert reactor.transports[0].signalled == "TERM"
+    protocol.processEnded(Failure(ProcessTerminated(signal=15)))
+    stopped = pool.get(running["id"])
+    assert (stopped["state"], stopped["error"]) == ("failed",
+                                                    "stopped: disk space low: 5 bytes free")
+    never = pool.get(queued["id"])  # ...and the queued one does not start
+    assert (never["state"], never["error"]) == ("failed",
+                                                "not started: disk space low: 5 bytes free")
+    assert len(reactor.spawned) == 1
+    guard.low = None  # space is back: jobs are taken again
+    assert pool.submit({"script": SCRIPT, "name": "d.py"})["state"] == "running"
+
+
+def test_a_state_file_that_cannot_be_written_does_not_stop_the_pool(tmp_path, monkeypatch):
+    reactor = ProcessReactor()
+    pool = JobPool(reactor, tmp_path / "jobs", ["appliance", "_job-worker"])
+    pool.start()
+    job = pool.submit({"script": SCRIPT, "name": "a.py"})
+
+    def full(self, path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(JobDir, "write", full)
+    [(protocol, _)] = reactor.spawned
+    protocol.processEnded(Failure(ProcessDone(0)))
+    done = pool.get(job["id"])
+    assert done["state"] == "failed" and "without a result" in done["error"]

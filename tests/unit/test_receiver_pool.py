@@ -128,3 +128,19 @@ def test_stop_signals_every_child_and_fires_when_all_exited_without_restarting()
     assert stopped.called
     reactor.advance(MAX_BACKOFF)
     assert len(reactor.spawned) == 2  # no restart after stop
+
+
+def test_a_childs_failing_spool_is_the_pools_until_it_reports_otherwise():
+    reactor, _, pool, _ = started_pool()
+    try:
+        first, second = reactor.spawned[0][0], reactor.spawned[1][0]
+        first.outReceived(report())
+        second.outReceived(report(failing="spool: [Errno 28] No space left on device"))
+        assert pool.failing == "receiver process 1: spool: [Errno 28] No space left on device"
+        second.outReceived(report(failing=None))  # its probe write synced: it recovered
+        assert pool.failing is None
+        first.outReceived(report(failing="spool: [Errno 5] EIO"))
+        end(first)  # a dead child's state goes with it
+        assert pool.failing is None
+    finally:
+        pool.stop()

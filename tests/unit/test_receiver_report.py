@@ -61,3 +61,10 @@ def test_many_latencies_travel_as_a_sample_with_exact_count_and_total():
     apply(parent, report)
     assert parent.request_latency.count == 3 * MAX_SAMPLES + 3
     assert abs(parent.request_latency.total - (0.006 + 3 * MAX_SAMPLES * 0.01)) < 1e-9
+
+
+def test_a_report_carries_the_spools_failing_state_now():
+    stats, acked = Stats(lambda: 0.0), AckedRecords()
+    assert json.loads(take(stats, acked))["failing"] is None
+    assert json.loads(take(stats, acked, "spool: [Errno 28] full"))["failing"] == \
+        "spool: [Errno 28] full"

@@ -8,7 +8,9 @@ import threading
 
 import pytest
 
-from appliance.spool import AppendResult, SpoolSaturated, SpoolWriteFailed, SpoolWriter
+from appliance.spool import AppendResult, SpoolDir, SpoolSaturated, SpoolWriteFailed, SpoolWriter
+from appliance.spool.appender import SegmentAppender
+from appliance.spool.record import RecordIds, SpoolRecord
 from appliance.stats import Stats
 
 
@@ -46,6 +48,9 @@ class StubAppender:
         if self.results:
             return self.results.pop(0)
         return AppendResult(acked=len(records))
+
+    def adopt_existing(self):
+        pass
 
     def seconds_until_rotation(self):
         return self.rotate_after
@@ -165,3 +170,87 @@ def test_idle_writer_seals_the_segment_when_its_age_is_reached():
     reactor.pump_until(lambda: stats.spool_segments_sealed == 1)
     assert appender.rotations == 1
     writer.stop()
+
+
+class ProbedSpool:
+    """A spool whose probe write fails while `full` is set."""
+
+    def __init__(self):
+        self.full = True
+        self.probes = 0
+
+    def probe(self):
+        self.probes += 1
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_failing_clears_by_a_probe_without_any_submission():
+    appender = StubAppender()
+    appender.spool = ProbedSpool()
+    appender.results = [AppendResult(acked=0, error=OSError(errno.ENOSPC, "full"))]
+    writer, reactor, _ = make(appender)
+    failed = outcomes([writer.submit("/p", b"0", 1)])
+    reactor.pump_until(lambda: failed[0] is not PENDING)
+    assert writer.failing
+    writer.probe_if_failing()  # the disk is still full: the probe fails, failing stays
+    ran = []
+    while "_probed" not in ran:  # run the reactor's calls until the probe's answer has run
+        f, args = reactor.calls.get(timeout=10)
+        f(*args)
+        ran.append(f.__name__)
+    assert appender.spool.probes == 1 and writer.failing
+    appender.spool.full = False
+    writer.probe_if_failing()
+    reactor.pump_until(lambda: writer.failing is None)
+    assert appender.spool.probes == 2 and len(appender.batches) == 1  # no submission needed
+    writer.probe_if_failing()  # nothing is failing: no probe
+    writer.stop()
+    assert appender.spool.probes == 2
+
+
+def test_the_probe_writes_a_synced_file_and_leaves_nothing(tmp_path, monkeypatch):
+    from appliance.spool import SpoolDir
+
+    spool = SpoolDir(tmp_path)
+    spool.create()
+    synced = []
+    real = __import__("os").fdatasync
+    monkeypatch.setattr("os.fdatasync", lambda fd: (synced.append(fd), real(fd)))
+    spool.probe()
+    assert synced and list(tmp_path.iterdir()) == []
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.fdatasync", full)
+    with pytest.raises(OSError):
+        spool.probe()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_old_active_segment_is_adopted_and_sealed_by_age_with_no_append(tmp_path):
+    spool = SpoolDir(tmp_path)
+    old = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=3600, fsync=False)
+    old.append([SpoolRecord(RecordIds().next(), 1, "/submit/telemetry/a", b"{}", {})])
+    old.close()  # the earlier run is gone; its segment is still the active one
+    now = [100.0]
+    fresh = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=5, fsync=False,
+                            clock=lambda: now[0])
+    assert fresh.seconds_until_rotation() is None  # knows nothing of it yet
+    fresh.adopt_existing()
+    assert fresh.seconds_until_rotation() == 5
+    assert not fresh.maybe_rotate() and not spool.sealed_segments()
+    now[0] += 5
+    assert fresh.maybe_rotate()
+    assert len(spool.sealed_segments()) == 1 and not spool.current.exists()
+
+
+def test_an_empty_or_missing_active_segment_is_not_adopted(tmp_path):
+    spool = SpoolDir(tmp_path)
+    fresh = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=5, fsync=False)
+    fresh.adopt_existing()
+    assert fresh.seconds_until_rotation() is None and not spool.current.exists()
+    spool.current.touch()
+    fresh.adopt_existing()
+    assert fresh.seconds_until_rotation() is None

@@ -42,3 +42,26 @@ def test_unusable_files_are_named_in_the_error(tmp_path):
     (tmp_path / "junk.pem").write_text("not a key")
     with pytest.raises(TLSConfigError, match="junk.pem"):
         server_options(cert, tmp_path / "junk.pem")
+
+
+@pytest.mark.parametrize("value", ["NOPE-NOPE", "", "ECDHE+ÄES"])
+def test_a_cipher_string_that_selects_nothing_is_a_config_error_naming_the_key(value):
+    from appliance.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as e:
+        load_config(env={"APPLIANCE_RECEIVER_TLS_CIPHERS": value})
+    assert str(e.value).startswith(
+        "[receiver] tls_ciphers (from env APPLIANCE_RECEIVER_TLS_CIPHERS): selects no TLS 1.2 "
+        "cipher suite")
+
+
+def test_the_default_suites_are_ecdhe_with_aead_only(tmp_path):
+    from appliance.config import load_config
+
+    cert, key, _ = ensure_self_signed(tmp_path)
+    default = load_config(env={}).receiver.tls_ciphers
+    context = server_options(cert, key, default).getContext()
+    names = SSL.Connection(context, None).get_cipher_list()
+    tls12 = [n for n in names if not n.startswith("TLS_")]
+    assert tls12 and all(n.startswith("ECDHE-") for n in tls12)
+    assert all("GCM" in n or "CHACHA20-POLY1305" in n for n in tls12)
