@@ -36,6 +36,7 @@ def run(args, config, out) -> int:
 
     from appliance.lifecycle import DataDirInUse, hold_data_dir
     from appliance.logs import start_logging
+    from appliance.node.identity import IdentityError
     from appliance.server import Server
 
     try:
@@ -46,7 +47,10 @@ def run(args, config, out) -> int:
     console = open(os.devnull, "w") if args.tui else sys.stderr  # noqa: SIM115
     log_file = start_logging(config.data_dir / "logs", config.server.log_level, console)
     handle_signals(reactor, log_file)
-    server = Server(config, reactor, log_file=log_file)
+    try:
+        server = Server(config, reactor, log_file=log_file)
+    except IdentityError as e:  # a damaged node.json: the operator must decide
+        raise CommandError(str(e)) from None
     outcome = {"code": 0, "abandoned": []}
 
     def ready(listening) -> None:

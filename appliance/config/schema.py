@@ -69,7 +69,8 @@ KEYS: tuple[Key, ...] = (
     Key("server", "log_level", "info", "Lowest level written to the console and log file.",
         choices=("debug", "info", "warn", "error")),
     Key("server", "node_id", "",
-        "Name of this node in keys and stats; empty means the host name."),
+        "Readable label of this node in keys and stats; empty means the host name. Keys also "
+        "carry the data dir's unique node id (node.json), so labels may repeat."),
     Key("server", "shutdown_timeout", 30.0,
         "Seconds SIGTERM may take to drain: in-flight requests answered, the converter "
         "committed, uploads finished; what is left then is abandoned (and redone at start).",
