@@ -25,6 +25,7 @@ from appliance.export.factory import build_exporter
 from appliance.jobs.pool import JobPool
 from appliance.ledger.monitor import LedgerMonitor
 from appliance.lifecycle import Deadline
+from appliance.listening import listen
 from appliance.node import node_identity
 from appliance.node.registry import CloneWatch, Registration
 from appliance.receiver.drain import DrainingFactory
@@ -180,7 +181,7 @@ class Server:
             endpoint = TCP6ServerEndpoint(self.reactor, port, interface=host)
         else:
             endpoint = TCP4ServerEndpoint(self.reactor, port, interface=host)
-        self._port = await endpoint.listen(site)
+        self._port = await listen("[receiver] listen", self.config.receiver.listen, endpoint, site)
         return self._port.getHost().port
 
     async def _start_receivers(self, host: str, port: int,
