@@ -86,12 +86,44 @@ def run(args, config, out) -> int:
 # -- signals and shutdown ----------------------------------------------------------------------
 
 def handle_signals(reactor, log_file) -> None:
-    """SIGHUP reopens the log file (after logrotate moved it).
-
-    SIGTERM and SIGINT are the reactor's own: they stop it, and the "before
-    shutdown" trigger drains the server (`drain`).
+    """SIGHUP reopens the log file (after logrotate moved it); SIGTERM and SIGINT stop the
+    reactor once (`StopOnce`), and the "before shutdown" trigger drains the server (`drain`).
     """
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reopen_log, log_file))
+    # After the reactor's own handlers are in (it installs them as it starts running).
+    reactor.callWhenRunning(StopOnce(reactor).install)
+
+
+class StopOnce:
+    """SIGINT and SIGTERM stop the reactor the first time; a repeat is only noted.
+
+    The reactor's own handlers call reactor.stop() for every signal, and a second
+    one during the drain raises ReactorNotRunning as a critical traceback. A repeat
+    is common: the one-file binary's bootloader passes on the Ctrl-C that the
+    terminal already sent to the whole process group.
+    """
+
+    def __init__(self, reactor):
+        self.reactor = reactor
+        self.stopping = False
+
+    def install(self) -> None:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self.received)
+
+    def received(self, number, frame=None) -> None:
+        self.reactor.callFromThread(self._stop, signal.Signals(number).name)
+
+    def _stop(self, name: str) -> None:
+        from twisted.logger import Logger
+
+        if self.stopping:
+            Logger().info("{signal} again: already stopping (SIGKILL stops at once, without "
+                          "the drain)", signal=name)
+            return
+        self.stopping = True
+        Logger().info("{signal}: stopping", signal=name)
+        self.reactor.stop()
 
 
 def reopen_log(log_file) -> None:
