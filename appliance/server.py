@@ -17,7 +17,7 @@ from appliance import __version__
 from appliance.admin.exposure import check_admin_listen
 from appliance.admin.service import AdminService
 from appliance.config import Config, parse_listen
-from appliance.convert.factory import telemetry_schema
+from appliance.convert.factory import spec_dir, telemetry_schema
 from appliance.convert.service import ConverterService
 from appliance.disk import DiskGuard
 from appliance.export.exporter import Exporter
@@ -88,6 +88,7 @@ class Server:
             log.warn("{warning}", warning=exposed)
         spool = SpoolDir(self.data_dir / "spool")
         spool.create()
+        spec_dir(cfg).mkdir(parents=True, exist_ok=True)  # where `appliance specs add` installs
         refuse_unsafe_filesystem(spool.root)
         recovered = spool.recover()
         if recovered:

@@ -18,6 +18,7 @@ from appliance.cli import (
     reconvert_cmd,
     selftest_cmd,
     serve_cmd,
+    specs_cmd,
     spool_cmd,
     status_cmd,
     store_cmd,
@@ -26,7 +27,7 @@ from appliance.cli import (
 from appliance.cli.common import CommandError, common_options
 from appliance.config import ConfigError, load_config
 
-COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, reconvert_cmd,
+COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, specs_cmd, reconvert_cmd,
             store_cmd, export_cmd, job_cmd, selftest_cmd, tui_cmd, status_cmd, receiver_cmd)
 
 
