@@ -96,9 +96,14 @@ def _converter(s: dict) -> str:
         state += f", PAUSED ({c['paused']})"
     if c.get("quarantined"):
         state += f", {c['quarantined']} record(s) quarantined after crashing it"
+    reasons = c.get("invalid_by_reason", {})
+    fixable = [r for r in ("unknown_revision", "spec_unavailable") if reasons.get(r)]
+    hint = (f"; {' and '.join(fixable)} can be converted later: install the spec "
+            f"(appliance specs add), then run `appliance reconvert` with the server stopped"
+            if fixable else "")
     return (f"{state}, {c.get('converted', 0):,} converted, {c.get('invalid', 0):,} invalid "
-            f"({_counts(c.get('invalid_by_reason', {}))}), {c.get('restarts', 0)} restarts "
-            f"(counts since the server started)")
+            f"({_counts(reasons)}), {c.get('restarts', 0)} restarts "
+            f"(counts since the server started){hint}")
 
 
 def _export(s: dict) -> str:
