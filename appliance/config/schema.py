@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.config.ciphers import MODERN_CIPHERS, check_ciphers
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -45,17 +47,6 @@ def _listen_check(value: str) -> str | None:
     return None
 
 
-# TLS 1.2 with forward secrecy (ECDHE) and AEAD only: no CBC, no SHA-1 MACs, no RSA key
-# exchange. TLS 1.3's suites are all AEAD and are not set by this string.
-MODERN_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
-
-
-def _ciphers_check(value: str) -> str | None:
-    from appliance.receiver.tls import check_ciphers
-
-    return check_ciphers(value)
-
-
 def _admin_listen_check(value: str) -> str | None:
     if value.startswith("unix:"):
         return None if value[len("unix:"):] else "unix: needs a socket path"
@@ -83,7 +74,7 @@ KEYS: tuple[Key, ...] = (
     Key("receiver", "tls_ciphers", MODERN_CIPHERS,
         "OpenSSL cipher string for TLS 1.2 (TLS 1.3 always offers its own AEAD suites); the "
         "default allows only ECDHE key exchange with AES-GCM or ChaCha20-Poly1305.",
-        check=_ciphers_check),
+        check=check_ciphers),
     Key("receiver", "cert_file", "",
         "PEM certificate (chain) for HTTPS; empty generates a self-signed one in the data dir."),
     Key("receiver", "key_file", "", "PEM private key for cert_file."),
