@@ -9,13 +9,22 @@ the answer written as one preformatted buffer.
 
 Every limit is checked before more than the limit is buffered: the request
 line (414) and headers (431) while the head arrives, the body by its
-Content-Length or, for chunked uploads, as the chunks arrive (413), and the
-number of connections when one opens (503). A rejected connection gets its
-answer at once, then the rest of what the client sends is read and dropped
-for a moment (so the client sees the answer rather than a reset) and it is
-closed. Requests on one connection are answered in order: while one waits for
-the spool, later pipelined bytes are buffered (the transport is paused past
-a bound) and parsed after the answer.
+Content-Length or, for chunked uploads, as the chunks arrive (413, also past
+`max_chunks` chunks), and the number of connections, in all and per client
+address, when one opens (503). What is well formed is decided by
+`grammar.py` (strict RFC 9112). A rejected connection gets its answer at once,
+then the rest of what the client sends is read and dropped for a moment (so
+the client sees the answer rather than a reset) and it is closed.
+
+Every connection has deadlines: a whole head within `head_timeout`, a whole
+body within `body_timeout` plus its size at `min_body_rate`, and nothing
+received for `idle_timeout`. A connection past one is aborted (its write
+buffer dropped), never closed politely: a polite close waits for a client
+that may never read. Requests on one connection are answered in order: while
+one waits for the spool, later pipelined bytes are buffered (reading is
+paused past a bound) and parsed after the answer; while the transport's write
+buffer is full (a client that does not read its answers) the protocol, a
+registered push producer, stops reading and parsing until it drains.
 """
 
 from __future__ import annotations
@@ -33,17 +42,22 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
+from appliance.receiver import grammar
+from appliance.receiver.grammar import Refused
+
 log = Logger()
 
 LINGER_SECONDS = 1.0
+CLOSE_SECONDS = 5.0  # a closing connection whose answer is not taken by then is aborted
+TIMED_OUT = 408  # how connections aborted at a deadline are counted (no answer is sent)
 MAX_CHUNK_LINE = 1024  # a chunk-size line with extensions
 _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS = range(6)
-_VERSIONS = (b"HTTP/1.1", b"HTTP/1.0")
+_INPUT, _OUTPUT = 1, 2  # why reading is paused: pipelined input waits, answers are not read
 
 
 @dataclass(frozen=True)
 class Limits:
-    """The receiver's request limits (from `[receiver]` configuration)."""
+    """The receiver's request limits and deadlines (from `[receiver]` configuration)."""
 
     max_body_bytes: int
     max_path_bytes: int
@@ -51,6 +65,11 @@ class Limits:
     max_headers: int
     max_connections: int
     max_decompressed_bytes: int
+    max_connections_per_ip: int = 128
+    max_chunks: int = 4096
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    min_body_rate: float = 1024.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +97,7 @@ class Request:
                  body: bytes, has_length: bool, started: float, protocol: ReceiverProtocol):
         self.method = method
         self.target = target
-        self.path = target.split(b"?", 1)[0].decode("latin-1")
+        self.path = _path(target).decode("latin-1")
         self.headers = headers
         self.body = body
         self.has_length = has_length
@@ -88,6 +107,15 @@ class Request:
     def client_ip(self) -> str:
         """The peer's address (the TCP peer: a proxy's, behind one)."""
         return self._protocol.transport.getPeer().host
+
+
+def _path(target: bytes) -> bytes:
+    """The path of a request target (origin-form or absolute-form), without the query."""
+    if target[:1] != b"/" and b"://" in target:
+        rest = target.split(b"://", 1)[1]
+        slash = rest.find(b"/")
+        target = rest[slash:] if slash >= 0 else b"/"
+    return target.split(b"?", 1)[0]
 
 
 def plain_response(status: int, message: str, extra: Iterable[tuple[str, str]] = (),
@@ -108,8 +136,14 @@ def plain_response(status: int, message: str, extra: Iterable[tuple[str, str]] =
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head_only else body)
 
 
+@implementer(IPushProducer)
 class ReceiverProtocol(Protocol, TimeoutMixin):
-    """One client connection: parse requests, hand them to the handler, answer in order."""
+    """One client connection: parse requests, hand them to the handler, answer in order.
+
+    It is the transport's push producer of answers: the transport pauses it
+    while its write buffer is over its bound, and it then stops reading and
+    parsing, so a client that never reads its answers costs a bounded buffer.
+    """
 
     factory: ReceiverFactory
 
@@ -119,32 +153,43 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._body: list[bytes] = []
         self._received = 0
         self._remaining = 0
+        self._chunks = 0
+        self._trailer_bytes = 0
         self._busy = False  # a request is with the handler
         self._feeding = False
-        self._paused = False
+        self._paused = 0  # _INPUT | _OUTPUT: why reading from the socket is paused
         self._producer = None
+        self._deadline = None  # the head's or the body's
+        self._body_started = 0.0
         self.rejected = False
         self.closing = False  # answer with Connection: close from now on (a drain)
         self._discarded = 0
         self._linger = None
         self._closed = False
+        self._ip = None
+        self._registered = False
 
     # -- connection ---------------------------------------------------------
 
     def connectionMade(self) -> None:
         factory = self.factory
-        factory.connection_opened()
+        self._ip = getattr(self.transport.getPeer(), "host", None)
+        over_limit = factory.connection_opened(self._ip)
         self._limits = factory.limits
         # Answered when the request arrives: writing before a TLS handshake would
         # make the TLS layer pause this connection as a producer, stalling the handshake.
-        self._over_limit = factory.open_connections > self._limits.max_connections
+        self._over_limit = over_limit
         self._producer = IPushProducer(self.transport, None)
+        self.transport.registerProducer(self, True)
+        self._registered = True
         self.setTimeout(factory.idle_timeout)
+        self._deadline = factory.reactor.callLater(self._limits.head_timeout, self._timed_out)
 
     def connectionLost(self, reason=None) -> None:
         self._closed = True
-        self.factory.connection_closed()
+        self.factory.connection_closed(self._ip)
         self.setTimeout(None)
+        self._cancel_deadline()
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
 
@@ -153,7 +198,81 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         return self.factory.reactor.callLater(period, func)
 
     def timeoutConnection(self) -> None:
+        self.transport.abortConnection()
+
+    def close(self) -> None:
+        """Close once what is written is sent; abort if that takes CLOSE_SECONDS."""
+        if self._closed:
+            return
+        self._cancel_deadline()
+        if self._registered:  # a registered producer keeps a TLS connection from closing
+            self._registered = False
+            self.transport.unregisterProducer()
         self.transport.loseConnection()
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        self._linger = self.factory.reactor.callLater(CLOSE_SECONDS, self._abort)
+
+    def _abort(self) -> None:
+        if not self._closed:
+            self.transport.abortConnection()
+
+    # -- deadlines ----------------------------------------------------------
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        self.factory.count(TIMED_OUT, None)
+        self.transport.abortConnection()
+
+    def _arm_body_deadline(self) -> None:
+        """Start timing a body that did not arrive with its head."""
+        self._body_started = self.factory.reactor.seconds()
+        self._deadline = self.factory.reactor.callLater(self._limits.body_timeout,
+                                                        self._check_body_rate)
+
+    def _check_body_rate(self) -> None:
+        """Abort unless the body has come at `min_body_rate` since its grace period."""
+        limits = self._limits
+        received = self._received - self._remaining
+        allowed = limits.body_timeout + (received / limits.min_body_rate
+                                         if limits.min_body_rate else 0.0)
+        left = self._body_started + allowed - self.factory.reactor.seconds()
+        if left <= 0:
+            self._timed_out()
+        else:
+            self._deadline = self.factory.reactor.callLater(left, self._check_body_rate)
+
+    # -- flow control -------------------------------------------------------
+
+    def pauseProducing(self) -> None:
+        """The write buffer is full: read and parse nothing more until it drains."""
+        self._pause(_OUTPUT)
+
+    def resumeProducing(self) -> None:
+        """The write buffer has drained: go on with what is buffered, then read."""
+        self._resume(_OUTPUT)
+        if not self._busy and not self._feeding and self._buf and not self.rejected:
+            self._feed(b"")
+
+    def stopProducing(self) -> None:
+        """The connection is going away; connectionLost does the rest."""
+
+    def _pause(self, why: int) -> None:
+        if not self._paused and self._producer is not None:
+            self._producer.pauseProducing()
+        self._paused |= why
+
+    def _resume(self, why: int) -> None:
+        if self._paused & why:
+            self._paused &= ~why
+            if not self._paused and self._producer is not None and not self._closed:
+                self._producer.resumeProducing()
 
     # -- input --------------------------------------------------------------
 
@@ -165,13 +284,11 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             self.reject(503, "too many connections", {"Retry-After": "1"})
             return
         self.resetTimeout()
-        if self._busy:
+        if self._busy or self._paused & _OUTPUT:
             self._buf += data
             # Pipelined requests wait; past a bound, stop reading from the socket.
-            if (not self._paused and self._producer is not None
-                    and len(self._buf) > self._limits.max_body_bytes):
-                self._paused = True
-                self._producer.pauseProducing()
+            if len(self._buf) > self._limits.max_body_bytes:
+                self._pause(_INPUT)
             return
         self._feed(data)
 
@@ -182,7 +299,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         pos = 0
         self._feeding = True
         try:
-            while not self._busy and not self.rejected:
+            while not self._busy and not self.rejected and not self._paused & _OUTPUT:
                 state = self._state
                 if state == _BODY or state == _CHUNK_DATA:
                     avail = len(buf) - pos
@@ -210,71 +327,63 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
                 else:
                     end = buf.find(b"\r\n", pos)
                     if end < 0:
-                        if len(buf) - pos > MAX_CHUNK_LINE + self._limits.max_header_bytes:
-                            self.reject(400, "chunked encoding line too long")
+                        if (len(buf) - pos > MAX_CHUNK_LINE + self._limits.max_header_bytes
+                                or buf.find(b"\n", pos) >= 0):
+                            self.reject(400, "bad chunked encoding")
                         break
                     line = buf[pos:end]
                     pos = end + 2
                     self._chunk_line(line)
+        except Refused as e:
+            self.reject(e.status, e.message)
         finally:
             self._feeding = False
-        if pos < len(buf) and not self.rejected:
+        if self.rejected:
+            return
+        if pos < len(buf):
             self._buf = buf[pos:]
+        if self._deadline is None and not self._busy:
+            if self._state != _HEAD:
+                self._arm_body_deadline()
+            elif self._buf:
+                self._deadline = self.factory.reactor.callLater(self._limits.head_timeout,
+                                                                self._timed_out)
 
     def _check_partial_head(self, buf: bytes, pos: int) -> None:
-        """Refuse a head that has grown past its limits before it is complete."""
+        """Refuse a head that has grown past its limits, or is malformed, before it is
+        complete."""
         limits = self._limits
+        if grammar.has_bare_line_end(buf, pos):
+            raise Refused(400, "lines must end with CRLF")
         line_end = buf.find(b"\r\n", pos)
         if line_end < 0:
             if len(buf) - pos > limits.max_path_bytes + 64:
-                self.reject(414, f"path longer than {limits.max_path_bytes} bytes")
+                raise Refused(414, f"path longer than {limits.max_path_bytes} bytes")
             return
         parts = buf[pos:line_end].split(b" ")
         if len(parts) == 3 and len(parts[1]) > limits.max_path_bytes:
-            self.reject(414, f"path longer than {limits.max_path_bytes} bytes")
-        elif len(buf) - line_end > limits.max_header_bytes:
-            self.reject(431, f"headers larger than {limits.max_header_bytes} bytes")
-        elif buf.count(b"\r\n", line_end + 2) > limits.max_headers:
-            self.reject(431, f"more than {limits.max_headers} header lines")
+            raise Refused(414, f"path longer than {limits.max_path_bytes} bytes")
+        if len(buf) - line_end > limits.max_header_bytes:
+            raise Refused(431, f"headers larger than {limits.max_header_bytes} bytes")
+        if buf.count(b"\r\n", line_end + 2) > limits.max_headers:
+            raise Refused(431, f"more than {limits.max_headers} header lines")
 
     def _parse_head(self, head: bytes) -> None:
         limits = self._limits
-        lines = head.split(b"\r\n")
-        request_line = lines[0]
+        line_end = head.find(b"\r\n")
+        request_line = head if line_end < 0 else head[:line_end]
         parts = request_line.split(b" ")
         if len(parts) == 3 and len(parts[1]) > limits.max_path_bytes:
-            self.reject(414, f"path longer than {limits.max_path_bytes} bytes")
-            return
+            raise Refused(414, f"path longer than {limits.max_path_bytes} bytes")
         if len(head) - len(request_line) + 2 > limits.max_header_bytes:
-            self.reject(431, f"headers larger than {limits.max_header_bytes} bytes")
-            return
-        if len(lines) - 1 > limits.max_headers:
-            self.reject(431, f"more than {limits.max_headers} header lines")
-            return
-        if len(parts) != 3 or not parts[0] or not parts[1]:
-            self.reject(400, "malformed request line")
-            return
-        method, target, version = parts
-        if version not in _VERSIONS:
-            if version.startswith(b"HTTP/"):
-                self.reject(505, "HTTP/1.1 or HTTP/1.0 only")
-            else:
-                self.reject(400, "malformed request line")
-            return
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name[-1:] in b" \t" or line[:1] in b" \t":
-                self.reject(400, "malformed header line")
-                return
-            name = name.lower()
-            value = value.strip(b" \t")
-            seen = headers.get(name)
-            if seen is None:
-                headers[name] = value
-            elif name == b"content-length" and seen != value:
-                self.reject(400, "conflicting Content-Length headers")
-                return
+            raise Refused(431, f"headers larger than {limits.max_header_bytes} bytes")
+        if head.count(b"\r\n") > limits.max_headers:
+            raise Refused(431, f"more than {limits.max_headers} header lines")
+        method, target, version = grammar.request_line(request_line)
+        headers = grammar.fields(head, len(request_line)) if line_end >= 0 else {}
+        if version == b"HTTP/1.1" and b"host" not in headers:
+            raise Refused(400, "Host header required")
+        self._cancel_deadline()
         self._method, self._target, self._version = method, target, version
         self._headers = headers
         self._started = time.perf_counter()  # the head is in: latency counts from here
@@ -285,31 +394,29 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             self._keep_alive = b"keep-alive" in connection
         self._body = []
         self._received = 0
+        self._remaining = 0
         encoding = headers.get(b"transfer-encoding")
         length = headers.get(b"content-length")
         if encoding is not None:
             if length is not None:
-                self.reject(400, "both Content-Length and Transfer-Encoding")
-                return
-            if encoding.lower() != b"chunked":
-                self.reject(501, "only chunked transfer encoding is supported")
-                return
+                raise Refused(400, "both Content-Length and Transfer-Encoding")
+            if version != b"HTTP/1.1":
+                raise Refused(400, "Transfer-Encoding in an HTTP/1.0 request")
+            grammar.check_transfer_encoding(encoding)
             self._has_length = True
+            self._chunks = 0
+            self._trailer_bytes = 0
             self._state = _CHUNK_SIZE
         elif length is not None:
-            if not length.isdigit():
-                self.reject(400, "bad Content-Length")
-                return
-            n = int(length)
+            n = grammar.content_length(length)
             if n > limits.max_body_bytes:
-                self.reject(413, f"body of {n} bytes is larger than the "
-                                 f"{limits.max_body_bytes} allowed")
-                return
+                raise Refused(413, f"body of {n} bytes is larger than the "
+                                   f"{limits.max_body_bytes} allowed")
             self._has_length = True
             if not n:
                 self._dispatch()
                 return
-            self._remaining = n
+            self._received = self._remaining = n
             self._state = _BODY
         else:
             self._has_length = False
@@ -324,36 +431,39 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         state = self._state
         if state == _CHUNK_END:
             if line:
-                self.reject(400, "bad chunked encoding")
-            else:
-                self._state = _CHUNK_SIZE
+                raise Refused(400, "bad chunked encoding")
+            self._state = _CHUNK_SIZE
             return
+        limits = self._limits
         if state == _TRAILERS:
             if not line:
                 self._dispatch()
+                return
+            self._trailer_bytes += len(line) + 2
+            if self._trailer_bytes > limits.max_header_bytes:
+                raise Refused(431, f"trailers larger than {limits.max_header_bytes} bytes")
+            if not grammar.is_field_line(line):
+                raise Refused(400, "malformed trailer line")
             return
-        size = line.split(b";", 1)[0].strip()
-        try:
-            n = int(size, 16)
-        except ValueError:
-            n = -1
-        if n < 0 or len(line) > MAX_CHUNK_LINE:
-            self.reject(400, "bad chunked encoding")
-            return
+        if len(line) > MAX_CHUNK_LINE:
+            raise Refused(400, "bad chunked encoding")
+        n = grammar.chunk_size(line)
         if not n:
             self._state = _TRAILERS
             return
+        self._chunks += 1
+        if self._chunks > limits.max_chunks:
+            raise Refused(413, f"more than {limits.max_chunks} chunks")
         self._received += n
-        limit = self._limits.max_body_bytes
-        if self._received > limit:
-            self.reject(413, f"body is larger than the {limit} bytes allowed")
-            return
+        if self._received > limits.max_body_bytes:
+            raise Refused(413, f"body is larger than the {limits.max_body_bytes} bytes allowed")
         self._remaining = n
         self._state = _CHUNK_DATA
 
     # -- handing over and answering -----------------------------------------
 
     def _dispatch(self) -> None:
+        self._cancel_deadline()
         body = self._body
         request = Request(self._method, self._target, self._headers,
                           body[0] if len(body) == 1 else b"".join(body),
@@ -392,14 +502,12 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             answer.status, answer.message, answer.headers, close=close, date=factory.date(),
             keep_alive=self._version == b"HTTP/1.0", head_only=request.method == b"HEAD"))
         if close:
-            self.transport.loseConnection()
             self.rejected = True  # read and drop whatever else arrives
+            self.close()
             return
         self._busy = False
         self.resetTimeout()
-        if self._paused:
-            self._paused = False
-            self._producer.resumeProducing()
+        self._resume(_INPUT)
         if not self._feeding and self._buf:
             self._feed(b"")
 
@@ -410,17 +518,18 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self.rejected = True
         self._buf = b""
         self._body = []
+        self._cancel_deadline()
         self.factory.count(status, None)
         self.transport.write(plain_response(status, message, (extra or {}).items(),
                                             date=self.factory.date()))
         self.setTimeout(None)
-        self._linger = self.factory.reactor.callLater(LINGER_SECONDS,
-                                                      self.transport.loseConnection)
+        self._resume(_INPUT | _OUTPUT)  # read what arrives, to drop it
+        self._linger = self.factory.reactor.callLater(LINGER_SECONDS, self.close)
 
     def _drop(self, data: bytes) -> None:
         self._discarded += len(data)
         if self._discarded > 4 * self._limits.max_body_bytes:
-            self.transport.loseConnection()
+            self.close()
 
 
 @implementer(IProtocolNegotiationFactory)
@@ -438,16 +547,27 @@ class ReceiverFactory(Factory):
         self.reactor = reactor
         self.idle_timeout = idle_timeout
         self.open_connections = 0
+        self._per_ip: dict[str | None, int] = {}
         self._date_second = -1
         self._date = ""
 
-    def connection_opened(self) -> None:
+    def connection_opened(self, ip: str | None) -> bool:
+        """Count a new connection from `ip`; true when it is over a connection limit."""
         self.open_connections += 1
         self.stats.open_connections = self.open_connections
+        from_ip = self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        return (self.open_connections > self.limits.max_connections
+                or from_ip > self.limits.max_connections_per_ip)
 
-    def connection_closed(self) -> None:
+    def connection_closed(self, ip: str | None) -> None:
+        """Count a connection from `ip` gone."""
         self.open_connections -= 1
         self.stats.open_connections = self.open_connections
+        left = self._per_ip[ip] - 1
+        if left:
+            self._per_ip[ip] = left
+        else:
+            del self._per_ip[ip]
 
     def acceptableProtocols(self) -> list[bytes]:
         """ALPN: HTTP/1.1. Without an overlap with what a client offers (curl and

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
@@ -12,7 +13,7 @@ from appliance.receiver.http import Answer, Limits, ReceiverFactory
 from appliance.stats import Stats
 
 LIMITS = Limits(max_body_bytes=1000, max_path_bytes=100, max_header_bytes=400, max_headers=5,
-                max_connections=2, max_decompressed_bytes=10_000)
+                max_connections=2, max_decompressed_bytes=10_000, max_chunks=8)
 
 
 class Handler:
@@ -38,10 +39,16 @@ def connect(handler=None, limits=LIMITS):
     reactor = MemoryReactorClock()
     factory = ReceiverFactory(handler or Handler(), limits, Stats(reactor.seconds), reactor,
                               idle_timeout=60)
-    proto = factory.buildProtocol(None)
-    transport = StringTransport()
-    proto.makeConnection(transport)
+    proto, transport = another(factory)
     return proto, transport, factory, reactor
+
+
+def another(factory, ip: str = "192.0.2.1"):
+    """One more connection to `factory` from `ip`."""
+    proto = factory.buildProtocol(None)
+    transport = StringTransport(peerAddress=IPv4Address("TCP", ip, 4000))
+    proto.makeConnection(transport)
+    return proto, transport
 
 
 def statuses(transport) -> list[int]:
@@ -85,7 +92,7 @@ def test_pipelined_requests_wait_for_the_earlier_answer_and_stay_in_order():
 def test_chunked_body_with_extensions_and_trailers():
     handler = Handler()
     proto, transport, _, _ = connect(handler)
-    proto.dataReceived(b"PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    proto.dataReceived(b"PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                        b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: t\r\n\r\n")
     assert handler.requests[0].body == b"abcde"
     assert handler.requests[0].has_length
@@ -111,31 +118,47 @@ def test_http_1_0_closes_unless_keep_alive_and_head_has_no_body():
 
 def test_expect_100_continue_is_answered_before_the_body():
     proto, transport, _, _ = connect()
-    proto.dataReceived(b"POST /e HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    proto.dataReceived(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                       b"Expect: 100-continue\r\n\r\n")
     assert transport.value() == b"HTTP/1.1 100 Continue\r\n\r\n"
     proto.dataReceived(b"ok")
     assert statuses(transport) == [100, 200]
 
 
+H = b"GET / HTTP/1.1\r\nHost: x\r\n"
+P = b"POST / HTTP/1.1\r\nHost: x\r\n"
+
+
 @pytest.mark.parametrize("raw, status", [
-    (b"POST /x HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", 413),
-    (b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n" + b"a" * 1000
-     + b"\r\n1\r\n", 413),
+    (P + b"Content-Length: 1001\r\n\r\n", 413),
+    (P + b"Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + b"a" * 1000 + b"\r\n1\r\n", 413),
+    (P + b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\na\r\n" * 9, 413),  # max_chunks
+    (P + b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n", 431),
+    (P + b"Content-Length: " + b"9" * 40 + b"\r\n\r\n", 413),
     (b"POST /" + b"p" * 101 + b" HTTP/1.1\r\n\r\n", 414),
     (b"GET /" + b"p" * 200, 414),  # no end of line yet
-    (b"GET / HTTP/1.1\r\nX: " + b"h" * 500 + b"\r\n\r\n", 431),
-    (b"GET / HTTP/1.1\r\nX: " + b"h" * 500, 431),  # no end of head yet
+    (H + b"X: " + b"h" * 500 + b"\r\n\r\n", 431),
+    (H + b"X: " + b"h" * 500, 431),  # no end of head yet
     (b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 6 + b"\r\n", 431),
     (b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 6, 431),
+    (P + b"Transfer-Encoding: chunked\r\n\r\n0\r\n" + b"T: " + b"t" * 500 + b"\r\n", 431),
     (b"GET /\r\n\r\n", 400),
     (b"GET / HTTP/2.0\r\n\r\n", 505),
-    (b"GET / HTTP/1.1\r\nno colon\r\n\r\n", 400),
-    (b"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+    (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
+    (H + b"Host: y\r\n\r\n", 400),
+    (H + b"no colon\r\n\r\n", 400),
+    (H + b"A: b\r\n folded\r\n\r\n", 400),
+    (P + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+    (P + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\n", 400),
+    (P + b"Content-Length: x\r\n\r\n", 400),
+    (P + b"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (P + b"Transfer-Encoding: gzip\r\n\r\n", 400),
+    (P + b"Transfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    (P + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (P + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (P + b"Transfer-Encoding: chunked\r\n\r\n0\r\nno colon\r\n", 400),
 ])
 def test_refusals_answer_at_once_and_close_after_the_linger(raw, status):
     handler = Handler()
@@ -153,29 +176,14 @@ def test_refusals_answer_at_once_and_close_after_the_linger(raw, status):
 
 def test_connections_over_the_limit_get_503_with_retry_after():
     factory = connect()[2]
-    protos = []
-    for _ in range(3):
-        proto = factory.buildProtocol(None)
-        transport = StringTransport()
-        proto.makeConnection(transport)
-        protos.append((proto, transport))
+    protos = [another(factory, f"192.0.2.{i}") for i in range(3)]
     last, transport = protos[-1]
-    last.dataReceived(b"GET /status HTTP/1.1\r\n\r\n")
+    last.dataReceived(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
     assert statuses(transport) == [503]
     assert b"Retry-After: 1" in transport.value()
     assert factory.open_connections == 4
     last.connectionLost(None)
     assert factory.stats.open_connections == 3
-
-
-def test_idle_connection_is_closed():
-    proto, transport, _, reactor = connect()
-    reactor.advance(59)
-    proto.dataReceived(b"GET /status HTTP/1.1\r\n")
-    reactor.advance(59)
-    assert not transport.disconnecting
-    reactor.advance(2)
-    assert transport.disconnecting
 
 
 def test_answer_for_a_client_that_left_is_counted_but_not_written():
