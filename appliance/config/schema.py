@@ -92,10 +92,11 @@ KEYS: tuple[Key, ...] = (
         "Seconds a client has to send a whole request head (from the connection or the "
         "head's first byte).", minimum=0.1),
     Key("receiver", "body_timeout", 30.0,
-        "Seconds a client has to send a whole body, plus its size at min_body_rate.",
+        "Seconds a client has to send a whole body (plus its bytes at min_body_rate).",
         minimum=0.1),
     Key("receiver", "min_body_rate", 1024.0,
-        "Bytes per second a body must arrive at after body_timeout (0: no rate).", minimum=0),
+        "Slowest body accepted, bytes/s: each byte received adds 1/rate s to body_timeout "
+        "(0: body_timeout alone).", minimum=0),
     Key("receiver", "store_client_ip", False,
         "Record the client's IP address with each submission."),
     Key("receiver", "processes", 1,

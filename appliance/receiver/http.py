@@ -30,11 +30,13 @@ registered push producer, stops reading and parsing until it drains.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocolNegotiationFactory, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
@@ -42,16 +44,14 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
-from appliance.receiver import grammar
-from appliance.receiver.grammar import Refused
+from appliance.receiver.strict import SINGLE, Refused, check_head, content_length
 
 log = Logger()
 
 LINGER_SECONDS = 1.0
 CLOSE_SECONDS = 5.0  # a closing connection whose answer is not taken by then is aborted
+WIRE_BYTES_PER_CHUNK = 64  # a chunk-size line with modest extensions
 TIMED_OUT = 408  # how connections aborted at a deadline are counted (no answer is sent)
-MAX_CHUNK_LINE = 1024  # a chunk-size line with extensions
-_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS = range(6)
 _INPUT, _OUTPUT = 1, 2  # why reading is paused: pipelined input waits, answers are not read
 
 
@@ -140,25 +140,30 @@ def plain_response(status: int, message: str, extra: Iterable[tuple[str, str]] =
 class ReceiverProtocol(Protocol, TimeoutMixin):
     """One client connection: parse requests, hand them to the handler, answer in order.
 
-    It is the transport's push producer of answers: the transport pauses it
+    llhttp (httptools) parses; its callbacks below collect one request at a
+    time and enforce the limits and rules it leaves to its user. The protocol
+    is the transport's push producer of answers: the transport pauses it
     while its write buffer is over its bound, and it then stops reading and
-    parsing, so a client that never reads its answers costs a bounded buffer.
+    answering, so a client that never reads its answers costs a bounded buffer.
     """
 
     factory: ReceiverFactory
 
     def __init__(self) -> None:
-        self._buf = b""
-        self._state = _HEAD
-        self._body: list[bytes] = []
-        self._received = 0
-        self._remaining = 0
-        self._chunks = 0
-        self._trailer_bytes = 0
+        self._buf = b""  # received while a request is with the handler, not parsed yet
+        self._queue: deque[Request] = deque()  # parsed, waiting for earlier answers
+        self._in_head = False  # a request has begun and its head is not complete
+        self._in_body = False  # the head is in and the body is not complete
+        self._wire_bytes = 0  # of the request in progress, from its second read
+        self._read = b""  # the read being parsed
+        self._read_starts_request = True
+        self._head_reads: list[bytes] = []  # the reads holding the head in progress
+        self._head_at_start = True  # it began at the start of its first read
         self._busy = False  # a request is with the handler
         self._feeding = False
         self._paused = 0  # _INPUT | _OUTPUT: why reading from the socket is paused
         self._producer = None
+        self._registered = False
         self._deadline = None  # the head's or the body's
         self._body_started = 0.0
         self.rejected = False
@@ -167,18 +172,20 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._linger = None
         self._closed = False
         self._ip = None
-        self._registered = False
 
     # -- connection ---------------------------------------------------------
 
     def connectionMade(self) -> None:
         factory = self.factory
         self._ip = getattr(self.transport.getPeer(), "host", None)
-        over_limit = factory.connection_opened(self._ip)
-        self._limits = factory.limits
         # Answered when the request arrives: writing before a TLS handshake would
         # make the TLS layer pause this connection as a producer, stalling the handshake.
-        self._over_limit = over_limit
+        self._over_limit = factory.connection_opened(self._ip)
+        limits = self._limits = factory.limits
+        # A body's chunk-size lines and trailers may add a little to the body's bytes.
+        self._wire_limit = (limits.max_body_bytes + limits.max_header_bytes
+                            + limits.max_path_bytes + WIRE_BYTES_PER_CHUNK * limits.max_chunks)
+        self._parser = HttpRequestParser(self)
         self._producer = IPushProducer(self.transport, None)
         self.transport.registerProducer(self, True)
         self._registered = True
@@ -225,22 +232,24 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
                 self._deadline.cancel()
             self._deadline = None
 
+    def _arm_deadline(self) -> None:
+        """Time a head or a body that did not arrive whole (one that did costs nothing)."""
+        reactor = self.factory.reactor
+        if self._in_body:
+            self._body_started = reactor.seconds()
+            self._deadline = reactor.callLater(self._limits.body_timeout, self._check_body_rate)
+        elif self._in_head:
+            self._deadline = reactor.callLater(self._limits.head_timeout, self._timed_out)
+
     def _timed_out(self) -> None:
         self._deadline = None
         self.factory.count(TIMED_OUT, None)
         self.transport.abortConnection()
 
-    def _arm_body_deadline(self) -> None:
-        """Start timing a body that did not arrive with its head."""
-        self._body_started = self.factory.reactor.seconds()
-        self._deadline = self.factory.reactor.callLater(self._limits.body_timeout,
-                                                        self._check_body_rate)
-
     def _check_body_rate(self) -> None:
         """Abort unless the body has come at `min_body_rate` since its grace period."""
         limits = self._limits
-        received = self._received - self._remaining
-        allowed = limits.body_timeout + (received / limits.min_body_rate
+        allowed = limits.body_timeout + (self._received / limits.min_body_rate
                                          if limits.min_body_rate else 0.0)
         left = self._body_started + allowed - self.factory.reactor.seconds()
         if left <= 0:
@@ -251,14 +260,13 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     # -- flow control -------------------------------------------------------
 
     def pauseProducing(self) -> None:
-        """The write buffer is full: read and parse nothing more until it drains."""
+        """The write buffer is full: read and answer nothing more until it drains."""
         self._pause(_OUTPUT)
 
     def resumeProducing(self) -> None:
-        """The write buffer has drained: go on with what is buffered, then read."""
+        """The write buffer has drained: go on with what is waiting, then read."""
         self._resume(_OUTPUT)
-        if not self._busy and not self._feeding and self._buf and not self.rejected:
-            self._feed(b"")
+        self._next()
 
     def stopProducing(self) -> None:
         """The connection is going away; connectionLost does the rest."""
@@ -284,192 +292,176 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             self.reject(503, "too many connections", {"Retry-After": "1"})
             return
         self.resetTimeout()
-        if self._busy or self._paused & _OUTPUT:
+        if self._busy or self._queue or self._paused & _OUTPUT:
             self._buf += data
             # Pipelined requests wait; past a bound, stop reading from the socket.
             if len(self._buf) > self._limits.max_body_bytes:
                 self._pause(_INPUT)
             return
         self._feed(data)
+        self._next()
 
     def _feed(self, data: bytes) -> None:
-        """Parse as much of the buffered input plus `data` as the state allows."""
-        buf = self._buf + data if self._buf else data
-        self._buf = b""
-        pos = 0
+        """Parse `data`: complete requests go to the queue."""
+        within = self._in_head or self._in_body
+        if self._in_head:
+            self._head_reads.append(data)
+        self._read = data
+        self._read_starts_request = not within  # until a request ends within this read
         self._feeding = True
         try:
-            while not self._busy and not self.rejected and not self._paused & _OUTPUT:
-                state = self._state
-                if state == _BODY or state == _CHUNK_DATA:
-                    avail = len(buf) - pos
-                    if not avail:
-                        break
-                    take = min(avail, self._remaining)
-                    self._body.append(buf if take == len(buf) else buf[pos:pos + take])
-                    pos += take
-                    self._remaining -= take
-                    if not self._remaining:
-                        if state == _BODY:
-                            self._dispatch()
-                        else:
-                            self._state = _CHUNK_END
-                elif state == _HEAD:
-                    while buf.startswith(b"\r\n", pos):  # empty lines before a request
-                        pos += 2
-                    end = buf.find(b"\r\n\r\n", pos)
-                    if end < 0:
-                        self._check_partial_head(buf, pos)
-                        break
-                    head = buf[pos:end]
-                    pos = end + 4
-                    self._parse_head(head)
-                else:
-                    end = buf.find(b"\r\n", pos)
-                    if end < 0:
-                        if (len(buf) - pos > MAX_CHUNK_LINE + self._limits.max_header_bytes
-                                or buf.find(b"\n", pos) >= 0):
-                            self.reject(400, "bad chunked encoding")
-                        break
-                    line = buf[pos:end]
-                    pos = end + 2
-                    self._chunk_line(line)
-        except Refused as e:
-            self.reject(e.status, e.message)
+            self._parser.feed_data(data)
+        except HttpParserUpgrade:
+            self.reject(501, "protocol upgrades are not supported")
+        except HttpParserError as e:
+            refused = e.__context__
+            if isinstance(refused, Refused):
+                self.reject(refused.status, refused.message)
+            else:
+                self.reject(400, f"malformed request: {e}")
         finally:
             self._feeding = False
-        if self.rejected:
-            return
-        if pos < len(buf):
-            self._buf = buf[pos:]
-        if self._deadline is None and not self._busy:
-            if self._state != _HEAD:
-                self._arm_body_deadline()
+        if within and not self.rejected and (self._in_head or self._in_body):
+            self._bound_wire_bytes(len(data))
+
+    def _bound_wire_bytes(self, n: int) -> None:
+        """Count `n` more bytes of the request in progress against what it may take.
+
+        llhttp keeps a partial header or trailer field to itself; counting every
+        read that neither starts nor ends a request bounds that buffer (to the
+        limit plus the one read in which the request began).
+        """
+        self._wire_bytes += n
+        limits = self._limits
+        if self._in_head:
+            limit = limits.max_header_bytes + limits.max_path_bytes
+            if self._wire_bytes > limit:
+                self.reject(431, f"request head larger than {limit} bytes")
+        elif self._wire_bytes > self._wire_limit:
+            self.reject(413, f"request larger than {self._wire_limit} bytes")
+
+    def _next(self) -> None:
+        """Hand over the next parsed request, or parse what waited, when free to."""
+        while not self._busy and not self.rejected and not self._paused & _OUTPUT:
+            if self._queue:
+                self._dispatch(self._queue.popleft())
             elif self._buf:
-                self._deadline = self.factory.reactor.callLater(self._limits.head_timeout,
-                                                                self._timed_out)
+                buf, self._buf = self._buf, b""
+                self._resume(_INPUT)
+                self._feed(buf)
+            else:
+                break
+        if self._deadline is None and not self._busy and not self.rejected:
+            self._arm_deadline()
 
-    def _check_partial_head(self, buf: bytes, pos: int) -> None:
-        """Refuse a head that has grown past its limits, or is malformed, before it is
-        complete."""
-        limits = self._limits
-        if grammar.has_bare_line_end(buf, pos):
-            raise Refused(400, "lines must end with CRLF")
-        line_end = buf.find(b"\r\n", pos)
-        if line_end < 0:
-            if len(buf) - pos > limits.max_path_bytes + 64:
-                raise Refused(414, f"path longer than {limits.max_path_bytes} bytes")
-            return
-        parts = buf[pos:line_end].split(b" ")
-        if len(parts) == 3 and len(parts[1]) > limits.max_path_bytes:
-            raise Refused(414, f"path longer than {limits.max_path_bytes} bytes")
-        if len(buf) - line_end > limits.max_header_bytes:
-            raise Refused(431, f"headers larger than {limits.max_header_bytes} bytes")
-        if buf.count(b"\r\n", line_end + 2) > limits.max_headers:
-            raise Refused(431, f"more than {limits.max_headers} header lines")
+    # llhttp's callbacks: one request at a time, each limit as soon as it can be told
 
-    def _parse_head(self, head: bytes) -> None:
-        limits = self._limits
-        line_end = head.find(b"\r\n")
-        request_line = head if line_end < 0 else head[:line_end]
-        parts = request_line.split(b" ")
-        if len(parts) == 3 and len(parts[1]) > limits.max_path_bytes:
-            raise Refused(414, f"path longer than {limits.max_path_bytes} bytes")
-        if len(head) - len(request_line) + 2 > limits.max_header_bytes:
-            raise Refused(431, f"headers larger than {limits.max_header_bytes} bytes")
-        if head.count(b"\r\n") > limits.max_headers:
-            raise Refused(431, f"more than {limits.max_headers} header lines")
-        method, target, version = grammar.request_line(request_line)
-        headers = grammar.fields(head, len(request_line)) if line_end >= 0 else {}
-        if version == b"HTTP/1.1" and b"host" not in headers:
-            raise Refused(400, "Host header required")
-        self._cancel_deadline()
-        self._method, self._target, self._version = method, target, version
-        self._headers = headers
-        self._started = time.perf_counter()  # the head is in: latency counts from here
-        connection = headers.get(b"connection", b"").lower()
-        if version == b"HTTP/1.1":
-            self._keep_alive = b"close" not in connection
-        else:
-            self._keep_alive = b"keep-alive" in connection
-        self._body = []
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_reads = [self._read]
+        self._head_at_start = self._read_starts_request
+        self._wire_bytes = 0
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._header_bytes = 0
+        self._header_count = 0
+        self._repeated: bytes | None = None
+        self._body: list[bytes] = []
         self._received = 0
-        self._remaining = 0
-        encoding = headers.get(b"transfer-encoding")
+        self._chunks = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        limit = self._limits.max_path_bytes
+        if len(self._url) > limit:
+            raise Refused(414, f"path longer than {limit} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        limits = self._limits
+        self._header_bytes += len(name) + len(value) + 4
+        if self._header_bytes > limits.max_header_bytes:
+            raise Refused(431, f"headers larger than {limits.max_header_bytes} bytes")
+        if not self._in_head:
+            return  # a trailer field: counted, not kept
+        self._header_count += 1
+        if self._header_count > limits.max_headers:
+            raise Refused(431, f"more than {limits.max_headers} header lines")
+        headers = self._headers
+        name = name.lower()
+        if name not in headers:
+            headers[name] = value.rstrip(b" \t")
+        elif name in SINGLE and self._repeated is None:
+            self._repeated = name
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        headers = self._headers
+        method = parser.get_method()
+        version = parser.get_http_version()
+        check_head(method, version, headers, self._repeated, parser.should_upgrade())
+        self._check_request_line(method, version)
+        self._in_head = False
+        self._cancel_deadline()
+        self._method, self._version = method, version
+        self._started = time.perf_counter()  # the head is in: latency counts from here
+        self._keep_alive = parser.should_keep_alive()
         length = headers.get(b"content-length")
-        if encoding is not None:
-            if length is not None:
-                raise Refused(400, "both Content-Length and Transfer-Encoding")
-            if version != b"HTTP/1.1":
-                raise Refused(400, "Transfer-Encoding in an HTTP/1.0 request")
-            grammar.check_transfer_encoding(encoding)
-            self._has_length = True
-            self._chunks = 0
-            self._trailer_bytes = 0
-            self._state = _CHUNK_SIZE
-        elif length is not None:
-            n = grammar.content_length(length)
-            if n > limits.max_body_bytes:
+        self._has_length = length is not None or b"transfer-encoding" in headers
+        if length is not None:
+            n = content_length(length)
+            if n > self._limits.max_body_bytes:
                 raise Refused(413, f"body of {n} bytes is larger than the "
-                                   f"{limits.max_body_bytes} allowed")
-            self._has_length = True
+                                   f"{self._limits.max_body_bytes} allowed")
             if not n:
-                self._dispatch()
                 return
-            self._received = self._remaining = n
-            self._state = _BODY
-        else:
-            self._has_length = False
-            self._dispatch()
+        elif not self._has_length:
             return
+        self._in_body = True
         expect = headers.get(b"expect")
-        if expect is not None and expect.lower() == b"100-continue" and version == b"HTTP/1.1":
+        if expect is not None and expect.lower() == b"100-continue" and version == "1.1":
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    def _chunk_line(self, line: bytes) -> None:
-        """A chunk-size line, the CRLF after a chunk's data, or a trailer line."""
-        state = self._state
-        if state == _CHUNK_END:
-            if line:
-                raise Refused(400, "bad chunked encoding")
-            self._state = _CHUNK_SIZE
-            return
-        limits = self._limits
-        if state == _TRAILERS:
-            if not line:
-                self._dispatch()
-                return
-            self._trailer_bytes += len(line) + 2
-            if self._trailer_bytes > limits.max_header_bytes:
-                raise Refused(431, f"trailers larger than {limits.max_header_bytes} bytes")
-            if not grammar.is_field_line(line):
-                raise Refused(400, "malformed trailer line")
-            return
-        if len(line) > MAX_CHUNK_LINE:
-            raise Refused(400, "bad chunked encoding")
-        n = grammar.chunk_size(line)
-        if not n:
-            self._state = _TRAILERS
-            return
+    def _check_request_line(self, method: bytes, version: str) -> None:
+        """Refuse a request line llhttp reads leniently (extra spaces, a bare LF before it):
+        the raw head must hold it exactly as `method SP target SP version CRLF`."""
+        reads = self._head_reads
+        raw = reads[0] if len(reads) == 1 else b"".join(reads)
+        line = b"%s %s HTTP/%s\r\n" % (method, self._url, version.encode())
+        if self._head_at_start:
+            at = 0
+            while raw.startswith(b"\r\n", at):  # empty lines before a request
+                at += 2
+            exact = raw.startswith(line, at)
+        else:  # pipelined: the request began after another one within the same read
+            exact = line in raw
+        if not exact:
+            raise Refused(400, "malformed request line")
+
+    def on_chunk_header(self) -> None:
         self._chunks += 1
-        if self._chunks > limits.max_chunks:
-            raise Refused(413, f"more than {limits.max_chunks} chunks")
-        self._received += n
-        if self._received > limits.max_body_bytes:
-            raise Refused(413, f"body is larger than the {limits.max_body_bytes} bytes allowed")
-        self._remaining = n
-        self._state = _CHUNK_DATA
+        if self._chunks > self._limits.max_chunks:
+            raise Refused(413, f"more than {self._limits.max_chunks} chunks")
+
+    def on_body(self, body: bytes) -> None:
+        self._received += len(body)
+        limit = self._limits.max_body_bytes
+        if self._received > limit:
+            raise Refused(413, f"body is larger than the {limit} bytes allowed")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._read_starts_request = False
+        body = self._body
+        self._queue.append(Request(self._method, self._url, self._headers,
+                                   body[0] if len(body) == 1 else b"".join(body),
+                                   self._has_length, self._started, self))
+        if self._deadline is not None:
+            self._cancel_deadline()
 
     # -- handing over and answering -----------------------------------------
 
-    def _dispatch(self) -> None:
-        self._cancel_deadline()
-        body = self._body
-        request = Request(self._method, self._target, self._headers,
-                          body[0] if len(body) == 1 else b"".join(body),
-                          self._has_length, self._started, self)
-        self._body = []
-        self._state = _HEAD
+    def _dispatch(self, request: Request) -> None:
         self._busy = True
         try:
             answer = self.factory.handler(request)
@@ -490,7 +482,8 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     @property
     def idle(self) -> bool:
         """Between requests: nothing received that is not answered yet."""
-        return not self._busy and self._state == _HEAD and not self._buf and not self.rejected
+        return (not self._busy and not self._in_head and not self._in_body and not self._queue
+                and not self._buf and not self.rejected)
 
     def _answer(self, answer: Answer, request: Request) -> None:
         factory = self.factory
@@ -500,16 +493,16 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         close = answer.close or not self._keep_alive or self.closing
         self.transport.write(plain_response(
             answer.status, answer.message, answer.headers, close=close, date=factory.date(),
-            keep_alive=self._version == b"HTTP/1.0", head_only=request.method == b"HEAD"))
+            keep_alive=self._version == "1.0", head_only=request.method == b"HEAD"))
         if close:
             self.rejected = True  # read and drop whatever else arrives
+            self._queue.clear()
             self.close()
             return
         self._busy = False
         self.resetTimeout()
-        self._resume(_INPUT)
-        if not self._feeding and self._buf:
-            self._feed(b"")
+        if not self._feeding:
+            self._next()
 
     def reject(self, status: int, message: str, extra: dict[str, str] | None = None) -> None:
         """Answer `status` now, drop whatever else arrives, and close soon."""
@@ -517,7 +510,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             return
         self.rejected = True
         self._buf = b""
-        self._body = []
+        self._queue.clear()
         self._cancel_deadline()
         self.factory.count(status, None)
         self.transport.write(plain_response(status, message, (extra or {}).items(),

@@ -131,20 +131,23 @@ P = b"POST / HTTP/1.1\r\nHost: x\r\n"
 
 @pytest.mark.parametrize("raw, status", [
     (P + b"Content-Length: 1001\r\n\r\n", 413),
-    (P + b"Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + b"a" * 1000 + b"\r\n1\r\n", 413),
+    (P + b"Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + b"a" * 1000 + b"\r\n1\r\nb", 413),
     (P + b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\na\r\n" * 9, 413),  # max_chunks
-    (P + b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n", 431),
-    (P + b"Content-Length: " + b"9" * 40 + b"\r\n\r\n", 413),
+    (P + b"Content-Length: " + b"9" * 40 + b"\r\n\r\n", 400),  # beyond 64 bits
+    (P + b"Content-Length: " + b"9" * 18 + b"\r\n\r\n", 413),
     (b"POST /" + b"p" * 101 + b" HTTP/1.1\r\n\r\n", 414),
     (b"GET /" + b"p" * 200, 414),  # no end of line yet
     (H + b"X: " + b"h" * 500 + b"\r\n\r\n", 431),
-    (H + b"X: " + b"h" * 500, 431),  # no end of head yet
     (b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 6 + b"\r\n", 431),
-    (b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 6, 431),
-    (P + b"Transfer-Encoding: chunked\r\n\r\n0\r\n" + b"T: " + b"t" * 500 + b"\r\n", 431),
-    (b"GET /\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 7, 431),  # no end of head yet
+    (P + b"Transfer-Encoding: chunked\r\n\r\n0\r\n" + b"T: " + b"t" * 500 + b"\r\n\r\n", 431),
+    (b"GET /\r\n\r\n", 505),  # HTTP/0.9
+    (b"GET / HTTP/1.1\nHost: x\n", 400),  # bare LF: at once
     (b"GET / HTTP/2.0\r\n\r\n", 505),
-    (b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+    (b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"PROPFIND / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+    (b"CONNECT h:1 HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+    (H + b"Connection: upgrade\r\nUpgrade: h2c\r\n\r\n", 501),
     (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
     (H + b"Host: y\r\n\r\n", 400),
     (H + b"no colon\r\n\r\n", 400),
@@ -172,6 +175,25 @@ def test_refusals_answer_at_once_and_close_after_the_linger(raw, status):
     assert statuses(transport) == [status]
     reactor.advance(1.0)
     assert transport.disconnecting
+
+
+def test_a_head_growing_past_its_limit_is_refused_before_it_ends():
+    proto, transport, _, _ = connect()
+    proto.dataReceived(H + b"X: ")
+    proto.dataReceived(b"h" * 300)
+    assert statuses(transport) == []
+    proto.dataReceived(b"h" * 300)  # past max_header_bytes + max_path_bytes, no end yet
+    assert statuses(transport) == [431]
+
+
+def test_a_trailer_growing_without_end_is_refused():
+    proto, transport, _, _ = connect()
+    proto.dataReceived(P + b"Transfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nT: ")
+    for _ in range(100):
+        proto.dataReceived(b"t" * 100)
+        if proto.rejected:
+            break
+    assert statuses(transport) == [413]
 
 
 def test_connections_over_the_limit_get_503_with_retry_after():
