@@ -155,12 +155,14 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._in_head = False  # a request has begun and its head is not complete
         self._in_body = False  # the head is in and the body is not complete
         self._wire_bytes = 0  # of the request in progress, from its second read
+        self._requests_begun = 0
         self._read = b""  # the read being parsed
         self._read_starts_request = True
         self._head_reads: list[bytes] = []  # the reads holding the head in progress
         self._head_at_start = True  # it began at the start of its first read
         self._busy = False  # a request is with the handler
         self._feeding = False
+        self._serving = False  # in _next's loop
         self._paused = 0  # _INPUT | _OUTPUT: why reading from the socket is paused
         self._producer = None
         self._registered = False
@@ -304,6 +306,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     def _feed(self, data: bytes) -> None:
         """Parse `data`: complete requests go to the queue."""
         within = self._in_head or self._in_body
+        requests_begun = self._requests_begun
         if self._in_head:
             self._head_reads.append(data)
         self._read = data
@@ -321,15 +324,16 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
                 self.reject(400, f"malformed request: {e}")
         finally:
             self._feeding = False
-        if within and not self.rejected and (self._in_head or self._in_body):
-            self._bound_wire_bytes(len(data))
+        if (within and requests_begun == self._requests_begun and not self.rejected
+                and (self._in_head or self._in_body)):
+            self._bound_wire_bytes(len(data))  # all of `data` is in the same request
 
     def _bound_wire_bytes(self, n: int) -> None:
         """Count `n` more bytes of the request in progress against what it may take.
 
         llhttp keeps a partial header or trailer field to itself; counting every
-        read that neither starts nor ends a request bounds that buffer (to the
-        limit plus the one read in which the request began).
+        read that lies wholly within one request bounds that buffer (to the limit
+        plus the one read in which the request began).
         """
         self._wire_bytes += n
         limits = self._limits
@@ -342,21 +346,28 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
 
     def _next(self) -> None:
         """Hand over the next parsed request, or parse what waited, when free to."""
-        while not self._busy and not self.rejected and not self._paused & _OUTPUT:
-            if self._queue:
-                self._dispatch(self._queue.popleft())
-            elif self._buf:
-                buf, self._buf = self._buf, b""
-                self._resume(_INPUT)
-                self._feed(buf)
-            else:
-                break
+        if self._serving:
+            return  # an answer given at once, within the loop below: it goes on from there
+        self._serving = True
+        try:
+            while not self._busy and not self.rejected and not self._paused & _OUTPUT:
+                if self._queue:
+                    self._dispatch(self._queue.popleft())
+                elif self._buf:
+                    buf, self._buf = self._buf, b""
+                    self._resume(_INPUT)
+                    self._feed(buf)
+                else:
+                    break
+        finally:
+            self._serving = False
         if self._deadline is None and not self._busy and not self.rejected:
             self._arm_deadline()
 
     # llhttp's callbacks: one request at a time, each limit as soon as it can be told
 
     def on_message_begin(self) -> None:
+        self._requests_begun += 1
         self._in_head = True
         self._head_reads = [self._read]
         self._head_at_start = self._read_starts_request

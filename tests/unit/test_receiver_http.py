@@ -89,6 +89,28 @@ def test_pipelined_requests_wait_for_the_earlier_answer_and_stay_in_order():
     assert body.index(b"POST /one 1") < body.index(b"POST /two 2")
 
 
+def test_thousands_of_pipelined_requests_in_one_read_are_answered_in_order():
+    handler = Handler()
+    proto, transport, _, _ = connect(handler)
+    proto.dataReceived(b"".join(post(b"/%d" % i, b"x") for i in range(5000)))
+    assert [r.path for r in handler.requests] == [f"/{i}" for i in range(5000)]
+    assert statuses(transport) == [200] * 5000
+
+
+def test_pipelined_input_buffered_while_busy_is_not_taken_for_one_big_head():
+    handler = Handler(hold=True)
+    proto, transport, _, _ = connect(handler)
+    one = post(b"/p", b"x")
+    proto.dataReceived(one + one[:10])  # a second head begins
+    stream = one[10:] + one * 300 + one[:10]  # it ends, many follow, one more begins
+    for at in range(0, len(stream), 1000):
+        proto.dataReceived(stream[at:at + 1000])  # buffered: the first is with the handler
+    while handler.pending:
+        handler.pending.pop(0).callback(None)
+    assert statuses(transport) == [200] * 302
+    assert not proto.rejected
+
+
 def test_chunked_body_with_extensions_and_trailers():
     handler = Handler()
     proto, transport, _, _ = connect(handler)
