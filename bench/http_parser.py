@@ -4,7 +4,8 @@ Recorded submissions (a gzip ping and a 1 KB body, with a browser's headers)
 are fed through the receiver's `ReceiverProtocol` over a StringTransport with a
 handler that answers 200 at once: what is timed is parsing, limits, handing
 over and writing the answer, with no sockets, TLS or spool. Each request
-arrives in 16 KiB reads, as TLS records deliver it.
+arrives in 16 KiB reads, as TLS records deliver it. A last case times one
+request of a million one-byte chunks (in 64 KiB reads) until it is answered.
 
 Each revision given with `--against REV` is exported (`git archive`) to a
 temporary directory and measured in its own process, interleaved with this
@@ -83,7 +84,32 @@ def measure(n: int) -> dict[str, float]:
         served = factory.stats.requests_by_status[200]
         assert served == n, f"served {served} of {n}"
         out[label] = elapsed / n * 1e6
+    out["a million 1-byte chunks"] = many_chunks(ok, limits)
     return out
+
+
+def many_chunks(ok, limits) -> float:
+    """CPU microseconds one request of a million one-byte chunks costs, until it is
+    answered (served, or refused past max_chunks)."""
+    from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+    from appliance.receiver.http import ReceiverFactory
+    from appliance.stats import Stats
+
+    raw = (b"POST /submit/telemetry/chunks HTTP/1.1\r\nHost: x\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\na\r\n" * 1_000_000 + b"0\r\n\r\n")
+    reads = [raw[at:at + 65536] for at in range(0, len(raw), 65536)]
+    reactor = MemoryReactorClock()
+    factory = ReceiverFactory(lambda request: ok, limits, Stats(reactor.seconds), reactor,
+                              idle_timeout=60)
+    proto = factory.buildProtocol(None)
+    proto.makeConnection(StringTransport())
+    started = time.process_time()
+    for data in reads:
+        proto.dataReceived(data)
+        if factory.stats.requests_by_status:
+            break
+    return (time.process_time() - started) * 1e6
 
 
 def export(rev: str, into: Path) -> Path:

@@ -2,17 +2,19 @@
 
 twisted.web's generic machinery (a Request object with Headers and a BytesIO,
 Content-Type parsing through the email package, resource traversal, sessions)
-cost more than half of the receiver's CPU per request. This protocol parses
-what a submission needs and nothing else: the request line and headers in one
-pass once the head is complete, the body as a list of chunks joined once, and
-the answer written as one preformatted buffer.
+cost more than half of the receiver's CPU per request. This protocol does
+what a submission needs and nothing else: llhttp (the strict C parser of
+Node.js, through httptools) parses, its callbacks collect the head into a dict
+of first values and the body as a list of pieces joined once, and the answer
+is written as one preformatted buffer. llhttp was measured against a
+hand-written strict parser and is faster (docs/performance.md); the rules it
+leaves to its user are in `strict.py`.
 
-Every limit is checked before more than the limit is buffered: the request
-line (414) and headers (431) while the head arrives, the body by its
+Every limit is checked before more than the limit is buffered: the target
+(414) and the header fields (431) while the head arrives, the body by its
 Content-Length or, for chunked uploads, as the chunks arrive (413, also past
 `max_chunks` chunks), and the number of connections, in all and per client
-address, when one opens (503). What is well formed is decided by
-`grammar.py` (strict RFC 9112). A rejected connection gets its answer at once,
+address, when one opens (503). A rejected connection gets its answer at once,
 then the rest of what the client sends is read and dropped for a moment (so
 the client sees the answer rather than a reset) and it is closed.
 
@@ -24,17 +26,16 @@ that may never read. Requests on one connection are answered in order: while
 one waits for the spool, later pipelined bytes are buffered (reading is
 paused past a bound) and parsed after the answer; while the transport's write
 buffer is full (a client that does not read its answers) the protocol, a
-registered push producer, stops reading and parsing until it drains.
+registered push producer, stops reading and answering until it drains.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from http import HTTPStatus
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from twisted.internet.defer import Deferred
@@ -44,6 +45,7 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
+from appliance.receiver.messages import Answer, Request, plain_response
 from appliance.receiver.strict import SINGLE, Refused, check_head, content_length
 
 log = Logger()
@@ -70,70 +72,6 @@ class Limits:
     head_timeout: float = 10.0
     body_timeout: float = 30.0
     min_body_rate: float = 1024.0
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What the handler answers: a status, a short text message and extra headers."""
-
-    status: int
-    message: str
-    headers: tuple[tuple[str, str], ...] = ()
-    close: bool = False
-
-
-class Request:
-    """One complete request as the handler sees it.
-
-    `headers` maps lower-case names to the first value (bytes, stripped);
-    `body` is the whole body; `has_length` is false when the client sent
-    neither Content-Length nor chunked encoding.
-    """
-
-    __slots__ = ("method", "target", "path", "headers", "body", "has_length", "started",
-                 "_protocol")
-
-    def __init__(self, method: bytes, target: bytes, headers: dict[bytes, bytes],
-                 body: bytes, has_length: bool, started: float, protocol: ReceiverProtocol):
-        self.method = method
-        self.target = target
-        self.path = _path(target).decode("latin-1")
-        self.headers = headers
-        self.body = body
-        self.has_length = has_length
-        self.started = started
-        self._protocol = protocol
-
-    def client_ip(self) -> str:
-        """The peer's address (the TCP peer: a proxy's, behind one)."""
-        return self._protocol.transport.getPeer().host
-
-
-def _path(target: bytes) -> bytes:
-    """The path of a request target (origin-form or absolute-form), without the query."""
-    if target[:1] != b"/" and b"://" in target:
-        rest = target.split(b"://", 1)[1]
-        slash = rest.find(b"/")
-        target = rest[slash:] if slash >= 0 else b"/"
-    return target.split(b"?", 1)[0]
-
-
-def plain_response(status: int, message: str, extra: Iterable[tuple[str, str]] = (),
-                   close: bool = True,
-                   date: str | None = None, keep_alive: bool = False,
-                   head_only: bool = False) -> bytes:
-    """A complete HTTP/1.1 response with a short text body."""
-    body = (message + "\n").encode()
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
-    if date:
-        lines.append(f"Date: {date}")
-    lines += ["Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}"]
-    lines += [f"{k}: {v}" for k, v in extra]
-    if close:
-        lines.append("Connection: close")
-    elif keep_alive:
-        lines.append("Connection: keep-alive")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head_only else body)
 
 
 @implementer(IPushProducer)
@@ -449,8 +387,8 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             raise Refused(400, "malformed request line")
 
     def on_chunk_header(self) -> None:
-        self._chunks += 1
-        if self._chunks > self._limits.max_chunks:
+        self._chunks += 1  # llhttp counts the last (empty) chunk too
+        if self._chunks > self._limits.max_chunks + 1:
             raise Refused(413, f"more than {self._limits.max_chunks} chunks")
 
     def on_body(self, body: bytes) -> None:

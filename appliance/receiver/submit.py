@@ -11,7 +11,7 @@ from twisted.python.failure import Failure
 
 from appliance.disk import DiskGuard
 from appliance.receiver.gzipcheck import GzipProblem, check_gzip
-from appliance.receiver.http import Answer, Request
+from appliance.receiver.messages import Answer, Request
 from appliance.receiver.routes import RouteError, parse_submit_path
 from appliance.spool import SpoolSaturated, SpoolWriteFailed, SpoolWriter
 from appliance.stats import Stats

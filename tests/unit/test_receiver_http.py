@@ -9,7 +9,8 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from appliance.receiver.http import Answer, Limits, ReceiverFactory
+from appliance.receiver.http import Limits, ReceiverFactory
+from appliance.receiver.messages import Answer
 from appliance.stats import Stats
 
 LIMITS = Limits(max_body_bytes=1000, max_path_bytes=100, max_header_bytes=400, max_headers=5,
@@ -121,6 +122,15 @@ def test_chunked_body_with_extensions_and_trailers():
     assert statuses(transport) == [200]
 
 
+def test_a_body_of_max_chunks_chunks_is_served():
+    handler = Handler()
+    proto, transport, _, _ = connect(handler)
+    proto.dataReceived(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       + b"1\r\na\r\n" * LIMITS.max_chunks + b"0\r\n\r\n")
+    assert statuses(transport) == [200]
+    assert handler.requests[0].body == b"a" * LIMITS.max_chunks
+
+
 def test_request_without_length_is_handed_over_without_a_body():
     handler = Handler()
     proto, _, _, _ = connect(handler)
@@ -154,7 +164,7 @@ P = b"POST / HTTP/1.1\r\nHost: x\r\n"
 @pytest.mark.parametrize("raw, status", [
     (P + b"Content-Length: 1001\r\n\r\n", 413),
     (P + b"Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + b"a" * 1000 + b"\r\n1\r\nb", 413),
-    (P + b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\na\r\n" * 9, 413),  # max_chunks
+    (P + b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\na\r\n" * 10, 413),  # max_chunks
     (P + b"Content-Length: " + b"9" * 40 + b"\r\n\r\n", 400),  # beyond 64 bits
     (P + b"Content-Length: " + b"9" * 18 + b"\r\n\r\n", 413),
     (b"POST /" + b"p" * 101 + b" HTTP/1.1\r\n\r\n", 414),
