@@ -98,6 +98,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._read_starts_request = True
         self._head_reads: list[bytes] = []  # the reads holding the head in progress
         self._head_at_start = True  # it began at the start of its first read
+        self._line_search_from = 0  # in this read, past the last request line checked
         self._busy = False  # a request is with the handler
         self._feeding = False
         self._serving = False  # in _next's loop
@@ -107,6 +108,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._deadline = None  # the head's or the body's
         self._body_started = 0.0
         self.rejected = False
+        self._refusal: tuple[int, str] | None = None  # to answer once those before it are
         self.closing = False  # answer with Connection: close from now on (a drain)
         self._discarded = 0
         self._linger = None
@@ -225,7 +227,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     # -- input --------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        if self.rejected:
+        if self.rejected or self._refusal is not None:
             self._drop(data)
             return
         if self._over_limit:
@@ -249,20 +251,21 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             self._head_reads.append(data)
         self._read = data
         self._read_starts_request = not within  # until a request ends within this read
+        self._line_search_from = 0
         self._feeding = True
         try:
             self._parser.feed_data(data)
         except HttpParserUpgrade:
-            self.reject(501, "protocol upgrades are not supported")
+            self._refusal = (501, "protocol upgrades are not supported")
         except HttpParserError as e:
             refused = e.__context__
             if isinstance(refused, Refused):
-                self.reject(refused.status, refused.message)
+                self._refusal = (refused.status, refused.message)
             else:
-                self.reject(400, f"malformed request: {e}")
+                self._refusal = (400, f"malformed request: {e}")
         finally:
             self._feeding = False
-        if (within and requests_begun == self._requests_begun and not self.rejected
+        if (within and requests_begun == self._requests_begun and self._refusal is None
                 and (self._in_head or self._in_body)):
             self._bound_wire_bytes(len(data))  # all of `data` is in the same request
 
@@ -278,9 +281,9 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         if self._in_head:
             limit = limits.max_header_bytes + limits.max_path_bytes
             if self._wire_bytes > limit:
-                self.reject(431, f"request head larger than {limit} bytes")
+                self._refusal = (431, f"request head larger than {limit} bytes")
         elif self._wire_bytes > self._wire_limit:
-            self.reject(413, f"request larger than {self._wire_limit} bytes")
+            self._refusal = (413, f"request larger than {self._wire_limit} bytes")
 
     def _next(self) -> None:
         """Hand over the next parsed request, or parse what waited, when free to."""
@@ -291,6 +294,8 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             while not self._busy and not self.rejected and not self._paused & _OUTPUT:
                 if self._queue:
                     self._dispatch(self._queue.popleft())
+                elif self._refusal is not None:  # answered after the requests before it
+                    self.reject(*self._refusal)
                 elif self._buf:
                     buf, self._buf = self._buf, b""
                     self._resume(_INPUT)
@@ -380,11 +385,15 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             at = 0
             while raw.startswith(b"\r\n", at):  # empty lines before a request
                 at += 2
-            exact = raw.startswith(line, at)
-        else:  # pipelined: the request began after another one within the same read
-            exact = line in raw
-        if not exact:
-            raise Refused(400, "malformed request line")
+            if not raw.startswith(line, at):
+                raise Refused(400, "malformed request line")
+        else:
+            # Pipelined: it began after another request within its first read. Searching
+            # on from the last line found keeps a read of many requests linear.
+            at = raw.find(line, self._line_search_from if len(reads) == 1 else 0)
+            if at < 0:
+                raise Refused(400, "malformed request line")
+        self._line_search_from = max(0, at + len(line) - (len(raw) - len(self._read)))
 
     def on_chunk_header(self) -> None:
         self._chunks += 1  # llhttp counts the last (empty) chunk too

@@ -98,6 +98,14 @@ def test_thousands_of_pipelined_requests_in_one_read_are_answered_in_order():
     assert statuses(transport) == [200] * 5000
 
 
+def test_a_lenient_request_line_among_pipelined_ones_is_refused():
+    handler = Handler()
+    proto, transport, _, _ = connect(handler)
+    proto.dataReceived(post(b"/1", b"a") + post(b"/2", b"b").replace(b"POST ", b"POST  "))
+    assert [r.path for r in handler.requests] == ["/1"]
+    assert statuses(transport) == [200, 400]
+
+
 def test_pipelined_input_buffered_while_busy_is_not_taken_for_one_big_head():
     handler = Handler(hold=True)
     proto, transport, _, _ = connect(handler)
