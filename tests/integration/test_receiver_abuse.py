@@ -138,3 +138,19 @@ def test_abusive_clients_are_cut_off_while_an_honest_one_is_served(tmp_path):
         assert stats()["ingest"]["requests_by_status"]["408"] >= SLOWLORIS + SLOW_BODIES
     finally:
         srv.stop()
+
+
+def test_deadlines_apply_in_receiver_processes(tmp_path):
+    """With `[receiver] processes = 2` each child enforces the same deadlines."""
+    env = {**ENV, "APPLIANCE_RECEIVER_PROCESSES": "2"}
+    srv = ServerProcess(tmp_path / "data", env=env).start()
+    try:
+        outcomes = [slowloris(srv) for _ in range(4)]  # the kernel spreads them over both
+        assert outcomes == [True] * 4
+        assert post(srv, "/submit/telemetry/after", b'{"ok": 1}').status == 200
+        stats = srv.admin().stats  # the children's counts, as they report them
+        eventually(lambda: stats()["ingest"]["requests_by_status"].get("408", 0) >= 4,
+                   "the children to count their timed-out connections",
+                   show=lambda: stats()["ingest"]["requests_by_status"])
+    finally:
+        srv.stop()
