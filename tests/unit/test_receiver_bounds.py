@@ -131,16 +131,21 @@ def test_a_full_write_buffer_stops_parsing_until_it_drains():
     assert transport.producerState == "producing"
 
 
-def test_input_buffered_while_the_writes_wait_is_bounded():
-    proto, transport, _, _ = connect()
-    proto.pauseProducing()
-    for _ in range(200):
-        proto.dataReceived(post(b"/p", b"x"))
-        if len(proto._buf) > LIMITS.max_body_bytes:
-            break
+def test_pipelined_input_waiting_for_an_answer_stops_reading_past_its_bound():
+    handler = Handler(hold=True)
+    proto, transport, _, _ = connect(handler)
+    request = post(b"/p", b"x")
+    proto.dataReceived(request)  # with the handler until released
+    sent = 0
+    while sent <= LIMITS.max_body_bytes:
+        assert transport.producerState == "producing"
+        proto.dataReceived(request)
+        sent += len(request)
     assert transport.producerState == "paused"
-    proto.resumeProducing()  # the writes drained; the input pause holds until parsed
-    assert statuses(transport)
+    while handler.pending:
+        handler.pending.pop(0).callback(None)
+    assert transport.producerState == "producing"
+    assert statuses(transport) == [200] * (1 + sent // len(request))
 
 
 def test_a_closing_connection_whose_client_does_not_read_is_aborted():
