@@ -52,6 +52,7 @@ log = Logger()
 
 LINGER_SECONDS = 1.0
 CLOSE_SECONDS = 5.0  # a closing connection whose answer is not taken by then is aborted
+MAX_SKIPPED = 1024  # bytes of empty lines before a request
 WIRE_BYTES_PER_CHUNK = 64  # a chunk-size line with modest extensions
 TIMED_OUT = 408  # how connections aborted at a deadline are counted (no answer is sent)
 _INPUT, _OUTPUT = 1, 2  # why reading is paused: pipelined input waits, answers are not read
@@ -99,6 +100,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._head_reads: list[bytes] = []  # the reads holding the head in progress
         self._head_at_start = True  # it began at the start of its first read
         self._line_search_from = 0  # in this read, past the last request line checked
+        self._skipped = b""  # reads before a request that llhttp skipped (line ends)
         self._busy = False  # a request is with the handler
         self._feeding = False
         self._serving = False  # in _next's loop
@@ -265,9 +267,19 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
                 self._refusal = (400, f"malformed request: {e}")
         finally:
             self._feeding = False
-        if (within and requests_begun == self._requests_begun and self._refusal is None
-                and (self._in_head or self._in_body)):
+        if requests_begun != self._requests_begun or self._refusal is not None:
+            return
+        if within and (self._in_head or self._in_body):
             self._bound_wire_bytes(len(data))  # all of `data` is in the same request
+        elif not within and self._read_starts_request:
+            self._skip(data)
+
+    def _skip(self, data: bytes) -> None:
+        """Keep what llhttp skipped before a request (line ends) for the request-line
+        check, which allows only CRLF pairs there."""
+        self._skipped += data
+        if len(self._skipped) > MAX_SKIPPED:
+            self._refusal = (400, "too many empty lines before a request")
 
     def _bound_wire_bytes(self, n: int) -> None:
         """Count `n` more bytes of the request in progress against what it may take.
@@ -314,6 +326,9 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._in_head = True
         self._head_reads = [self._read]
         self._head_at_start = self._read_starts_request
+        if self._skipped:  # reads that began no request: the head's check sees them
+            self._head_reads.insert(0, self._skipped)
+            self._skipped = b""
         self._wire_bytes = 0
         self._url = b""
         self._headers: dict[bytes, bytes] = {}

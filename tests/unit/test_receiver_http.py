@@ -98,6 +98,16 @@ def test_thousands_of_pipelined_requests_in_one_read_are_answered_in_order():
     assert statuses(transport) == [200] * 5000
 
 
+@pytest.mark.parametrize("before, status", [(b"\r\n", 200), (b"\n", 400), (b"\r", 400),
+                                            (b"\r\n" * 600, 400)])
+def test_what_comes_before_a_request_in_reads_of_its_own(before, status):
+    proto, transport, _, _ = connect()
+    for at in range(0, len(before), 2):
+        proto.dataReceived(before[at:at + 2])
+    proto.dataReceived(post(b"/a", b"x"))
+    assert statuses(transport) == [status]
+
+
 def test_a_lenient_request_line_among_pipelined_ones_is_refused():
     handler = Handler()
     proto, transport, _, _ = connect(handler)
