@@ -404,7 +404,9 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
                 raise Refused(400, "malformed request line")
         else:
             # Pipelined: it began after another request within its first read. Searching
-            # on from the last line found keeps a read of many requests linear.
+            # on from the last line found keeps a read of many requests linear. (It could
+            # find the line in the previous body and miss a lenient one after it: what
+            # is served is framed by llhttp all the same, so nothing can be smuggled.)
             at = raw.find(line, self._line_search_from if len(reads) == 1 else 0)
             if at < 0:
                 raise Refused(400, "malformed request line")
