@@ -74,8 +74,9 @@ def test_the_quick_start_runs_as_written(tmp_path):
     try:
         for command, expected in steps[1:]:
             if "store ls" in command:  # the README says this comes after the file ages
-                eventually(lambda: admin.stats()["converter"].get("converted") == 2,
-                           "both sample pings converted")
+                # "converted" counts records as they are converted; "files" as committed.
+                eventually(lambda: admin.stats()["converter"].get("files", 0) >= 2,
+                           "both sample pings committed to the store")
             command = command.replace(SHOWN_URL, f"https://127.0.0.1:{server.port}")
             command = command.replace(".venv/bin/appliance",
                                       f"{shlex.quote(sys.executable)} -m appliance")
