@@ -8,9 +8,8 @@ import io
 import pytest
 
 from appliance.cli.main import main
-from tests import pings
-from tests.integration.serverproc import ServerProcess, eventually, post
-from tests.integration.test_jobs_server import EXAMPLES, submit, wait_end
+from tests.integration.serverproc import eventually
+from tests.integration.test_jobs_server import EXAMPLES, start_with_pings, submit, wait_end
 
 pytest.importorskip("distributed")
 
@@ -23,18 +22,9 @@ SLOW_MAP = "import time\n\ndef map(k, d, v, c):\n    time.sleep(0.1)\n    c.writ
 def server(tmp_path_factory, dask_cluster):
     """A server whose jobs run on the session's Dask cluster, with 30 pings: part converted,
     part still in the spool."""
-    tmp = tmp_path_factory.mktemp("jobs-dask")
-    env = {"APPLIANCE_HISTOGRAMS_SPEC_DIR": str(pings.write_spec(tmp / "specs")),
-           "APPLIANCE_STORE_MAX_FILE_AGE": "0.2", "APPLIANCE_CONVERTER_IDLE_WAIT": "0.05",
-           "APPLIANCE_SPOOL_MAX_SEGMENT_BYTES": "4096", "APPLIANCE_JOBS_RUNNER": "dask",
-           "APPLIANCE_JOBS_SCHEDULER": dask_cluster.address}
-    srv = ServerProcess(tmp / "data", env=env).start()
+    srv = start_with_pings(tmp_path_factory.mktemp("jobs-dask"), APPLIANCE_JOBS_RUNNER="dask",
+                           APPLIANCE_JOBS_SCHEDULER=dask_cluster.address)
     try:
-        for i in range(20):
-            assert post(srv, f"/submit/telemetry/job-{i}/{pings.DIMS}", pings.body(i)).status == 200
-        srv.wait_for_log(r"converter: \d+ converted")
-        for i in range(20, 30):
-            assert post(srv, f"/submit/telemetry/job-{i}/{pings.DIMS}", pings.body(i)).status == 200
         yield srv
     finally:
         assert srv.stop() == 0
