@@ -199,6 +199,12 @@ def _reduce_task(rid: int, funcs: bytes, script: str, combine_threshold: int,
     return {"records": records, "keys": keys}
 
 
+def _names(files: list, shown: int = 3) -> str:
+    """The paths of a map task's inputs, for an error message."""
+    names = ", ".join(f.path for f in files[:shown])
+    return names + (f" and {len(files) - shown} more" if len(files) > shown else "")
+
+
 # --- the driver --------------------------------------------------------------------------------
 
 def _register_by_value(job: Job) -> list:
@@ -363,7 +369,7 @@ class DaskRunner:
             futures.extend(maps)
             self._map_errors = 0
             results = self._gather(client, maps,
-                                   lambda i, res: self._on_map(state, groups[i], res))
+                                   lambda i, res: self._on_map(state, groups[i], res), groups)
             summary.data_bytes = state["data_bytes"]
             for i in range(len(groups)):
                 res = results[i]
@@ -450,9 +456,10 @@ class DaskRunner:
         self._report(phase="map", files_total=len(self.inputs), errors=self._map_errors,
                      **state)
 
-    def _gather(self, client, futures: list, on_done) -> dict[int, Any]:
-        """Wait for `futures` (as they finish); raise JobError on the first failure and
-        JobCancelled within a second of `cancel()`."""
+    def _gather(self, client, futures: list, on_done,
+                inputs: list[list] | None = None) -> dict[int, Any]:
+        """Wait for `futures` (as they finish); raise JobError on the first failure (naming
+        the task's `inputs[i]`, if given) and JobCancelled within a second of `cancel()`."""
         from distributed import wait
 
         index = {f.key: i for i, f in enumerate(futures)}
@@ -471,7 +478,8 @@ class DaskRunner:
                 except JobError:
                     raise
                 except Exception as e:
-                    raise JobError(f"job script {self.script}: task {f.key} failed: "
+                    where = f" (inputs: {_names(inputs[i])})" if inputs else ""
+                    raise JobError(f"job script {self.script}: task {f.key}{where} failed: "
                                    f"{type(e).__name__}: {e}") from None
                 results[i] = res
                 on_done(i, res)

@@ -115,3 +115,25 @@ def test_unreadable_local_input_is_an_error(dask_cluster, tmp_path, node):
         DaskRunner(tmp / "extract.py", [gone], tmp_path / "out",
                    scheduler=dask_cluster.address).run()
     assert not (tmp_path / "out").exists()
+
+
+def test_an_object_gone_before_a_worker_fetches_it_fails_the_job(dask_cluster, tmp_path, s3,
+                                                                  bucket):
+    """Listed by the driver, deleted before the worker downloads it: the job fails naming
+    the object; it is never skipped."""
+    from appliance.mr.plan import plan_inputs
+    from appliance.storage.filters import Filter
+    from tests.integration.test_mr_s3 import COUNT, split_store
+
+    config, groups = split_store(tmp_path, s3, bucket)
+    inputs = plan_inputs(config, Filter.all(), None, local=False, remote=True,
+                         download=False)
+    gone = groups["s3"][0]
+    s3.client().delete_object(Bucket=bucket, Key=f"{config.export.prefix.strip('/')}/{gone}"
+                              if config.export.prefix.strip("/") else gone)
+    with pytest.raises(JobError) as e:
+        DaskRunner(COUNT, inputs.files, tmp_path / "out", scheduler=dask_cluster.address,
+                   config=config).run()
+    assert f"(inputs: s3://{bucket}/" in str(e.value) and gone in str(e.value)
+    assert "NoSuchKey" in str(e.value)
+    assert not (tmp_path / "out").exists()
