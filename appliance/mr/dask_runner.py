@@ -332,6 +332,7 @@ class DaskRunner:
         summary.extra = {"runner": "dask", "scheduler": client.scheduler.address}
         registered = _register_by_value(job)
         futures: list = []
+        sent: list = []  # futures of the shipped local inputs (None: an S3 object)
         errors_var = None
         try:
             # pickled here, explicitly by value: Dask's own choice between pickle and
@@ -362,14 +363,15 @@ class DaskRunner:
             maps = []
             for i, g in enumerate(groups):
                 self._check_cancel()
-                shipped = self._ship(client, g)
-                futures.extend(f for f in shipped if f is not None)
-                maps.append(client.submit(_map_task, i, funcs_f, spec, g, errors_name, shipped,
-                                          winners_f, key=f"{token}-map-{i}", pure=False))
+                sent.extend(self._ship(client, g))
+                maps.append(client.submit(_map_task, i, funcs_f, spec, g, errors_name,
+                                          sent[-len(g):], winners_f, key=f"{token}-map-{i}",
+                                          pure=False))
             futures.extend(maps)
             self._map_errors = 0
             results = self._gather(client, maps,
                                    lambda i, res: self._on_map(state, groups[i], res), groups)
+            sent.clear()  # mapped: the workers drop the shipped inputs once nothing refers to them
             summary.data_bytes = state["data_bytes"]
             for i in range(len(groups)):
                 res = results[i]
@@ -412,9 +414,9 @@ class DaskRunner:
             write_output(self.output, record_lists, summary, self._check_cancel)
             return summary
         finally:
-            if futures:
+            if futures or sent:
                 try:
-                    client.cancel(futures)
+                    client.cancel(futures + [f for f in sent if f is not None])
                 except Exception:
                     pass
             if errors_var is not None:
