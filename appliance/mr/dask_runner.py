@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -57,6 +57,7 @@ from appliance.mr.worker import JobSpec, Mapper, reduce_groups
 
 _NO_SPILL = 1 << 62  # map output stays in the task's memory; Dask spills results
 _CANCEL_POLL = 0.5  # seconds between checks for cancel while tasks run
+_SHIP_BATCH = 64 << 20  # local input bytes scattered to the cluster in one call
 
 
 # --- worker side -------------------------------------------------------------------------------
@@ -361,11 +362,10 @@ class DaskRunner:
             self._state = state = {"files_done": 0, "records": 0, "bytes": 0, "data_bytes": 0}
             self._report(phase="map", files_total=len(self.inputs), errors=0, **state)
             maps = []
-            for i, g in enumerate(groups):
-                self._check_cancel()
-                sent.extend(self._ship(client, g))
-                maps.append(client.submit(_map_task, i, funcs_f, spec, g, errors_name,
-                                          sent[-len(g):], winners_f, key=f"{token}-map-{i}",
+            for i, shipped in self._ship(client, groups):
+                sent.extend(shipped)
+                maps.append(client.submit(_map_task, i, funcs_f, spec, groups[i], errors_name,
+                                          shipped, winners_f, key=f"{token}-map-{i}",
                                           pure=False))
             futures.extend(maps)
             self._map_errors = 0
@@ -432,22 +432,31 @@ class DaskRunner:
                 except ValueError:
                     pass
 
-    def _ship(self, client, files: list) -> list:
-        """Per input of one map task: a future of its bytes if it is local, else None."""
-        shipped = []
-        for f in files:
-            if not is_local(f):
-                shipped.append(None)
-                continue
-            try:
-                payload = (convert_spool(f, self.config, self.schemas, self.spool_filter)
-                           if isinstance(f, SpoolInput) else pack(f))
-            except OSError as e:
-                raise JobError(f"job script {self.script}: cannot read the input {f.path} "
-                               f"to send it to the cluster: {e}") from None
-            [fut] = client.scatter([payload], hash=False)
-            shipped.append(fut)
-        return shipped
+    def _ship(self, client, groups: list[list]) -> Iterator[tuple[int, list]]:
+        """(task index, per input of the task: a future of its shipped payload if it is
+        local, else None), scattered in batches of about `_SHIP_BATCH` input bytes (one
+        round trip each, without holding every local input in the driver's memory)."""
+        batch: list[tuple[int, list]] = []
+        size = 0
+        for i, files in enumerate(groups):
+            self._check_cancel()
+            batch.append((i, [self._payload(f) if is_local(f) else None for f in files]))
+            size += sum(f.size for f in files if is_local(f))
+            if size >= _SHIP_BATCH or i == len(groups) - 1:
+                flat = [p for _, payloads in batch for p in payloads if p is not None]
+                futs = iter(client.scatter(flat, hash=False)) if flat else iter(())
+                for j, payloads in batch:
+                    yield j, [None if p is None else next(futs) for p in payloads]
+                batch, size = [], 0
+
+    def _payload(self, f):
+        """What is shipped for local input `f` (`appliance.mr.shipping`)."""
+        try:
+            return (convert_spool(f, self.config, self.schemas, self.spool_filter)
+                    if isinstance(f, SpoolInput) else pack(f))
+        except OSError as e:
+            raise JobError(f"job script {self.script}: cannot read the input {f.path} "
+                           f"to send it to the cluster: {e}") from None
 
     def _on_map(self, state: dict, files: list[InputFile], res: dict) -> None:
         state["files_done"] += len(files)
