@@ -98,13 +98,11 @@ def run_job(args, config, out, err=None) -> int:
         except ImportError:
             raise CommandError("--runner dask needs Dask: install appliance[dask] "
                                "(dask[distributed] and cloudpickle)") from None
-    if runner_kind == "dask" and args.dedupe:
-        raise CommandError("--dedupe works with the local runner only")
     mode = "remote" if args.remote_only else "local" if args.local_only else "all"
     try:
         use_local, use_remote = choose_sources(mode, config, args.store is not None)
         inputs = plan_inputs(config, flt, schemas, local=use_local, remote=use_remote,
-                             spool=runner_kind == "local" and not args.no_spool,
+                             spool=not args.no_spool,
                              store=args.store, cache_dir=args.cache_dir,
                              cache_bytes=args.cache_bytes, download=runner_kind == "local")
     except InputError as e:
@@ -120,7 +118,8 @@ def run_job(args, config, out, err=None) -> int:
             runner = DaskRunner(args.script, inputs.files, args.output,
                                 scheduler=args.scheduler, mappers=args.mappers,
                                 reducers=args.reducers, max_errors=args.max_errors,
-                                progress=show, config=config)
+                                progress=show, config=config, schemas=schemas,
+                                spool_filter=flt, dedupe=args.dedupe)
         else:
             runner = LocalRunner(args.script, inputs.files, args.output,
                                  mappers=args.mappers or 2, reducers=args.reducers,

@@ -33,6 +33,11 @@ def add_parsers(actions, common) -> None:
                    help="cancel the job after this long (default: [jobs] timeout)")
     p.add_argument("--dedupe", action="store_true",
                    help="keep only the last submission per docId (docs/mapreduce.md)")
+    p.add_argument("--runner", choices=("local", "dask"),
+                   help="run on this node (local) or on a Dask cluster (dask) "
+                        "(default: the server's [jobs] runner)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="the Dask scheduler (default: the server's [jobs] scheduler)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--local-only", action="store_true", help="store and spool only")
     where.add_argument("--remote-only", action="store_true", help="S3 only")
@@ -85,6 +90,10 @@ def submit(args, config, out) -> int:
                          "local" if args.local_only else "all"}
     if args.timeout is not None:
         request["timeout"] = args.timeout
+    if args.runner:
+        request["runner"] = args.runner
+    if args.scheduler:
+        request["scheduler"] = args.scheduler
     client = admin_client(args, config)
     job = _call(client.submit_job, request)
     out.write(f"{job['id']}\n")

@@ -188,6 +188,12 @@ KEYS: tuple[Key, ...] = (
     Key("jobs", "timeout", 3600.0,
         "Seconds a job may run before it is cancelled (a submission may ask for another "
         "limit).", minimum=1),
+    Key("jobs", "runner", "local",
+        "Where submitted jobs run: local (mapper and reducer processes on this node) or dask "
+        "(the Dask cluster at [jobs] scheduler; a submission may choose).",
+        choices=("local", "dask")),
+    Key("jobs", "scheduler", "",
+        "The Dask scheduler address (tcp://HOST:PORT) for jobs run with the dask runner."),
     Key("jobs", "keep", 200,
         "Finished jobs whose output and log are kept in <data_dir>/jobs (oldest removed "
         "first).", minimum=1),

@@ -18,13 +18,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "jobs"
 SLOW_MAP = "import threading\n\ndef map(k, d, v, c):\n    threading.Event().wait()\n"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A server with 30 pings, part converted, part still in the spool (small segments)."""
-    tmp = tmp_path_factory.mktemp("jobs")
+def start_with_pings(tmp: Path, **env: str) -> ServerProcess:
+    """A server (settings `env` besides the test ones) with 30 pings, part converted, part
+    still in the spool (small segments)."""
     env = {"APPLIANCE_HISTOGRAMS_SPEC_DIR": str(pings.write_spec(tmp / "specs")),
            "APPLIANCE_STORE_MAX_FILE_AGE": "0.2", "APPLIANCE_CONVERTER_IDLE_WAIT": "0.05",
-           "APPLIANCE_JOBS_MAX_RUNNING": "2", "APPLIANCE_SPOOL_MAX_SEGMENT_BYTES": "4096"}
+           "APPLIANCE_SPOOL_MAX_SEGMENT_BYTES": "4096", **env}
     srv = ServerProcess(tmp / "data", env=env).start()
     try:
         for i in range(20):
@@ -32,6 +31,17 @@ def server(tmp_path_factory):
         srv.wait_for_log(r"converter: \d+ converted")
         for i in range(20, 30):
             assert post(srv, f"/submit/telemetry/job-{i}/{pings.DIMS}", pings.body(i)).status == 200
+    except BaseException:
+        srv.stop()
+        raise
+    return srv
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A server with 30 pings (`start_with_pings`) and an invalid one; two jobs at a time."""
+    srv = start_with_pings(tmp_path_factory.mktemp("jobs"), APPLIANCE_JOBS_MAX_RUNNING="2")
+    try:
         assert post(srv, "/submit/telemetry/bad-1/x/y/z/w/v", b"{nope").status == 200
         yield srv
     finally:

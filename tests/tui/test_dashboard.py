@@ -196,11 +196,13 @@ async def test_launch_from_the_form_then_see_the_output(fake, tmp_path, monkeypa
     async with app.run_test(size=SIZE) as pilot:
         form = await open_form(pilot)
         form.query_one("#dedupe").value = True
+        form.query_one("#runner").value = "dask"
         await fill(pilot, form, script_path="by_reason.py", filter=str(filters),
-                   mappers="3", reducers="2")
+                   mappers="3", reducers="2", scheduler="tcp://10.0.0.5:8786")
         assert fake.submitted == [{"script": script, "name": "by_reason.py",
                                    "filter": {"version": 1, "dimensions": []}, "mappers": 3,
-                                   "reducers": 2, "inputs": "all", "dedupe": True}]
+                                   "reducers": 2, "inputs": "all", "dedupe": True,
+                                   "runner": "dask", "scheduler": "tcp://10.0.0.5:8786"}]
         assert isinstance(app.screen, JobScreen) and app.screen.job_id == "j-0006"
         await settle(pilot)
         assert "queued" in text_of(app.screen.query_one("#job-heading", Static))
