@@ -24,8 +24,9 @@ def add_parser(sub, common) -> None:
                                          "goes to stderr, a summary to stdout. The output "
                                          "is sorted, so it does not depend on N or M.")
     run.add_argument("script", type=Path, metavar="SCRIPT", help="the job script (.py)")
-    run.add_argument("--filter", type=Path, required=True, metavar="FILTER.json",
-                     help="a filter in the schema format (see docs/storage-keys.md)")
+    run.add_argument("--filter", type=Path, metavar="FILTER.json",
+                     help="a filter in the schema format (see docs/storage-keys.md; default: "
+                          "every valid partition, as for job submit)")
     run.add_argument("--output", type=Path, required=True, metavar="OUT",
                      help="the output file (written atomically)")
     run.add_argument("--store", type=Path, metavar="DIR",

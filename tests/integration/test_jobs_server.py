@@ -113,6 +113,11 @@ def test_cancel_and_timeout_stop_the_worker_and_its_processes(server):
     cancelled = server.admin().cancel_job(slow["id"])
     assert cancelled["id"] == slow["id"]
     assert wait_end(server, slow, "cancelled")["error"] == "cancelled"
+    # the CLI shows the state a cancel ends in, not the state it was asked in
+    slow = submit(server, SLOW_MAP)
+    server.wait_for_log(rf"job {slow['id']} running")
+    code, out = run_cli(server, "cancel", slow["id"])
+    assert code == 0 and out.startswith(f"job {slow['id']} (t.py): cancelled"), out
     timed = submit(server, SLOW_MAP, timeout=1)
     assert "timed out after 1.0 s" in wait_end(server, timed, "timed_out")["error"]
     assert not list((server.data_dir / "jobs").glob("*/work"))
@@ -136,7 +141,10 @@ def test_the_job_commands_talk_to_the_server(server, tmp_path):
     counts = {line.split("\t")[0]: int(line.split("\t")[1]) for line in out.splitlines()}
     assert sum(counts.values()) == 30 and set(counts) == {"WINNT", "Linux", "Darwin"}
     code, out = run_cli(server, "list")
-    assert code == 0 and job_id in out and "succeeded" in out
+    assert code == 0 and out.split()[:5] == ["JOB", "STATE", "SUBMITTED", "RECORDS", "NAME"]
+    assert job_id in out and "succeeded" in out
+    code, out = run_cli(server, "cancel", job_id)
+    assert code == 0 and "already finished (succeeded): nothing to cancel" in out
     code, out = run_cli(server, "status", job_id, "--json")
     assert json.loads(out)["summary"]["records"] == 30
     assert sum(json.loads(out)["summary"]["sources"].values()) == 30
