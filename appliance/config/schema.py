@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.receiver.keptheaders import DEFAULT_KEEP, check_keep_headers
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -97,6 +99,9 @@ KEYS: tuple[Key, ...] = (
     Key("receiver", "max_connections", 1024, "Most concurrent client connections.", minimum=1),
     Key("receiver", "idle_timeout", 60.0,
         "Seconds an idle or stalled client connection is kept open.", minimum=0.1),
+    Key("receiver", "keep_headers", DEFAULT_KEEP,
+        "Request headers kept with each submission (comma-separated; Content-Encoding is "
+        "always kept; each value cut to 1024 characters).", check=check_keep_headers),
     Key("receiver", "store_client_ip", False,
         "Record the client's IP address with each submission."),
     Key("receiver", "processes", 1,
