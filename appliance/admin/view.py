@@ -36,7 +36,7 @@ class NodeView:
         self.server = server
         self._wall = wall
         self.history = History(self._sample, server.reactor, wall, size=history_size)
-        self.debug = DebugPings(server.data_dir / "store", wall=wall)
+        self.debug = DebugPings(server.data_dir / "store", server.data_dir / "spool", wall=wall)
         self._blocking = blocking or (lambda f: deferToThreadPool(
             server.reactor, server.reactor.getThreadPool(), f))
 

@@ -59,17 +59,22 @@ def usage_pings(store: Path) -> dict[str, tuple[dict, dict]]:
     return found
 
 
+def run_glean_app(srv: ServerProcess, data_dir: Path, channel: str, clicks: int,
+                  extra: dict[str, str]) -> None:
+    """The test application, trusting the node's self-signed certificate."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLEAN_")}
+    env.update(extra, SSL_CERT_FILE=str(srv.cafile))
+    subprocess.run([sys.executable, str(CLIENT), f"https://{srv.host}:{srv.port}",
+                    str(data_dir), channel, str(clicks)], env=env, check=True, timeout=120)
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("glean")
     srv = ServerProcess(tmp / "data", env=FAST).start()
     try:
         for i, (_traffic, channel, clicks, extra) in enumerate(RUNS):
-            env = {k: v for k, v in os.environ.items() if not k.startswith("GLEAN_")}
-            env.update(extra, SSL_CERT_FILE=str(srv.cafile))
-            subprocess.run([sys.executable, str(CLIENT), f"https://{srv.host}:{srv.port}",
-                            str(tmp / f"glean-{i}"), channel, str(clicks)],
-                           env=env, check=True, timeout=120)
+            run_glean_app(srv, tmp / f"glean-{i}", channel, clicks, extra)
         eventually(lambda: len(usage_pings(srv.data_dir / "store")) == len(RUNS),
                    "the three usage pings in the store",
                    show=lambda: sorted(p.as_posix() for p in (srv.data_dir / "store").rglob("*")))
@@ -126,3 +131,15 @@ def test_a_job_sums_main_traffic_by_default_and_all_when_asked(node):
     everything = run([{"field_name": "traffic", "allowed_values": "*"}])
     assert sorted(everything.splitlines()) == ["nightly\t5", "release\t10"]
     assert run([{"field_name": "traffic", "allowed_values": ["debug"]}]) == "nightly\t5\n"
+
+
+def test_the_debug_view_shows_a_ping_before_the_converter_commits_it(tmp_path):
+    srv = ServerProcess(tmp_path / "data").start()  # commits every 300 s by default
+    try:
+        run_glean_app(srv, tmp_path / "glean", "beta", 2, {"GLEAN_DEBUG_VIEW_TAG": "live"})
+        pings = eventually(lambda: [p for p in srv.admin().debug_pings("live")
+                                    if p["doc_type"] == "usage"], "the usage ping listed")
+        assert pings[0]["document"]["metrics"]["counter"]["app.clicks"] == 2
+        assert usage_pings(srv.data_dir / "store") == {}       # not converted yet
+    finally:
+        srv.stop()

@@ -114,3 +114,36 @@ def test_the_admin_endpoint(tmp_path, converter):
         ["s2", "s1"]
     assert api.call("POST", "/v1/debug/pings").status == 405
     assert api.call("GET", "/v1/debug/pings?limit=x").status == 400
+
+
+def test_spool_pings_show_before_conversion_and_once_after(tmp_path, store):
+    from appliance.spool.frame import encode
+
+    spool = tmp_path / "data" / "spool"
+    spool.mkdir(parents=True)
+    path = "/submit/app/events/1/from-spool"
+    debug = SpoolRecord(RecordIds().next(), NOW_NS, path, orjson.dumps({"n": 7}),
+                        {"X-Debug-ID": "live"})
+    plain = SpoolRecord(RecordIds().next(), NOW_NS, "/submit/app/events/1/plain", b"{}")
+    segment = spool / "current.seg"
+    segment.write_bytes(b"".join(encode(plain)))
+    view = DebugPings(store.root, spool, wall=lambda: NOW)
+    assert view.scan() == 0
+    with open(segment, "ab") as f:             # the writer appends; half a frame so far
+        frame = b"".join(encode(debug))
+        f.write(frame[:30])
+    assert view.scan() == 0
+    with open(segment, "ab") as f:
+        f.write(frame[30:])
+    assert view.scan() == 1
+    [ping] = view.latest("live")
+    assert ping["document"]["n"] == 7 and ping["doc_id"] == "from-spool"
+    assert ping["document"]["metadata"]["header"] == {"x_debug_id": "live"}
+    # Sealing renames the segment; conversion puts the same ping in the store.
+    segment.rename(spool / "sealed-1.seg")
+    result = store.converter.convert(debug)
+    target = store.root / result.partition / "node.000099.0000.1.zst"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(zstandard.compress(result.line))
+    assert view.scan() == 0 and len(view.latest()) == 1
+    assert view.latest()[0]["document"] == ping["document"]
