@@ -134,6 +134,8 @@ class NodeView:
                                if export.get("last_error") else ""))
         if server.ledger is not None:
             problems.extend(server.ledger.alerts)
+        if server.registry is not None and server.registry.problem:
+            problems.append(server.registry.problem)
         return {"ok": not problems, "problems": problems}
 
     # -- endpoints -----------------------------------------------------------
@@ -151,6 +153,8 @@ class NodeView:
         return {
             "version": __version__,
             "node_id": server.node_id,
+            "node_label": server.node_label,
+            "node_registry": server.registry.describe() if server.registry else None,
             "time": self._wall(),
             **snapshot,
             "health": self.health(disk, spool_wait, snapshot["export"], log),

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.receiver.keptheaders import DEFAULT_KEEP, check_keep_headers
+from appliance.config.ciphers import MODERN_CIPHERS, check_ciphers
+from appliance.config.headers import DEFAULT_KEEP, check_keep_headers
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -47,17 +48,6 @@ def _listen_check(value: str) -> str | None:
     return None
 
 
-# TLS 1.2 with forward secrecy (ECDHE) and AEAD only: no CBC, no SHA-1 MACs, no RSA key
-# exchange. TLS 1.3's suites are all AEAD and are not set by this string.
-MODERN_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
-
-
-def _ciphers_check(value: str) -> str | None:
-    from appliance.receiver.tls import check_ciphers
-
-    return check_ciphers(value)
-
-
 def _admin_listen_check(value: str) -> str | None:
     if value.startswith("unix:"):
         return None if value[len("unix:"):] else "unix: needs a socket path"
@@ -71,7 +61,8 @@ KEYS: tuple[Key, ...] = (
     Key("server", "log_level", "info", "Lowest level written to the console and log file.",
         choices=("debug", "info", "warn", "error")),
     Key("server", "node_id", "",
-        "Name of this node in keys and stats; empty means the host name."),
+        "Readable label of this node in keys and stats; empty means the host name. Keys also "
+        "carry the data dir's unique node id (node.json), so labels may repeat."),
     Key("server", "shutdown_timeout", 30.0,
         "Seconds SIGTERM may take to drain: in-flight requests answered, the converter "
         "committed, uploads finished; what is left then is abandoned (and redone at start).",
@@ -84,7 +75,7 @@ KEYS: tuple[Key, ...] = (
     Key("receiver", "tls_ciphers", MODERN_CIPHERS,
         "OpenSSL cipher string for TLS 1.2 (TLS 1.3 always offers its own AEAD suites); the "
         "default allows only ECDHE key exchange with AES-GCM or ChaCha20-Poly1305.",
-        check=_ciphers_check),
+        check=check_ciphers),
     Key("receiver", "cert_file", "",
         "PEM certificate (chain) for HTTPS; empty generates a self-signed one in the data dir."),
     Key("receiver", "key_file", "", "PEM private key for cert_file."),

@@ -9,8 +9,9 @@ from appliance.convert.loop import ConverterLoop
 from appliance.convert.records import RecordConverter
 from appliance.convert.specs import SpecStore
 from appliance.convert.storespace import StoreSpace
+from appliance.node import node_identity
 from appliance.spool import SpoolDir
-from appliance.storage.schema import Schema, sanitise
+from appliance.storage.schema import Schema
 
 
 def spec_dir(config: Config) -> Path:
@@ -46,7 +47,7 @@ def converter_loop(config: Config, on_report=None) -> ConverterLoop:
     """The loop that converts the data dir's spool into its store."""
     return ConverterLoop(
         SpoolDir(config.data_dir / "spool"), config.data_dir / "store",
-        record_converter(config), node_id=sanitise(config.node_id),
+        record_converter(config), node_id=node_identity(config).name,
         level=config.store.compression_level, max_file_bytes=config.store.max_file_bytes,
         max_file_age=config.store.max_file_age, on_report=on_report,
         space=store_space(config))

@@ -262,7 +262,7 @@ class ConverterLoop:
             result = self.converter.convert(record)
         else:
             result = self._quarantine(gen, record, segment, offset)
-        gen.files.write(result.partition, result.line)
+        gen.files.write(result.partition, result.line, record.received_ns)
         self.guard.end()
         gen.days.add(self._day_of(record.received_ns), result.invalid_reason)
         if result.invalid_reason:

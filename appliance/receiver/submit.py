@@ -9,10 +9,11 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from appliance.config.headers import DEFAULT_KEEP
 from appliance.disk import DiskGuard
 from appliance.receiver.gzipcheck import GzipProblem, check_gzip
 from appliance.receiver.http import Answer, Request
-from appliance.receiver.keptheaders import DEFAULT_KEEP, KeptHeaders
+from appliance.receiver.keptheaders import KeptHeaders
 from appliance.receiver.routes import RouteError, parse_submit_path
 from appliance.spool import SpoolSaturated, SpoolWriteFailed, SpoolWriter
 from appliance.stats import Stats

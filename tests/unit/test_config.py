@@ -230,7 +230,7 @@ def test_version(capsys):
 
 
 def test_keep_headers_must_be_header_names():
-    from appliance.receiver.keptheaders import check_keep_headers, parse_keep_headers
+    from appliance.config.headers import check_keep_headers, parse_keep_headers
     assert parse_keep_headers(" Date, X-Debug-ID,,Date ") == ("Date", "X-Debug-ID")
     assert "not a header name" in check_keep_headers("Date, Bad Name")
     assert "at most 32" in check_keep_headers(",".join(f"X-H{i}" for i in range(33)))
