@@ -113,6 +113,12 @@ class NodeView:
         if log and log["failing"]:
             problems.append(f"log file failing: {log['failing']} "
                             f"({log['dropped_lines']} lines dropped so far)")
+        receiver = server.config.receiver
+        slots = receiver.max_connections * receiver.processes
+        if server.stats.open_connections >= slots:
+            problems.append(f"public port saturated: {server.stats.open_connections} connections "
+                            f"open, every slot taken ([receiver] max_connections "
+                            f"{receiver.max_connections} per process); new clients get 503")
         converter = server.converter
         if server.config.converter.enabled and converter is not None and not converter.running:
             problems.append(f"converter not running (restarted {converter.restarts} times; "

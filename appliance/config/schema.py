@@ -88,8 +88,23 @@ KEYS: tuple[Key, ...] = (
         minimum=256),
     Key("receiver", "max_headers", 100, "Most header lines in one request.", minimum=1),
     Key("receiver", "max_connections", 1024, "Most concurrent client connections.", minimum=1),
+    Key("receiver", "max_connections_per_ip", 128,
+        "Most concurrent connections from one client address, per receiver process "
+        "(behind a proxy every client has the proxy's address: raise it to max_connections).",
+        minimum=1),
+    Key("receiver", "max_chunks", 4096, "Most chunks in one chunked request body.", minimum=1),
     Key("receiver", "idle_timeout", 60.0,
-        "Seconds an idle or stalled client connection is kept open.", minimum=0.1),
+        "Seconds a connection may receive nothing (between requests, or stalled).",
+        minimum=0.1),
+    Key("receiver", "head_timeout", 10.0,
+        "Seconds a client has to send a whole request head (from the connection or the "
+        "head's first byte).", minimum=0.1),
+    Key("receiver", "body_timeout", 30.0,
+        "Seconds a client has to send a whole body (plus its bytes at min_body_rate).",
+        minimum=0.1),
+    Key("receiver", "min_body_rate", 1024.0,
+        "Slowest body accepted, bytes/s: each byte received adds 1/rate s to body_timeout "
+        "(0: body_timeout alone).", minimum=0),
     Key("receiver", "keep_headers", DEFAULT_KEEP,
         "Request headers kept with each submission (comma-separated; Content-Encoding is "
         "always kept; each value cut to 1024 characters).", check=check_keep_headers),
