@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.config.ciphers import MODERN_CIPHERS, check_ciphers
+from appliance.config.headers import DEFAULT_KEEP, check_keep_headers
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -104,6 +105,9 @@ KEYS: tuple[Key, ...] = (
     Key("receiver", "min_body_rate", 1024.0,
         "Slowest body accepted, bytes/s: each byte received adds 1/rate s to body_timeout "
         "(0: body_timeout alone).", minimum=0),
+    Key("receiver", "keep_headers", DEFAULT_KEEP,
+        "Request headers kept with each submission (comma-separated; Content-Encoding is "
+        "always kept; each value cut to 1024 characters).", check=check_keep_headers),
     Key("receiver", "store_client_ip", False,
         "Record the client's IP address with each submission."),
     Key("receiver", "processes", 1,
