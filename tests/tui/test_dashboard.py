@@ -358,7 +358,8 @@ async def test_in_the_server_the_dashboard_shows_its_address_and_certificate(fak
                        server_url="https://127.0.0.1:8443", fingerprint="AB:CD:EF")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert "2h 03m · https://127.0.0.1:8443 · healthy" in text_of(app.screen.query_one(HealthBanner))
+        banner = text_of(app.screen.query_one(HealthBanner))
+        assert "2h 03m · https://127.0.0.1:8443 · healthy" in banner
         assert any("TLS certificate SHA-256 AB:CD:EF" in n.message for n in app._notifications)
         await pilot.press("question_mark")
         await pilot.pause()
