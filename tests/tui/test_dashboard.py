@@ -180,6 +180,22 @@ async def test_the_jobs_table_fits_80_columns_and_uses_more(fake):
         assert str(table.get_row("j-0005")[1]) == fake.jobs_data[0]["name"]
 
 
+
+async def test_a_launched_job_becomes_the_selection(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text("def map(key, dims, value, context):\n    pass\n")
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await settle(pilot)
+        await pilot.press("down", "down")  # j-0003 chosen, then a job launched
+        await pilot.press("n")
+        await pilot.pause()
+        await fill(pilot, app.screen, script_path="job.py")
+        await pilot.press("escape")  # from the new job's view back to the list
+        await settle(pilot)
+        assert app.screen.selected() == "j-0006"
+
 async def test_a_cell_that_grows_widens_its_column(fake):
     app = dashboard(fake)
     async with app.run_test(size=SIZE) as pilot:
