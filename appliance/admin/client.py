@@ -82,18 +82,23 @@ class AdminClient:
         """A client for the server of this configuration's data dir.
 
         `url` (http://HOST:PORT or unix:PATH) defaults to the address the
-        running server wrote into `<data_dir>/admin.url`, else `[admin] listen`;
+        running server wrote into `<data_dir>/admin.url` (or last wrote, once the file
+        has gone), else `[admin] listen`;
         `token_file` defaults to `[admin] token_file`, else `<data_dir>/admin.token`.
         """
         tokens = Path(token_file) if token_file else token_path(config)
+        # A stopping server removes admin.url: until one writes it again, the address last
+        # read there is still the one to retry (and to name), not the configured default.
+        last = {"url": default_url(config)}
 
         def find_url() -> str:
             if url:
                 return url
             try:
-                return admin_url_file(config).read_text().strip() or default_url(config)
+                last["url"] = admin_url_file(config).read_text().strip() or last["url"]
             except FileNotFoundError:
-                return default_url(config)
+                pass
+            return last["url"]
 
         def read_token() -> str:
             try:

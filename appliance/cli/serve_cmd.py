@@ -63,7 +63,7 @@ def run(args, config, out) -> int:
         if args.tui:
             from appliance.tui.inprocess import start_dashboard
 
-            start_dashboard(reactor, config)
+            start_dashboard(reactor, config, listening)
 
     def failed(failure) -> None:
         outcome["code"] = 1

@@ -44,15 +44,22 @@ class DashboardApp(App):
         Binding("p,2", "switch_mode('partitions')", "Partitions"),
         Binding("j,3", "switch_mode('jobs')", "Jobs"),
         Binding("l,4", "switch_mode('log')", "Log"),
-        Binding("d,5", "switch_mode('debug')", "Debug"),
+        # Not in the footer (it would not fit 80 columns); the help lists it.
+        Binding("d,5", "switch_mode('debug')", "Debug", show=False),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, client, *, target: str = "", poll_interval: float = 1.0):
+    def __init__(self, client, *, target: str = "", poll_interval: float = 1.0,
+                 server_url: str = "", fingerprint: str = ""):
+        """`target` names the server in the disconnected banner; `server_url` and
+        `fingerprint` (its TLS certificate's SHA-256), when the dashboard runs inside the
+        server, are shown in the banner, the help and a notice at start."""
         super().__init__()
         self.client = client  # thread-safe: the poller and action workers share it
         self.target = target
+        self.server_url = server_url
+        self.fingerprint = fingerprint
         self.poll_interval = poll_interval
         self.feed = Feed(self.client)
         self.latest: Update | None = None
@@ -63,6 +70,15 @@ class DashboardApp(App):
     def on_mount(self) -> None:
         self.set_interval(self.poll_interval, self.poll)
         self.poll()
+        if self.server_url:
+            self.notify(self.serving(), title="appliance serve", timeout=30)
+
+    def serving(self) -> str:
+        """Where this server listens and its certificate, for clients to be pointed at."""
+        text = f"listening on {self.server_url}"
+        if self.fingerprint:
+            text += f"\nTLS certificate SHA-256 {self.fingerprint}"
+        return text
 
     def poll(self, partitions: bool = False) -> None:
         """Start a poll now unless one is running (then this tick is dropped: updates coalesce)."""

@@ -12,9 +12,10 @@ from appliance.tui.units import human_seconds
 class HealthBanner(Static):
     """Green when connected and healthy; red with the problems, or with why it cannot connect."""
 
-    def __init__(self, target: str = "", **kwargs):
+    def __init__(self, target: str = "", server_url: str = "", **kwargs):
         super().__init__("connecting…", **kwargs)
         self.target = target
+        self.server_url = server_url  # shown when the dashboard runs inside the server
 
     def show(self, update: Update) -> None:
         """Redraw from a poll's results."""
@@ -34,6 +35,8 @@ class HealthBanner(Static):
             node = f"{stats['node_label']} ({node})"
         who = (f"{node} · appliance {stats.get('version', '?')} · "
                f"up {human_seconds(stats.get('uptime_seconds'))}")
+        if self.server_url:
+            who += f" · {self.server_url}"
         problems = stats.get("health", {}).get("problems", [])
         if problems:
             self.add_class("-bad")

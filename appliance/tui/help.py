@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 # (keys, where, what): also the table in docs/tui.md and README's "Dashboard" section.
 KEYS = (
     ("o / 1", "everywhere", "Overview: ingest, storage, converter, export, jobs"),
-    ("p / 2", "everywhere", "Partitions and the reconciliation ledger"),
-    ("j / 3", "everywhere", "Jobs"),
-    ("l / 4", "everywhere", "Server log"),
-    ("d / 5", "everywhere", "Debug view: the latest pings with a debug id (X-Debug-ID)"),
+    ("p / 2", "everywhere", "Partitions and the ledger"),
+    ("j / 3, l / 4", "everywhere", "Jobs; the server log"),
+    ("d / 5", "everywhere", "Debug view: pings with an X-Debug-ID"),
     ("? / F1", "everywhere", "this help"),
-    ("q", "everywhere", "quit (the server keeps running when attached)"),
+    ("q", "everywhere", "quit (an attached server runs on)"),
     ("tab / shift+tab", "everywhere", "move focus; the mouse works too"),
     ("r", "Partitions", "refresh partitions and ledger now"),
     ("n", "Jobs", "launch a job (the form)"),
     ("c", "Jobs, job view", "cancel the selected job"),
     ("enter", "Jobs", "open the job: output table and log"),
-    ("m", "job view", "load the next page of output"),
-    ("t", "job view", "switch between output and log"),
-    ("esc", "job view, form", "back / close"),
-    ("ctrl+s", "launch form", "launch"),
-    ("ctrl+o", "launch form", "pick the script file"),
+    ("m, t", "job view", "more output; switch output / log"),
+    ("esc", "help, job view, form", "close / back"),
+    ("ctrl+s, ctrl+o", "launch form", "launch; pick the script file"),
     ("f", "Log", "next level filter (debug, info, warn, error, critical)"),
     ("/", "Debug", "show only one debug id (empty: all)"),
 )
@@ -41,10 +39,21 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help") as box:
             box.border_title = "Keys"
-            table: DataTable = DataTable(id="keys", cursor_type="none", show_cursor=False)
-            table.add_columns("key", "where", "what")
-            table.add_rows(KEYS)
-            yield table
+            box.border_subtitle = "esc closes"
+            yield Static(keys_table(), id="keys")
+            if getattr(self.app, "server_url", ""):
+                yield Static(self.app.serving(), id="serving", classes="hint", markup=False)
             yield Static("The dashboard polls the admin API once a second. While the server "
                          "cannot be reached the banner says so and it keeps retrying.",
                          classes="hint")
+
+
+def keys_table() -> Table:
+    """KEYS as a table whose columns wrap rather than cut at any width."""
+    table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold", expand=True)
+    table.add_column("key", no_wrap=True, style="bold")
+    table.add_column("where", ratio=1)
+    table.add_column("what", ratio=3)
+    for row in KEYS:
+        table.add_row(*row)
+    return table

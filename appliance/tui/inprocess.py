@@ -26,8 +26,11 @@ def install_reactor() -> None:
     asyncioreactor.install(loop)
 
 
-def start_dashboard(reactor, config):
+def start_dashboard(reactor, config, listening):
     """Run the dashboard on the reactor's loop; quitting it stops the server (which drains).
+
+    `listening` (the server's Listening) puts the public URL and the TLS fingerprint in
+    the dashboard: what `serve` prints goes under the dashboard's screen until it quits.
 
     A SIGTERM that stops the reactor first closes the dashboard, so the terminal is
     restored before the server drains.
@@ -35,7 +38,8 @@ def start_dashboard(reactor, config):
     from appliance.admin.client import AdminClient
     from appliance.tui.app import DashboardApp
 
-    app = DashboardApp(AdminClient.from_config(config), target="this server")
+    app = DashboardApp(AdminClient.from_config(config), target="this server",
+                       server_url=listening.url, fingerprint=listening.fingerprint or "")
     running = asyncio.ensure_future(app.run_async())
 
     def ended(future: asyncio.Future) -> None:

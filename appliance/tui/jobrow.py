@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from appliance.mr.runner import describe_sources
@@ -12,6 +13,9 @@ from appliance.tui.units import human_bytes, human_count, human_seconds, text_ba
 STATE_STYLES = {"queued": "cyan", "running": "bold yellow", "succeeded": "green",
                 "failed": "bold red", "cancelled": "magenta", "timed_out": "bold red"}
 JOB_COLUMNS = ("id", "name", "state", "progress", "records", "UTC", "took")
+NAME = JOB_COLUMNS.index("name")
+MIN_NAME = 8  # below this a name is no use: the table scrolls sideways instead
+CELL_PADDING = 2  # a DataTable column's padding, one cell either side
 
 
 def progress_fraction(job: dict) -> float:
@@ -38,15 +42,27 @@ def utc_clock(epoch: float | None) -> str:
     return "-" if epoch is None else time.strftime("%H:%M:%S", time.gmtime(epoch))
 
 
-def job_cells(job: dict) -> list:
-    """The cells of JOB_COLUMNS for one job."""
+def job_cells(job: dict, name_width: int | None = None) -> list:
+    """The cells of JOB_COLUMNS for one job; a name longer than `name_width` ends in `…`."""
     took = None
     if job.get("started_at") is not None and job.get("finished_at") is not None:
         took = job["finished_at"] - job["started_at"]
-    return [job["id"], Text(job.get("name", "")),
+    name = Text(job.get("name", ""))
+    if name_width is not None and name.cell_len > name_width:
+        name.truncate(name_width, overflow="ellipsis")
+    return [job["id"], name,
             Text(job["state"].replace("_", " "), style=STATE_STYLES.get(job["state"], "")),
             progress_cell(job), human_count((job.get("progress") or {}).get("records", 0)),
             utc_clock(job.get("submitted_at")), human_seconds(took) if took is not None else ""]
+
+
+def name_room(rows: list[list], width: int) -> int:
+    """How wide the name column can be in a table `width` cells wide, given every other
+    column sized to its widest cell or heading (never below MIN_NAME)."""
+    others = sum(max(cell_len(str(cell)) for cell in [heading, *column]) + CELL_PADDING
+                 for i, (heading, *column) in enumerate(zip(JOB_COLUMNS, *rows, strict=True))
+                 if i != NAME)
+    return max(MIN_NAME, width - others - CELL_PADDING)
 
 
 def job_heading(job: dict) -> Text:

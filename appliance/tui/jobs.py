@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from appliance.admin.client import AdminError
 from appliance.jobs.states import ACTIVE
 from appliance.tui.feed import Update, Wants
-from appliance.tui.jobrow import JOB_COLUMNS, job_cells
+from appliance.tui.jobrow import JOB_COLUMNS, job_cells, name_room
 from appliance.tui.jobview import JobScreen
 from appliance.tui.launch import LaunchScreen
 from appliance.tui.messages import JobChanged
@@ -18,7 +18,8 @@ from appliance.tui.screen import DashboardScreen
 
 
 class JobsScreen(DashboardScreen):
-    """A row per job, newest first."""
+    """A row per job, newest first; columns sized to their content, names shortened only
+    when the table would otherwise not fit the terminal."""
 
     CSS_PATH = "jobs.tcss"
     WANTS = Wants(jobs=True)
@@ -31,6 +32,7 @@ class JobsScreen(DashboardScreen):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.jobs: dict[str, dict] = {}
+        self._follow: str | None = None  # a job just launched: select it when it shows up
 
     def body(self) -> ComposeResult:
         table: DataTable = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
@@ -44,19 +46,28 @@ class JobsScreen(DashboardScreen):
         if update.jobs is not None:
             self.show_jobs(update.jobs)
 
+    def on_resize(self) -> None:
+        self.show_jobs(list(self.jobs.values()))
+
     def show_jobs(self, jobs: list[dict]) -> None:
-        """Redraw rows; keeps the cursor on the same job."""
+        """Redraw rows; the cursor stays on the job it was on (by id), wherever new jobs put
+        it, or moves to a job just launched."""
         table = self.query_one(DataTable)
         selected = self.selected()
+        if self._follow in (job["id"] for job in jobs):
+            selected, self._follow = self._follow, None
         self.jobs = {job["id"]: job for job in jobs}
+        rows = [job_cells(job) for job in jobs]
+        room = name_room(rows, table.scrollable_content_region.width)
+        rows = [job_cells(job, room) for job in jobs]
         if [str(key.value) for key in table.rows] != list(self.jobs):
             table.clear()
-            for job in jobs:
-                table.add_row(*job_cells(job), key=job["id"])
+            for job, cells in zip(jobs, rows, strict=True):
+                table.add_row(*cells, key=job["id"])
         else:
-            for job in jobs:
-                for column, cell in zip(table.columns, job_cells(job), strict=True):
-                    table.update_cell(job["id"], column, cell)
+            for job, cells in zip(jobs, rows, strict=True):
+                for column, cell in zip(table.columns, cells, strict=True):
+                    table.update_cell(job["id"], column, cell, update_width=True)
         if selected in self.jobs:
             table.move_cursor(row=table.get_row_index(selected))
 
@@ -70,6 +81,7 @@ class JobsScreen(DashboardScreen):
     def action_launch(self) -> None:
         def launched(job: dict | None) -> None:
             if job is not None:
+                self._follow = job["id"]
                 self.notify(f"{job['id']} submitted: {job.get('name', '')}")
                 self.app.push_screen(JobScreen(job["id"]))
 
@@ -85,9 +97,10 @@ class JobsScreen(DashboardScreen):
         job_id = self.selected()
         if job_id is None:
             return
-        if self.jobs[job_id]["state"] not in ACTIVE:
-            self.notify(f"{job_id} is {self.jobs[job_id]['state']}: nothing to cancel",
-                        severity="warning")
+        state = self.jobs[job_id]["state"]
+        if state not in ACTIVE:
+            self.notify(f"job {job_id} already finished ({state.replace('_', ' ')}): "
+                        f"nothing to cancel", severity="warning")
             return
         self._cancel(job_id)
 

@@ -19,16 +19,27 @@ PAGE_BYTES = 65536
 LOG_LINES = 10_000  # the job log view keeps this many last lines
 
 
+def column_heading(index: int, width: int) -> str:
+    """A job's output is `key<TAB>value...` lines: `key`, then `value` (`value 1`, `value 2`,
+    ... when a line has several)."""
+    if index == 0:
+        return "key"
+    return "value" if width <= 2 else f"value {index}"
+
+
 class JobScreen(DashboardScreen):
     """Pushed over the jobs table; Escape goes back."""
 
     CSS_PATH = "jobview.tcss"
     WANTS = Wants(jobs=True)
+    # The footer shows only what applies now (m with more output, c while the job runs, t
+    # names the other tab), so it fits 80 columns next to the app's keys.
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("m", "more", "More output"),
-        Binding("c", "cancel", "Cancel job"),
-        Binding("t", "toggle_tab", "Output/Log"),
+        Binding("m", "more", "More"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("t", "show_tab('log-tab')", "Job log"),
+        Binding("t", "show_tab('output-tab')", "Output"),
     ]
 
     def __init__(self, job_id: str, **kwargs):
@@ -62,6 +73,7 @@ class JobScreen(DashboardScreen):
     def show_job(self, job: dict) -> None:
         """Redraw the heading and read whatever new output and log there is."""
         self.job = job
+        self.refresh_bindings()
         self.query_one("#job-heading", Static).update(job_heading(job))
         if self.output_offset is None and job.get("output_bytes") is not None:
             self._read("output", 0)
@@ -76,13 +88,25 @@ class JobScreen(DashboardScreen):
         if self.output_offset is not None and not self.output_eof:
             self._read("output", self.output_offset)
 
-    def action_toggle_tab(self) -> None:
-        tabs = self.query_one(TabbedContent)
-        tabs.active = "log-tab" if tabs.active == "output-tab" else "output-tab"
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
 
     def action_cancel(self) -> None:
         if self.job is not None and self.job["state"] in ACTIVE:
             self._cancel()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "more":
+            return self.output_offset is not None and not self.output_eof
+        if action == "cancel":
+            return self.job is not None and self.job["state"] in ACTIVE
+        if action == "show_tab":
+            tabs = self.query("#job-tabs")
+            return not tabs or tabs.first(TabbedContent).active != parameters[0]
+        return True
+
+    def on_tabbed_content_tab_activated(self) -> None:
+        self.refresh_bindings()
 
     def _read(self, kind: str, offset: int) -> None:
         if kind not in self._reading:
@@ -119,6 +143,7 @@ class JobScreen(DashboardScreen):
                 self._read("log", self.log_offset)
             return
         self.output_offset, self.output_eof = chunk["next_offset"], chunk["eof"]
+        self.refresh_bindings()
         self._add_rows(self.reader.feed(chunk["text"], eof=chunk["eof"]))
         table = self.query_one("#output-table", DataTable)
         more = "all" if chunk["eof"] else "m: more"
@@ -133,6 +158,6 @@ class JobScreen(DashboardScreen):
     def _add_rows(self, rows: list[list[str]]) -> None:
         table = self.query_one("#output-table", DataTable)
         while len(table.columns) < self.reader.width:
-            table.add_column(f"{len(table.columns) + 1}", default="")
+            table.add_column(column_heading(len(table.columns), self.reader.width), default="")
         width = len(table.columns)
         table.add_rows(row + [""] * (width - len(row)) for row in rows)

@@ -47,7 +47,9 @@ class LogScreen(DashboardScreen):
             yield Label("level ≥", id="level-label")
             yield Select([(name, name) for name in LEVELS], value=self.level,
                          allow_blank=False, id="level")
-        log = RichLog(id="events", wrap=True, max_lines=2000)
+        # min_width=1: wrap at the log's own width (the default 78 is wider than an 80-column
+        # terminal leaves, and the part past the edge would be cut off, not wrapped).
+        log = RichLog(id="events", wrap=True, max_lines=2000, min_width=1)
         log.border_title = "Server events (UTC)"
         yield log
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container
-from textual.widgets import DataTable, Tree
+from textual.containers import Container, Vertical
+from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from appliance.tui.feed import Update, Wants
@@ -49,22 +49,48 @@ class Branch:
 
 OPEN_LEVELS = 4  # side / namespace / doc type / app: what a first look needs
 
-LEDGER_COLUMNS = ("day", "", "accepted", "converted", "invalid", "exported",
-                  "pending conv.", "pending exp.", "problem")
+LEDGER_COLUMNS = ("day", "state", "accepted", "converted", "invalid", "exported",
+                  "to convert", "to export")
+UNCONFIRMED = "seen once: may be a stage in motion"
+
+
+def ledger_state(day: dict) -> tuple[str, str]:
+    """(word, style) for a ledger day: reconciled, a mismatch the server has confirmed on two
+    refreshes in a row, or one it has seen only once (`confirmed` false)."""
+    if day.get("reconciled"):
+        return "✔ ok", ""
+    if day.get("confirmed", True):
+        return "✖ mismatch", "bold red"
+    return "? unconfirmed", "yellow"
 
 
 def ledger_row(day: dict) -> list[Text]:
-    """A ledger day as table cells; a day that does not reconcile is red throughout."""
+    """A ledger day as table cells, styled by its state throughout."""
     invalid = sum(day.get("invalid", {}).values())
     date = day["date"]
-    ok = day.get("reconciled")
-    cells = [f"{date[:4]}-{date[4:6]}-{date[6:]}", "✔" if ok else "✖",
+    word, style = ledger_state(day)
+    cells = [f"{date[:4]}-{date[4:6]}-{date[6:]}", word,
              human_count(day.get("accepted")), human_count(day.get("converted")),
              human_count(invalid), human_count(day.get("exported")),
-             human_count(day.get("pending_conversion")), human_count(day.get("pending_export")),
-             "" if ok else (day.get("problem") or "does not reconcile")]
-    style = "" if ok else "bold red"
+             human_count(day.get("pending_conversion")), human_count(day.get("pending_export"))]
     return [Text(cell, style=style) for cell in cells]
+
+
+def ledger_notes(days: list[dict]) -> Text:
+    """Why each day that does not reconcile does not, one wrapped paragraph per day."""
+    text = Text()
+    for day in days:
+        if day.get("reconciled"):
+            continue
+        word, style = ledger_state(day)
+        date = day["date"]
+        if text:
+            text.append("\n")
+        text.append(f"{date[:4]}-{date[4:6]}-{date[6:]} {word}: ", style=style)
+        text.append(day.get("problem") or "does not reconcile")
+        if not day.get("confirmed", True):
+            text.append(f" ({UNCONFIRMED})", style="dim")
+    return text
 
 
 class PartitionsScreen(DashboardScreen):
@@ -85,7 +111,9 @@ class PartitionsScreen(DashboardScreen):
             yield tree
             table: DataTable = DataTable(id="ledger", cursor_type="row", zebra_stripes=True)
             table.border_title = "Ledger (by submission day)"
-            yield table
+            with Vertical(id="ledger-box"):
+                yield table
+                yield Static(id="ledger-notes", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#ledger", DataTable).add_columns(*LEDGER_COLUMNS)
@@ -104,6 +132,9 @@ class PartitionsScreen(DashboardScreen):
                 table.add_row(*ledger_row(day), key=day["date"])
             if table.row_count:
                 table.move_cursor(row=min(cursor, table.row_count - 1))
+            notes = ledger_notes(update.ledger.get("days", []))
+            self.query_one("#ledger-notes", Static).update(notes)
+            self.query_one("#ledger-notes", Static).display = bool(notes)
 
     def _show_tree(self, partitions: dict) -> None:
         local, exported = partitions.get("local", []), partitions.get("exported", [])

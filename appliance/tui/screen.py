@@ -21,7 +21,8 @@ class DashboardScreen(Screen):
         return self.WANTS
 
     def compose(self) -> ComposeResult:
-        yield HealthBanner(getattr(self.app, "target", ""), id="banner")
+        yield HealthBanner(getattr(self.app, "target", ""), getattr(self.app, "server_url", ""),
+                           id="banner")
         yield from self.body()
         yield Footer(compact=True)
 

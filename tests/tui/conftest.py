@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from rich.console import Console
 
 from appliance.tui import DashboardApp
 from tests.tui.fakeclient import FakeClient
@@ -26,3 +29,10 @@ async def settle(pilot, poll: bool = True) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()  # reads started by what the poll showed
     await pilot.pause()
+
+
+def screen_text(app) -> str:
+    """What the terminal shows now, as plain text (to check nothing is cut)."""
+    console = Console(width=app.size.width, file=io.StringIO(), record=True, color_system=None)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text()

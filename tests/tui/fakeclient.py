@@ -257,3 +257,21 @@ class FakeClient:
         piece = data[offset:offset + limit]
         return {"offset": offset, "next_offset": offset + len(piece), "size": len(data),
                 "eof": offset + len(piece) >= len(data), "text": piece.decode()}
+
+
+def busy_client() -> FakeClient:
+    """A node after a long day: many jobs with long names in every state, a long node
+    label, and ledger days that do not reconcile, one of them not yet confirmed."""
+    fake = FakeClient()
+    fake.stats_data["node_label"] = "telemetry-ingest-eu-west-1-production-primary"
+    states = ("running", "queued", "succeeded", "failed", "cancelled", "timed_out")
+    fake.jobs_data = [
+        job(f"j-{n:04d}", f"weekly_crash_rate_by_build_and_channel_{n:02d}_with_dedupe.py",
+            states[n % len(states)], done=n % 9, total=8, submitted=T0 + 100 * n)
+        for n in range(40, 0, -1)]
+    fake.ledger_data["days"].append(
+        {"date": "20131118", "accepted": 120_400, "converted": 120_000,
+         "invalid": {"unknown_revision": 380}, "exported": 119_990, "pending_conversion": 0,
+         "pending_export": 0, "reconciled": False, "confirmed": False,
+         "problem": "converted + invalid (120380) != exported + pending export (119990)"})
+    return fake

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, RichLog, Static, Tree
 
-from appliance.tui import jobview
+from appliance.tui import DashboardApp, jobview
 from appliance.tui.banner import HealthBanner
 from appliance.tui.jobview import JobScreen
 from appliance.tui.launch import LaunchScreen
-from tests.tui.conftest import dashboard, settle
-from tests.tui.fakeclient import debug_ping
+from tests.tui.conftest import dashboard, screen_text, settle
+from tests.tui.fakeclient import T0, debug_ping, job
 
 pytestmark = pytest.mark.asyncio
 
@@ -94,8 +94,25 @@ async def test_partitions_tree_and_ledger(fake):
         assert table.row_count == 2
         good = table.get_row("20131120")
         bad = table.get_row("20131119")
-        assert str(good[1]) == "✔" and str(good[-1]) == "" and good[0].style == ""
-        assert str(bad[1]) == "✖" and "9038" in str(bad[-1]) and bad[0].style == "bold red"
+        assert str(good[1]) == "✔ ok" and good[0].style == ""
+        assert str(bad[1]) == "✖ mismatch" and bad[0].style == "bold red"
+        notes = text_of(app.screen.query_one("#ledger-notes", Static))
+        assert "2013-11-19 ✖ mismatch: converted + invalid (9038)" in notes
+        assert "2013-11-20" not in notes
+
+
+async def test_an_unconfirmed_mismatch_is_shown_as_such_with_its_reason(fake):
+    fake.ledger_data["days"][1]["confirmed"] = False  # seen on one refresh only
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        await settle(pilot)
+        row = app.screen.query_one("#ledger", DataTable).get_row("20131119")
+        assert str(row[1]) == "? unconfirmed" and row[0].style == "yellow"
+        notes = app.screen.query_one("#ledger-notes", Static)
+        assert notes.region.bottom <= SIZE[1] - 1  # on screen, above the footer
+        assert ("2013-11-19 ? unconfirmed: converted + invalid (9038) != exported + pending "
+                "export (9030) (seen once: may be a stage in motion)") in text_of(notes)
 
 
 async def test_log_filter_by_level(fake):
@@ -126,6 +143,71 @@ async def test_cancel_a_running_job(fake):
         await pilot.press("down", "down", "c")  # j-0003 has failed: nothing to cancel
         await settle(pilot, poll=False)
         assert fake.calls.count("cancel_job") == 1
+        assert [n.message for n in app._notifications][-1] == (
+            "job j-0003 already finished (failed): nothing to cancel")
+
+
+async def test_the_selection_follows_the_chosen_job_when_new_jobs_arrive(fake):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await settle(pilot)
+        await pilot.press("down", "down")
+        assert app.screen.selected() == "j-0003"
+        for n in (6, 7):
+            fake.jobs_data.insert(0, job(f"j-{n:04d}", "new.py", "running", submitted=T0 + 900))
+        await settle(pilot)
+        assert app.screen.query_one(DataTable).cursor_row == 4
+        assert app.screen.selected() == "j-0003"
+        await pilot.press("c")  # j-0003 has failed: nothing is cancelled, least of all j-0007
+        await settle(pilot, poll=False)
+        assert "cancel_job" not in fake.calls
+
+
+async def test_the_jobs_table_fits_80_columns_and_uses_more(fake):
+    fake.jobs_data[0]["name"] = "a_job_script_with_a_name_far_longer_than_80_columns_allow.py"
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        assert table.virtual_size.width <= table.scrollable_content_region.width  # no scrolling
+        name = str(table.get_row("j-0005")[1])
+        assert name.startswith("a_job_script") and name.endswith("…")
+        assert str(table.get_row("j-0004")[1]) == "extract.py"  # short names are whole
+        await pilot.resize_terminal(160, 50)
+        await pilot.pause()
+        assert str(table.get_row("j-0005")[1]) == fake.jobs_data[0]["name"]
+
+
+
+async def test_a_launched_job_becomes_the_selection(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text("def map(key, dims, value, context):\n    pass\n")
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await settle(pilot)
+        await pilot.press("down", "down")  # j-0003 chosen, then a job launched
+        await pilot.press("n")
+        await pilot.pause()
+        await fill(pilot, app.screen, script_path="job.py")
+        await pilot.press("escape")  # from the new job's view back to the list
+        await settle(pilot)
+        assert app.screen.selected() == "j-0006"
+
+async def test_a_cell_that_grows_widens_its_column(fake):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await settle(pilot)
+        fake.jobs_data[0]["progress"].update(records=123_456_789, files_done=1234,
+                                             files_total=5678)
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        widths = {str(c.label): c.get_render_width(table) - 2 for c in table.columns.values()}
+        assert widths["records"] >= len("123,456,789")
+        assert widths["progress"] >= len("█░░░░░░░ 1234/5678")
 
 
 async def open_form(pilot) -> LaunchScreen:
@@ -243,8 +325,10 @@ async def test_help_lists_the_keys(fake):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         await pilot.pause()
-        keys = app.screen.query_one("#keys", DataTable)
-        assert keys.row_count > 10
+        shown = screen_text(app)
+        assert "help, job" in shown and "close / back" in shown
+        assert "converter, export, jobs" in shown  # wrapped at 80 columns, not cut
+        assert app.screen.query_one("#help").border_subtitle == "esc closes"
         await pilot.press("escape")
         assert not app.screen.query("#keys")
 
@@ -273,3 +357,55 @@ async def test_debug_view_lists_newest_first_shows_the_ping_and_filters(fake):
         assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == \
             ["session-0", "session-0"]
         assert "debug_pings" in fake.calls
+
+
+async def test_a_wrapped_log_line_keeps_every_word(fake):
+    fake.events[2]["text"] = ("export: k1 failed (503); retrying in 1.0s after 0 invalid, "
+                              "3 files in 0 commits")
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l")
+        await settle(pilot)
+        shown = " ".join(line.strip("│ ") for line in screen_text(app).splitlines())
+        assert "retrying in 1.0s after 0 invalid, 3 files in 0 commits" in shown
+
+
+@pytest.mark.parametrize("keys", [(), ("p",), ("j",), ("l",), ("j", "enter"),
+                                  ("j", "down", "down", "down", "down", "enter")])
+async def test_every_footer_fits_80_columns(fake, keys):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+        assert screen_text(app).splitlines()[SIZE[1] - 1].rstrip().endswith("q Quit")
+
+
+async def test_job_output_columns_are_key_and_value(fake):
+    fake.outputs["j-0002"] = "total\t26\t3\n"
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await settle(pilot)
+        for row, headings in ((4, ["key", "value"]), (3, ["key", "value 1", "value 2"])):
+            app.screen.query_one(DataTable).move_cursor(row=row)
+            await pilot.press("enter")
+            await settle(pilot)
+            table = app.screen.query_one("#output-table", DataTable)
+            assert [str(c.label) for c in table.columns.values()] == headings
+            await pilot.press("escape")
+
+
+async def test_in_the_server_the_dashboard_shows_its_address_and_certificate(fake):
+    app = DashboardApp(fake, target="this server", poll_interval=3600,
+                       server_url="https://127.0.0.1:8443", fingerprint="AB:CD:EF")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        banner = text_of(app.screen.query_one(HealthBanner))
+        assert "2h 03m · https://127.0.0.1:8443 · healthy" in banner
+        assert any("TLS certificate SHA-256 AB:CD:EF" in n.message for n in app._notifications)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert text_of(app.screen.query_one("#serving", Static)) == (
+            "listening on https://127.0.0.1:8443\nTLS certificate SHA-256 AB:CD:EF")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from appliance.tui.feed import Feed, Wants
 from appliance.tui.help import KEYS
-from appliance.tui.jobrow import job_heading
+from appliance.tui.jobrow import JOB_COLUMNS, MIN_NAME, job_cells, job_heading, name_room
+from appliance.tui.jobview import column_heading
 from appliance.tui.tabular import TableReader
-from tests.tui.fakeclient import FakeClient, stats_snapshot
+from tests.tui.fakeclient import FakeClient, job, stats_snapshot
 
 ROOT = Path(__file__).parents[2]
 
@@ -58,3 +59,20 @@ def test_a_finished_job_shows_its_records_per_source():
     heading = job_heading(job).plain
     assert "records read: spool 10, store 35, s3 vm-bbbbbbbbbbbbbbbb 38" in heading
     assert "records read" not in job_heading(dict(job, summary=None)).plain
+
+
+def test_names_get_the_room_the_other_columns_leave():
+    jobs = [job("j-0001", "n" * 60, "timed_out", done=3, total=8)]
+    rows = [job_cells(j) for j in jobs]
+    # id 6, state 9 ("timed out"), progress 12, records 7, UTC 8, took 6: each + 2 padding
+    others = sum(w + 2 for w in (6, 9, 12, len("records"), 8, len("29.0 s")))
+    assert name_room(rows, 200) == 200 - others - 2
+    assert name_room(rows, 40) == MIN_NAME  # too narrow: the table scrolls instead
+    name = job_cells(jobs[0], 20)[JOB_COLUMNS.index("name")]
+    assert name.plain == "n" * 19 + "…"
+    assert job_cells(jobs[0], 60)[1].plain == "n" * 60  # what fits is whole
+
+
+def test_output_columns_are_key_and_values():
+    assert [column_heading(i, 2) for i in range(2)] == ["key", "value"]
+    assert [column_heading(i, 3) for i in range(3)] == ["key", "value 1", "value 2"]

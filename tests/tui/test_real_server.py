@@ -130,6 +130,8 @@ def test_serve_tui_runs_the_dashboard_in_the_server_process(tmp_path):
     terminal = Terminal(["serve", "--tui", "--http", "--listen", "127.0.0.1:0",
                          "--data-dir", str(data_dir)])
     terminal.read_until(b"healthy")  # the banner, drawn from this server's own admin API
+    # Where it listens: printed before the dashboard starts, then in its banner too.
+    assert terminal.screen.count(b"http://127.0.0.1:") >= 2
     assert terminal.quit() == 0
     logged = (data_dir / "logs" / "appliance.log").read_text()
     assert "admin API on" in logged and "stopped" in logged

@@ -1,4 +1,4 @@
-"""Snapshots of every screen at 80x24 and of the overview on a large terminal.
+"""Snapshots of every screen at 80x24, some on a large terminal, and of a busy node.
 
 The fake client's data is fixed (no clock), so the SVGs are stable. After a
 deliberate change of the look: `pytest tests/tui/test_snapshots.py --snapshot-update`
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.conftest import dashboard, settle
-from tests.tui.fakeclient import FakeClient
+from tests.tui.fakeclient import FakeClient, busy_client
 
 
 def keys_then_settle(*keys: str):
@@ -63,3 +63,11 @@ def test_disconnected(snap_compare):
     fake = FakeClient()
     fake.down = True
     assert snap_compare(dashboard(fake), terminal_size=(80, 24), run_before=keys_then_settle())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+@pytest.mark.parametrize("name", ["overview", "partitions", "jobs"])
+def test_busy_node(snap_compare, name, size):
+    """Long names, many jobs and an unconfirmed ledger mismatch: fits 80x24, uses 160x50."""
+    assert snap_compare(dashboard(busy_client()), terminal_size=size,
+                        run_before=keys_then_settle(*SCREENS[name]))

@@ -102,3 +102,21 @@ def test_from_config_reads_the_url_and_token_files_lazily(tmp_path, httpd):
     (tmp_path / "admin.token").write_text(TOKEN + "\n")
     (tmp_path / "admin.url").write_text(_url(httpd) + "\n")
     assert client.stats()["version"] == "x"
+
+
+def test_a_stopped_server_is_named_by_the_address_it_had(tmp_path):
+    """A stopping server removes admin.url: the client retries (and names) that address,
+    not the configured default, until a server writes the file again."""
+    config = load_config(overrides={("server", "data_dir"): str(tmp_path)}, env={})
+    (tmp_path / "admin.token").write_text(TOKEN + "\n")
+    gone = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    address = _url(gone)
+    gone.server_close()  # nothing listens there any more
+    (tmp_path / "admin.url").write_text(address + "\n")
+    client = AdminClient.from_config(config)
+    with pytest.raises(AdminUnavailable, match=address):
+        client.stats()
+    (tmp_path / "admin.url").unlink()
+    with pytest.raises(AdminUnavailable) as e:
+        client.stats()
+    assert address in e.value.message and "8444" not in e.value.message
