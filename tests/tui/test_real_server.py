@@ -91,9 +91,10 @@ class Terminal:
         os.close(secondary)
         self.screen = b""
 
-    def read_until(self, marker: bytes) -> None:
+    def read_until(self, marker: bytes, times: int = 1) -> None:
+        """Read until `marker` has been drawn `times` times."""
         deadline = time.monotonic() + TIMEOUT
-        while marker not in self.screen:
+        while self.screen.count(marker) < times:
             assert time.monotonic() < deadline, \
                 f"no {marker!r} on the terminal: {self.screen[-2000:]!r}"
             if select.select([self.primary], [], [], 1.0)[0]:
@@ -130,8 +131,9 @@ def test_serve_tui_runs_the_dashboard_in_the_server_process(tmp_path):
     terminal = Terminal(["serve", "--tui", "--http", "--listen", "127.0.0.1:0",
                          "--data-dir", str(data_dir)])
     terminal.read_until(b"healthy")  # the banner, drawn from this server's own admin API
-    # Where it listens: printed before the dashboard starts, then in its banner too.
-    assert terminal.screen.count(b"http://127.0.0.1:") >= 2
+    # Where it listens: printed before the dashboard starts, then in its banner too
+    # (a frame may draw the banner's parts apart: read until both are there).
+    terminal.read_until(b"http://127.0.0.1:", times=2)
     assert terminal.quit() == 0
     logged = (data_dir / "logs" / "appliance.log").read_text()
     assert "admin API on" in logged and "stopped" in logged
