@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
+from OpenSSL import SSL
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocolNegotiationFactory, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
@@ -45,6 +46,7 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
+from appliance.receiver.handshakes import HandshakeFailures
 from appliance.receiver.messages import Answer, Request, plain_response
 from appliance.receiver.strict import SINGLE, Refused, check_head, content_length
 
@@ -116,6 +118,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._linger = None
         self._closed = False
         self._ip = None
+        self._got_data = False
 
     # -- connection ---------------------------------------------------------
 
@@ -137,6 +140,8 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._deadline = factory.reactor.callLater(self._limits.head_timeout, self._timed_out)
 
     def connectionLost(self, reason=None) -> None:
+        if not self._got_data and reason is not None and reason.check(SSL.Error):
+            self.factory.handshakes.failed(self._ip, reason.getErrorMessage())
         self._closed = True
         self.factory.connection_closed(self._ip)
         self.setTimeout(None)
@@ -229,6 +234,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     # -- input --------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
+        self._got_data = True  # over TLS: the handshake succeeded
         if self.rejected or self._refusal is not None:
             self._drop(data)
             return
@@ -515,6 +521,7 @@ class ReceiverFactory(Factory):
         self.reactor = reactor
         self.idle_timeout = idle_timeout
         self.open_connections = 0
+        self.handshakes = HandshakeFailures(reactor.seconds)
         self._per_ip: dict[str | None, int] = {}
         self._date_second = -1
         self._date = ""
