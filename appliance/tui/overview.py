@@ -112,9 +112,13 @@ class OverviewScreen(DashboardScreen):
         reasons = sorted(conv.get("invalid_by_reason", {}).items(), key=lambda kv: -kv[1])
         detail = ", ".join(f"{reason} {human_count(n)}" for reason, n in reasons[:3])
         state = " (idle)" if conv.get("idle") else ""
+        # Records a spec can still fix: say how (docs/conversion.md, "Installing them").
+        fixable = any(conv.get("invalid_by_reason", {}).get(r)
+                      for r in ("unknown_revision", "spec_unavailable"))
         self.query_one("#conv-text", Static).update(
             f"{human_count(conv.get('converted', 0))} converted{state} · "
-            f"{human_count(conv.get('invalid', 0))} invalid" + (f"\n{detail}" if detail else ""))
+            f"{human_count(conv.get('invalid', 0))} invalid" + (f"\n{detail}" if detail else "")
+            + ("\nfixable: specs add, then reconvert" if fixable else ""))
 
     def _show_export(self, export: dict) -> None:
         text = self.query_one("#export-text", Static)

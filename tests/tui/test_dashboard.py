@@ -36,6 +36,8 @@ async def test_overview_shows_the_numbers(fake):
         assert "p99 23.1 ms" in text_of(screen.query_one("#latency", Static))
         assert "42.0/s" in text_of(screen.query_one("#req-rate", Static))
         assert "50 invalid" in text_of(screen.query_one("#conv-text", Static))
+        # unknown_revision records: the way to convert them is named
+        assert "specs add, then reconvert" in text_of(screen.query_one("#conv-text", Static))
         assert "backlog 4 files" in text_of(screen.query_one("#export-text", Static))
         assert "1 running" in text_of(screen.query_one("#jobs-text", Static))
         # The sparkline was seeded from /v1/history: one rate per pair of samples.
