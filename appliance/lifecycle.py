@@ -6,6 +6,7 @@ import ctypes
 import fcntl
 import os
 import signal
+import threading
 from pathlib import Path
 
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
@@ -95,3 +96,23 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
         return
     if os.getppid() == 1:  # the parent is already gone
         os.kill(os.getpid(), sig)
+
+
+def stop_on_signals(stop: threading.Event,
+                    signals: frozenset[int] = frozenset({signal.SIGTERM, signal.SIGINT})) -> None:
+    """Set `stop` when one of `signals` arrives, from a thread of its own.
+
+    Not from a Python signal handler: the handler runs in the main thread between two
+    bytecodes, possibly inside `stop.set()` or `stop.wait()` with the event's lock held,
+    and a second signal (SIGTERM from the server and from PR_SET_PDEATHSIG, say) then
+    deadlocks on that lock. The signals are blocked in this thread (and so in the
+    threads it starts later) and taken by `sigwait` in the waiting thread. Call it
+    before starting any other thread.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+
+    def wait() -> None:
+        signal.sigwait(signals)
+        stop.set()
+
+    threading.Thread(target=wait, name="stop-on-signal", daemon=True).start()

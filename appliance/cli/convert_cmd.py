@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -93,11 +92,10 @@ def run_worker(args, config, out) -> int:
     from appliance.convert.crashguard import CRASH_MARKER_ENV, crash_on_marker
     from appliance.convert.factory import converter_loop
     from appliance.ledger.accepted import LEDGER_DIR, AcceptedGate
-    from appliance.lifecycle import die_with_parent, lock_exclusive
+    from appliance.lifecycle import die_with_parent, lock_exclusive, stop_on_signals
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop_on_signals(stop)  # before die_with_parent, whose signal may come at once
     die_with_parent()
     store = config.data_dir / "store"
     store.mkdir(parents=True, exist_ok=True)
