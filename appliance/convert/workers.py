@@ -18,6 +18,7 @@ and a record that kills workers again and again is quarantined as before.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -229,9 +230,10 @@ class _Worker:
                 self.files.write(result.partition, result.line)
                 self.guard.end()
                 self.days.add(self.day_of(record.received_ns), result.invalid_reason)
-        except OSError as e:
-            self.guard.end()
+        except OSError as e:  # ENOSPC, say: the committer drops the generation and pauses
             self.error = e
+            with contextlib.suppress(OSError):  # the guard's own write may be what failed
+                self.guard.end()
 
     def finish(self):
         files, self.files = self.files, None
