@@ -51,7 +51,7 @@ class Node:
     """One appliance server on a fresh data dir, exporting to the benchmark's bucket."""
 
     def __init__(self, root: Path, s3: SeaweedS3, prefix: str, *, converter: bool,
-                 processes: int = 1):
+                 processes: int | None = None):
         self.root = root
         self.prefix = prefix
         cert, key, _ = ensure_self_signed(root.parent / "tls")
@@ -75,7 +75,7 @@ class Node:
             "APPLIANCE_EXPORT_SECRET_ACCESS_KEY": SECRET_KEY,
             "APPLIANCE_EXPORT_INTERVAL": "0.5",
         }
-        if has_converter_processes():
+        if processes is not None:  # else the default: one per core
             self.env["APPLIANCE_CONVERTER_PROCESSES"] = str(processes)
         self.port = free_port()
         argv = [sys.executable, "-m", "appliance", "serve", "--data-dir", str(root),
@@ -175,7 +175,7 @@ def run_cases(tmp: Path, s3: SeaweedS3, body: Path, args) -> dict:
         results["receiver"] = load(node, body, args.seconds)
     finally:
         node.stop()
-    # 2. end to end
+    # 2. end to end, with the default number of converter processes
     node = Node(tmp / "e2e", s3, "e2e", converter=True).start()
     try:
         started = time.monotonic()

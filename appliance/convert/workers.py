@@ -252,8 +252,12 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
     """A worker process: serve the committer's messages until "stop" or its end."""
     from appliance.lifecycle import die_with_parent
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the committer decides when to stop
-    die_with_parent()
+    # The committer decides when to stop (a SIGTERM to the whole group, from systemd
+    # say, must not end a worker before the committer has its last commit); if the
+    # committer dies, so does the worker, at once.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    die_with_parent(signal.SIGKILL)
     worker = _Worker(index, processes, settings)
     while True:
         try:
