@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-ingest binary test-binary clean
+.PHONY: run test fuzz lint bench bench-ingest binary test-binary clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -26,6 +26,11 @@ run: $(VENV)/.run-installed
 ## test: the whole test suite
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
+
+## fuzz: the HTTP parser's differential test against llhttp and h11, long (20,000 examples)
+fuzz: $(VENV)/.dev-installed
+	HTTP_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -q tests/unit/test_http_differential.py \
+		--hypothesis-show-statistics
 
 ## bench: every benchmark (not part of `make test`); results in bench/results/
 bench: $(VENV)/.dev-installed

@@ -17,7 +17,7 @@ from appliance import __version__
 from appliance.admin.exposure import check_admin_listen
 from appliance.admin.service import AdminService
 from appliance.config import Config, parse_listen
-from appliance.convert.factory import telemetry_schema
+from appliance.convert.factory import spec_dir, telemetry_schema
 from appliance.convert.service import ConverterService
 from appliance.disk import DiskGuard
 from appliance.export.exporter import Exporter
@@ -25,6 +25,9 @@ from appliance.export.factory import build_exporter
 from appliance.jobs.pool import JobPool
 from appliance.ledger.monitor import LedgerMonitor
 from appliance.lifecycle import Deadline
+from appliance.listening import listen
+from appliance.node import node_identity
+from appliance.node.registry import CloneWatch, Registration
 from appliance.receiver.drain import DrainingFactory
 from appliance.receiver.factory import receiver_factory, tls_files
 from appliance.receiver.pool import ReceiverPool
@@ -37,6 +40,7 @@ from appliance.stats import Stats
 from appliance.storage.schema import SchemaRegistry
 
 log = Logger()
+WAITING = "waiting for this node's registration in the bucket"  # why exports wait at start
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,13 @@ class Server:
         self.reactor = reactor
         self.data_dir: Path = config.data_dir
         self.stats = Stats(reactor.seconds)
-        self.node_id = config.node_id
+        self.node = node_identity(config)  # creates node.json at the first start
+        self.node_id = self.node.id
+        self.node_label = self.node.label
+        if self.node.created:
+            log.info("this data dir's node id is now {id} (its first start, or the first "
+                     "since node ids were introduced); keys carry {name}",
+                     id=self.node.id, name=self.node.name)
         self._port = None
         self._factory: DrainingFactory | None = None
         self.receivers: ReceiverPool | None = None  # with [receiver] processes > 1
@@ -68,6 +78,7 @@ class Server:
         self.ledger: LedgerMonitor | None = None
         self.admin: AdminService | None = None
         self.jobs: JobPool | None = None
+        self.registry: CloneWatch | None = None  # with export on: clone detection
 
     async def start(self) -> Listening:
         """Open the spool, start the writer and the disk guard, then listen."""
@@ -77,6 +88,7 @@ class Server:
             log.warn("{warning}", warning=exposed)
         spool = SpoolDir(self.data_dir / "spool")
         spool.create()
+        spec_dir(cfg).mkdir(parents=True, exist_ok=True)  # where `appliance specs add` installs
         refuse_unsafe_filesystem(spool.root)
         recovered = spool.recover()
         if recovered:
@@ -86,7 +98,7 @@ class Server:
                      mode=cfg.spool.durability)
         self.ledger = LedgerMonitor(self.reactor, self.data_dir, spool, SchemaRegistry(
             telemetry=telemetry_schema(cfg)), export_enabled=cfg.export.enabled,
-            interval=cfg.admin.ledger_interval)
+            interval=cfg.admin.ledger_interval, node_id=self.node_id)
         await self.ledger.open()
         self.writer = spool_writer(cfg, spool, self.reactor, self.stats,
                                    on_acked=self.ledger.accepted.count)
@@ -99,7 +111,10 @@ class Server:
         if cfg.export.enabled:
             self.exporter = build_exporter(self.config, self.reactor, self.stats,
                                            ledger=self.ledger.exported)
+            self.exporter.hold(WAITING)
+            self.registry = self._clone_watch(self.exporter)
             self.exporter.start()
+            self.registry.start()
         if cfg.converter.enabled:
             self.converter = ConverterService(self.reactor, self._worker_argv(CONVERTER_WORKER),
                                               self.stats)
@@ -115,6 +130,22 @@ class Server:
         self.admin = AdminService(self)
         await self.admin.start()
         return await self._listen()
+
+    def _clone_watch(self, exporter: Exporter) -> CloneWatch:
+        """Registers the node id in the bucket; holds `exporter` until the registration is
+        confirmed, and for good if another live data dir claims the id."""
+        export = self.config.export
+        registration = Registration(exporter.uploader.client, export.bucket, export.prefix,
+                                    self.node.id, self.node.label)
+
+        def changed() -> None:
+            watch = self.registry
+            if watch.problem:
+                exporter.hold("another live data dir claims this node id (a clone: see health)")
+            else:
+                exporter.hold(None if watch.confirmed else WAITING)
+
+        return CloneWatch(self.reactor, registration, export.interval, changed)
 
     def _worker_argv(self, subcommand: str) -> list[str]:
         argv = [*self_command(), subcommand, "--data-dir", str(self.data_dir)]
@@ -137,7 +168,7 @@ class Server:
         shown = f"[{host}]" if ":" in host else host
         url = f"{'https' if cfg.tls else 'http'}://{shown}:{port}"
         log.info("appliance {version} node {node} listening on {url}", version=__version__,
-                 node=self.node_id, url=url, fingerprint=fp)
+                 node=self.node.name, url=url, fingerprint=fp)
         return Listening(url, fp, created)
 
     async def _listen_here(self, host: str, port: int, tls: tuple[Path, Path] | None) -> int:
@@ -151,7 +182,7 @@ class Server:
             endpoint = TCP6ServerEndpoint(self.reactor, port, interface=host)
         else:
             endpoint = TCP4ServerEndpoint(self.reactor, port, interface=host)
-        self._port = await endpoint.listen(site)
+        self._port = await listen("[receiver] listen", self.config.receiver.listen, endpoint, site)
         return self._port.getHost().port
 
     async def _start_receivers(self, host: str, port: int,
@@ -200,6 +231,9 @@ class Server:
             await deadline.wait(converter, "the converter's commit")
         if exporter is not None:
             await deadline.wait(exporter, "uploads in flight")
+        if self.registry is not None:
+            await deadline.wait(Deferred.fromCoroutine(self.registry.stop()),
+                                "the node registration")
         if jobs is not None:
             await deadline.wait(jobs, "job workers")
         return deadline.missed

@@ -67,7 +67,8 @@ class StatsCollector:
         ingest, spool = s["ingest"], s["spool"]
         converter, export = s["converter"], s["export"]
         info = InfoMetricFamily("appliance", "Version and node of this appliance")
-        info.add_metric([], {"version": s["version"], "node_id": s["node_id"]})
+        info.add_metric([], {"version": s["version"], "node_id": s["node_id"],
+                             "node_label": s.get("node_label", "")})
         yield info
         yield _gauge("appliance_uptime_seconds", "Seconds since the server started",
                      s["uptime_seconds"])

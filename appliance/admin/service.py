@@ -16,6 +16,7 @@ from appliance.admin.token import ensure_token
 from appliance.admin.view import NodeView
 from appliance.config import parse_listen
 from appliance.durable import write_atomic
+from appliance.listening import listen
 
 log = Logger()
 # The dashboard, `appliance status` and scripts each hold one or two connections;
@@ -57,18 +58,19 @@ class AdminService:
         site = AdminSite(resource, reactor=server.reactor)
         site.noisy = False
         capped = ConnectionCap(site)
-        listen = server.config.admin.listen
-        if listen.startswith("unix:"):
-            path = socket_path(listen, server.data_dir)
+        listen_at = server.config.admin.listen
+        if listen_at.startswith("unix:"):
+            path = socket_path(listen_at, server.data_dir)
             if path.exists():
                 path.unlink()  # left by a previous run (the data dir lock says it is ours)
             endpoint = UNIXServerEndpoint(server.reactor, str(path), mode=0o600)
-            self._port = await endpoint.listen(capped)
+            self._port = await listen("[admin] listen", listen_at, endpoint, capped)
             self.url = f"unix:{path}"
         else:
-            host, port = parse_listen(listen)
+            host, port = parse_listen(listen_at)
             kind = TCP6ServerEndpoint if ":" in host else TCP4ServerEndpoint
-            self._port = await kind(server.reactor, port, interface=host).listen(capped)
+            self._port = await listen("[admin] listen", listen_at,
+                                      kind(server.reactor, port, interface=host), capped)
             actual = self._port.getHost()
             shown = f"[{actual.host}]" if ":" in actual.host else actual.host
             self.url = f"http://{shown}:{actual.port}"

@@ -96,6 +96,12 @@ class NodeView:
         if log and log["failing"]:
             problems.append(f"log file failing: {log['failing']} "
                             f"({log['dropped_lines']} lines dropped so far)")
+        receiver = server.config.receiver
+        slots = receiver.max_connections * receiver.processes
+        if server.stats.open_connections >= slots:
+            problems.append(f"public port saturated: {server.stats.open_connections} connections "
+                            f"open, every slot taken ([receiver] max_connections "
+                            f"{receiver.max_connections} per process); new clients get 503")
         converter = server.converter
         if server.config.converter.enabled and converter is not None and not converter.running:
             problems.append(f"converter not running (restarted {converter.restarts} times; "
@@ -117,6 +123,8 @@ class NodeView:
                                if export.get("last_error") else ""))
         if server.ledger is not None:
             problems.extend(server.ledger.alerts)
+        if server.registry is not None and server.registry.problem:
+            problems.append(server.registry.problem)
         return {"ok": not problems, "problems": problems}
 
     # -- endpoints -----------------------------------------------------------
@@ -134,6 +142,8 @@ class NodeView:
         return {
             "version": __version__,
             "node_id": server.node_id,
+            "node_label": server.node_label,
+            "node_registry": server.registry.describe() if server.registry else None,
             "time": self._wall(),
             **snapshot,
             "health": self.health(disk, spool_wait, snapshot["export"], log),

@@ -30,7 +30,10 @@ def load_filter(path, config):
     try:
         return Filter.from_file(path, schemas), schemas
     except (OSError, SchemaError, ValueError) as e:
-        raise CommandError(f"filter {path}: {e}") from None
+        message = str(e)
+        if not message.startswith(str(path)):  # errors from reading it name the file already
+            message = f"{path}: {message}"
+        raise CommandError(f"filter {message}") from None
 
 
 def admin_options() -> argparse.ArgumentParser:

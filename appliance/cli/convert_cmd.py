@@ -56,24 +56,23 @@ def _records(path: Path):
 
 def run(args, config, out) -> int:
     from appliance.convert.factory import record_converter
+    from appliance.node import node_identity
     from appliance.storage.checkpoint import Checkpoint, CheckpointLog
     from appliance.storage.partfiles import PartitionFiles
-    from appliance.storage.schema import sanitise
 
     for path in args.inputs:
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
     converter = record_converter(config, args.specs)
     generation = f"convert{time.time_ns():x}"
-    node_id = sanitise(config.node_id)
-    files = PartitionFiles(args.out, generation, node_id,
+    files = PartitionFiles(args.out, generation, node_identity(config).name,
                            level=config.store.compression_level,
                            max_file_bytes=config.store.max_file_bytes)
     for path in args.inputs:
         n = 0
         for record in _records(path):
             result = converter.convert(record)
-            files.write(result.partition, result.line)
+            files.write(result.partition, result.line, record.received_ns)
             n += 1
         out.write(f"{path}: {n} records\n")
     done = files.finish_all()

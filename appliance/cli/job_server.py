@@ -14,6 +14,7 @@ from pathlib import Path
 
 from appliance.cli.common import CommandError, admin_client, admin_options
 from appliance.jobs.states import ACTIVE
+from appliance.mr.runner import describe_sources
 
 
 def add_parsers(actions, common) -> None:
@@ -109,6 +110,8 @@ def describe(job: dict) -> str:
         lines.append(f"  input: {s['input_files']} files, {s['records']} records; output: "
                      f"{s['output_records']} records, {s['output_bytes']} bytes; "
                      f"{s['errors']} skipped; {s['elapsed']:.2f} s")
+        if s.get("sources"):
+            lines.append(f"  sources: {describe_sources(s['sources'])}")
     if job.get("error") and job["state"] != "succeeded":
         lines.append("  " + job["error"].replace("\n", "\n  "))
     return "\n".join(lines) + "\n"

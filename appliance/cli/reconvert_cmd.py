@@ -34,7 +34,7 @@ def run(args, config, out) -> int:
     from appliance.ledger.accepted import LEDGER_DIR
     from appliance.ledger.exported import ExportedLedger
     from appliance.lifecycle import AlreadyLocked, DataDirInUse, hold_data_dir, lock_exclusive
-    from appliance.storage.schema import sanitise
+    from appliance.node import node_identity
 
     store = config.data_dir / "store"
     if not (store / "invalid").is_dir():
@@ -45,7 +45,7 @@ def run(args, config, out) -> int:
         locks.append(lock_exclusive(store / ".converter.lock", wait=False))
         report = reconvert(store, config.data_dir / "spool",
                            record_converter(config, args.specs),
-                           node_id=sanitise(config.node_id),
+                           node_id=node_identity(config).name,
                            level=config.store.compression_level,
                            max_file_bytes=config.store.max_file_bytes,
                            reasons=tuple(args.reason or FIXABLE),

@@ -36,6 +36,7 @@ def run(args, config, out) -> int:
 
     from appliance.lifecycle import DataDirInUse, hold_data_dir
     from appliance.logs import start_logging
+    from appliance.node.identity import IdentityError
     from appliance.server import Server
 
     try:
@@ -46,7 +47,10 @@ def run(args, config, out) -> int:
     console = open(os.devnull, "w") if args.tui else sys.stderr  # noqa: SIM115
     log_file = start_logging(config.data_dir / "logs", config.server.log_level, console)
     handle_signals(reactor, log_file)
-    server = Server(config, reactor, log_file=log_file)
+    try:
+        server = Server(config, reactor, log_file=log_file)
+    except IdentityError as e:  # a damaged node.json: the operator must decide
+        raise CommandError(str(e)) from None
     outcome = {"code": 0, "abandoned": []}
 
     def ready(listening) -> None:
@@ -82,12 +86,44 @@ def run(args, config, out) -> int:
 # -- signals and shutdown ----------------------------------------------------------------------
 
 def handle_signals(reactor, log_file) -> None:
-    """SIGHUP reopens the log file (after logrotate moved it).
-
-    SIGTERM and SIGINT are the reactor's own: they stop it, and the "before
-    shutdown" trigger drains the server (`drain`).
+    """SIGHUP reopens the log file (after logrotate moved it); SIGTERM and SIGINT stop the
+    reactor once (`StopOnce`), and the "before shutdown" trigger drains the server (`drain`).
     """
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reopen_log, log_file))
+    # After the reactor's own handlers are in (it installs them as it starts running).
+    reactor.callWhenRunning(StopOnce(reactor).install)
+
+
+class StopOnce:
+    """SIGINT and SIGTERM stop the reactor the first time; a repeat is only noted.
+
+    The reactor's own handlers call reactor.stop() for every signal, and a second
+    one during the drain raises ReactorNotRunning as a critical traceback. A repeat
+    is common: the one-file binary's bootloader passes on the Ctrl-C that the
+    terminal already sent to the whole process group.
+    """
+
+    def __init__(self, reactor):
+        self.reactor = reactor
+        self.stopping = False
+
+    def install(self) -> None:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self.received)
+
+    def received(self, number, frame=None) -> None:
+        self.reactor.callFromThread(self._stop, signal.Signals(number).name)
+
+    def _stop(self, name: str) -> None:
+        from twisted.logger import Logger
+
+        if self.stopping:
+            Logger().info("{signal} again: already stopping (SIGKILL stops at once, without "
+                          "the drain)", signal=name)
+            return
+        self.stopping = True
+        Logger().info("{signal}: stopping", signal=name)
+        self.reactor.stop()
 
 
 def reopen_log(log_file) -> None:

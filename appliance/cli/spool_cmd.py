@@ -40,7 +40,9 @@ def add_parser(sub, common) -> None:
                     "regions are skipped silently here; if there were any, the exit status "
                     "is 1 (after all records are printed): run `appliance spool verify` "
                     "for where they are.")
-    d.add_argument("path", metavar="PATH", help="segment file or spool directory")
+    d.add_argument("path", nargs="?", metavar="PATH",
+                   help="segment file or spool directory (default: the data dir's spool, "
+                        "every segment, sealed or active)")
     d.add_argument("--body", action="store_true", help="include each record's body")
     d.set_defaults(run=run_dump)
 
@@ -83,7 +85,7 @@ def run_verify(args, config, out) -> int:
 
 def run_dump(args, config, out) -> int:
     report = ReadReport()
-    for path in _segments([args.path], config):
+    for path in _segments([args.path] if args.path else [], config):
         try:
             for record in read_segment(path, report):
                 out.write(json.dumps(record_json(record, args.body), ensure_ascii=False) + "\n")

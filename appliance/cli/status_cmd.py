@@ -96,9 +96,14 @@ def _converter(s: dict) -> str:
         state += f", PAUSED ({c['paused']})"
     if c.get("quarantined"):
         state += f", {c['quarantined']} record(s) quarantined after crashing it"
+    reasons = c.get("invalid_by_reason", {})
+    fixable = [r for r in ("unknown_revision", "spec_unavailable") if reasons.get(r)]
+    hint = (f"; {' and '.join(fixable)} can be converted later: install the spec "
+            f"(appliance specs add), then run `appliance reconvert` with the server stopped"
+            if fixable else "")
     return (f"{state}, {c.get('converted', 0):,} converted, {c.get('invalid', 0):,} invalid "
-            f"({_counts(c.get('invalid_by_reason', {}))}), {c.get('restarts', 0)} restarts "
-            f"(counts since the server started)")
+            f"({_counts(reasons)}), {c.get('restarts', 0)} restarts "
+            f"(counts since the server started){hint}")
 
 
 def _export(s: dict) -> str:
@@ -106,6 +111,8 @@ def _export(s: dict) -> str:
     if not e.get("enabled"):
         return "off (the local store is the archive)"
     state = f"FAILING: {e['problem']}" if e.get("problem") else "ok"
+    if e.get("held"):
+        state += f", uploads HELD: {e['held']}"
     return (f"s3://{e.get('bucket')} {state}; backlog {e.get('backlog_files', 0)} files / "
             f"{_size(e.get('backlog_bytes'))}, lag {_duration(e.get('lag_seconds', 0))}; "
             f"{e.get('uploaded_files', 0):,} files uploaded; "
@@ -138,7 +145,10 @@ def _ledger(ledger: dict) -> list[str]:
 def render(stats: dict, ledger: dict) -> str:
     """The one-screen text for a /v1/stats and a /v1/ledger answer."""
     health = stats["health"]
-    lines = [f"appliance {stats['version']} on node {stats['node_id']}, "
+    node = stats["node_id"]
+    if stats.get("node_label"):
+        node = f"{stats['node_label']} (id {node})"
+    lines = [f"appliance {stats['version']} on node {node}, "
              f"up {_duration(stats['uptime_seconds'])}"]
     if health["ok"]:
         lines.append("HEALTH     OK")

@@ -54,8 +54,9 @@ class Config:
         return Path(self._values[("server", "data_dir")]).expanduser().resolve()
 
     @property
-    def node_id(self) -> str:
-        """This node's name: `[server] node_id`, else the host name."""
+    def node_label(self) -> str:
+        """This node's readable label: `[server] node_id`, else the host name (keys also
+        carry the data dir's unique id: `appliance.node`)."""
         return self._values[("server", "node_id")] or socket.gethostname()
 
     def items(self) -> list[tuple[Key, Any, str]]:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.config.ciphers import MODERN_CIPHERS, check_ciphers
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -45,17 +47,6 @@ def _listen_check(value: str) -> str | None:
     return None
 
 
-# TLS 1.2 with forward secrecy (ECDHE) and AEAD only: no CBC, no SHA-1 MACs, no RSA key
-# exchange. TLS 1.3's suites are all AEAD and are not set by this string.
-MODERN_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
-
-
-def _ciphers_check(value: str) -> str | None:
-    from appliance.receiver.tls import check_ciphers
-
-    return check_ciphers(value)
-
-
 def _admin_listen_check(value: str) -> str | None:
     if value.startswith("unix:"):
         return None if value[len("unix:"):] else "unix: needs a socket path"
@@ -69,7 +60,8 @@ KEYS: tuple[Key, ...] = (
     Key("server", "log_level", "info", "Lowest level written to the console and log file.",
         choices=("debug", "info", "warn", "error")),
     Key("server", "node_id", "",
-        "Name of this node in keys and stats; empty means the host name."),
+        "Readable label of this node in keys and stats; empty means the host name. Keys also "
+        "carry the data dir's unique node id (node.json), so labels may repeat."),
     Key("server", "shutdown_timeout", 30.0,
         "Seconds SIGTERM may take to drain: in-flight requests answered, the converter "
         "committed, uploads finished; what is left then is abandoned (and redone at start).",
@@ -82,7 +74,7 @@ KEYS: tuple[Key, ...] = (
     Key("receiver", "tls_ciphers", MODERN_CIPHERS,
         "OpenSSL cipher string for TLS 1.2 (TLS 1.3 always offers its own AEAD suites); the "
         "default allows only ECDHE key exchange with AES-GCM or ChaCha20-Poly1305.",
-        check=_ciphers_check),
+        check=check_ciphers),
     Key("receiver", "cert_file", "",
         "PEM certificate (chain) for HTTPS; empty generates a self-signed one in the data dir."),
     Key("receiver", "key_file", "", "PEM private key for cert_file."),
@@ -95,8 +87,23 @@ KEYS: tuple[Key, ...] = (
         minimum=256),
     Key("receiver", "max_headers", 100, "Most header lines in one request.", minimum=1),
     Key("receiver", "max_connections", 1024, "Most concurrent client connections.", minimum=1),
+    Key("receiver", "max_connections_per_ip", 128,
+        "Most concurrent connections from one client address, per receiver process "
+        "(behind a proxy every client has the proxy's address: raise it to max_connections).",
+        minimum=1),
+    Key("receiver", "max_chunks", 4096, "Most chunks in one chunked request body.", minimum=1),
     Key("receiver", "idle_timeout", 60.0,
-        "Seconds an idle or stalled client connection is kept open.", minimum=0.1),
+        "Seconds a connection may receive nothing (between requests, or stalled).",
+        minimum=0.1),
+    Key("receiver", "head_timeout", 10.0,
+        "Seconds a client has to send a whole request head (from the connection or the "
+        "head's first byte).", minimum=0.1),
+    Key("receiver", "body_timeout", 30.0,
+        "Seconds a client has to send a whole body (plus its bytes at min_body_rate).",
+        minimum=0.1),
+    Key("receiver", "min_body_rate", 1024.0,
+        "Slowest body accepted, bytes/s: each byte received adds 1/rate s to body_timeout "
+        "(0: body_timeout alone).", minimum=0),
     Key("receiver", "store_client_ip", False,
         "Record the client's IP address with each submission."),
     Key("receiver", "processes", 1,

@@ -11,8 +11,9 @@ from appliance.convert.records import RecordConverter
 from appliance.convert.specs import SpecStore
 from appliance.convert.storespace import StoreSpace
 from appliance.convert.workers import ConverterPool
+from appliance.node import node_identity
 from appliance.spool import SpoolDir
-from appliance.storage.schema import Schema, sanitise
+from appliance.storage.schema import Schema
 
 
 def spec_dir(config: Config) -> Path:
@@ -52,7 +53,7 @@ def converter_processes(config: Config) -> int:
 def converter_loop(config: Config, on_report=None) -> ConverterLoop:
     """The loop that converts the data dir's spool into its store: with worker processes
     when `[converter] processes` is 2 or more (workers.py)."""
-    store, node_id = config.data_dir / "store", sanitise(config.node_id)
+    store, node_id = config.data_dir / "store", node_identity(config).name
     level, max_file_bytes = config.store.compression_level, config.store.max_file_bytes
     processes = converter_processes(config)
     pool = (ConverterPool(config, processes, store_root=store, node_id=node_id, level=level,

@@ -85,8 +85,8 @@ def reconvert(store_root: Path, spool_root: Path, converter: RecordConverter, *,
     for path in invalid_files(store_root):
         key = path.relative_to(store_root).as_posix()
         lines = _lines(path)
-        fixable = [(i, orjson.loads(line.partition(b"\t")[2])) for i, line in enumerate(lines)]
-        fixable = [(i, entry) for i, entry in fixable if entry["reason"] in reasons]
+        entries = [orjson.loads(line.partition(b"\t")[2]) for line in lines]
+        fixable = [(i, entry) for i, entry in enumerate(entries) if entry["reason"] in reasons]
         if not fixable:
             continue
         if key in exported:
@@ -106,10 +106,11 @@ def reconvert(store_root: Path, spool_root: Path, converter: RecordConverter, *,
         partition = key.rsplit("/", 1)[0]
         for i, line in enumerate(lines):
             result = converted.get(i)
+            received_ns = entries[i].get("received_ns")  # kept with the line (arrivals)
             if result is None:
-                files.write(partition, line + b"\n")
+                files.write(partition, line + b"\n", received_ns)
             else:
-                files.write(result.partition, result.line)
+                files.write(result.partition, result.line, received_ns)
         replaced.append(key)
         report.files_replaced += 1
     if replaced:

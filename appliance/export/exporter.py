@@ -67,6 +67,7 @@ class Exporter:
         self.errors: Counter[str] = Counter()
         self.last_error: str | None = None
         self.backlog: list[StoreFile] = []
+        self.held: str | None = None  # why no upload may start now (appliance.node.registry)
         self._publish()
 
     # -- lifecycle ----------------------------------------------------------
@@ -93,6 +94,13 @@ class Exporter:
             self._loop.stop()
         await DeferredList(list(self._in_flight.values()), consumeErrors=True)
         self._pool.stop()  # idle threads: joins at once
+
+    def hold(self, reason: str | None) -> None:
+        """Start no upload while `reason` is set (uploads in flight finish); None resumes."""
+        self.held = reason
+        self._publish()
+        if reason is None and self._loop.running:
+            self.tick()
 
     # -- scanning -----------------------------------------------------------
 
@@ -121,7 +129,7 @@ class Exporter:
         self.backlog = files
         now = self.reactor.seconds()
         for file in files:
-            if len(self._in_flight) >= self.concurrency:
+            if self.held is not None or len(self._in_flight) >= self.concurrency:
                 break
             if file.key in self._in_flight or self._retry.get(file.key, (0, 0))[0] > now:
                 continue
@@ -189,4 +197,5 @@ class Exporter:
             "errors": dict(self.errors),
             "last_error": self.last_error,
             "problem": self.problem,
+            "held": self.held,
         }

@@ -40,8 +40,9 @@ class LedgerMonitor:
 
     def __init__(self, reactor, data_dir: Path, spool: SpoolDir, schemas, *,
                  export_enabled: bool, interval: float,
-                 threadpool=None):
+                 threadpool=None, node_id: str | None = None):
         self.reactor = reactor
+        self.node_id = node_id  # whose records these are: the data dir's node id
         self.store_root = data_dir / "store"
         ledger_dir = data_dir / LEDGER_DIR
         self.accepted = AcceptedLedger(ledger_dir)
@@ -183,5 +184,5 @@ class LedgerMonitor:
 
     def as_dict(self) -> dict:
         """GET /v1/ledger."""
-        return {"computed_at": self.computed_at, "export_enabled": self.export_enabled,
-                "days": self.days}
+        return {"computed_at": self.computed_at, "node_id": self.node_id,
+                "export_enabled": self.export_enabled, "days": self.days}

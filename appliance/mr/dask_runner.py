@@ -144,7 +144,8 @@ def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list[InputFile],
         for r, lists in res["runs"].items():  # one list per spill (one: nothing spills early)
             parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
     return {"parts": parts, "records": res["records"], "skipped": res["skipped"],
-            "first_error": res["first_error"], "data_bytes": mapper.out.data_bytes}
+            "first_error": res["first_error"], "data_bytes": mapper.out.data_bytes,
+            "sources": res["sources"]}
 
 
 def _part(result: dict, r: int) -> list:
@@ -277,6 +278,7 @@ class DaskRunner:
                 summary.records += res["records"]
                 summary.errors += res["skipped"]
                 summary.first_error = summary.first_error or res["first_error"]
+                summary.add_sources(res["sources"])
 
             if job.map_only:
                 record_lists = [results[i]["parts"][0] for i in range(len(groups))]

@@ -1,25 +1,29 @@
-"""`--dedupe`: keep only the last submission of each docId.
+"""`--dedupe`: keep only the submission of each docId that arrived last.
 
 Clients resend a ping when they did not see the answer, and the 2013 client
 submitted the same session as idle-daily and saved-session: the same docId
-more than once. With dedupe a job's `map` sees only the *last* record of each
-docId, in this order:
+more than once, possibly on different nodes. With dedupe a job's `map` sees
+only the record of each docId that is greatest in this order:
 
-1. records still in the spool (newest), in spool order;
-2. store and S3 files by their generation, which names the spool position the
-   records were converted from (`<node>.<stem>-<offset>.<part>.<n>.zst`, the
-   stem starting with the segment's sealing time in ns), then node, part and
-   line. Files whose names are not generations (imported) count as oldest.
+1. its receive time (ns since the epoch, by the clock of the node that
+   received it): kept in the spool record, and in the receive-time frame at
+   the end of every store file (`appliance.storage.arrivals`);
+2. then the node id of the node that received it (a tie on two nodes);
+3. then the input order below, then the record's number in its input.
 
-So "last" is the last received, at the resolution of a generation: records
-of one generation that ended in different partitions are ordered by part
-number, which is arbitrary but the same in every run.
+Records whose receive time is unknown (store files written before receive
+times were kept, or by other tools) count as received at time 0, so they
+lose to every record with a time; among themselves the input order decides:
+files whose names are not generations (imported) first, then store and S3
+files by generation (the spool position they were converted from: segment
+sealing time, then offset), node, part; the spool last.
 
 It costs a first pass over the inputs (the WINNERS job below, run by the
-same runner): map emits (docId, (file rank, record number)), combine and
-reduce keep the maximum, and the output lists each docId's winner. The real
-job's mappers then skip every record that is not a winner of its docId (the
-winners of a mapper's files are held in memory: about 100 bytes a docId).
+same runner): map emits (docId, (time, node, input rank, record number)),
+combine and reduce keep the maximum, and the output lists each docId's winner
+as ``rank:number``. The real job's mappers then skip every record that is not
+a winner of its docId (the winners of a mapper's files are held in memory:
+about 100 bytes a docId).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from appliance.node import node_key
 from appliance.storage.generations import generation_position, split_file_name
 
 WINNERS_SCRIPT = Path(__file__).with_name("dedupe_winners.py")
@@ -43,8 +48,21 @@ def _order(f) -> tuple:
 
 
 def rank_inputs(inputs: list) -> dict[str, int]:
-    """Each input's rank in the dedupe order (higher is newer), by path."""
+    """Each input's rank in the input order (higher is newer), by path."""
     return {f.path: rank for rank, f in enumerate(sorted(inputs, key=_order))}
+
+
+def input_node(f) -> str:
+    """The id of the node whose records input `f` holds ("" when unknown)."""
+    if not hasattr(f, "dims"):  # the SpoolInput
+        return node_key(f.node) if f.node else ""
+    name = split_file_name(os.path.basename(f.path))
+    return node_key(name.node) if name is not None else ""
+
+
+def arrival(received_ns: int, node: str, rank: int, n: int) -> tuple:
+    """A record's place in the dedupe order (the greatest wins)."""
+    return (received_ns, node if received_ns else "", rank, n)
 
 
 def load_winners(path: str, ranks: set[int]) -> set[tuple[int, int]]:

@@ -1,7 +1,8 @@
-"""The first pass of `--dedupe` (see dedupe.py): each docId's last record.
+"""The first pass of `--dedupe` (see dedupe.py): each docId's last arrival.
 
-The runner calls map with the record's (file rank, record number) as the
-value instead of its JSON text.
+The runner calls map with the record's place in the dedupe order
+(receive time, node, input rank, record number) as the value instead of its
+JSON text.
 """
 
 
@@ -14,5 +15,5 @@ def combine(key, values, context):
 
 
 def reduce(key, values, context):
-    rank, n = max(values)
+    *_, rank, n = max(values)
     context.write(key, f"{rank}:{n}")

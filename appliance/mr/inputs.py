@@ -9,12 +9,14 @@ from typing import NamedTuple
 
 
 class InputFile(NamedTuple):
-    """One store file to map: its path, tree, dimension values (schema order) and size."""
+    """One store file to map: its path, tree, dimension values (schema order) and size;
+    `source` names where it comes from in the job summary (``store``, ``s3:<node>``)."""
 
     path: str
     tree: str
     dims: tuple[str, ...]
     size: int
+    source: str = "store"
 
 
 class RemoteInput(NamedTuple):
@@ -27,6 +29,7 @@ class RemoteInput(NamedTuple):
     size: int
     key: str
     etag: str
+    source: str = "s3"
 
 
 class SpoolPiece(NamedTuple):
@@ -40,11 +43,13 @@ class SpoolPiece(NamedTuple):
 class SpoolInput(NamedTuple):
     """Every spool piece of a snapshot (`appliance.mr.snapshot`), read by one mapper, so
     re-appended copies of a record, which land in a later segment, are dropped like the
-    converter drops them."""
+    converter drops them. `node` is the node part of the spooling node's file names."""
 
     path: str
     pieces: tuple[SpoolPiece, ...]
     size: int
+    node: str = ""
+    source: str = "spool"
 
 
 def select_inputs(store_root: str | Path, flt=None, schemas=None) -> list[InputFile]:

@@ -4,9 +4,10 @@
 
 - local: a `LocalSnapshot` of the data dir's store and, unless disabled, of
   the records still in the spool (converted on the fly by the mappers);
-- remote: the objects under the export prefix that the filter selects, minus
-  the keys the snapshot holds and minus this node's files whose records the
-  snapshot reads from the spool, downloaded into the S3 cache.
+- remote: the objects under the export prefix that the filter selects (every
+  node's exported files), minus those whose records this node provably reads
+  locally (`appliance.mr.resolve`: by node id, key, size and checksum; an
+  ambiguous object is an error), downloaded into the S3 cache.
 
 The snapshot is taken before S3 is listed: a file the exporter uploads and
 deletes in between is then in S3 when it is listed, so nothing is missed, and
@@ -99,15 +100,24 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
     return inputs
 
 
-def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot:
-    from appliance.storage.schema import sanitise
+def _node(config):
+    """This data dir's identity (`appliance.node`); InputError if node.json is damaged."""
+    from appliance.node import node_identity
+    from appliance.node.identity import IdentityError
 
+    try:
+        return node_identity(config)
+    except IdentityError as e:
+        raise InputError(str(e)) from None
+
+
+def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot:
     data_dir = config.data_dir
     directory = tmp_dir / f"snapshot-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     spool_root = data_dir / "spool" if spool and (data_dir / "spool").is_dir() else None
     try:
         return take_snapshot(data_dir / "store", spool_root, directory, flt, schemas,
-                             node_id=sanitise(config.node_id))
+                             node_id=_node(config).name)
     except SnapshotError as e:
         raise InputError(str(e)) from None
 
@@ -119,25 +129,29 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
     from appliance.config import ConfigError
     from appliance.export.factory import build_uploader
     from appliance.mr.remote import DEFAULT_CACHE_BYTES, RemoteError, select_remote_inputs
+    from appliance.mr.resolve import InputConflict, LocalMatch
 
     try:
         client = build_uploader(config).client
     except ConfigError as e:
         raise InputError(str(e)) from None
     export = config.export
-    snap = inputs.snapshot
-    exclude = snap.covers if snap is not None else lambda key: False
+    _refuse_clone(client, config)
+    match = LocalMatch(inputs.snapshot, export.part_size, _where(config),
+                       config.data_dir / "store")
     if not download:
-        return _listed(client, config, flt, schemas, exclude, inputs)
+        return _listed(client, config, flt, schemas, match, inputs)
     cache = cache_dir or config.data_dir / "cache" / "s3"
     pinned = tmp_dir / f"s3-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     for _ in range(PIN_ATTEMPTS):
         stats: dict = {}
         try:
             remote = select_remote_inputs(
-                client, export.bucket, export.prefix, flt, schemas, cache, exclude=exclude,
+                client, export.bucket, export.prefix, flt, schemas, cache, resolve=match,
                 max_cache_bytes=DEFAULT_CACHE_BYTES if cache_bytes is None else cache_bytes,
                 workers=max(4, export.concurrency), part_size=export.part_size, stats=stats)
+        except InputConflict as e:
+            raise InputError(str(e)) from None
         except (BotoCoreError, ClientError, RemoteError, OSError) as e:
             raise InputError(f"S3 inputs from s3://{export.bucket}/{export.prefix}: "
                              f"{type(e).__name__}: {e}") from None
@@ -156,19 +170,48 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
         raise InputError(f"S3 inputs: other jobs evicted this job's files from the cache "
                          f"{PIN_ATTEMPTS} times; give the cache more room (--cache-bytes)")
     inputs.notes.append(
-        f"s3: {stats['listed']} objects selected, {stats['excluded']} read locally instead, "
+        f"s3: {stats['listed']} objects selected, {_local_note(match)}, "
         f"{stats['reused']} from the cache, {stats['downloaded']} downloaded "
         f"({stats['downloaded_bytes']} bytes), {stats['evicted']} evicted"
         + (f", {stats['size_only']} verified by size only" if stats["size_only"] else ""))
     return remote
 
 
-def _listed(client, config, flt, schemas, exclude, inputs: JobInputs) -> list:
+def _refuse_clone(client, config) -> None:
+    """InputError if this node's id is claimed by another live data dir (its registration
+    lists a clash, `appliance.node.registry`): the job cannot tell its objects from ours."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from appliance.node.registry import clone_problem, read_registration
+
+    node_id = _node(config).id
+    try:
+        registration = read_registration(client, config.export.bucket, config.export.prefix,
+                                         node_id)
+    except (BotoCoreError, ClientError, OSError) as e:
+        raise InputError(f"S3 inputs from s3://{config.export.bucket}/{config.export.prefix}: "
+                         f"{type(e).__name__}: {e}") from None
+    if registration and registration.get("clones"):
+        raise InputError(f"S3 inputs refused: {clone_problem(node_id, registration['clones'])}")
+
+
+def _where(config) -> str:
+    base = config.export.prefix.strip("/")
+    return f"s3://{config.export.bucket}/{base}/" if base else f"s3://{config.export.bucket}/"
+
+
+def _local_note(match) -> str:
+    return (f"{match.same + match.spooled} read locally instead ({match.same} identical to "
+            f"local files, {match.spooled} from this node's spool)")
+
+
+def _listed(client, config, flt, schemas, match, inputs: JobInputs) -> list:
     """The selected S3 objects as `RemoteInput`s, without downloading them."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from appliance.mr.inputs import RemoteInput
-    from appliance.mr.remote import list_remote
+    from appliance.mr.remote import list_remote, object_source
+    from appliance.mr.resolve import InputConflict
     from appliance.storage.keys import parse_key
 
     export = config.export
@@ -179,14 +222,17 @@ def _listed(client, config, flt, schemas, exclude, inputs: JobInputs) -> list:
     except (BotoCoreError, ClientError, OSError) as e:
         raise InputError(f"S3 inputs from s3://{export.bucket}/{export.prefix}: "
                          f"{type(e).__name__}: {e}") from None
-    wanted = [o for o in listed if not exclude(o.key)]
-    inputs.notes.append(f"s3: {len(listed)} objects selected, {len(listed) - len(wanted)} "
-                        f"read locally instead; the workers download the rest")
+    try:
+        wanted = match(listed)
+    except InputConflict as e:
+        raise InputError(str(e)) from None
+    inputs.notes.append(f"s3: {len(listed)} objects selected, {_local_note(match)}; "
+                        f"the workers download the rest")
     out = []
     for o in wanted:
         key = parse_key(o.key, schemas)
         out.append(RemoteInput(f"s3://{export.bucket}/{base}{o.key}", key.tree, key.values,
-                               o.size, o.key, o.etag))
+                               o.size, o.key, o.etag, object_source(o.key)))
     return out
 
 

@@ -6,8 +6,8 @@ Objects live at ``<prefix>/<store key>`` (docs/export.md). `select_remote_inputs
    into a partition level only if ``Filter.allows_prefix`` accepts it, so the
    objects of pruned partitions are never listed nor downloaded (each level's
    listings run on the thread pool; every listing is paginated);
-2. drops the keys `exclude` names (the store keys the job reads locally: the
-   local copy wins; see `appliance.mr.plan`);
+2. keeps the objects `resolve` returns (it leaves out those whose records the
+   job provably reads locally, and refuses ambiguous ones: `appliance.mr.resolve`);
 3. reuses a cached copy ``cache_dir/<store key>`` when its sidecar
    ``<file>.etag`` (JSON: the object's size and ETag and the file's MD5) still
    names the listed size and ETag *and* the file's bytes still have that MD5;
@@ -183,6 +183,15 @@ def list_remote(client, bucket: str, prefix: str, flt=None, schemas=None, *,
             pool.shutdown()
 
 
+def object_source(key: str) -> str:
+    """The job summary's source name for an exported store key: ``s3:<node>`` (the node
+    part of its file name, label and id)."""
+    from appliance.storage.generations import split_file_name
+
+    name = split_file_name(key.rsplit("/", 1)[-1])
+    return f"s3:{name.node}" if name is not None else "s3:other"
+
+
 # --- the cache -----------------------------------------------------------------------------------
 
 def _sidecar(path: Path) -> Path:
@@ -281,18 +290,19 @@ def _reusable(path: Path, obj: RemoteObject, part_size: int) -> bool:
 
 
 def select_remote_inputs(client, bucket: str, prefix: str, flt, schemas, cache_dir: str | Path,
-                         *, exclude: Callable[[str], bool] = lambda key: False,
+                         *, resolve: Callable[[list[RemoteObject]], list[RemoteObject]]
+                         = list,
                          max_cache_bytes: int = DEFAULT_CACHE_BYTES, workers: int = 4,
                          part_size: int = DEFAULT_PART_SIZE, stats: dict | None = None,
                          progress: Callable[[str], None] | None = None) -> list[InputFile]:
     """The exported files of the partitions `flt` selects, as cached local `InputFile`s.
 
-    Keys for which `exclude` is true (the caller reads them locally) are not
-    inputs, nor downloaded. `stats` (if given) is filled with ``listed``,
-    ``excluded``, ``reused``, ``downloaded``, ``downloaded_bytes``,
-    ``size_only``, ``evicted``. Files the job needs are never evicted, so a job
-    needing more than `max_cache_bytes` leaves the cache that much over the
-    limit until the next run. Sorted by path.
+    Only the listed objects that `resolve` returns are inputs and downloaded
+    (it may raise, before anything is downloaded). `stats` (if given) is
+    filled with ``listed``, ``excluded``, ``reused``, ``downloaded``,
+    ``downloaded_bytes``, ``size_only``, ``evicted``. Files the job needs are
+    never evicted, so a job needing more than `max_cache_bytes` leaves the
+    cache that much over the limit until the next run. Sorted by path.
     """
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
@@ -303,7 +313,7 @@ def select_remote_inputs(client, bucket: str, prefix: str, flt, schemas, cache_d
     with ThreadPoolExecutor(max(1, workers)) as pool:
         listed = list_remote(client, bucket, prefix, flt, schemas, pool=pool)
         st["listed"] = len(listed)
-        wanted = [o for o in listed if not exclude(o.key)]
+        wanted = resolve(listed)
         st["excluded"] = len(listed) - len(wanted)
         paths = {o.key: cache.joinpath(*o.key.split("/")) for o in wanted}
         keep = set(paths.values())
@@ -345,5 +355,6 @@ def select_remote_inputs(client, bucket: str, prefix: str, flt, schemas, cache_d
     out = []
     for o in wanted:
         key = parse_key(o.key, schemas)
-        out.append(InputFile(str(paths[o.key]), key.tree, key.values, o.size))
+        out.append(InputFile(str(paths[o.key]), key.tree, key.values, o.size,
+                             object_source(o.key)))
     return sorted(out)

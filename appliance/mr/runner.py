@@ -77,6 +77,12 @@ class JobSummary:
     spills: int = 0
     elapsed: float = 0.0
     extra: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)  # records read: spool, store, s3:<node>
+
+    def add_sources(self, counts: dict) -> None:
+        """Add one mapper's records per source."""
+        for name, n in counts.items():
+            self.sources[name] = self.sources.get(name, 0) + n
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -90,6 +96,8 @@ class JobSummary:
                 f"time: {self.elapsed:.2f} s with {self.mappers} mappers, {self.reducers} "
                 f"reducers; {self.spills} spills\n"
                 f"errors: {self.errors} records skipped\n")
+        if self.sources:
+            text += f"sources: {describe_sources(self.sources)}\n"
         spool = self.extra.get("spool_records")
         if spool:
             text += (f"spool: {spool} records not converted yet, "
@@ -98,6 +106,13 @@ class JobSummary:
         if self.first_error:
             text += f"first error: {self.first_error}\n"
         return text
+
+
+def describe_sources(sources: dict) -> str:
+    """``spool 10, store 35, s3 node-b-<id> 38``: records read per source, local ones first."""
+    order = {"spool": 0, "store": 1}
+    names = sorted(sources, key=lambda name: (order.get(name, 2), name))
+    return ", ".join(f"{name.replace(':', ' ', 1)} {sources[name]}" for name in names)
 
 
 class LocalRunner:
@@ -204,6 +219,7 @@ class LocalRunner:
                 summary.first_error = summary.first_error or res["first_error"]
                 for name, n in res["counts"].items():
                     summary.extra[name] = summary.extra.get(name, 0) + n
+                summary.add_sources(res["sources"])
                 for r, paths in res["runs"].items():
                     runs_by_r.setdefault(r, []).extend(paths)
             summary.data_bytes = state["data_bytes"]

@@ -19,8 +19,9 @@ frontier (`appliance.storage.checkpoint`):
 
 The links keep the data readable whatever the services do next, and cost no
 copy. They live under the data dir (hard links cannot cross file systems) and
-are removed with the snapshot. A store file of this node whose generation is
-at or after the frontier is skipped locally and in S3 (`after_frontier`).
+are removed with the snapshot. A store file of this node (by its unique node
+id, `appliance.node`) whose generation is at or after the frontier is skipped
+locally and in S3 (`after_frontier`, `appliance.mr.resolve`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from appliance.convert.loop import segment_stem
 from appliance.mr.inputs import InputFile, SpoolInput, SpoolPiece, select_inputs
+from appliance.node import same_node
 from appliance.spool.segments import ROTATING_PREFIX, SEALED_PREFIX, SUFFIX, SpoolDir
 from appliance.storage.checkpoint import Checkpoint, CheckpointLog
 from appliance.storage.generations import generation_position, split_file_name
@@ -67,16 +69,15 @@ class LocalSnapshot:
         if not self.spool_pieces:
             return None
         return SpoolInput(str(self.directory / "spool"), tuple(self.spool_pieces),
-                          sum(p.end - p.start for p in self.spool_pieces))
+                          sum(p.end - p.start for p in self.spool_pieces), self.node_id)
 
     def after_frontier(self, file_name: str) -> bool:
         """True for a store file of this node whose records the snapshot reads from the spool."""
         return after_frontier(file_name, self.node_id, self.frontier)
 
-    def covers(self, key: str) -> bool:
-        """True if the records of the store key `key` (e.g. an exported copy) are already in
-        the snapshot: the file is linked, or its records are read from the spool."""
-        return key in self._keys or self.after_frontier(key.rsplit("/", 1)[-1])
+    def local_path(self, key: str) -> Path | None:
+        """The snapshot's link of the store key `key`, or None if it holds no such file."""
+        return self.store_root / key if key in self._keys else None
 
     @cached_property
     def _keys(self) -> set[str]:
@@ -88,9 +89,10 @@ class LocalSnapshot:
 
 def after_frontier(file_name: str, node_id: str, frontier: tuple[str, int] | None) -> bool:
     """True if `file_name` (``<node>.<generation>.<part>.<records>.zst``) is a file of
-    `node_id` whose generation starts at or after `frontier`."""
+    the node `node_id` (the node part of its file names) whose generation starts at or after
+    `frontier`. Nodes are compared by their unique ids, never by their labels."""
     name = split_file_name(file_name)
-    if frontier is None or name is None or name.node != node_id:
+    if frontier is None or name is None or not same_node(name.node, node_id):
         return False
     position = generation_position(name.generation)
     return position is not None and position >= frontier

@@ -1,10 +1,11 @@
 """What a mapper reads: the records of a store file, of an S3 object (fetched by the worker),
 or of the spool converted on the fly.
 
-Both yield ``(where, dims, doc_id, value, nbytes)``: `where` locates the
-record for error messages (a line number in a store file, a segment and
-offset in the spool), `value` is the record's JSON text and `nbytes` the size
-of its line.
+All yield ``(where, dims, doc_id, value, nbytes, received_ns)``: `where`
+locates the record for error messages (a line number in a store file, a
+segment and offset in the spool), `value` is the record's JSON text, `nbytes`
+the size of its line and `received_ns` when its submission was received (0
+when unknown: a store file written before receive times were kept).
 """
 
 from __future__ import annotations
@@ -19,14 +20,19 @@ from pathlib import Path
 
 from appliance.mr.inputs import InputFile, RemoteInput, SpoolInput
 
-Record = tuple[object, tuple[str, ...], str, str, int]
+Record = tuple[object, tuple[str, ...], str, str, int, int]
 
 
 def store_records(f: InputFile) -> Iterator[Record]:
-    """The lines of a store file (zstd frames of ``docId<TAB>json<LF>``)."""
+    """The lines of a store file (zstd frames of ``docId<TAB>json<LF>``), with the receive
+    times the file ends with (`appliance.storage.arrivals`)."""
     import zstandard
 
+    from appliance.storage.arrivals import read_arrivals
+
     dims = f.dims
+    arrivals = read_arrivals(f.path) or ()
+    known = len(arrivals)
     with open(f.path, "rb") as raw:
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
         lines = io.BufferedReader(reader, buffer_size=1 << 20)
@@ -35,7 +41,7 @@ def store_records(f: InputFile) -> Iterator[Record]:
             doc, _, value = text.partition("\t")
             if value.endswith("\n"):
                 value = value[:-1]
-            yield n, dims, doc, value, len(line)
+            yield n, dims, doc, value, len(line), arrivals[n - 1] if n <= known else 0
 
 
 def remote_records(f: RemoteInput, config) -> Iterator[Record]:
@@ -94,4 +100,4 @@ def spool_records(src: SpoolInput, converter, schemas, flt, counts: Counter) -> 
                 line = result.line
                 doc, _, value = line[:-1].decode("utf-8", "surrogateescape").partition("\t")
                 yield (f"spool {os.path.basename(piece.path)} offset {offset}", key.values,
-                       doc, value, len(line))
+                       doc, value, len(line), record.received_ns)

@@ -15,7 +15,7 @@ from typing import Any
 
 from appliance.disk import is_no_space
 from appliance.mr.context import MapContext, ReduceContext
-from appliance.mr.dedupe import load_winners
+from appliance.mr.dedupe import arrival, input_node, load_winners
 from appliance.mr.inputs import RemoteInput, SpoolInput
 from appliance.mr.job import Job, JobError, load_job
 from appliance.mr.keys import canonical_key, partition_of
@@ -163,14 +163,17 @@ class Mapper:
         ranks = self.spec.ranks
         keep = (load_winners(self.spec.winners, {ranks[f.path] for f in files})
                 if self.spec.winners else None)
+        sources: Counter = Counter()
         for f in files:
             rank = ranks[f.path] if ranks else None
-            for n, (where, dims, doc, value, nbytes) in enumerate(self._sources(f)):
+            node = input_node(f) if self.spec.positions else ""
+            before = records
+            for n, (where, dims, doc, value, nbytes, received) in enumerate(self._sources(f)):
                 if keep is not None and (rank, n) not in keep:
                     self.counts["dedupe_dropped"] += 1
                     continue
                 if self.spec.positions:
-                    value = (rank, n)
+                    value = arrival(received, node, rank, n)
                 pending_bytes += nbytes
                 self.at = (f, where)
                 try:
@@ -201,6 +204,7 @@ class Mapper:
                 if pending_records >= PROGRESS_RECORDS:
                     self.out.put(("progress", self.mid, pending_records, pending_bytes, 0, 0))
                     pending_records = pending_bytes = 0
+            sources[f.source] += records - before
             self.out.put(("progress", self.mid, pending_records, pending_bytes, 1, f.size))
             pending_records = pending_bytes = 0
         self.at = (None, None)
@@ -211,7 +215,8 @@ class Mapper:
             self.spill()
             runs, spills = self.runs, self.spills
         return {"runs": runs, "records": records, "skipped": skipped, "spills": spills,
-                "first_error": first_error, "counts": dict(self.counts)}
+                "first_error": first_error, "counts": dict(self.counts),
+                "sources": dict(sources)}
 
 
 def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors) -> None:

@@ -31,7 +31,7 @@ class DrainingProtocol(ReceiverProtocol):
         """Close now if idle, else after answering the request in progress."""
         self.closing = True
         if self.idle:
-            self.transport.loseConnection()
+            self.close()
 
 
 class DrainingFactory(ReceiverFactory):
@@ -65,8 +65,8 @@ class DrainingFactory(ReceiverFactory):
             if protocol.transport is not None:
                 protocol.transport.abortConnection()
 
-    def connection_closed(self) -> None:
-        super().connection_closed()
+    def connection_closed(self, ip: str | None) -> None:
+        super().connection_closed(ip)
         self._check_drained()
 
     def _check_drained(self) -> None:

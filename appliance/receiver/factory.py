@@ -22,10 +22,14 @@ def receiver_factory(config: Config, writer: SpoolWriter, disk: DiskGuard, stats
         max_body_bytes=cfg.max_body_bytes, max_path_bytes=cfg.max_path_bytes,
         max_header_bytes=cfg.max_header_bytes, max_headers=cfg.max_headers,
         max_connections=cfg.max_connections,
-        max_decompressed_bytes=cfg.max_decompressed_bytes)
+        max_decompressed_bytes=cfg.max_decompressed_bytes,
+        max_connections_per_ip=cfg.max_connections_per_ip, max_chunks=cfg.max_chunks,
+        head_timeout=cfg.head_timeout, body_timeout=cfg.body_timeout,
+        min_body_rate=cfg.min_body_rate)
     handler = SubmissionHandler(writer, disk, stats,
                                 max_decompressed_bytes=cfg.max_decompressed_bytes,
-                                store_client_ip=cfg.store_client_ip)
+                                store_client_ip=cfg.store_client_ip,
+                                max_connections=cfg.max_connections)
     return factory_class(handler, limits, stats, reactor, cfg.idle_timeout)
 
 

@@ -2,30 +2,42 @@
 
 twisted.web's generic machinery (a Request object with Headers and a BytesIO,
 Content-Type parsing through the email package, resource traversal, sessions)
-cost more than half of the receiver's CPU per request. This protocol parses
-what a submission needs and nothing else: the request line and headers in one
-pass once the head is complete, the body as a list of chunks joined once, and
-the answer written as one preformatted buffer.
+cost more than half of the receiver's CPU per request. This protocol does
+what a submission needs and nothing else: llhttp (the strict C parser of
+Node.js, through httptools) parses, its callbacks collect the head into a dict
+of first values and the body as a list of pieces joined once, and the answer
+is written as one preformatted buffer. llhttp was measured against a
+hand-written strict parser and is faster (docs/performance.md); the rules it
+leaves to its user are in `strict.py`.
 
-Every limit is checked before more than the limit is buffered: the request
-line (414) and headers (431) while the head arrives, the body by its
-Content-Length or, for chunked uploads, as the chunks arrive (413), and the
-number of connections when one opens (503). A rejected connection gets its
-answer at once, then the rest of what the client sends is read and dropped
-for a moment (so the client sees the answer rather than a reset) and it is
-closed. Requests on one connection are answered in order: while one waits for
-the spool, later pipelined bytes are buffered (the transport is paused past
-a bound) and parsed after the answer.
+Every limit is checked before more than the limit is buffered: the target
+(414) and the header fields (431) while the head arrives, the body by its
+Content-Length or, for chunked uploads, as the chunks arrive (413, also past
+`max_chunks` chunks), and the number of connections, in all and per client
+address, when one opens (503). A rejected connection gets its answer at once,
+then the rest of what the client sends is read and dropped for a moment (so
+the client sees the answer rather than a reset) and it is closed.
+
+Every connection has deadlines: a whole head within `head_timeout`, a whole
+body within `body_timeout` plus its size at `min_body_rate`, and nothing
+received for `idle_timeout`. A connection past one is aborted (its write
+buffer dropped), never closed politely: a polite close waits for a client
+that may never read. Requests on one connection are answered in order: while
+one waits for the spool, later pipelined bytes are buffered (reading is
+paused past a bound) and parsed after the answer; while the transport's write
+buffer is full (a client that does not read its answers) the protocol, a
+registered push producer, stops reading and answering until it drains.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from http import HTTPStatus
 
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocolNegotiationFactory, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
@@ -33,17 +45,22 @@ from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
+from appliance.receiver.messages import Answer, Request, plain_response
+from appliance.receiver.strict import SINGLE, Refused, check_head, content_length
+
 log = Logger()
 
 LINGER_SECONDS = 1.0
-MAX_CHUNK_LINE = 1024  # a chunk-size line with extensions
-_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS = range(6)
-_VERSIONS = (b"HTTP/1.1", b"HTTP/1.0")
+CLOSE_SECONDS = 5.0  # a closing connection whose answer is not taken by then is aborted
+MAX_SKIPPED = 1024  # bytes of empty lines before a request
+WIRE_BYTES_PER_CHUNK = 64  # a chunk-size line with modest extensions
+TIMED_OUT = 408  # how connections aborted at a deadline are counted (no answer is sent)
+_INPUT, _OUTPUT = 1, 2  # why reading is paused: pipelined input waits, answers are not read
 
 
 @dataclass(frozen=True)
 class Limits:
-    """The receiver's request limits (from `[receiver]` configuration)."""
+    """The receiver's request limits and deadlines (from `[receiver]` configuration)."""
 
     max_body_bytes: int
     max_path_bytes: int
@@ -51,100 +68,79 @@ class Limits:
     max_headers: int
     max_connections: int
     max_decompressed_bytes: int
+    max_connections_per_ip: int = 128
+    max_chunks: int = 4096
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    min_body_rate: float = 1024.0
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What the handler answers: a status, a short text message and extra headers."""
-
-    status: int
-    message: str
-    headers: tuple[tuple[str, str], ...] = ()
-    close: bool = False
-
-
-class Request:
-    """One complete request as the handler sees it.
-
-    `headers` maps lower-case names to the first value (bytes, stripped);
-    `body` is the whole body; `has_length` is false when the client sent
-    neither Content-Length nor chunked encoding.
-    """
-
-    __slots__ = ("method", "target", "path", "headers", "body", "has_length", "started",
-                 "_protocol")
-
-    def __init__(self, method: bytes, target: bytes, headers: dict[bytes, bytes],
-                 body: bytes, has_length: bool, started: float, protocol: ReceiverProtocol):
-        self.method = method
-        self.target = target
-        self.path = target.split(b"?", 1)[0].decode("latin-1")
-        self.headers = headers
-        self.body = body
-        self.has_length = has_length
-        self.started = started
-        self._protocol = protocol
-
-    def client_ip(self) -> str:
-        """The peer's address (the TCP peer: a proxy's, behind one)."""
-        return self._protocol.transport.getPeer().host
-
-
-def plain_response(status: int, message: str, extra: Iterable[tuple[str, str]] = (),
-                   close: bool = True,
-                   date: str | None = None, keep_alive: bool = False,
-                   head_only: bool = False) -> bytes:
-    """A complete HTTP/1.1 response with a short text body."""
-    body = (message + "\n").encode()
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
-    if date:
-        lines.append(f"Date: {date}")
-    lines += ["Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}"]
-    lines += [f"{k}: {v}" for k, v in extra]
-    if close:
-        lines.append("Connection: close")
-    elif keep_alive:
-        lines.append("Connection: keep-alive")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head_only else body)
-
-
+@implementer(IPushProducer)
 class ReceiverProtocol(Protocol, TimeoutMixin):
-    """One client connection: parse requests, hand them to the handler, answer in order."""
+    """One client connection: parse requests, hand them to the handler, answer in order.
+
+    llhttp (httptools) parses; its callbacks below collect one request at a
+    time and enforce the limits and rules it leaves to its user. The protocol
+    is the transport's push producer of answers: the transport pauses it
+    while its write buffer is over its bound, and it then stops reading and
+    answering, so a client that never reads its answers costs a bounded buffer.
+    """
 
     factory: ReceiverFactory
 
     def __init__(self) -> None:
-        self._buf = b""
-        self._state = _HEAD
-        self._body: list[bytes] = []
-        self._received = 0
-        self._remaining = 0
+        self._buf = b""  # received while a request is with the handler, not parsed yet
+        self._queue: deque[Request] = deque()  # parsed, waiting for earlier answers
+        self._in_head = False  # a request has begun and its head is not complete
+        self._in_body = False  # the head is in and the body is not complete
+        self._wire_bytes = 0  # of the request in progress, from its second read
+        self._requests_begun = 0
+        self._read = b""  # the read being parsed
+        self._read_starts_request = True
+        self._head_reads: list[bytes] = []  # the reads holding the head in progress
+        self._head_at_start = True  # it began at the start of its first read
+        self._line_search_from = 0  # in this read, past the last request line checked
+        self._skipped = b""  # reads before a request that llhttp skipped (line ends)
         self._busy = False  # a request is with the handler
         self._feeding = False
-        self._paused = False
+        self._serving = False  # in _next's loop
+        self._paused = 0  # _INPUT | _OUTPUT: why reading from the socket is paused
         self._producer = None
+        self._registered = False
+        self._deadline = None  # the head's or the body's
+        self._body_started = 0.0
         self.rejected = False
+        self._refusal: tuple[int, str] | None = None  # to answer once those before it are
         self.closing = False  # answer with Connection: close from now on (a drain)
         self._discarded = 0
         self._linger = None
         self._closed = False
+        self._ip = None
 
     # -- connection ---------------------------------------------------------
 
     def connectionMade(self) -> None:
         factory = self.factory
-        factory.connection_opened()
-        self._limits = factory.limits
+        self._ip = getattr(self.transport.getPeer(), "host", None)
         # Answered when the request arrives: writing before a TLS handshake would
         # make the TLS layer pause this connection as a producer, stalling the handshake.
-        self._over_limit = factory.open_connections > self._limits.max_connections
+        self._over_limit = factory.connection_opened(self._ip)
+        limits = self._limits = factory.limits
+        # A body's chunk-size lines and trailers may add a little to the body's bytes.
+        self._wire_limit = (limits.max_body_bytes + limits.max_header_bytes
+                            + limits.max_path_bytes + WIRE_BYTES_PER_CHUNK * limits.max_chunks)
+        self._parser = HttpRequestParser(self)
         self._producer = IPushProducer(self.transport, None)
+        self.transport.registerProducer(self, True)
+        self._registered = True
         self.setTimeout(factory.idle_timeout)
+        self._deadline = factory.reactor.callLater(self._limits.head_timeout, self._timed_out)
 
     def connectionLost(self, reason=None) -> None:
         self._closed = True
-        self.factory.connection_closed()
+        self.factory.connection_closed(self._ip)
         self.setTimeout(None)
+        self._cancel_deadline()
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
 
@@ -153,213 +149,294 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         return self.factory.reactor.callLater(period, func)
 
     def timeoutConnection(self) -> None:
+        self.transport.abortConnection()
+
+    def close(self) -> None:
+        """Close once what is written is sent; abort if that takes CLOSE_SECONDS."""
+        if self._closed:
+            return
+        self._cancel_deadline()
+        if self._registered:  # a registered producer keeps a TLS connection from closing
+            self._registered = False
+            self.transport.unregisterProducer()
         self.transport.loseConnection()
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        self._linger = self.factory.reactor.callLater(CLOSE_SECONDS, self._abort)
+
+    def _abort(self) -> None:
+        if not self._closed:
+            self.transport.abortConnection()
+
+    # -- deadlines ----------------------------------------------------------
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _arm_deadline(self) -> None:
+        """Time a head or a body that did not arrive whole (one that did costs nothing)."""
+        reactor = self.factory.reactor
+        if self._in_body:
+            self._body_started = reactor.seconds()
+            self._deadline = reactor.callLater(self._limits.body_timeout, self._check_body_rate)
+        elif self._in_head:
+            self._deadline = reactor.callLater(self._limits.head_timeout, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        self.factory.count(TIMED_OUT, None)
+        self.transport.abortConnection()
+
+    def _check_body_rate(self) -> None:
+        """Abort unless the body has come at `min_body_rate` since its grace period."""
+        limits = self._limits
+        allowed = limits.body_timeout + (self._received / limits.min_body_rate
+                                         if limits.min_body_rate else 0.0)
+        left = self._body_started + allowed - self.factory.reactor.seconds()
+        if left <= 0:
+            self._timed_out()
+        else:
+            self._deadline = self.factory.reactor.callLater(left, self._check_body_rate)
+
+    # -- flow control -------------------------------------------------------
+
+    def pauseProducing(self) -> None:
+        """The write buffer is full: read and answer nothing more until it drains."""
+        self._pause(_OUTPUT)
+
+    def resumeProducing(self) -> None:
+        """The write buffer has drained: go on with what is waiting, then read."""
+        self._resume(_OUTPUT)
+        self._next()
+
+    def stopProducing(self) -> None:
+        """The connection is going away; connectionLost does the rest."""
+
+    def _pause(self, why: int) -> None:
+        if not self._paused and self._producer is not None:
+            self._producer.pauseProducing()
+        self._paused |= why
+
+    def _resume(self, why: int) -> None:
+        if self._paused & why:
+            self._paused &= ~why
+            if not self._paused and self._producer is not None and not self._closed:
+                self._producer.resumeProducing()
 
     # -- input --------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        if self.rejected:
+        if self.rejected or self._refusal is not None:
             self._drop(data)
             return
         if self._over_limit:
             self.reject(503, "too many connections", {"Retry-After": "1"})
             return
         self.resetTimeout()
-        if self._busy:
+        if self._busy or self._queue or self._paused & _OUTPUT:
             self._buf += data
             # Pipelined requests wait; past a bound, stop reading from the socket.
-            if (not self._paused and self._producer is not None
-                    and len(self._buf) > self._limits.max_body_bytes):
-                self._paused = True
-                self._producer.pauseProducing()
+            if len(self._buf) > self._limits.max_body_bytes:
+                self._pause(_INPUT)
             return
         self._feed(data)
+        self._next()
 
     def _feed(self, data: bytes) -> None:
-        """Parse as much of the buffered input plus `data` as the state allows."""
-        buf = self._buf + data if self._buf else data
-        self._buf = b""
-        pos = 0
+        """Parse `data`: complete requests go to the queue."""
+        within = self._in_head or self._in_body
+        requests_begun = self._requests_begun
+        if self._in_head:
+            self._head_reads.append(data)
+        self._read = data
+        self._read_starts_request = not within  # until a request ends within this read
+        self._line_search_from = 0
         self._feeding = True
         try:
-            while not self._busy and not self.rejected:
-                state = self._state
-                if state == _BODY or state == _CHUNK_DATA:
-                    avail = len(buf) - pos
-                    if not avail:
-                        break
-                    take = min(avail, self._remaining)
-                    self._body.append(buf if take == len(buf) else buf[pos:pos + take])
-                    pos += take
-                    self._remaining -= take
-                    if not self._remaining:
-                        if state == _BODY:
-                            self._dispatch()
-                        else:
-                            self._state = _CHUNK_END
-                elif state == _HEAD:
-                    while buf.startswith(b"\r\n", pos):  # empty lines before a request
-                        pos += 2
-                    end = buf.find(b"\r\n\r\n", pos)
-                    if end < 0:
-                        self._check_partial_head(buf, pos)
-                        break
-                    head = buf[pos:end]
-                    pos = end + 4
-                    self._parse_head(head)
-                else:
-                    end = buf.find(b"\r\n", pos)
-                    if end < 0:
-                        if len(buf) - pos > MAX_CHUNK_LINE + self._limits.max_header_bytes:
-                            self.reject(400, "chunked encoding line too long")
-                        break
-                    line = buf[pos:end]
-                    pos = end + 2
-                    self._chunk_line(line)
+            self._parser.feed_data(data)
+        except HttpParserUpgrade:
+            self._refusal = (501, "protocol upgrades are not supported")
+        except HttpParserError as e:
+            refused = e.__context__
+            if isinstance(refused, Refused):
+                self._refusal = (refused.status, refused.message)
+            else:
+                self._refusal = (400, f"malformed request: {e}")
         finally:
             self._feeding = False
-        if pos < len(buf) and not self.rejected:
-            self._buf = buf[pos:]
+        if requests_begun != self._requests_begun or self._refusal is not None:
+            return
+        if within and (self._in_head or self._in_body):
+            self._bound_wire_bytes(len(data))  # all of `data` is in the same request
+        elif not within and self._read_starts_request:
+            self._skip(data)
 
-    def _check_partial_head(self, buf: bytes, pos: int) -> None:
-        """Refuse a head that has grown past its limits before it is complete."""
-        limits = self._limits
-        line_end = buf.find(b"\r\n", pos)
-        if line_end < 0:
-            if len(buf) - pos > limits.max_path_bytes + 64:
-                self.reject(414, f"path longer than {limits.max_path_bytes} bytes")
-            return
-        parts = buf[pos:line_end].split(b" ")
-        if len(parts) == 3 and len(parts[1]) > limits.max_path_bytes:
-            self.reject(414, f"path longer than {limits.max_path_bytes} bytes")
-        elif len(buf) - line_end > limits.max_header_bytes:
-            self.reject(431, f"headers larger than {limits.max_header_bytes} bytes")
-        elif buf.count(b"\r\n", line_end + 2) > limits.max_headers:
-            self.reject(431, f"more than {limits.max_headers} header lines")
+    def _skip(self, data: bytes) -> None:
+        """Keep what llhttp skipped before a request (line ends) for the request-line
+        check, which allows only CRLF pairs there."""
+        self._skipped += data
+        if len(self._skipped) > MAX_SKIPPED:
+            self._refusal = (400, "too many empty lines before a request")
 
-    def _parse_head(self, head: bytes) -> None:
+    def _bound_wire_bytes(self, n: int) -> None:
+        """Count `n` more bytes of the request in progress against what it may take.
+
+        llhttp keeps a partial header or trailer field to itself; counting every
+        read that lies wholly within one request bounds that buffer (to the limit
+        plus the one read in which the request began).
+        """
+        self._wire_bytes += n
         limits = self._limits
-        lines = head.split(b"\r\n")
-        request_line = lines[0]
-        parts = request_line.split(b" ")
-        if len(parts) == 3 and len(parts[1]) > limits.max_path_bytes:
-            self.reject(414, f"path longer than {limits.max_path_bytes} bytes")
-            return
-        if len(head) - len(request_line) + 2 > limits.max_header_bytes:
-            self.reject(431, f"headers larger than {limits.max_header_bytes} bytes")
-            return
-        if len(lines) - 1 > limits.max_headers:
-            self.reject(431, f"more than {limits.max_headers} header lines")
-            return
-        if len(parts) != 3 or not parts[0] or not parts[1]:
-            self.reject(400, "malformed request line")
-            return
-        method, target, version = parts
-        if version not in _VERSIONS:
-            if version.startswith(b"HTTP/"):
-                self.reject(505, "HTTP/1.1 or HTTP/1.0 only")
-            else:
-                self.reject(400, "malformed request line")
-            return
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name[-1:] in b" \t" or line[:1] in b" \t":
-                self.reject(400, "malformed header line")
-                return
-            name = name.lower()
-            value = value.strip(b" \t")
-            seen = headers.get(name)
-            if seen is None:
-                headers[name] = value
-            elif name == b"content-length" and seen != value:
-                self.reject(400, "conflicting Content-Length headers")
-                return
-        self._method, self._target, self._version = method, target, version
-        self._headers = headers
-        self._started = time.perf_counter()  # the head is in: latency counts from here
-        connection = headers.get(b"connection", b"").lower()
-        if version == b"HTTP/1.1":
-            self._keep_alive = b"close" not in connection
-        else:
-            self._keep_alive = b"keep-alive" in connection
-        self._body = []
+        if self._in_head:
+            limit = limits.max_header_bytes + limits.max_path_bytes
+            if self._wire_bytes > limit:
+                self._refusal = (431, f"request head larger than {limit} bytes")
+        elif self._wire_bytes > self._wire_limit:
+            self._refusal = (413, f"request larger than {self._wire_limit} bytes")
+
+    def _next(self) -> None:
+        """Hand over the next parsed request, or parse what waited, when free to."""
+        if self._serving:
+            return  # an answer given at once, within the loop below: it goes on from there
+        self._serving = True
+        try:
+            while not self._busy and not self.rejected and not self._paused & _OUTPUT:
+                if self._queue:
+                    self._dispatch(self._queue.popleft())
+                elif self._refusal is not None:  # answered after the requests before it
+                    self.reject(*self._refusal)
+                elif self._buf:
+                    buf, self._buf = self._buf, b""
+                    self._resume(_INPUT)
+                    self._feed(buf)
+                else:
+                    break
+        finally:
+            self._serving = False
+        if self._deadline is None and not self._busy and not self.rejected:
+            self._arm_deadline()
+
+    # llhttp's callbacks: one request at a time, each limit as soon as it can be told
+
+    def on_message_begin(self) -> None:
+        self._requests_begun += 1
+        self._in_head = True
+        self._head_reads = [self._read]
+        self._head_at_start = self._read_starts_request
+        if self._skipped:  # reads that began no request: the head's check sees them
+            self._head_reads.insert(0, self._skipped)
+            self._skipped = b""
+        self._wire_bytes = 0
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._header_bytes = 0
+        self._header_count = 0
+        self._repeated: bytes | None = None
+        self._body: list[bytes] = []
         self._received = 0
-        encoding = headers.get(b"transfer-encoding")
+        self._chunks = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        limit = self._limits.max_path_bytes
+        if len(self._url) > limit:
+            raise Refused(414, f"path longer than {limit} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        limits = self._limits
+        self._header_bytes += len(name) + len(value) + 4
+        if self._header_bytes > limits.max_header_bytes:
+            raise Refused(431, f"headers larger than {limits.max_header_bytes} bytes")
+        if not self._in_head:
+            return  # a trailer field: counted, not kept
+        self._header_count += 1
+        if self._header_count > limits.max_headers:
+            raise Refused(431, f"more than {limits.max_headers} header lines")
+        headers = self._headers
+        name = name.lower()
+        if name not in headers:
+            headers[name] = value.rstrip(b" \t")
+        elif name in SINGLE and self._repeated is None:
+            self._repeated = name
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        headers = self._headers
+        method = parser.get_method()
+        version = parser.get_http_version()
+        check_head(method, version, headers, self._repeated, parser.should_upgrade())
+        self._check_request_line(method, version)
+        self._in_head = False
+        self._cancel_deadline()
+        self._method, self._version = method, version
+        self._started = time.perf_counter()  # the head is in: latency counts from here
+        self._keep_alive = parser.should_keep_alive()
         length = headers.get(b"content-length")
-        if encoding is not None:
-            if length is not None:
-                self.reject(400, "both Content-Length and Transfer-Encoding")
-                return
-            if encoding.lower() != b"chunked":
-                self.reject(501, "only chunked transfer encoding is supported")
-                return
-            self._has_length = True
-            self._state = _CHUNK_SIZE
-        elif length is not None:
-            if not length.isdigit():
-                self.reject(400, "bad Content-Length")
-                return
-            n = int(length)
-            if n > limits.max_body_bytes:
-                self.reject(413, f"body of {n} bytes is larger than the "
-                                 f"{limits.max_body_bytes} allowed")
-                return
-            self._has_length = True
+        self._has_length = length is not None or b"transfer-encoding" in headers
+        if length is not None:
+            n = content_length(length)
+            if n > self._limits.max_body_bytes:
+                raise Refused(413, f"body of {n} bytes is larger than the "
+                                   f"{self._limits.max_body_bytes} allowed")
             if not n:
-                self._dispatch()
                 return
-            self._remaining = n
-            self._state = _BODY
-        else:
-            self._has_length = False
-            self._dispatch()
+        elif not self._has_length:
             return
+        self._in_body = True
         expect = headers.get(b"expect")
-        if expect is not None and expect.lower() == b"100-continue" and version == b"HTTP/1.1":
+        if expect is not None and expect.lower() == b"100-continue" and version == "1.1":
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    def _chunk_line(self, line: bytes) -> None:
-        """A chunk-size line, the CRLF after a chunk's data, or a trailer line."""
-        state = self._state
-        if state == _CHUNK_END:
-            if line:
-                self.reject(400, "bad chunked encoding")
-            else:
-                self._state = _CHUNK_SIZE
-            return
-        if state == _TRAILERS:
-            if not line:
-                self._dispatch()
-            return
-        size = line.split(b";", 1)[0].strip()
-        try:
-            n = int(size, 16)
-        except ValueError:
-            n = -1
-        if n < 0 or len(line) > MAX_CHUNK_LINE:
-            self.reject(400, "bad chunked encoding")
-            return
-        if not n:
-            self._state = _TRAILERS
-            return
-        self._received += n
+    def _check_request_line(self, method: bytes, version: str) -> None:
+        """Refuse a request line llhttp reads leniently (extra spaces, a bare LF before it):
+        the raw head must hold it exactly as `method SP target SP version CRLF`."""
+        reads = self._head_reads
+        raw = reads[0] if len(reads) == 1 else b"".join(reads)
+        line = b"%s %s HTTP/%s\r\n" % (method, self._url, version.encode())
+        if self._head_at_start:
+            at = 0
+            while raw.startswith(b"\r\n", at):  # empty lines before a request
+                at += 2
+            if not raw.startswith(line, at):
+                raise Refused(400, "malformed request line")
+        else:
+            # Pipelined: it began after another request within its first read. Searching
+            # on from the last line found keeps a read of many requests linear. (It could
+            # find the line in the previous body and miss a lenient one after it: what
+            # is served is framed by llhttp all the same, so nothing can be smuggled.)
+            at = raw.find(line, self._line_search_from if len(reads) == 1 else 0)
+            if at < 0:
+                raise Refused(400, "malformed request line")
+        self._line_search_from = max(0, at + len(line) - (len(raw) - len(self._read)))
+
+    def on_chunk_header(self) -> None:
+        self._chunks += 1  # llhttp counts the last (empty) chunk too
+        if self._chunks > self._limits.max_chunks + 1:
+            raise Refused(413, f"more than {self._limits.max_chunks} chunks")
+
+    def on_body(self, body: bytes) -> None:
+        self._received += len(body)
         limit = self._limits.max_body_bytes
         if self._received > limit:
-            self.reject(413, f"body is larger than the {limit} bytes allowed")
-            return
-        self._remaining = n
-        self._state = _CHUNK_DATA
+            raise Refused(413, f"body is larger than the {limit} bytes allowed")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._read_starts_request = False
+        body = self._body
+        self._queue.append(Request(self._method, self._url, self._headers,
+                                   body[0] if len(body) == 1 else b"".join(body),
+                                   self._has_length, self._started, self))
+        if self._deadline is not None:
+            self._cancel_deadline()
 
     # -- handing over and answering -----------------------------------------
 
-    def _dispatch(self) -> None:
-        body = self._body
-        request = Request(self._method, self._target, self._headers,
-                          body[0] if len(body) == 1 else b"".join(body),
-                          self._has_length, self._started, self)
-        self._body = []
-        self._state = _HEAD
+    def _dispatch(self, request: Request) -> None:
         self._busy = True
         try:
             answer = self.factory.handler(request)
@@ -380,7 +457,8 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     @property
     def idle(self) -> bool:
         """Between requests: nothing received that is not answered yet."""
-        return not self._busy and self._state == _HEAD and not self._buf and not self.rejected
+        return (not self._busy and not self._in_head and not self._in_body and not self._queue
+                and not self._buf and not self.rejected)
 
     def _answer(self, answer: Answer, request: Request) -> None:
         factory = self.factory
@@ -390,18 +468,16 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         close = answer.close or not self._keep_alive or self.closing
         self.transport.write(plain_response(
             answer.status, answer.message, answer.headers, close=close, date=factory.date(),
-            keep_alive=self._version == b"HTTP/1.0", head_only=request.method == b"HEAD"))
+            keep_alive=self._version == "1.0", head_only=request.method == b"HEAD"))
         if close:
-            self.transport.loseConnection()
             self.rejected = True  # read and drop whatever else arrives
+            self._queue.clear()
+            self.close()
             return
         self._busy = False
         self.resetTimeout()
-        if self._paused:
-            self._paused = False
-            self._producer.resumeProducing()
-        if not self._feeding and self._buf:
-            self._feed(b"")
+        if not self._feeding:
+            self._next()
 
     def reject(self, status: int, message: str, extra: dict[str, str] | None = None) -> None:
         """Answer `status` now, drop whatever else arrives, and close soon."""
@@ -409,18 +485,19 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             return
         self.rejected = True
         self._buf = b""
-        self._body = []
+        self._queue.clear()
+        self._cancel_deadline()
         self.factory.count(status, None)
         self.transport.write(plain_response(status, message, (extra or {}).items(),
                                             date=self.factory.date()))
         self.setTimeout(None)
-        self._linger = self.factory.reactor.callLater(LINGER_SECONDS,
-                                                      self.transport.loseConnection)
+        self._resume(_INPUT | _OUTPUT)  # read what arrives, to drop it
+        self._linger = self.factory.reactor.callLater(LINGER_SECONDS, self.close)
 
     def _drop(self, data: bytes) -> None:
         self._discarded += len(data)
         if self._discarded > 4 * self._limits.max_body_bytes:
-            self.transport.loseConnection()
+            self.close()
 
 
 @implementer(IProtocolNegotiationFactory)
@@ -438,16 +515,27 @@ class ReceiverFactory(Factory):
         self.reactor = reactor
         self.idle_timeout = idle_timeout
         self.open_connections = 0
+        self._per_ip: dict[str | None, int] = {}
         self._date_second = -1
         self._date = ""
 
-    def connection_opened(self) -> None:
+    def connection_opened(self, ip: str | None) -> bool:
+        """Count a new connection from `ip`; true when it is over a connection limit."""
         self.open_connections += 1
         self.stats.open_connections = self.open_connections
+        from_ip = self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        return (self.open_connections > self.limits.max_connections
+                or from_ip > self.limits.max_connections_per_ip)
 
-    def connection_closed(self) -> None:
+    def connection_closed(self, ip: str | None) -> None:
+        """Count a connection from `ip` gone."""
         self.open_connections -= 1
         self.stats.open_connections = self.open_connections
+        left = self._per_ip[ip] - 1
+        if left:
+            self._per_ip[ip] = left
+        else:
+            del self._per_ip[ip]
 
     def acceptableProtocols(self) -> list[bytes]:
         """ALPN: HTTP/1.1. Without an overlap with what a client offers (curl and

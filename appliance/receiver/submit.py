@@ -11,7 +11,7 @@ from twisted.python.failure import Failure
 
 from appliance.disk import DiskGuard
 from appliance.receiver.gzipcheck import GzipProblem, check_gzip
-from appliance.receiver.http import Answer, Request
+from appliance.receiver.messages import Answer, Request
 from appliance.receiver.routes import RouteError, parse_submit_path
 from appliance.spool import SpoolSaturated, SpoolWriteFailed, SpoolWriter
 from appliance.stats import Stats
@@ -33,12 +33,14 @@ class SubmissionHandler:
 
     def __init__(self, writer: SpoolWriter, disk: DiskGuard, stats: Stats, *,
                  max_decompressed_bytes: int, store_client_ip: bool,
+                 max_connections: int | None = None,
                  now_ns: Callable[[], int] = time.time_ns):
         self._writer = writer
         self._disk = disk
         self._stats = stats
         self._max_decompressed = max_decompressed_bytes
         self._store_client_ip = store_client_ip
+        self._max_connections = max_connections
         self._now_ns = now_ns
 
     def not_accepting(self) -> str | None:
@@ -91,6 +93,10 @@ class SubmissionHandler:
         reason = self.not_accepting()
         if reason:
             return Answer(503, reason, _RETRY)
+        limit = self._max_connections
+        if limit is not None and self._stats.open_connections >= limit:
+            # A balancer should send new clients elsewhere: every slot is taken.
+            return Answer(503, f"connections saturated ({limit} open)", _RETRY)
         problem = self._stats.export.get("problem")
         # Export trouble does not stop ingest, but the operator should see it.
         return Answer(200, f"ok\nexport failing: {problem}" if problem else "ok")

@@ -11,10 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from OpenSSL import SSL
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 
-from appliance.config.schema import MODERN_CIPHERS
+from appliance.config.ciphers import MODERN_CIPHERS
 from appliance.durable import write_atomic
 
 
@@ -74,15 +73,6 @@ def fingerprint(cert_path: Path) -> str:
     """The SHA-256 fingerprint of the (first) certificate, as AA:BB:... hex."""
     cert = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
-
-
-def check_ciphers(spec: str) -> str | None:
-    """What is wrong with an OpenSSL cipher string for TLS 1.2, or None if it selects suites."""
-    try:
-        SSL.Context(SSL.TLS_METHOD).set_cipher_list(spec.encode("ascii"))
-    except (SSL.Error, UnicodeEncodeError):
-        return f"selects no TLS 1.2 cipher suite this OpenSSL knows (e.g. {MODERN_CIPHERS!r})"
-    return None
 
 
 def server_options(cert_path: Path, key_path: Path,

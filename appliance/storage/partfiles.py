@@ -4,7 +4,8 @@ Records are buffered per partition and compressed in chunks: each chunk is
 one zstd frame appended to the partition's file (a file is a sequence of
 frames, which every zstd reader decompresses as one stream). So memory is
 bounded by `max_buffer_bytes` however many partitions a generation touches,
-and no descriptor stays open between chunks. Files are written under
+and no descriptor stays open between chunks. Each finished file ends with
+the receive times of its lines (`appliance.storage.arrivals`). Files are written under
 `<store>/.tmp/<generation>/` and only become visible when the converter
 commits the generation (see checkpoint.py).
 """
@@ -12,10 +13,13 @@ commits the generation (see checkpoint.py).
 from __future__ import annotations
 
 import os
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import zstandard
+
+from appliance.storage.arrivals import arrivals_frame
 
 TMP_DIR = ".tmp"
 
@@ -32,6 +36,7 @@ class PartFile:
     compressed_bytes: int = 0
     buffer: list[bytes] = field(default_factory=list)
     buffered: int = 0
+    arrivals: array | None = field(default_factory=lambda: array("q"))  # None: a time unknown
 
     def key(self, node_id: str, generation: str) -> str:
         return f"{self.partition}/{node_id}.{generation}.{self.part:04d}.{self.records}.zst"
@@ -61,8 +66,9 @@ class PartitionFiles:
         self.records = 0
         self.raw_bytes = 0  # uncompressed bytes written in this generation
 
-    def write(self, partition: str, line: bytes) -> None:
-        """Add one line to a partition (e.g. `telemetry/saved-session/.../20261129`)."""
+    def write(self, partition: str, line: bytes, received_ns: int | None = None) -> None:
+        """Add one line to a partition (e.g. `telemetry/saved-session/.../20261129`), with
+        the time its submission was received (a file with a line without one carries none)."""
         f = self._current.get(partition)
         if f is None:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +76,10 @@ class PartitionFiles:
             self._parts += self._part_step
             self._current[partition] = f
         f.buffer.append(line)
+        if received_ns is None:
+            f.arrivals = None
+        elif f.arrivals is not None:
+            f.arrivals.append(received_ns)
         f.buffered += len(line)
         f.records += 1
         f.raw_bytes += len(line)
@@ -101,6 +111,12 @@ class PartitionFiles:
     def _finish(self, f: PartFile) -> None:
         """Flush and fsync a partition's file; the next line starts a new one."""
         self._flush(f)
+        if f.arrivals:
+            frame = arrivals_frame(f.arrivals)
+            with open(f.tmp_path, "ab") as out:
+                out.write(frame)
+            f.compressed_bytes += len(frame)
+            f.arrivals = None
         fd = os.open(f.tmp_path, os.O_RDONLY)
         try:
             os.fsync(fd)

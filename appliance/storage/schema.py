@@ -257,8 +257,11 @@ def load_json(path: str | Path) -> Any:
     """Read a JSON document, turning every failure into a `SchemaError` naming the file."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SchemaError(f"{path}: cannot read: {e}") from None
+    except OSError as e:
+        raise SchemaError(f"{path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise SchemaError(f"{path}: cannot read: not UTF-8 ({e.reason} at byte {e.start})") \
+            from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

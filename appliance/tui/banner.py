@@ -29,7 +29,10 @@ class HealthBanner(Static):
             self.update(Text(f"✖ admin API error: {update.error}"))
             return
         stats = update.stats
-        who = (f"{stats.get('node_id', '?')} · appliance {stats.get('version', '?')} · "
+        node = stats.get("node_id", "?")
+        if stats.get("node_label"):
+            node = f"{stats['node_label']} ({node})"
+        who = (f"{node} · appliance {stats.get('version', '?')} · "
                f"up {human_seconds(stats.get('uptime_seconds'))}")
         problems = stats.get("health", {}).get("problems", [])
         if problems:

@@ -6,6 +6,7 @@ import time
 
 from rich.text import Text
 
+from appliance.mr.runner import describe_sources
 from appliance.tui.units import human_bytes, human_count, human_seconds, text_bar
 
 STATE_STYLES = {"queued": "cyan", "running": "bold yellow", "succeeded": "green",
@@ -49,7 +50,8 @@ def job_cells(job: dict) -> list:
 
 
 def job_heading(job: dict) -> Text:
-    """Two or three lines: identity and state, progress, and the error if it failed."""
+    """Two to four lines: identity and state, progress, records read per source (spool,
+    store, S3 per node) once finished, and the error if it failed."""
     options = job.get("options") or {}
     progress = job.get("progress") or {}
     text = Text(f"{job['id']}  {job.get('name', '')}  ", style="bold")
@@ -61,6 +63,9 @@ def job_heading(job: dict) -> Text:
                 f"{human_bytes(progress.get('bytes', 0))}")
     if job.get("output_bytes") is not None:
         text.append(f" · output {human_bytes(job['output_bytes'])}")
+    sources = (job.get("summary") or {}).get("sources")
+    if sources:
+        text.append(f"\nrecords read: {describe_sources(sources)}")
     if job.get("error"):
         text.append(f"\n{job['error']}", style="bold red")
     return text

@@ -50,10 +50,11 @@ def filled_store(tmp_path, s3, bucket, n=200, **extra):
 
 
 def objects(s3, bucket, prefix="node1/") -> dict[str, bytes]:
+    """The exported store files under `prefix` (not the nodes' registrations in .nodes/)."""
     client = s3.client()
     listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
     return {o["Key"][len(prefix):]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
-            for o in listed}
+            for o in listed if not o["Key"][len(prefix):].startswith(".nodes/")}
 
 
 def export_once(tmp_path, env: dict | None = None) -> tuple[int, str]:

@@ -121,6 +121,7 @@ def test_the_job_commands_talk_to_the_server(server, tmp_path):
                         str(EXAMPLES / "filters" / "all.json"), "--wait")
     job_id = out.splitlines()[0]
     assert code == 0 and "succeeded" in out, out
+    assert "  sources: " in out  # records read per source (spool, store)
     code, out = run_cli(server, "output", job_id)
     counts = {line.split("\t")[0]: int(line.split("\t")[1]) for line in out.splitlines()}
     assert sum(counts.values()) == 30 and set(counts) == {"WINNT", "Linux", "Darwin"}
@@ -128,6 +129,7 @@ def test_the_job_commands_talk_to_the_server(server, tmp_path):
     assert code == 0 and job_id in out and "succeeded" in out
     code, out = run_cli(server, "status", job_id, "--json")
     assert json.loads(out)["summary"]["records"] == 30
+    assert sum(json.loads(out)["summary"]["sources"].values()) == 30
     code, out = run_cli(server, "log", job_id, "--output", str(tmp_path / "log.txt"))
     assert code == 0 and "30 records" in (tmp_path / "log.txt").read_text()
     err = io.StringIO()

@@ -7,26 +7,15 @@ import re
 import threading
 
 from tests import pings
+from tests.integration.fleet import pool_job
 from tests.integration.serverproc import ServerProcess, post
 from tests.integration.test_export import export_env
-
-DOC_IDS = "def map(key, dims, value, context):\n    context.write(key, 1)\n"
 
 
 def run_job(server) -> tuple[list[str], dict]:
     """Run the docId job in the server; (docIds, {"s3": objects read, "spool": records})."""
-    job = server.admin().submit_job({"script": DOC_IDS, "name": "docids.py"})
-    server.wait_for_log(rf"job {job['id']} (succeeded|failed)")
-    done = server.admin().job(job["id"])
-    assert done["state"] == "succeeded", done["error"]
-    text, offset = "", 0
-    while True:
-        chunk = server.admin().job_output(job["id"], offset)
-        text += chunk["text"]
-        if chunk["eof"]:
-            break
-        offset = chunk["next_offset"]
-    log = server.admin().job_log(job["id"])["text"]
+    done, text = pool_job(server)
+    log = server.admin().job_log(done["id"])["text"]
     remote = re.search(r"s3: (\d+) objects selected, (\d+) read locally", log)
     used = {"s3": int(remote[1]) - int(remote[2]),
             "spool": done["summary"]["extra"].get("spool_records", 0)}

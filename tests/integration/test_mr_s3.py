@@ -58,16 +58,21 @@ def total(keys) -> int:
 
 
 class GetCounter:
-    """Counts GetObject and ListObjectsV2 requests of a client (botocore event hooks)."""
+    """Counts GetObject and ListObjectsV2 requests of a client (botocore event hooks); GETs of
+    node registrations (a job's clone check) apart from those of data."""
 
     def __init__(self, client):
         self.gets: list[str] = []
+        self.registry: list[str] = []
         self.lists: list[str] = []
-        client.meta.events.register("before-call.s3.GetObject",
-                                    lambda params, **_: self.gets.append(params["url_path"]))
+        client.meta.events.register("before-call.s3.GetObject", self._get)
         client.meta.events.register(
             "provide-client-params.s3.ListObjectsV2",
             lambda params, **_: self.lists.append(params.get("Prefix", "")))
+
+    def _get(self, params, **_) -> None:
+        path = params["url_path"]
+        (self.registry if "/.nodes/" in path else self.gets).append(path)
 
 
 @pytest.fixture
@@ -97,6 +102,7 @@ def test_default_reads_both_and_local_copy_wins(tmp_path, s3, bucket, counted):
     cached = sorted(p.relative_to(cache).as_posix() for p in cache.rglob("*.zst"))
     assert cached == sorted(g["s3"])  # keys held locally are never downloaded
     assert len(counted[0].gets) == len(g["s3"])
+    assert len(counted[0].registry) == 1  # the clone check
 
 
 def test_remote_only_and_local_only(tmp_path, s3, bucket):

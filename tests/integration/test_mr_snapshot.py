@@ -14,6 +14,7 @@ from appliance.export.backlog import finish_local, finished_files
 from appliance.mr.inputs import select_inputs
 from appliance.mr.snapshot import START, after_frontier, take_snapshot
 from appliance.mr.sources import spool_records, store_records
+from appliance.node import node_identity
 from appliance.storage.filters import Filter
 from appliance.storage.schema import SchemaRegistry
 from tests.stores import config_for, make_spool
@@ -32,6 +33,11 @@ def test_after_frontier_compares_this_nodes_generations_with_the_frontier():
     assert not after_frontier("n2.00000000000000000300-1-aa-0.0000.3.zst", "n1", frontier)
     assert not after_frontier("n1.imported.0000.3.zst", "n1", frontier)
     assert not after_frontier("n1.00000000000000000300-1-aa-0.0000.3.zst", "n1", None)
+    # nodes are told apart by id: the same label is another node, another label the same one
+    me, other = "vm-aaaaaaaaaaaaaaaa", "vm-bbbbbbbbbbbbbbbb"
+    assert not after_frontier(f"{other}.00000000000000000300-1-aa-0.0000.3.zst", me, frontier)
+    assert after_frontier("renamed-aaaaaaaaaaaaaaaa.00000000000000000300-1-aa-0.0000.3.zst", me,
+                          frontier)
 
 
 def test_before_the_first_commit_the_frontier_is_the_start_of_the_spool(tmp_path):
@@ -42,20 +48,20 @@ def test_before_the_first_commit_the_frontier_is_the_start_of_the_spool(tmp_path
                          node_id="n1")
     try:
         assert snap.frontier == START and len(snap.spool_pieces) == 2
-        assert snap.covers("telemetry/a/n1.00000000000000000001-1-aa-0.0000.3.zst")
-        assert not snap.covers("telemetry/a/n2.00000000000000000001-1-aa-0.0000.3.zst")
+        assert snap.after_frontier("n1.00000000000000000001-1-aa-0.0000.3.zst")
+        assert not snap.after_frontier("n2.00000000000000000001-1-aa-0.0000.3.zst")
     finally:
         snap.remove()
 
 
 def read_snapshot(snap, config, flt=None) -> tuple[list[str], Counter]:
     """Every docId the snapshot holds (store lines, then spool records converted)."""
-    docs = [doc for f in snap.store_files for _, _, doc, _, _ in store_records(f)]
+    docs = [doc for f in snap.store_files for _, _, doc, *_ in store_records(f)]
     counts: Counter = Counter()
     src = snap.spool_input
     if src is not None:
         converter = record_converter(config)
-        docs += [doc for _, _, doc, _, _ in spool_records(src, converter, SCHEMAS, flt, counts)]
+        docs += [doc for _, _, doc, *_ in spool_records(src, converter, SCHEMAS, flt, counts)]
     return docs, counts
 
 
@@ -64,9 +70,10 @@ def read_exported(root: Path, snap) -> list[str]:
     from S3)."""
     docs = []
     for f in select_inputs(root, VALID, SCHEMAS):
-        if not f.path.endswith(".zst") or snap.covers(Path(f.path).relative_to(root).as_posix()):
+        key = Path(f.path).relative_to(root).as_posix()
+        if snap.local_path(key) is not None or snap.after_frontier(Path(f.path).name):
             continue
-        docs += [doc for _, _, doc, _, _ in store_records(f)]
+        docs += [doc for _, _, doc, *_ in store_records(f)]
     return docs
 
 
@@ -83,7 +90,7 @@ def test_a_snapshot_of_a_half_converted_spool_has_every_record_once(tmp_path, pr
     loop.commit()
     loop.close()
     snap = take_snapshot(tmp_path / "store", tmp_path / "spool", tmp_path / "tmp" / "s",
-                         VALID, node_id=config.node_id, attempts=1)
+                         VALID, node_id=node_identity(config).name, attempts=1)
     try:
         docs, counts = read_snapshot(snap, config)
         assert snap.frontier is not None and snap.store_files and snap.spool_pieces
@@ -120,7 +127,7 @@ def test_snapshots_taken_while_the_converter_commits_and_files_are_exported(tmp_
     try:
         for i in range(40):
             snap = take_snapshot(store, tmp_path / "spool", tmp_path / "tmp" / f"s{i}",
-                                 VALID, node_id=config.node_id)
+                                 VALID, node_id=node_identity(config).name)
             try:
                 docs, _ = read_snapshot(snap, config)
                 docs += read_exported(exported, snap)

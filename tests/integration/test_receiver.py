@@ -153,12 +153,16 @@ def test_connection_limit_answers_503(tmp_path):
     try:
         held = [srv.connect(), srv.connect()]
         for sock in held:  # make sure both are established server-side
-            sock.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert read_response(sock).status == 200
+            sock.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(sock).status == 404
         with srv.connect() as third:
             third.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
             response = read_response(third)
         assert response.status == 503 and "retry-after" in response.headers
+        # Health says so: every slot is taken.
+        held[0].sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+        status = read_response(held[0])
+        assert status.status == 503 and b"connections saturated" in status.body
         for sock in held:
             sock.close()
     finally:

@@ -20,7 +20,7 @@ import pytest
 
 from appliance.spool import SpoolDir, read_segment
 from tests import pings
-from tests.integration.serverproc import ServerProcess, post, read_response
+from tests.integration.serverproc import TEST_ENV, ServerProcess, post, read_response
 
 pytest.importorskip("PyInstaller", reason="PyInstaller is not installed (dev extras)")
 
@@ -109,3 +109,40 @@ def test_binary_runs_with_every_python_on_the_machine_hidden(binary, tmp_path):
                             timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "selftest passed" in result.stdout
+
+
+def test_ctrl_c_under_a_terminal_drains_without_a_traceback(binary, tmp_path):
+    """The bootloader passes on the Ctrl-C the terminal already sent to the whole
+    process group: the server sees it twice and must stop once, quietly."""
+    import pty
+    import select
+
+    env = {**bare_env(tmp_path), **TEST_ENV}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the binary on the pty, as an operator runs it
+        os.execve(str(binary), [str(binary), "serve", "--data-dir", str(tmp_path / "data"),
+                                "--listen", "127.0.0.1:0"], env)
+    seen = b""
+
+    def read_until(marker: bytes) -> bool:
+        nonlocal seen
+        while marker not in seen:
+            ready, _, _ = select.select([fd], [], [], 120)
+            try:
+                chunk = os.read(fd, 65536) if ready else b""
+            except OSError:  # EIO: the child has gone
+                chunk = b""
+            if not chunk:
+                return False
+            seen += chunk
+        return True
+
+    assert read_until(b"listening on"), seen.decode(errors="replace")
+    os.write(fd, b"\x03")  # Ctrl-C, through the terminal's line discipline
+    read_until(b"Main loop terminated")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = seen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "SIGINT: stopping" in text and "stopped cleanly" in text
+    assert "Traceback" not in text and "critical" not in text

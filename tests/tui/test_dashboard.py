@@ -54,6 +54,15 @@ async def test_health_problems_turn_the_banner_red(fake):
         assert "export failing: [Errno 111]" in text_of(banner)  # brackets are no markup
 
 
+async def test_the_banner_names_the_node_by_label_and_id(fake):
+    fake.stats_data.update(node_id="2j7kq4mxw3ybz5ta", node_label="vm")
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "vm (2j7kq4mxw3ybz5ta) · appliance 0.1.0" in text_of(
+            app.screen.query_one(HealthBanner))
+
+
 async def test_disconnect_shows_it_and_reconnects(fake):
     app = dashboard(fake)
     async with app.run_test(size=SIZE) as pilot:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from appliance.tui.feed import Feed, Wants
 from appliance.tui.help import KEYS
+from appliance.tui.jobrow import job_heading
 from appliance.tui.tabular import TableReader
 from tests.tui.fakeclient import FakeClient, stats_snapshot
 
@@ -49,3 +50,11 @@ def test_every_key_is_documented():
         text = doc.read_text()
         for key, where, what in KEYS:
             assert f"| `{key}` | {where} | {what} |" in text, (doc.name, key)
+
+
+def test_a_finished_job_shows_its_records_per_source():
+    job = {"id": "j1", "name": "count.py", "state": "succeeded", "progress": {},
+           "summary": {"sources": {"s3:vm-bbbbbbbbbbbbbbbb": 38, "store": 35, "spool": 10}}}
+    heading = job_heading(job).plain
+    assert "records read: spool 10, store 35, s3 vm-bbbbbbbbbbbbbbbb 38" in heading
+    assert "records read" not in job_heading(dict(job, summary=None)).plain

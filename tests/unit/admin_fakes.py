@@ -38,10 +38,12 @@ class FakeServer:
     data_dir: Path
     reactor: Clock = field(default_factory=Clock)
     node_id: str = "node-a"
+    node_label: str = "host-a"
     writer: object = None
     converter: object = None
     ledger: object = None
     jobs: object = None
+    registry: object = None
     disk: FakeDisk = field(default_factory=FakeDisk)
 
     def __post_init__(self):

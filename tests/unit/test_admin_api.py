@@ -81,6 +81,14 @@ def test_health_names_converter_and_export_problems(api):
     assert 'appliance_healthy 0.0' in api.call("GET", "/metrics").body.decode()
 
 
+def test_health_names_a_saturated_public_port(api):
+    api.server.stats.open_connections = api.server.config.receiver.max_connections - 1
+    assert api.call("GET", "/v1/stats").json()["health"]["ok"]
+    api.server.stats.open_connections += 1
+    problems = api.call("GET", "/v1/stats").json()["health"]["problems"]
+    assert len(problems) == 1 and problems[0].startswith("public port saturated: 1024 ")
+
+
 def test_health_shows_a_paused_converter(api):
     class Converter:
         running, restarts, paused = True, 0, "disk space low: 5 bytes (0.0%) free in /d"
