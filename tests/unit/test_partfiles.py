@@ -56,7 +56,7 @@ def test_memory_stays_bounded_with_many_partitions(tmp_path):
 
 def test_writers_of_one_generation_with_part_steps_never_share_a_file_or_key(tmp_path):
     """Converter worker i of N numbers its parts i, i + N, ...: one .tmp/ dir, no collision."""
-    writers = [PartitionFiles(tmp_path, "g1", "node", level=1, max_file_bytes=200,
+    writers = [PartitionFiles(tmp_path, "g1", "node", level=1, max_file_bytes=100,
                               first_part=i, part_step=3) for i in range(3)]
     for n in range(60):
         for w in writers:
