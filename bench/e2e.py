@@ -6,7 +6,8 @@ both cores, as it would in production, and the load generator competes with
 it). Three measurements, side by side in one run:
 
 1. receiver only: the converter and exporter off; pings/s answered 200.
-2. end to end: everything on, the same load for the same time; "end-to-end
+2. end to end: everything on (the default `[converter] processes`: one per
+   core), the same load for the same time; "end-to-end
    pings/s" = pings accepted / time from the first request until every one of
    them is in S3 (record counts from the object keys). Its ratio to (1) is how
    much of what the receiver takes in the node can also process: below 1 the
