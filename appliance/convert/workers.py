@@ -147,9 +147,10 @@ class ConverterPool:
     def drop(self) -> None:
         """Forget the current generation (its files are deleted by the committer's recovery)."""
         self._pending, self._gen = [], None
-        for index in range(self.processes):
+        started = range(len(self._conns))  # none before the first generation
+        for index in started:
             self._send(index, ("drop",))
-        for index in range(self.processes):
+        for index in started:
             self._recv(index)
 
     def close(self) -> None:
