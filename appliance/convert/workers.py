@@ -19,19 +19,21 @@ and a record that kills workers again and again is quarantined as before.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
 import signal
 from collections import Counter
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.convert.crashguard import CRASH_MARKER_ENV, GUARD_FILE, CrashGuard, crash_on_marker
 from appliance.convert.topcounts import TopCounter
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
 from appliance.storage.partfiles import PartitionFiles
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 BATCH = 64  # records per message: amortises the pipe, keeps the workers evenly loaded
 
@@ -87,7 +89,9 @@ class ConverterPool:
 
     def start(self) -> None:
         """Start the workers (spawned: the frozen binary runs them through freeze_support)."""
-        ctx = mp.get_context("spawn")
+        import multiprocessing  # here: the converter child with 1 process never needs it
+
+        ctx = multiprocessing.get_context("spawn")
         for index in range(self.processes):
             ours, theirs = ctx.Pipe()
             proc = ctx.Process(target=worker_main, name=f"converter-worker-{index}",
@@ -100,8 +104,6 @@ class ConverterPool:
 
     def begin(self, generation: str) -> PooledGeneration:
         """A new generation: the workers' next records go into its files."""
-        if not self._procs:
-            self.start()
         self._gen = PooledGeneration(generation)
         return self._gen
 
@@ -115,6 +117,8 @@ class ConverterPool:
     def _flush(self) -> None:
         if not self._pending:
             return
+        if not self._procs:  # at the first record: an empty segment starts no process
+            self.start()
         index = self._next
         self._next = (self._next + 1) % self.processes
         self._send(index, ("batch", self._gen.generation, self._pending))
@@ -125,10 +129,11 @@ class ConverterPool:
         A worker's write error (ENOSPC) is raised once all have answered."""
         self._flush()
         self._gen = None
-        for index in range(self.processes):
+        started = range(len(self._conns))  # none if no record was handed out yet
+        for index in started:
             self._send(index, ("finish",))
         tally, error = Tally(), None
-        for index in range(self.processes):
+        for index in started:
             reply = self._recv(index)
             if reply[0] == "error":
                 error = OSError(reply[1], reply[2])
