@@ -4,12 +4,31 @@ reports one JSON object per line on stdout, and its stderr goes to the server's 
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 
 from twisted.internet import protocol
 from twisted.logger import Logger
 
 log = Logger()
+
+
+def spawn_child(reactor, process_protocol, argv: list[str], *, env, child_fds: dict):
+    """`reactor.spawnProcess(...)` with SIGINT blocked in the child.
+
+    A Ctrl-C at the terminal goes to the whole foreground process group. Only the
+    server must act on it: it stops its children itself, with SIGTERM, after the
+    drain. A child still starting (the one-file binary unpacking, Python importing)
+    would otherwise die of it with a KeyboardInterrupt traceback. The child inherits
+    the spawning thread's signal mask through fork/posix_spawn and exec; the server's
+    own mask is restored at once.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return reactor.spawnProcess(process_protocol, argv[0], argv, env=env,
+                                    childFDs=child_fds)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class ReportingChild(protocol.ProcessProtocol):

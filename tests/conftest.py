@@ -42,3 +42,18 @@ def bucket(s3, request):
             s3.client(max_attempts=1).delete_bucket(Bucket=name)
         except Exception:
             pass
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    """A Dask scheduler and two workers in separate processes for the session (see
+    tests/daskcluster.py); the scheduler's address is `dask_cluster.address`."""
+    pytest.importorskip("distributed")
+    pytest.importorskip("cloudpickle")
+    from tests.daskcluster import DaskCluster
+
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -23,6 +23,7 @@ from appliance.admin.token import bearer_matches
 log = Logger()
 MAX_BODY_BYTES = 4 << 20  # a job request: a script of at most 1 MiB, JSON-escaped, and options
 MAX_CHUNK = 1 << 20
+MAX_DEBUG_PINGS = 200
 
 
 class ApiError(Exception):
@@ -97,6 +98,9 @@ class AdminResource(Resource):
         name, rest = parts[1], parts[2:]
         if name == "jobs":
             return self._jobs(request, method, rest)
+        if name == "debug" and rest == ["pings"]:
+            self._allow(method, b"GET")
+            return self._debug_pings(request)
         simple = {"stats": self.view.stats, "history": self.view.history.as_dict,
                   "partitions": self.view.partitions, "ledger": self._ledger,
                   "logs": lambda: self._logs(request)}
@@ -128,6 +132,11 @@ class AdminResource(Resource):
             return {"events": self.events.select(level, limit)}
         except ValueError as e:
             raise ApiError(400, str(e)) from None
+
+    def _debug_pings(self, request) -> Deferred:
+        values = request.args.get(b"debug_id")
+        debug_id = values[0].decode("utf-8", "replace") if values else None
+        return self.view.debug_pings(debug_id, _int_arg(request, "limit", 50, MAX_DEBUG_PINGS))
 
     def _jobs(self, request, method: bytes, rest: list[str]):
         pool = getattr(self.view.server, "jobs", None)

@@ -181,6 +181,12 @@ class AdminClient:
         """GET /v1/partitions: local and exported partitions with files/records/bytes."""
         return self._json("GET", "/v1/partitions")
 
+    def debug_pings(self, debug_id: str | None = None, limit: int = 50) -> list[dict]:
+        """GET /v1/debug/pings: the latest pings carrying a debug id (only `debug_id`'s if
+        given), newest first, each with its document and metadata."""
+        query = {"limit": limit} if debug_id is None else {"limit": limit, "debug_id": debug_id}
+        return self._json("GET", f"/v1/debug/pings?{urlencode(query)}")["pings"]
+
     def logs(self, level: str = "info", limit: int = 200) -> list[dict]:
         """GET /v1/logs: recent server log events at `level` or above, oldest first."""
         query = urlencode({"level": level, "limit": limit})

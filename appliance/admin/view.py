@@ -10,8 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
+
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
 
 from appliance import __version__
+from appliance.admin.debugpings import DebugPings
 from appliance.admin.history import History, counters_sample
 from appliance.ledger.accepted import sealed_at
 from appliance.spool.segments import SEALED_PREFIX
@@ -25,10 +30,22 @@ EXPORT_BEHIND_SECONDS = 3600.0
 class NodeView:
     """Read-only views of one server for the admin API and /metrics."""
 
-    def __init__(self, server, history_size: int, wall=time.time):
+    def __init__(self, server, history_size: int, wall=time.time,
+                 blocking: Callable[[Callable[[], object]], Deferred] | None = None):
+        """`blocking(f)` runs `f` off the reactor thread (default: the reactor's threadpool)."""
         self.server = server
         self._wall = wall
         self.history = History(self._sample, server.reactor, wall, size=history_size)
+        self.debug = DebugPings(server.data_dir / "store", server.data_dir / "spool", wall=wall)
+        self._blocking = blocking or (lambda f: deferToThreadPool(
+            server.reactor, server.reactor.getThreadPool(), f))
+
+    def debug_pings(self, debug_id: str | None, limit: int) -> Deferred:
+        """GET /v1/debug/pings: the newest debug pings, after reading the store's new ones."""
+        def answer(_added) -> dict:
+            return {"pings": self.debug.latest(debug_id, limit),
+                    "held": len(self.debug), "held_bytes": self.debug.held_bytes}
+        return self._blocking(self.debug.scan).addCallback(answer)
 
     def _sample(self) -> dict:
         disk = self.server.disk

@@ -24,8 +24,9 @@ def add_parser(sub, common) -> None:
                                          "goes to stderr, a summary to stdout. The output "
                                          "is sorted, so it does not depend on N or M.")
     run.add_argument("script", type=Path, metavar="SCRIPT", help="the job script (.py)")
-    run.add_argument("--filter", type=Path, required=True, metavar="FILTER.json",
-                     help="a filter in the schema format (see docs/storage-keys.md)")
+    run.add_argument("--filter", type=Path, metavar="FILTER.json",
+                     help="a filter in the schema format (see docs/storage-keys.md; default: "
+                          "every valid partition, as for job submit)")
     run.add_argument("--output", type=Path, required=True, metavar="OUT",
                      help="the output file (written atomically)")
     run.add_argument("--store", type=Path, metavar="DIR",
@@ -98,13 +99,11 @@ def run_job(args, config, out, err=None) -> int:
         except ImportError:
             raise CommandError("--runner dask needs Dask: install appliance[dask] "
                                "(dask[distributed] and cloudpickle)") from None
-    if runner_kind == "dask" and args.dedupe:
-        raise CommandError("--dedupe works with the local runner only")
     mode = "remote" if args.remote_only else "local" if args.local_only else "all"
     try:
         use_local, use_remote = choose_sources(mode, config, args.store is not None)
         inputs = plan_inputs(config, flt, schemas, local=use_local, remote=use_remote,
-                             spool=runner_kind == "local" and not args.no_spool,
+                             spool=not args.no_spool,
                              store=args.store, cache_dir=args.cache_dir,
                              cache_bytes=args.cache_bytes, download=runner_kind == "local")
     except InputError as e:
@@ -120,7 +119,8 @@ def run_job(args, config, out, err=None) -> int:
             runner = DaskRunner(args.script, inputs.files, args.output,
                                 scheduler=args.scheduler, mappers=args.mappers,
                                 reducers=args.reducers, max_errors=args.max_errors,
-                                progress=show, config=config)
+                                progress=show, config=config, schemas=schemas,
+                                spool_filter=flt, dedupe=args.dedupe)
         else:
             runner = LocalRunner(args.script, inputs.files, args.output,
                                  mappers=args.mappers or 2, reducers=args.reducers,

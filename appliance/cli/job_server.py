@@ -26,13 +26,21 @@ def add_parsers(actions, common) -> None:
     p.add_argument("script", type=Path, metavar="SCRIPT", help="the job script (.py)")
     p.add_argument("--filter", type=Path, metavar="FILTER.json",
                    help="a filter in the schema format (default: every valid partition)")
-    p.add_argument("--mappers", type=int, default=2, metavar="N")
-    p.add_argument("--reducers", type=int, default=1, metavar="M")
-    p.add_argument("--max-errors", type=int, default=0, metavar="N")
+    p.add_argument("--mappers", type=int, default=2, metavar="N",
+                   help="mapper processes (default 2)")
+    p.add_argument("--reducers", type=int, default=1, metavar="M",
+                   help="reducer processes (default 1)")
+    p.add_argument("--max-errors", type=int, default=0, metavar="N",
+                   help="skip up to N records on which map raises (default 0: stop)")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="cancel the job after this long (default: [jobs] timeout)")
     p.add_argument("--dedupe", action="store_true",
                    help="keep only the last submission per docId (docs/mapreduce.md)")
+    p.add_argument("--runner", choices=("local", "dask"),
+                   help="run on this node (local) or on a Dask cluster (dask) "
+                        "(default: the server's [jobs] runner)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="the Dask scheduler (default: the server's [jobs] scheduler)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--local-only", action="store_true", help="store and spool only")
     where.add_argument("--remote-only", action="store_true", help="S3 only")
@@ -70,14 +78,19 @@ def _call(fn, *args):
 def submit(args, config, out) -> int:
     try:
         script = args.script.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise CommandError(f"script {args.script}: {e}") from None
+    except OSError as e:
+        raise CommandError(f"job script {args.script}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"job script {args.script}: not UTF-8 text") from None
     flt = None
     if args.filter is not None:
         try:
             flt = json.loads(args.filter.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise CommandError(f"filter {args.filter}: {e}") from None
+        except OSError as e:
+            raise CommandError(f"filter {args.filter}: cannot read: {e.strerror or e}") \
+                from None
+        except ValueError as e:
+            raise CommandError(f"filter {args.filter}: not valid JSON: {e}") from None
     request = {"script": script, "name": args.script.name, "filter": flt,
                "mappers": args.mappers, "reducers": args.reducers,
                "max_errors": args.max_errors, "dedupe": args.dedupe,
@@ -85,6 +98,10 @@ def submit(args, config, out) -> int:
                          "local" if args.local_only else "all"}
     if args.timeout is not None:
         request["timeout"] = args.timeout
+    if args.runner:
+        request["runner"] = args.runner
+    if args.scheduler:
+        request["scheduler"] = args.scheduler
     client = admin_client(args, config)
     job = _call(client.submit_job, request)
     out.write(f"{job['id']}\n")
@@ -119,16 +136,23 @@ def describe(job: dict) -> str:
 
 def list_jobs(args, config, out) -> int:
     jobs = _call(admin_client(args, config).jobs)
-    for job in jobs:
-        if args.json:
+    if args.json:
+        for job in jobs:
             out.write(json.dumps(job) + "\n")
-        else:
-            p = job.get("progress") or {}
-            started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(job["submitted_at"]))
-            out.write(f"{job['id']}  {job['state']:<9}  {started}Z  {job['name']}  "
-                      f"{p.get('records') or 0} records\n")
-    if not jobs and not args.json:
+        return 0
+    if not jobs:
         out.write("no jobs\n")
+        return 0
+    rows = [(job["id"], job["state"],
+             time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(job["submitted_at"])),
+             str((job.get("progress") or {}).get("records") or 0), job["name"])
+            for job in jobs]
+    header = ("JOB", "STATE", "SUBMITTED", "RECORDS", "NAME")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        cells = [row[i].rjust(widths[i]) if i == 3 else row[i].ljust(widths[i])
+                 for i in range(4)]
+        out.write("  ".join(cells) + "  " + row[4] + "\n")
     return 0
 
 
@@ -138,9 +162,29 @@ def status(args, config, out) -> int:
     return 0
 
 
+CANCEL_WAIT = 15.0  # the pool's SIGTERM, then SIGKILL 5 s later, and a margin
+
+
 def cancel(args, config, out) -> int:
-    job = _call(admin_client(args, config).cancel_job, args.job_id)
-    out.write(json.dumps(job, indent=1) + "\n" if args.json else describe(job))
+    """Cancel, then wait (bounded) until the job has stopped, so the state shown is the end."""
+    client = admin_client(args, config)
+    job = _call(client.cancel_job, args.job_id)
+    if job["state"] not in ACTIVE and job["state"] != "cancelled" and not args.json:
+        out.write(f"job {job['id']} ({job['name']}) already finished ({job['state']}): "
+                  f"nothing to cancel\n")
+        return 0
+    deadline = time.monotonic() + CANCEL_WAIT
+    while job["state"] in ACTIVE and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling a remote server: there is no event to wait on
+        job = _call(client.job, args.job_id)
+    if args.json:
+        out.write(json.dumps(job, indent=1) + "\n")
+    elif job["state"] in ACTIVE:
+        out.write(f"job {job['id']} ({job['name']}): cancel requested, still {job['state']} "
+                  f"after {CANCEL_WAIT:g} s; `appliance job status {job['id']}` shows when it "
+                  f"ends\n")
+    else:
+        out.write(describe(job))
     return 0
 
 

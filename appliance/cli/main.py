@@ -11,6 +11,7 @@ from appliance import __version__
 from appliance.cli import (
     config_cmd,
     convert_cmd,
+    debug_cmd,
     export_cmd,
     import_cmd,
     job_cmd,
@@ -28,7 +29,8 @@ from appliance.cli.common import CommandError, common_options
 from appliance.config import ConfigError, load_config
 
 COMMANDS = (serve_cmd, config_cmd, spool_cmd, import_cmd, convert_cmd, specs_cmd, reconvert_cmd,
-            store_cmd, export_cmd, job_cmd, selftest_cmd, tui_cmd, status_cmd, receiver_cmd)
+            store_cmd, export_cmd, job_cmd, selftest_cmd, tui_cmd, status_cmd, receiver_cmd,
+            debug_cmd)
 
 
 # `'_name', ` or `, '_name'` in argparse's "invalid choice" message: an internal command.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.config.ciphers import MODERN_CIPHERS, check_ciphers
+from appliance.config.headers import DEFAULT_KEEP, check_keep_headers
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -104,6 +105,9 @@ KEYS: tuple[Key, ...] = (
     Key("receiver", "min_body_rate", 1024.0,
         "Slowest body accepted, bytes/s: each byte received adds 1/rate s to body_timeout "
         "(0: body_timeout alone).", minimum=0),
+    Key("receiver", "keep_headers", DEFAULT_KEEP,
+        "Request headers kept with each submission (comma-separated; Content-Encoding is "
+        "always kept; each value cut to 1024 characters).", check=check_keep_headers),
     Key("receiver", "store_client_ip", False,
         "Record the client's IP address with each submission."),
     Key("receiver", "processes", 1,
@@ -192,6 +196,12 @@ KEYS: tuple[Key, ...] = (
     Key("jobs", "timeout", 3600.0,
         "Seconds a job may run before it is cancelled (a submission may ask for another "
         "limit).", minimum=1),
+    Key("jobs", "runner", "local",
+        "Where submitted jobs run: local (mapper and reducer processes on this node) or dask "
+        "(the Dask cluster at [jobs] scheduler; a submission may choose).",
+        choices=("local", "dask")),
+    Key("jobs", "scheduler", "",
+        "The Dask scheduler address (tcp://HOST:PORT) for jobs run with the dask runner."),
     Key("jobs", "keep", 200,
         "Finished jobs whose output and log are kept in <data_dir>/jobs (oldest removed "
         "first).", minimum=1),

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from appliance.convert.metadata import channel, headers_of, metadata, traffic
 from appliance.convert.payload import ConversionError, convert_payload
 from appliance.convert.specs import SpecStore
 from appliance.convert.topcounts import TopCounter
@@ -173,7 +174,7 @@ class RecordConverter:
             text = decompress(record.body, self.max_decompressed)
             payload = parse_json(text)
             if route.form == FORM_GENERIC:
-                partition = self._generic_partition(route, date)
+                partition = self._generic_partition(record, route, payload, date)
                 unknown: tuple[str, ...] = ()
             else:
                 try:
@@ -213,8 +214,13 @@ class RecordConverter:
         values["submission_date"] = date
         return partition_key(TELEMETRY_TREE, self.telemetry_schema.partition(values))
 
-    def _generic_partition(self, route, date: str) -> str:
-        values = dict(route.dimensions, submission_date=date)
+    def _generic_partition(self, record: SpoolRecord, route, payload, date: str) -> str:
+        """The partition of a generic-form document, which gets its ``metadata`` here."""
+        header = headers_of(record)
+        if isinstance(payload, dict):
+            payload["metadata"] = metadata(record, route.dimensions, route.doc_id, header)
+        values = dict(route.dimensions, submission_date=date, traffic=traffic(header),
+                      channel=channel(payload))
         return partition_key(tree_for_namespace(values["namespace"]),
                              self.generic_schema.partition(values))
 
@@ -226,7 +232,8 @@ class RecordConverter:
                 {"submission_date": date}))
             doc_id = "-"
         elif route.form == FORM_GENERIC:
-            values = dict(route.dimensions, submission_date=date)
+            values = dict(route.dimensions, submission_date=date,
+                          traffic=traffic(headers_of(record)))
             partition = partition_key(invalid_tree(tree_for_namespace(values["namespace"])),
                                       self.generic_schema.partition(values))
             doc_id = route.doc_id

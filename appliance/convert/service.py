@@ -17,7 +17,7 @@ import signal
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from appliance.childproc import ReportingChild
+from appliance.childproc import ReportingChild, spawn_child
 
 log = Logger()
 
@@ -53,10 +53,9 @@ class ConverterService:
         return self.stats.converter.get("paused") if self.running else None
 
     def start(self) -> None:
-        self._transport = self.reactor.spawnProcess(
-            ReportingChild("converter", self.progress, self.ended), self.argv[0], self.argv,
-            env=self.env,
-            childFDs={0: "w", 1: "r", 2: "r"})
+        self._transport = spawn_child(
+            self.reactor, ReportingChild("converter", self.progress, self.ended), self.argv,
+            env=self.env, child_fds={0: "w", 1: "r", 2: "r"})
         self.running = True
 
     def ended(self, code, sig) -> None:

@@ -30,6 +30,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 
+from appliance.childproc import spawn_child
 from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir, read_chunk
 from appliance.jobs.request import JobRequestError, parse_request
@@ -237,9 +238,10 @@ class JobPool:
             return
         try:
             argv = [*self.argv, str(jd.root)]
-            transport = self.reactor.spawnProcess(
-                protocol, argv[0], argv, env=self.env if self.env is not None else os.environ,
-                childFDs={0: "w", 1: log_fd, 2: log_fd})
+            transport = spawn_child(
+                self.reactor, protocol, argv,
+                env=self.env if self.env is not None else os.environ,
+                child_fds={0: "w", 1: log_fd, 2: log_fd})
         except OSError as e:
             self._finish(job_id, "failed", f"cannot start the job worker: {e}")
             return

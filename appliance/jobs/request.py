@@ -9,6 +9,7 @@ from appliance.mr.plan import MODES
 
 MAX_SCRIPT_BYTES = 1 << 20
 MAX_NAME_BYTES = 200  # well below NAME_MAX (255 bytes) on every Linux file system
+RUNNERS = ("", "local", "dask")  # "": the server's [jobs] runner
 
 
 class JobRequestError(ValueError):
@@ -28,6 +29,8 @@ class JobRequest:
     dedupe: bool = False
     max_errors: int = 0
     timeout: float | None = None
+    runner: str = ""      # "local" or "dask"; "" is the server's [jobs] runner
+    scheduler: str = ""   # the Dask scheduler address; "" is the server's [jobs] scheduler
 
     def options(self) -> dict:
         """Everything but the script, as shown in job listings."""
@@ -101,6 +104,13 @@ def parse_request(obj: Any, schemas=None, default_timeout: float | None = None) 
     dedupe = obj.get("dedupe", False)
     if not isinstance(dedupe, bool):
         raise JobRequestError(f"dedupe must be true or false, not {dedupe!r}")
+    runner = obj.get("runner", "")
+    if runner not in RUNNERS:
+        raise JobRequestError(f"runner must be one of {list(RUNNERS)}, not {runner!r}")
+    scheduler = obj.get("scheduler", "")
+    if not isinstance(scheduler, str) or not scheduler.isprintable():
+        raise JobRequestError(f"scheduler must be an address like tcp://HOST:8786, "
+                              f"not {scheduler!r:.80}")
     timeout = obj.get("timeout", default_timeout)
     if timeout is not None and (isinstance(timeout, bool)
                                 or not isinstance(timeout, int | float) or timeout <= 0):
@@ -108,4 +118,5 @@ def parse_request(obj: Any, schemas=None, default_timeout: float | None = None) 
     return JobRequest(script=script, name=name, filter=flt,
                       mappers=_int(obj, "mappers", 2, 1), reducers=_int(obj, "reducers", 1, 1),
                       inputs=inputs, dedupe=dedupe, max_errors=_int(obj, "max_errors", 0, 0),
-                      timeout=None if timeout is None else float(timeout))
+                      timeout=None if timeout is None else float(timeout), runner=runner,
+                      scheduler=scheduler)

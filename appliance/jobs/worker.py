@@ -35,6 +35,27 @@ def progress_writer(jd: JobDir):
     return throttle(write, PROGRESS_INTERVAL)
 
 
+def choose_runner(request: dict, config) -> tuple[str, str]:
+    """(runner, scheduler) of a job: the request's, else the server's [jobs] settings;
+    `JobError` when the Dask runner has no scheduler or Dask is not installed."""
+    from appliance.mr import JobError
+
+    kind = request.get("runner") or config.jobs.runner
+    scheduler = request.get("scheduler") or config.jobs.scheduler
+    if kind != "dask":
+        return kind, ""
+    if not scheduler:
+        raise JobError("the dask runner needs a scheduler: [jobs] scheduler in the server's "
+                       "configuration, or one in the submission (--scheduler)")
+    try:
+        import cloudpickle  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        raise JobError("the dask runner needs Dask on the server: install appliance[dask] "
+                       "(dask[distributed] and cloudpickle)") from None
+    return kind, scheduler
+
+
 def run_worker(root: Path, config, out=sys.stdout) -> int:
     """Run the job in `root`; returns 0 when it ran (whatever its outcome went to result.json)."""
     from appliance.convert.factory import telemetry_schema
@@ -63,20 +84,28 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
     started = time.monotonic()
     inputs = None
     try:
+        kind, scheduler = choose_runner(request, config)
         local, remote = choose_sources(request["inputs"], config)
         jd.write(jd.progress, {"phase": "listing"})
         inputs = plan_inputs(config, flt, schemas, local=local, remote=remote,
-                             tmp_dir=jd.work)
+                             tmp_dir=jd.work, download=kind == "local")
         for note in inputs.notes:
             print(note, file=out, flush=True)
         write_progress = progress_writer(jd)
         total = sum(f.size for f in inputs.files)
-        runner = LocalRunner(jd.script, inputs.files, jd.output, mappers=request["mappers"],
-                             reducers=request["reducers"], max_errors=request["max_errors"],
-                             work_dir=jd.work,
-                             progress=lambda info: write_progress(info | {"bytes_total": total}),
-                             config=config, schemas=schemas, spool_filter=flt,
-                             dedupe=request["dedupe"])
+        options = dict(reducers=request["reducers"], max_errors=request["max_errors"],
+                       progress=lambda info: write_progress(info | {"bytes_total": total}),
+                       config=config, schemas=schemas, spool_filter=flt,
+                       dedupe=request["dedupe"])
+        if kind == "dask":
+            from appliance.mr.dask_runner import DaskRunner
+
+            print(f"runner: dask, scheduler {scheduler}", file=out, flush=True)
+            runner = DaskRunner(jd.script, inputs.files, jd.output, scheduler=scheduler,
+                                mappers=request["mappers"], **options)
+        else:
+            runner = LocalRunner(jd.script, inputs.files, jd.output, mappers=request["mappers"],
+                                 work_dir=jd.work, **options)
         if cancelled:
             runner.cancel()
         summary = runner.run()

@@ -7,19 +7,26 @@ Flow (docs/mapreduce.md, "Running on a Dask cluster"):
    (and helper modules imported from the script's folder), so its functions
    are shipped to the workers by value: workers never import the script.
    Without this Dask hangs on a ModuleNotFoundError seen only in worker logs.
-2. One map task per input file (or per balanced group with ``mappers=N``)
-   reads the zstd store file by its local path (local store files need a
-   filesystem the cluster shares) or downloads an S3 object (`RemoteInput`:
-   listed by the driver, fetched and verified by the worker itself), calls
-   ``map`` with the mapper of the local runner (`worker.Mapper`, so the error
-   messages and combine rules are the same), applies ``combine`` per task and returns, per reducer
-   partition (``crc32(canonical_key(key)) % M``), a list of
+2. One map task per input file (or per balanced group with ``mappers=N``).
+   Local inputs (this node's store files and spool, from the job's snapshot)
+   are shipped: the driver scatters the bytes of each store file (the task
+   writes them to a temp dir and reads them there) and the spool's records,
+   converted on this node as a local mapper converts them
+   (`appliance.mr.shipping`). S3 objects
+   (`RemoteInput`: listed by the driver) are fetched and verified by the
+   worker itself. The task calls ``map`` with the mapper of the local runner
+   (`worker.Mapper`, so the error messages, combine rules, --dedupe and
+   --max-errors are the same), applies ``combine`` per task and returns, per
+   reducer partition (``crc32(canonical_key(key)) % M``), a list of
    ``(canonical_key, key, values)`` sorted by the canonical key.
 3. M reduce tasks merge their partition's lists, group by key, call
    ``setup_reduce``/``reduce`` with a `ReduceContext` and return their records
    (UTF-8 bytes) sorted.
 4. The driver merges the sorted record lists into a temp file next to the
    output and renames it over the output: byte-identical to `LocalRunner`.
+
+With --dedupe the first pass (`appliance.mr.dedupe`) runs on the cluster
+too, and its winners are scattered to the second pass's map tasks.
 
 Everything is held in worker memory (Dask spills task results to disk on its
 own); a single key's value list must fit in one worker.
@@ -29,21 +36,28 @@ from __future__ import annotations
 
 import heapq
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from appliance.mr.inputs import InputFile, balance
+from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
+from appliance.mr.inputs import InputFile, SpoolInput, balance
 from appliance.mr.job import Job, JobError, load_job
 from appliance.mr.runner import DEFAULT_COMBINE_THRESHOLD, JobCancelled, JobSummary
 from appliance.mr.runs import group_key, write_output
+from appliance.mr.shipping import ConvertedSpool, convert_spool, is_local, pack, unpack
 from appliance.mr.worker import JobSpec, Mapper, reduce_groups
 
 _NO_SPILL = 1 << 62  # map output stays in the task's memory; Dask spills results
+_CANCEL_POLL = 0.5  # seconds between checks for cancel while tasks run
+_SHIP_BATCH = 64 << 20  # local input bytes scattered to the cluster in one call
 
 
 # --- worker side -------------------------------------------------------------------------------
@@ -110,16 +124,25 @@ class _MemorySorter:
 
 
 class _DaskMapper(Mapper):
-    """The local mapper, with its spills kept in memory as per-partition group lists."""
+    """The local mapper, with its spills kept in memory as per-partition group lists, and
+    local inputs read from the copies their shipped bytes were written to."""
 
-    def __init__(self, mid: int, spec: JobSpec, job: Job, errors) -> None:
+    def __init__(self, mid: int, spec: JobSpec, job: Job, errors, copies: dict) -> None:
         super().__init__(mid, spec, job, _Progress(), errors)
         if job.map_only:
             self.sorter = _MemorySorter()
+        self.copies = copies  # input path -> that input with its paths in this task's temp dir
 
     def spill(self) -> None:
         for r, groups in self.partitioned().items():
             self.runs.setdefault(r, []).append(groups)
+
+    def _sources(self, f):
+        copy = self.copies.get(f.path, f)
+        if isinstance(copy, ConvertedSpool):  # converted by the driver
+            self.counts.update(copy.counts)
+            return iter(copy.records)
+        return super()._sources(copy)
 
 
 def _job_from(funcs: bytes, path: str) -> Job:
@@ -131,12 +154,25 @@ def _job_from(funcs: bytes, path: str) -> Job:
                setup_reduce=fsetup)
 
 
-def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list[InputFile],
-              errors_name: str | None) -> dict:
+def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list, errors_name: str | None,
+              shipped: list, winners: bytes | None) -> dict:
+    """Map `files`; `shipped[i]` holds the bytes of ``files[i]`` when it is a local input
+    (`appliance.mr.shipping`), `winners` the first pass's output with --dedupe."""
     job = _job_from(funcs, spec.script)
     errors = _ClusterErrors(errors_name) if errors_name else _LocalErrors()
-    mapper = _DaskMapper(mid, spec, job, errors)
-    res = mapper.run(files)
+    with tempfile.TemporaryDirectory(prefix="appliance-task-") as tmp:
+        copies = {}
+        for i, (f, payload) in enumerate(zip(files, shipped, strict=True)):
+            if isinstance(payload, ConvertedSpool):
+                copies[f.path] = payload
+            elif is_local(f):
+                copies[f.path] = unpack(f, payload, Path(tmp, str(i)))
+        if winners is not None:
+            path = Path(tmp, "winners.tsv")
+            path.write_bytes(winners)
+            spec = replace(spec, winners=str(path))
+        mapper = _DaskMapper(mid, spec, job, errors, copies)
+        res = mapper.run(files)
     if job.map_only:
         parts = [res["runs"].get(0, [])]
     else:
@@ -145,7 +181,7 @@ def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list[InputFile],
             parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
     return {"parts": parts, "records": res["records"], "skipped": res["skipped"],
             "first_error": res["first_error"], "data_bytes": mapper.out.data_bytes,
-            "sources": res["sources"]}
+            "sources": res["sources"], "counts": res["counts"]}
 
 
 def _part(result: dict, r: int) -> list:
@@ -162,6 +198,12 @@ def _reduce_task(rid: int, funcs: bytes, script: str, combine_threshold: int,
                          combine_threshold)
     records.sort()
     return {"records": records, "keys": keys}
+
+
+def _names(files: list, shown: int = 3) -> str:
+    """The paths of a map task's inputs, for an error message."""
+    names = ", ".join(f.path for f in files[:shown])
+    return names + (f" and {len(files) - shown} more" if len(files) > shown else "")
 
 
 # --- the driver --------------------------------------------------------------------------------
@@ -192,13 +234,21 @@ class DaskRunner:
     `scheduler` is an address (``tcp://host:8786``) or a `distributed.Client`
     (not closed by the runner). `mappers` None: one map task per input file;
     N: files balanced by size over N tasks. `progress` gets the same dicts as
-    with `LocalRunner` (``phase`` map/reduce/merge/done, ``files_done``, ...).
+    with `LocalRunner` (``phase`` dedupe/map/reduce/merge/done, ``files_done``, ...).
+
+    `inputs` are those of `LocalRunner` (store files, at most one `SpoolInput`,
+    which needs `config`, `schemas` and `spool_filter` to be converted with)
+    and `RemoteInput`s, which the workers download. Local inputs are shipped
+    to the workers by the driver (`appliance.mr.shipping`). `dedupe` runs the
+    same first pass as `LocalRunner` (`appliance.mr.dedupe`), on the cluster.
     """
 
     def __init__(self, script: str | Path, inputs: Iterable[InputFile], output: str | Path, *,
                  scheduler, mappers: int | None = None, reducers: int = 1,
                  max_errors: int = 0, combine_threshold: int = DEFAULT_COMBINE_THRESHOLD,
-                 progress: Callable[[dict], None] | None = None, config=None) -> None:
+                 progress: Callable[[dict], None] | None = None, config=None, schemas=None,
+                 spool_filter=None, dedupe: bool = False,
+                 _positions: dict | None = None) -> None:
         if (mappers is not None and mappers < 1) or reducers < 1:
             raise ValueError("mappers and reducers must be at least 1")
         if max_errors < 0 or combine_threshold < 1:
@@ -210,7 +260,10 @@ class DaskRunner:
         self.mappers, self.reducers = mappers, reducers
         self.max_errors, self.combine_threshold = max_errors, combine_threshold
         self.progress = progress
-        self.config = config  # [export] settings for `RemoteInput`s, read by the workers
+        self.config = config  # converts the spool input; [export] settings for `RemoteInput`s
+        self.schemas, self.spool_filter = schemas, spool_filter
+        self.dedupe = dedupe
+        self._positions = _positions  # ranks, when this is the first pass of a dedupe
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -230,21 +283,57 @@ class DaskRunner:
 
         start = time.monotonic()
         job = load_job(self.script)  # a bad script fails here, before any task is sent
-        groups = ([[f] for f in self.inputs] if self.mappers is None
-                  else balance(self.inputs, self.mappers))
-        summary = JobSummary(str(self.script), str(self.output), max(1, len(groups)),
-                             1 if job.map_only else self.reducers,
-                             input_files=len(self.inputs),
-                             input_bytes=sum(f.size for f in self.inputs))
         own = not isinstance(self.scheduler, Client)
         try:
             client = Client(self.scheduler, timeout=10) if own else self.scheduler
         except (OSError, TimeoutError) as e:
             raise JobError(f"job script {self.script}: cannot connect to the Dask scheduler "
                            f"{self.scheduler}: {e}") from None
+        work = None
+        try:
+            ranks, winners = self._positions, None
+            summary_extra: dict = {}
+            if self.dedupe:
+                self.output.parent.mkdir(parents=True, exist_ok=True)
+                work = Path(tempfile.mkdtemp(prefix="appliance-job-", dir=self.output.parent))
+                ranks, winners, summary_extra["dedupe_docs"] = self._winners(client, work)
+            summary = self._run(client, job, ranks, winners)
+            summary.extra.update(summary_extra)
+            summary.elapsed = time.monotonic() - start
+            self._report(phase="done", files_total=len(self.inputs), errors=summary.errors,
+                         **self._state)
+            return summary
+        finally:
+            if work is not None:
+                shutil.rmtree(work, ignore_errors=True)
+            if own:
+                client.close()
+
+    def _winners(self, client, work: Path) -> tuple[dict, bytes, int]:
+        """Run the first pass of --dedupe on the cluster; (ranks, winners, docIds)."""
+        ranks = rank_inputs(self.inputs)
+        path = work / "winners.tsv"
+        first = DaskRunner(WINNERS_SCRIPT, self.inputs, path, scheduler=client,
+                           mappers=self.mappers, reducers=self.reducers,
+                           progress=lambda info: self._report(**(info | {"phase": "dedupe"})),
+                           config=self.config, schemas=self.schemas,
+                           spool_filter=self.spool_filter, _positions=ranks)
+        first._cancel = self._cancel
+        docs = first.run().output_records
+        return ranks, path.read_bytes(), docs
+
+    def _run(self, client, job: Job, ranks: dict | None, winners: bytes | None) -> JobSummary:
+        """One pass over the inputs on `client`: map, reduce, merge into the output."""
+        groups = ([[f] for f in self.inputs] if self.mappers is None
+                  else balance(self.inputs, self.mappers))
+        summary = JobSummary(str(self.script), str(self.output), max(1, len(groups)),
+                             1 if job.map_only else self.reducers,
+                             input_files=len(self.inputs),
+                             input_bytes=sum(f.size for f in self.inputs))
         summary.extra = {"runner": "dask", "scheduler": client.scheduler.address}
         registered = _register_by_value(job)
         futures: list = []
+        sent: list = []  # futures of the shipped local inputs (None: an S3 object)
         errors_var = None
         try:
             # pickled here, explicitly by value: Dask's own choice between pickle and
@@ -253,8 +342,15 @@ class DaskRunner:
 
             funcs = cloudpickle.dumps((job.map, job.combine, job.reduce, job.setup_reduce))
             [funcs_f] = client.scatter([funcs], broadcast=False)
+            futures.append(funcs_f)
             spec = JobSpec(str(self.script), "", summary.reducers, _NO_SPILL,
-                           self.combine_threshold, self.max_errors, self.config)
+                           self.combine_threshold, self.max_errors, self.config, self.schemas,
+                           self.spool_filter, ranks=ranks,
+                           positions=self._positions is not None)
+            winners_f = None
+            if winners is not None:
+                [winners_f] = client.scatter([winners], hash=False)
+                futures.append(winners_f)
             token = f"appliance-job-{os.getpid()}-{time.time_ns()}"
             errors_name = None
             if self.max_errors:
@@ -263,21 +359,27 @@ class DaskRunner:
                 errors_name = token + "-errors"
                 errors_var = Variable(errors_name, client=client)
                 errors_var.set(0)
-            state = {"files_done": 0, "records": 0, "bytes": 0, "data_bytes": 0}
+            self._state = state = {"files_done": 0, "records": 0, "bytes": 0, "data_bytes": 0}
             self._report(phase="map", files_total=len(self.inputs), errors=0, **state)
-            maps = [client.submit(_map_task, i, funcs_f, spec, g, errors_name,
-                                  key=f"{token}-map-{i}", pure=False)
-                    for i, g in enumerate(groups)]
+            maps = []
+            for i, shipped in self._ship(client, groups):
+                sent.extend(shipped)
+                maps.append(client.submit(_map_task, i, funcs_f, spec, groups[i], errors_name,
+                                          shipped, winners_f, key=f"{token}-map-{i}",
+                                          pure=False))
             futures.extend(maps)
             self._map_errors = 0
             results = self._gather(client, maps,
-                                   lambda i, res: self._on_map(state, groups[i], res))
+                                   lambda i, res: self._on_map(state, groups[i], res), groups)
+            sent.clear()  # mapped: the workers drop the shipped inputs once nothing refers to them
             summary.data_bytes = state["data_bytes"]
             for i in range(len(groups)):
                 res = results[i]
                 summary.records += res["records"]
                 summary.errors += res["skipped"]
                 summary.first_error = summary.first_error or res["first_error"]
+                for name, n in res["counts"].items():
+                    summary.extra[name] = summary.extra.get(name, 0) + n
                 summary.add_sources(res["sources"])
 
             if job.map_only:
@@ -309,15 +411,12 @@ class DaskRunner:
             self._check_cancel()
             self._report(phase="merge", files_total=len(self.inputs), errors=summary.errors,
                          **state)
-            write_output(self.output, record_lists, summary)
-            summary.elapsed = time.monotonic() - start
-            self._report(phase="done", files_total=len(self.inputs), errors=summary.errors,
-                         **state)
+            write_output(self.output, record_lists, summary, self._check_cancel)
             return summary
         finally:
-            if futures:
+            if futures or sent:
                 try:
-                    client.cancel(futures)
+                    client.cancel(futures + [f for f in sent if f is not None])
                 except Exception:
                     pass
             if errors_var is not None:
@@ -325,8 +424,6 @@ class DaskRunner:
                     errors_var.delete()
                 except Exception:
                     pass
-            if own:
-                client.close()
             import cloudpickle
 
             for m in registered:
@@ -334,6 +431,32 @@ class DaskRunner:
                     cloudpickle.unregister_pickle_by_value(m)
                 except ValueError:
                     pass
+
+    def _ship(self, client, groups: list[list]) -> Iterator[tuple[int, list]]:
+        """(task index, per input of the task: a future of its shipped payload if it is
+        local, else None), scattered in batches of about `_SHIP_BATCH` input bytes (one
+        round trip each, without holding every local input in the driver's memory)."""
+        batch: list[tuple[int, list]] = []
+        size = 0
+        for i, files in enumerate(groups):
+            self._check_cancel()
+            batch.append((i, [self._payload(f) if is_local(f) else None for f in files]))
+            size += sum(f.size for f in files if is_local(f))
+            if size >= _SHIP_BATCH or i == len(groups) - 1:
+                flat = [p for _, payloads in batch for p in payloads if p is not None]
+                futs = iter(client.scatter(flat, hash=False)) if flat else iter(())
+                for j, payloads in batch:
+                    yield j, [None if p is None else next(futs) for p in payloads]
+                batch, size = [], 0
+
+    def _payload(self, f):
+        """What is shipped for local input `f` (`appliance.mr.shipping`)."""
+        try:
+            return (convert_spool(f, self.config, self.schemas, self.spool_filter)
+                    if isinstance(f, SpoolInput) else pack(f))
+        except OSError as e:
+            raise JobError(f"job script {self.script}: cannot read the input {f.path} "
+                           f"to send it to the cluster: {e}") from None
 
     def _on_map(self, state: dict, files: list[InputFile], res: dict) -> None:
         state["files_done"] += len(files)
@@ -344,27 +467,30 @@ class DaskRunner:
         self._report(phase="map", files_total=len(self.inputs), errors=self._map_errors,
                      **state)
 
-    def _gather(self, client, futures: list, on_done) -> dict[int, Any]:
-        """Wait for `futures` (as they finish); raise JobError on the first failure."""
-        from distributed import as_completed
+    def _gather(self, client, futures: list, on_done,
+                inputs: list[list] | None = None) -> dict[int, Any]:
+        """Wait for `futures` (as they finish); raise JobError on the first failure (naming
+        the task's `inputs[i]`, if given) and JobCancelled within a second of `cancel()`."""
+        from distributed import wait
 
         index = {f.key: i for i, f in enumerate(futures)}
         results: dict[int, Any] = {}
-        ac = as_completed(futures, with_results=False)
-        while len(results) < len(futures):
+        pending = set(futures)
+        while pending:
             self._check_cancel()
-            batch = []
-            for f in ac:  # noqa: B007 (one at a time so cancel is checked)
-                batch.append(f)
-                break
-            for f in batch:
+            try:
+                done, pending = wait(pending, timeout=_CANCEL_POLL, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                continue
+            for f in sorted(done, key=lambda f: index[f.key]):
                 i = index[f.key]
                 try:
                     res = f.result()
                 except JobError:
                     raise
                 except Exception as e:
-                    raise JobError(f"job script {self.script}: task {f.key} failed: "
+                    where = f" (inputs: {_names(inputs[i])})" if inputs else ""
+                    raise JobError(f"job script {self.script}: task {f.key}{where} failed: "
                                    f"{type(e).__name__}: {e}") from None
                 results[i] = res
                 on_done(i, res)

@@ -7,6 +7,7 @@ from pathlib import Path
 from appliance.config import Config
 from appliance.disk import DiskGuard
 from appliance.receiver.http import Limits, ReceiverFactory
+from appliance.receiver.keptheaders import KeptHeaders
 from appliance.receiver.submit import SubmissionHandler
 from appliance.receiver.tls import ensure_self_signed
 from appliance.spool import SpoolWriter
@@ -29,7 +30,8 @@ def receiver_factory(config: Config, writer: SpoolWriter, disk: DiskGuard, stats
     handler = SubmissionHandler(writer, disk, stats,
                                 max_decompressed_bytes=cfg.max_decompressed_bytes,
                                 store_client_ip=cfg.store_client_ip,
-                                max_connections=cfg.max_connections)
+                                max_connections=cfg.max_connections,
+                                kept_headers=KeptHeaders.from_config(cfg.keep_headers))
     return factory_class(handler, limits, stats, reactor, cfg.idle_timeout)
 
 

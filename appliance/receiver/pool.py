@@ -20,7 +20,7 @@ from collections.abc import Callable
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 
-from appliance.childproc import ReportingChild
+from appliance.childproc import ReportingChild, spawn_child
 from appliance.receiver.report import apply
 from appliance.spool.record import SpoolRecord
 from appliance.stats import Stats
@@ -97,9 +97,9 @@ class ReceiverPool:
         self._ready[slot] = Deferred()
         self._exited[slot] = Deferred()
         argv = [*self.argv, "--listen", self._listen]
-        self._transports[slot] = self.reactor.spawnProcess(
-            _Receiver(self, slot), argv[0], argv, env=self.env,
-            childFDs={0: "w", 1: "r", 2: "r"})
+        self._transports[slot] = spawn_child(
+            self.reactor, _Receiver(self, slot), argv, env=self.env,
+            child_fds={0: "w", 1: "r", 2: "r"})
 
     @property
     def pids(self) -> list[int]:

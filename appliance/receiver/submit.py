@@ -9,8 +9,10 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from appliance.config.headers import DEFAULT_KEEP
 from appliance.disk import DiskGuard
 from appliance.receiver.gzipcheck import GzipProblem, check_gzip
+from appliance.receiver.keptheaders import KeptHeaders
 from appliance.receiver.messages import Answer, Request
 from appliance.receiver.routes import RouteError, parse_submit_path
 from appliance.spool import SpoolSaturated, SpoolWriteFailed, SpoolWriter
@@ -18,9 +20,6 @@ from appliance.stats import Stats
 
 log = Logger()
 
-# (name as stored, name as looked up) of the headers kept with a record.
-KEPT_HEADERS = tuple((name, name.lower().encode()) for name in (
-    "User-Agent", "Date", "DNT", "X-PingSender-Version", "Content-Encoding"))
 SUBMIT_METHODS = (b"POST", b"PUT")
 STATUS_METHODS = (b"GET", b"HEAD")
 RETRY_AFTER = "5"
@@ -34,6 +33,7 @@ class SubmissionHandler:
     def __init__(self, writer: SpoolWriter, disk: DiskGuard, stats: Stats, *,
                  max_decompressed_bytes: int, store_client_ip: bool,
                  max_connections: int | None = None,
+                 kept_headers: KeptHeaders | None = None,
                  now_ns: Callable[[], int] = time.time_ns):
         self._writer = writer
         self._disk = disk
@@ -41,6 +41,7 @@ class SubmissionHandler:
         self._max_decompressed = max_decompressed_bytes
         self._store_client_ip = store_client_ip
         self._max_connections = max_connections
+        self._kept = kept_headers or KeptHeaders.from_config(DEFAULT_KEEP)
         self._now_ns = now_ns
 
     def not_accepting(self) -> str | None:
@@ -75,9 +76,7 @@ class SubmissionHandler:
             return Answer(e.status, str(e))
         if self._disk.low:
             return Answer(507, self._disk.low, _RETRY)
-        # latin-1: any bytes a client sends survive, nothing raises
-        kept = {name: value.decode("latin-1") for name, key in KEPT_HEADERS
-                if (value := headers.get(key)) is not None}
+        kept = self._kept.pick(headers)
         client_ip = request.client_ip() if self._store_client_ip else None
         try:
             d = self._writer.submit(request.target.decode("latin-1"), body, self._now_ns(),

@@ -24,6 +24,10 @@ A filter file has the schema format plus two optional top-level keys::
   values. A dimension the filter does not mention allows every value. A
   condition on a field that a tree's schema lacks excludes that tree, unless it
   is ``"*"``. An empty or missing ``dimensions`` list allows everything.
+- Except ``traffic``: a filter file that does not mention it reads only
+  ``main`` traffic of the trees that have that dimension (generic-form
+  namespaces), so automation and debug pings stay out of analyses unless a
+  filter asks for them (``["debug"]``, or ``"*"`` for all).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from appliance.storage.keys import (
 from appliance.storage.schema import (
     Allowed,
     AnyValue,
+    OneOf,
     Schema,
     SchemaError,
     check_version,
@@ -53,23 +58,31 @@ from appliance.storage.schema import (
 
 _INVALID_PREFIX = INVALID_TREE + "/"
 _INCLUDE_INVALID = {False: (True, False), True: (True, True), "only": (False, True)}
+# What a filter file selects on a dimension it does not name, in trees that have it.
+FILE_DEFAULTS: Mapping[str, Allowed] = {"traffic": OneOf(("main",))}
 
 
 @dataclass
 class Filter:
-    """A partition filter. `trees` None means every tree; `conditions` are by field name."""
+    """A partition filter. `trees` None means every tree; `conditions` are by field name.
+
+    `defaults` are conditions that apply only to schemas having their field.
+    """
 
     trees: frozenset[str] | None = frozenset({TELEMETRY_TREE})
     conditions: Mapping[str, Allowed] = field(default_factory=dict)
     include_valid: bool = True
     include_invalid: bool = False
     schemas: SchemaSource = None
+    defaults: Mapping[str, Allowed] = field(default_factory=dict)
     _plans: dict[Schema, list[Allowed | None] | None] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Conditions compare with key segments, which are sanitised.
         self.conditions = {name: a.for_keys() for name, a in self.conditions.items()}
+        self.defaults = {name: a.for_keys() for name, a in self.defaults.items()
+                         if name not in self.conditions}
         self._schema_of = resolve_schemas(self.schemas)
 
     # --- construction ----------------------------------------------------------------------
@@ -97,7 +110,7 @@ class Filter:
         dims = parse_dimensions(obj.get("dimensions", []), allow_empty=True)
         return cls(trees=trees, conditions={d.field_name: d.allowed for d in dims},
                    include_valid=include_valid, include_invalid=include_invalid,
-                   schemas=schemas)
+                   schemas=schemas, defaults=FILE_DEFAULTS)
 
     @classmethod
     def from_file(cls, path: str | Path, schemas: SchemaSource = None) -> Filter:
@@ -154,7 +167,8 @@ class Filter:
                     return False
             elif not cond.matches(value):
                 return False
-        return True
+        return all(cond.matches(value) for name, cond in self.defaults.items()
+                   if (value := key.dimensions.get(name)) is not None)
 
     def _plan(self, schema: Schema) -> list[Allowed | None] | None:
         """Per dimension of `schema`, the condition to test (None: any); None if unsatisfiable."""
@@ -165,7 +179,8 @@ class Filter:
                 plan = None
             else:
                 plan = [None if isinstance(c, AnyValue) else c
-                        for c in (self.conditions.get(n) for n in schema.field_names)]
+                        for c in (self.conditions.get(n, self.defaults.get(n))
+                                  for n in schema.field_names)]
             self._plans[schema] = plan
         return self._plans[schema]
 

@@ -41,7 +41,7 @@ SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}")
 
 TELEMETRY_FIELDS = ("reason", "appName", "appUpdateChannel", "appVersion", "appBuildID",
                     "submission_date")
-GENERIC_FIELDS = ("docType", "docVersion", "submission_date")
+GENERIC_FIELDS = ("traffic", "docType", "docVersion", "channel", "submission_date")
 
 
 class SchemaError(ValueError):
@@ -314,7 +314,8 @@ class Schema:
 
     @classmethod
     def generic_default(cls) -> Schema:
-        """The fixed schema of generic-edge namespaces: docType, docVersion, submission_date."""
+        """The fixed schema of generic-edge namespaces: traffic (main, automation or
+        debug), docType, docVersion, channel, submission_date."""
         return cls.of_fields(GENERIC_FIELDS)
 
     @property

@@ -1,4 +1,4 @@
-"""The dashboard application: modes for the four screens and one poller feeding them."""
+"""The dashboard application: modes for the five screens and one poller feeding them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker
 
+from appliance.tui.debugview import DebugScreen
 from appliance.tui.feed import Feed, Update, Wants
 from appliance.tui.help import HelpScreen
 from appliance.tui.jobs import JobsScreen
@@ -34,6 +35,7 @@ class DashboardApp(App):
         "partitions": PartitionsScreen,
         "jobs": JobsScreen,
         "log": LogScreen,
+        "debug": DebugScreen,
     }
     DEFAULT_MODE = "overview"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -42,6 +44,7 @@ class DashboardApp(App):
         Binding("p,2", "switch_mode('partitions')", "Partitions"),
         Binding("j,3", "switch_mode('jobs')", "Jobs"),
         Binding("l,4", "switch_mode('log')", "Log"),
+        Binding("d,5", "switch_mode('debug')", "Debug"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -75,7 +78,7 @@ class DashboardApp(App):
                 wants = wants | screen.wants()
         if wants.partitions:
             if not self._partitions_due:
-                wants = Wants(wants.jobs, False, wants.log_level)
+                wants = Wants(wants.jobs, False, wants.log_level, wants.debug)
             self._partitions_due = False
         self._poller = self._fetch(wants)
 

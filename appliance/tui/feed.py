@@ -23,10 +23,11 @@ class Wants:
     jobs: bool = False
     partitions: bool = False
     log_level: str | None = None  # fetch /v1/logs at this level when set
+    debug: bool = False           # fetch /v1/debug/pings
 
     def __or__(self, other: Wants) -> Wants:
         return Wants(self.jobs or other.jobs, self.partitions or other.partitions,
-                     self.log_level or other.log_level)
+                     self.log_level or other.log_level, self.debug or other.debug)
 
 
 @dataclass
@@ -95,6 +96,7 @@ class Update:
     ledger: dict | None = None
     logs: list[dict] | None = None
     log_level: str | None = None
+    debug_pings: list[dict] | None = None
 
 
 class Feed:
@@ -118,7 +120,8 @@ class Feed:
                 ledger=self.client.ledger() if wants.partitions else None,
                 logs=(self.client.logs(level=wants.log_level)
                       if wants.log_level is not None else None),
-                log_level=wants.log_level)
+                log_level=wants.log_level,
+                debug_pings=self.client.debug_pings() if wants.debug else None)
         except AdminUnavailable as e:
             self._seeded = False  # the server may have restarted: reseed from its history
             self._last = None

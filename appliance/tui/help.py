@@ -14,6 +14,7 @@ KEYS = (
     ("p / 2", "everywhere", "Partitions and the reconciliation ledger"),
     ("j / 3", "everywhere", "Jobs"),
     ("l / 4", "everywhere", "Server log"),
+    ("d / 5", "everywhere", "Debug view: the latest pings with a debug id (X-Debug-ID)"),
     ("? / F1", "everywhere", "this help"),
     ("q", "everywhere", "quit (the server keeps running when attached)"),
     ("tab / shift+tab", "everywhere", "move focus; the mouse works too"),
@@ -27,6 +28,7 @@ KEYS = (
     ("ctrl+s", "launch form", "launch"),
     ("ctrl+o", "launch form", "pick the script file"),
     ("f", "Log", "next level filter (debug, info, warn, error, critical)"),
+    ("/", "Debug", "show only one debug id (empty: all)"),
 )
 
 

@@ -21,10 +21,10 @@ from textual.widgets import (
 )
 
 from appliance.admin.client import AdminError
-from appliance.tui.launch_request import INPUTS, LaunchFields, build_request
+from appliance.tui.launch_request import INPUTS, RUNNERS, LaunchFields, build_request
 from appliance.tui.messages import JobRejected, JobSubmitted
 
-ERROR_FIELDS = ("script_path", "filter", "mappers", "reducers", "inputs", "server")
+ERROR_FIELDS = ("script_path", "filter", "mappers", "reducers", "inputs", "runner", "server")
 
 
 class PathPicker(ModalScreen[str | None]):
@@ -93,7 +93,13 @@ class LaunchScreen(ModalScreen[dict | None]):
                 yield Select([(name, name) for name in INPUTS], value="all", allow_blank=False,
                              id="inputs", compact=True)
                 yield Checkbox("dedupe", id="dedupe", compact=True)
-            for name in ("mappers", "reducers", "inputs", "server"):
+            with Horizontal(classes="row"):
+                yield Label("Runner", classes="name")
+                yield Select([(name, name) for name in RUNNERS], value="server",
+                             allow_blank=False, id="runner", compact=True)
+                yield Input(placeholder="scheduler tcp://HOST:8786; empty: the server's",
+                            id="scheduler", compact=True)
+            for name in ("mappers", "reducers", "inputs", "runner", "server"):
                 yield Label("", id=f"{name}-error", classes="form-error")
             with Horizontal(classes="row buttons"):
                 yield Button("Launch", variant="primary", id="launch", compact=True)
@@ -114,7 +120,9 @@ class LaunchScreen(ModalScreen[dict | None]):
             mappers=self.query_one("#mappers", Input).value,
             reducers=self.query_one("#reducers", Input).value,
             inputs=str(self.query_one("#inputs", Select).value),
-            dedupe=self.query_one("#dedupe", Checkbox).value)
+            dedupe=self.query_one("#dedupe", Checkbox).value,
+            runner=str(self.query_one("#runner", Select).value),
+            scheduler=self.query_one("#scheduler", Input).value)
 
     def show_errors(self, errors: dict[str, str]) -> None:
         """Put each message under its field; fields without one show nothing."""

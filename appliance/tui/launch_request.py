@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 INPUTS = ("all", "local", "remote")
+RUNNERS = ("server", "local", "dask")  # "server": the server's [jobs] runner
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class LaunchFields:
     reducers: str = "1"
     inputs: str = "all"
     dedupe: bool = False
+    runner: str = "server"
+    scheduler: str = ""  # empty: the server's [jobs] scheduler
 
 
 def build_request(fields: LaunchFields, cwd: Path) -> tuple[dict | None, dict[str, str]]:
@@ -35,10 +38,17 @@ def build_request(fields: LaunchFields, cwd: Path) -> tuple[dict | None, dict[st
     reducers = _positive(fields.reducers, "reducers", errors)
     if fields.inputs not in INPUTS:
         errors["inputs"] = f"inputs must be one of {', '.join(INPUTS)}"
+    if fields.runner not in RUNNERS:
+        errors["runner"] = f"runner must be one of {', '.join(RUNNERS)}"
     if errors:
         return None, errors
-    return {"script": script, "name": name, "filter": filter_, "mappers": mappers,
-            "reducers": reducers, "inputs": fields.inputs, "dedupe": fields.dedupe}, {}
+    request = {"script": script, "name": name, "filter": filter_, "mappers": mappers,
+               "reducers": reducers, "inputs": fields.inputs, "dedupe": fields.dedupe}
+    if fields.runner != "server":
+        request["runner"] = fields.runner
+    if fields.scheduler.strip():
+        request["scheduler"] = fields.scheduler.strip()
+    return request, {}
 
 
 def _script(fields: LaunchFields, cwd: Path, errors: dict[str, str]) -> tuple[str, str]:

@@ -176,9 +176,10 @@ def run_local(node: Node, tmp_path: Path, *flags: str) -> tuple[list[str], dict[
         parse_sources(sources[1])
 
 
-def pool_job(server: ServerProcess) -> tuple[dict, str]:
-    """Run the docId job in a server's job pool; (its finished record, its output)."""
-    job = server.admin().submit_job({"script": DOC_IDS, "name": "docids.py"})
+def pool_job(server: ServerProcess, **options) -> tuple[dict, str]:
+    """Run the docId job in a server's job pool (submitted with `options`, e.g. a runner);
+    (its finished record, its output)."""
+    job = server.admin().submit_job({"script": DOC_IDS, "name": "docids.py", **options})
     server.wait_for_log(rf"job {job['id']} (succeeded|failed)")
     done = server.admin().job(job["id"])
     assert done["state"] == "succeeded", done["error"]
@@ -192,7 +193,7 @@ def pool_job(server: ServerProcess) -> tuple[dict, str]:
     return done, text
 
 
-def run_pool(node: Node) -> tuple[list[str], dict[str, int]]:
+def run_pool(node: Node, **options) -> tuple[list[str], dict[str, int]]:
     """The docId job in the node's job pool: (docIds, records per source)."""
-    done, text = pool_job(node.server)
+    done, text = pool_job(node.server, **options)
     return [line.split("\t")[0] for line in text.splitlines()], done["summary"]["sources"]

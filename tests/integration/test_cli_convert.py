@@ -54,7 +54,7 @@ def test_convert_a_segment_then_list_and_filter_the_store(tmp_path):
     assert listed == {
         f"telemetry/saved-session/Firefox/beta/23.0/20130814063812/{date}": 5,
         f"telemetry/saved-session/Firefox/release/23.0/20130814063812/{date}": 5,
-        f"eco/event/1/{date}": 1,
+        f"eco/main/event/1/UNKNOWN/{date}": 1,
         f"invalid/telemetry/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/{date}": 1,
     }
     flt = tmp_path / "beta.json"

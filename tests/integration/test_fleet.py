@@ -28,8 +28,15 @@ from tests.integration.fleet import (
 from tests.integration.serverproc import ServerProcess, eventually
 from tests.integration.test_mr_runner import EXAMPLES, write_store
 
-RUNNERS = {"local": lambda node, tmp_path: run_local(node, tmp_path),
-           "pool": lambda node, tmp_path: run_pool(node)}
+
+def runners(cluster) -> dict:
+    """How a node runs the docId job: name -> run(node, tmp_path) -> (docIds, sources)."""
+    dask = ["--runner", "dask", "--scheduler", cluster.address]
+    return {"local": lambda node, tmp_path: run_local(node, tmp_path),
+            "pool": lambda node, tmp_path: run_pool(node),
+            "dask": lambda node, tmp_path: run_local(node, tmp_path, *dask),
+            "pool-dask": lambda node, tmp_path: run_pool(node, runner="dask",
+                                                         scheduler=cluster.address)}
 
 
 def check_once(docs: list[str], sources: dict[str, int], want: list[str]) -> None:
@@ -39,7 +46,8 @@ def check_once(docs: list[str], sources: dict[str, int], want: list[str]) -> Non
 
 
 @pytest.mark.parametrize("count", [2, 3])
-def test_every_node_reads_the_whole_fleet_once(tmp_path, s3, bucket, count):
+def test_every_node_reads_the_whole_fleet_once(tmp_path, s3, bucket, count, dask_cluster):
+    run_with = runners(dask_cluster)
     nodes = start_fleet(tmp_path, fleet_env(tmp_path, s3, bucket), count)
     try:
         names = [n.name for n in nodes]
@@ -56,8 +64,8 @@ def test_every_node_reads_the_whole_fleet_once(tmp_path, s3, bucket, count):
             during = {}
             for i, node in enumerate(nodes):  # while every node ingests and exports
                 before = set(node.accepted)
-                docs, sources = (run_local if i % 2 else lambda n, _: run_pool(n))(node,
-                                                                                  tmp_path)
+                run = run_with[("dask", "local", "pool")[i % 3]]
+                docs, sources = run(node, tmp_path)
                 assert len(docs) == len(set(docs)), "a record was read twice"
                 assert before <= set(docs) <= load.sent  # this node's records, all of them
                 during[node.name] = sources
@@ -70,7 +78,7 @@ def test_every_node_reads_the_whole_fleet_once(tmp_path, s3, bucket, count):
         everything = accepted(nodes)
         assert len(everything) > 10 * count
         for node in nodes:
-            for runner, run in RUNNERS.items():
+            for runner, run in run_with.items():
                 docs, sources = run(node, tmp_path)
                 check_once(docs, sources, everything)
                 others = [n for n in nodes if n is not node]

@@ -18,13 +18,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "jobs"
 SLOW_MAP = "import threading\n\ndef map(k, d, v, c):\n    threading.Event().wait()\n"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A server with 30 pings, part converted, part still in the spool (small segments)."""
-    tmp = tmp_path_factory.mktemp("jobs")
+def start_with_pings(tmp: Path, **env: str) -> ServerProcess:
+    """A server (settings `env` besides the test ones) with 30 pings, part converted, part
+    still in the spool (small segments)."""
     env = {"APPLIANCE_HISTOGRAMS_SPEC_DIR": str(pings.write_spec(tmp / "specs")),
            "APPLIANCE_STORE_MAX_FILE_AGE": "0.2", "APPLIANCE_CONVERTER_IDLE_WAIT": "0.05",
-           "APPLIANCE_JOBS_MAX_RUNNING": "2", "APPLIANCE_SPOOL_MAX_SEGMENT_BYTES": "4096"}
+           "APPLIANCE_SPOOL_MAX_SEGMENT_BYTES": "4096", **env}
     srv = ServerProcess(tmp / "data", env=env).start()
     try:
         for i in range(20):
@@ -32,6 +31,17 @@ def server(tmp_path_factory):
         srv.wait_for_log(r"converter: \d+ converted")
         for i in range(20, 30):
             assert post(srv, f"/submit/telemetry/job-{i}/{pings.DIMS}", pings.body(i)).status == 200
+    except BaseException:
+        srv.stop()
+        raise
+    return srv
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A server with 30 pings (`start_with_pings`) and an invalid one; two jobs at a time."""
+    srv = start_with_pings(tmp_path_factory.mktemp("jobs"), APPLIANCE_JOBS_MAX_RUNNING="2")
+    try:
         assert post(srv, "/submit/telemetry/bad-1/x/y/z/w/v", b"{nope").status == 200
         yield srv
     finally:
@@ -103,6 +113,11 @@ def test_cancel_and_timeout_stop_the_worker_and_its_processes(server):
     cancelled = server.admin().cancel_job(slow["id"])
     assert cancelled["id"] == slow["id"]
     assert wait_end(server, slow, "cancelled")["error"] == "cancelled"
+    # the CLI shows the state a cancel ends in, not the state it was asked in
+    slow = submit(server, SLOW_MAP)
+    server.wait_for_log(rf"job {slow['id']} running")
+    code, out = run_cli(server, "cancel", slow["id"])
+    assert code == 0 and out.startswith(f"job {slow['id']} (t.py): cancelled"), out
     timed = submit(server, SLOW_MAP, timeout=1)
     assert "timed out after 1.0 s" in wait_end(server, timed, "timed_out")["error"]
     assert not list((server.data_dir / "jobs").glob("*/work"))
@@ -126,7 +141,10 @@ def test_the_job_commands_talk_to_the_server(server, tmp_path):
     counts = {line.split("\t")[0]: int(line.split("\t")[1]) for line in out.splitlines()}
     assert sum(counts.values()) == 30 and set(counts) == {"WINNT", "Linux", "Darwin"}
     code, out = run_cli(server, "list")
-    assert code == 0 and job_id in out and "succeeded" in out
+    assert code == 0 and out.split()[:5] == ["JOB", "STATE", "SUBMITTED", "RECORDS", "NAME"]
+    assert job_id in out and "succeeded" in out
+    code, out = run_cli(server, "cancel", job_id)
+    assert code == 0 and "already finished (succeeded): nothing to cancel" in out
     code, out = run_cli(server, "status", job_id, "--json")
     assert json.loads(out)["summary"]["records"] == 30
     assert sum(json.loads(out)["summary"]["sources"].values()) == 30

@@ -1,4 +1,5 @@
-"""The Dask runner on a 2-worker LocalCluster: byte-identical to the local runner, errors, CLI."""
+"""The Dask runner on the session's cluster (tests/daskcluster.py): byte-identical to the
+local runner, errors, CLI."""
 
 from __future__ import annotations
 
@@ -19,19 +20,12 @@ EXAMPLES = ROOT / "examples" / "jobs"
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    import dask
-    from distributed import Client, LocalCluster
+def cluster(dask_cluster):
+    """(the session's cluster, a client of it): `.address` is the scheduler's."""
+    from distributed import Client
 
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
-        lc = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None)
-        client = Client(lc)
-        try:
-            yield lc, client
-        finally:
-            client.close()
-            lc.close()
+    with Client(dask_cluster.address, timeout=30) as client:
+        yield dask_cluster, client
 
 
 @pytest.fixture(scope="module")
@@ -98,18 +92,18 @@ def test_dask_map_error_is_clear(cluster, converted, tmp_path):
     out = tmp_path / "out"
     out.write_text("old\n")
     with pytest.raises(JobError) as e:
-        DaskRunner(job, inputs, out, scheduler=lc.scheduler_address).run()
+        DaskRunner(job, inputs, out, scheduler=lc.address).run()
     msg = str(e.value)
     assert f"job script {job}: map raised ValueError: bad record" in msg
     assert "  input " in msg and ", line " in msg and "(docId 'doc-" in msg
     assert out.read_text() == "old\n"  # left as it was
     # with max_errors high enough the bad records are skipped and counted (shared counter)
-    s = DaskRunner(job, inputs, out, scheduler=lc.scheduler_address, max_errors=1000).run()
+    s = DaskRunner(job, inputs, out, scheduler=lc.address, max_errors=1000).run()
     bad = s.errors
     assert bad > 0 and s.first_error.startswith(f"job script {job}: map raised ValueError")
     assert out.read_text() == f"n\t{s.records - bad}\n"
     with pytest.raises(JobError, match=f"more than max_errors={bad - 1} bad records"):
-        DaskRunner(job, inputs, out, scheduler=lc.scheduler_address, max_errors=bad - 1).run()
+        DaskRunner(job, inputs, out, scheduler=lc.address, max_errors=bad - 1).run()
 
 
 def test_cli_runner_dask(cluster, converted, tmp_path):
@@ -120,7 +114,7 @@ def test_cli_runner_dask(cluster, converted, tmp_path):
     code, _, _ = cli(base + ["--output", str(tmp_path / "local")], config)
     assert code == 0
     code, summary, progress = cli(base + ["--output", str(tmp_path / "dask"), "--runner",
-                                          "dask", "--scheduler", lc.scheduler_address,
+                                          "dask", "--scheduler", lc.address,
                                           "--reducers", "2"], config)
     assert code == 0 and "errors: 0" in summary and "records" in summary
     assert progress.splitlines()[-1].startswith("done:")
@@ -168,11 +162,11 @@ def test_dask_workers_read_s3_inputs_themselves(cluster, tmp_path, s3, bucket):
 
     lc, _ = cluster
     config, g = split_store(tmp_path, s3, bucket)
-    n, err = count(["--runner", "dask", "--scheduler", lc.scheduler_address], config, tmp_path)
+    n, err = count(["--runner", "dask", "--scheduler", lc.address], config, tmp_path)
     assert n == total(g["s3"] + g["both"] + g["local"])
     assert f"{len(g['s3']) + len(g['both'])} objects selected, {len(g['both'])} read locally" \
         in err and "the workers download the rest" in err
     assert not (tmp_path / "cache").exists()
-    n, _ = count(["--runner", "dask", "--scheduler", lc.scheduler_address, "--remote-only"],
+    n, _ = count(["--runner", "dask", "--scheduler", lc.address, "--remote-only"],
                  config, tmp_path)
     assert n == total(g["s3"] + g["both"])

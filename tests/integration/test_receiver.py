@@ -209,3 +209,29 @@ def test_many_keepalive_requests_on_one_connection(server):
             with lock:
                 statuses.append(read_response(sock).status)
     assert statuses == [200] * 50
+
+
+def test_kept_headers_are_configured_bounded_and_first_of_repeated(tmp_path):
+    srv = ServerProcess(tmp_path / "data", env={
+        "APPLIANCE_RECEIVER_KEEP_HEADERS": "X-Debug-ID, X-Custom"}).start()
+    body = b'{"kept": 1}'
+    raw = (b"POST /submit/app/metrics/1/kept HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+           b"X-Debug-ID: first\r\nX-Debug-ID: second\r\nUser-Agent: not-kept\r\n"
+           b"X-Custom: " + b"c" * 5000 + b"\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    try:
+        assert request(srv, raw).status == 200
+    finally:
+        srv.stop()
+    assert spooled(srv.data_dir)[body].headers == {"X-Debug-ID": "first",
+                                                   "X-Custom": "c" * 1024}
+
+
+def test_glean_headers_are_kept_by_default(server):
+    body = b'{"glean": 1}'
+    glean = {"X-Debug-ID": "session-1", "X-Source-Tags": "automation,perf",
+             "X-Telemetry-Agent": "Glean/71.0.0 (Python on Linux)", "X-LB-Tags": "t",
+             "X-Foxsec-IP-Reputation": "90", "X-PingSender-Version": "1.0",
+             "Date": "Fri, 04 Dec 2026 17:52:18 GMT", "User-Agent": "u", "DNT": "1"}
+    assert post(server, "/submit/app/metrics/1/glean", body, glean).status == 200
+    server.stop()
+    assert spooled(server.data_dir)[body].headers == glean

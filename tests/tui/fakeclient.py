@@ -88,6 +88,19 @@ def job(job_id: str, name: str, state: str, *, done: int = 0, total: int = 0,
 OS_OUTPUT = "Darwin\t9\nLinux\t9\nWINNT\t8\n"
 
 
+def debug_ping(n: int, debug_id: str) -> dict:
+    """A /v1/debug/pings entry: a Glean metrics ping sent with a debug id."""
+    stamp = f"2023-11-14T22:1{n}:20.000000Z"
+    meta = {"submission_timestamp": stamp, "document_namespace": "org-example-app",
+            "document_type": "metrics", "document_version": "1", "document_id": f"doc-{n}",
+            "header": {"x_debug_id": debug_id, "x_telemetry_agent": "Glean/71.0.0",
+                       "date": "Tue, 14 Nov 2023 22:13:20 GMT"}}
+    return {"submission_timestamp": stamp, "debug_id": debug_id,
+            "namespace": "org-example-app", "doc_type": "metrics", "doc_id": f"doc-{n}",
+            "document": {"metadata": meta, "client_info": {"app_channel": "nightly"},
+                         "metrics": {"counter": {"app.clicks": n}}}}
+
+
 class FakeClient:
     """The AdminClient methods over in-memory data; thread-safe like the real one."""
 
@@ -141,6 +154,8 @@ class FakeClient:
                 ("info", "appliance.export.exporter", "export: 3 files uploaded"),
             ])]
 
+        self.debug_data = [debug_ping(i, f"session-{i % 2}") for i in range(3, 0, -1)]
+
     def _call(self, name: str):
         with self.lock:
             self.calls.append(name)
@@ -170,6 +185,11 @@ class FakeClient:
         order = ["debug", "info", "warn", "error", "critical"]
         return [dict(e) for e in self.events
                 if order.index(e["level"]) >= order.index(level)][-limit:]
+
+    def debug_pings(self, debug_id: str | None = None, limit: int = 50) -> list[dict]:
+        self._call("debug_pings")
+        return [copy.deepcopy(p) for p in self.debug_data
+                if debug_id is None or p["debug_id"] == debug_id][:limit]
 
     def jobs(self) -> list[dict]:
         self._call("jobs")

@@ -12,6 +12,7 @@ from appliance.tui.banner import HealthBanner
 from appliance.tui.jobview import JobScreen
 from appliance.tui.launch import LaunchScreen
 from tests.tui.conftest import dashboard, settle
+from tests.tui.fakeclient import debug_ping
 
 pytestmark = pytest.mark.asyncio
 
@@ -196,11 +197,13 @@ async def test_launch_from_the_form_then_see_the_output(fake, tmp_path, monkeypa
     async with app.run_test(size=SIZE) as pilot:
         form = await open_form(pilot)
         form.query_one("#dedupe").value = True
+        form.query_one("#runner").value = "dask"
         await fill(pilot, form, script_path="by_reason.py", filter=str(filters),
-                   mappers="3", reducers="2")
+                   mappers="3", reducers="2", scheduler="tcp://10.0.0.5:8786")
         assert fake.submitted == [{"script": script, "name": "by_reason.py",
                                    "filter": {"version": 1, "dimensions": []}, "mappers": 3,
-                                   "reducers": 2, "inputs": "all", "dedupe": True}]
+                                   "reducers": 2, "inputs": "all", "dedupe": True,
+                                   "runner": "dask", "scheduler": "tcp://10.0.0.5:8786"}]
         assert isinstance(app.screen, JobScreen) and app.screen.job_id == "j-0006"
         await settle(pilot)
         assert "queued" in text_of(app.screen.query_one("#job-heading", Static))
@@ -244,3 +247,29 @@ async def test_help_lists_the_keys(fake):
         assert keys.row_count > 10
         await pilot.press("escape")
         assert not app.screen.query("#keys")
+
+
+async def test_debug_view_lists_newest_first_shows_the_ping_and_filters(fake):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("d")
+        await settle(pilot)
+        table = app.screen.query_one("#debug-pings", DataTable)
+        assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == \
+            ["session-1", "session-0", "session-1"]
+        detail = str(app.screen.query_one("#debug-text", Static).render())
+        assert "doc-3" in detail and '"app.clicks": 3' in detail
+        assert "x_telemetry_agent: Glean/71.0.0" in detail
+        await pilot.press("down")
+        await pilot.pause()
+        assert "doc-2" in str(app.screen.query_one("#debug-text", Static).render())
+        # A new ping arrives: it is listed first, live.
+        fake.debug_data.insert(0, debug_ping(4, "session-0"))
+        await settle(pilot)
+        assert str(table.get_row_at(0)[0]) == "22:14:20"
+        await pilot.press("slash")
+        await pilot.press(*"session-0")
+        await pilot.pause()
+        assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == \
+            ["session-0", "session-0"]
+        assert "debug_pings" in fake.calls

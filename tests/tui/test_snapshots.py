@@ -30,6 +30,7 @@ SCREENS = {
     "job_log": ("j", "down", "down", "down", "down", "enter", "t"),
     "launch_form": ("j", "n"),
     "log": ("l",),
+    "debug": ("d",),
     "help": ("question_mark",),
 }
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
@@ -66,7 +67,8 @@ class Api:
 
     def __init__(self, server: FakeServer):
         self.server = server
-        self.view = NodeView(server, history_size=5, wall=server.reactor.seconds)
+        self.view = NodeView(server, history_size=5, wall=server.reactor.seconds,
+                             blocking=lambda f: succeed(f()))
         self.events = RecentEvents(50)
         self.resource = AdminResource(self.view, self.events, TOKEN,
                                       metrics_renderer(self.view))

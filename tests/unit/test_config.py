@@ -227,3 +227,11 @@ def test_version(capsys):
         main(["--version"])
     assert e.value.code == 0
     assert capsys.readouterr().out == f"appliance {__version__}\n"
+
+
+def test_keep_headers_must_be_header_names():
+    from appliance.config.headers import check_keep_headers, parse_keep_headers
+    assert parse_keep_headers(" Date, X-Debug-ID,,Date ") == ("Date", "X-Debug-ID")
+    assert "not a header name" in check_keep_headers("Date, Bad Name")
+    assert "at most 32" in check_keep_headers(",".join(f"X-H{i}" for i in range(33)))
+    assert check_keep_headers("") is None

@@ -57,7 +57,7 @@ def test_submission_date_ranges():
     f = Filter.from_dict({"namespace": "*", "dimensions": [
         {"field_name": "submission_date", "allowed_values": {"min": "20131001", "max": "20131031"}},
     ]})
-    day = ["crash", "1"]
+    day = ["main", "crash", "1", "release"]
     assert f.allows("addons", [*day, "20131001"])
     assert f.allows("addons", [*day, "20131031"])
     assert f.allows("addons", [*day, "20131015"])
@@ -88,8 +88,8 @@ def test_conditions_follow_field_names_not_positions():
     f = Filter.from_dict({"namespace": ["addons", "telemetry"], "dimensions": [
         {"field_name": "submission_date", "allowed_values": ["20131002"]},
         {"field_name": "docType", "allowed_values": "*"}]})
-    assert f.allows("addons", ["crash", "1", "20131002"])
-    assert not f.allows("addons", ["20131002", "1", "x"])
+    assert f.allows("addons", ["main", "crash", "1", "release", "20131002"])
+    assert not f.allows("addons", ["main", "20131002", "1", "x", "y"])
     # docType is "*", so a telemetry tree (which has no docType) may still match.
     assert f.allows("telemetry", ["a", "b", "c", "d", "e", "20131002"])
 
@@ -99,7 +99,7 @@ def test_a_condition_on_a_field_the_tree_lacks_excludes_the_tree():
         {"field_name": "appName", "allowed_values": ["Firefox"]}]})
     assert f.allows_prefix("telemetry", ["saved-session", "Firefox"])
     assert not f.allows_prefix("addons", [])
-    assert not f.allows("addons", ["crash", "1", "20131002"])
+    assert not f.allows("addons", ["main", "crash", "1", "release", "20131002"])
 
 
 def test_namespaces_are_given_as_submitted():
@@ -126,8 +126,8 @@ def test_filter_all_and_an_empty_filter():
     f = Filter.all()
     for tree in ("telemetry", "addons", "invalid/telemetry", "invalid/invalid_"):
         assert f.allows_prefix(tree, [])
-    assert f.allows("addons", ["a", "b", "c"])
-    assert not f.allows("addons", ["a", "b"])
+    assert f.allows("addons", ["debug", "b", "c", "d", "e"])
+    assert not f.allows("addons", ["a", "b", "c"])
     assert not f.allows_tree("invalid")
     empty = Filter.from_dict({})
     assert empty.allows("telemetry", ["a"] * 6) and not empty.allows_tree("addons")
@@ -193,9 +193,11 @@ TEL_PARTS = [
     ["idle-daily", "Firefox", "nightly", "27.0a1", "20131001030204", "20131002"],
     ["saved-session", "OTHER", "UNKNOWN", "UNKNOWN", "UNKNOWN", "20131002"],
 ]
-GEN_PARTS = {"addons": [["crash", "1", "20131002"], ["crash", "2", "20131015"],
-                        ["usage", "1", "20130930"]],
-             "invalid_": [["x", "1", "20131002"]]}
+GEN_PARTS = {"addons": [["main", "crash", "1", "release", "20131002"],
+                        ["main", "crash", "2", "UNKNOWN", "20131015"],
+                        ["main", "usage", "1", "beta", "20130930"]],
+             "invalid_": [["main", "x", "1", "release", "20131002"]]}
+INVALID_ADDONS = ["main", "crash", "1", "UNKNOWN", "20131002"]
 
 
 @pytest.fixture
@@ -209,7 +211,7 @@ def store(tmp_path):
         for values in parts:
             (root / partition_key(tree, values)).mkdir(parents=True)
     (root / partition_key("invalid/telemetry", TEL_PARTS[0])).mkdir(parents=True)
-    (root / partition_key("invalid/addons", ["crash", "1", "20131002"])).mkdir(parents=True)
+    (root / partition_key("invalid/addons", INVALID_ADDONS)).mkdir(parents=True)
     # Things the walk must not enter.
     (root / ".tmp").mkdir()
     (root / "telemetry" / ".staging" / "a").mkdir(parents=True)
@@ -243,7 +245,7 @@ def test_walk_everything(store, listed):
     expected = {("telemetry", tuple(v)) for v in TEL_PARTS}
     expected |= {(t, tuple(v)) for t, parts in GEN_PARTS.items() for v in parts}
     expected |= {("invalid/telemetry", tuple(TEL_PARTS[0])),
-                 ("invalid/addons", ("crash", "1", "20131002"))}
+                 ("invalid/addons", tuple(INVALID_ADDONS))}
     assert got == expected
     # Depth first over sorted listings: a stable order.
     assert [p.path.parts for p in found] == sorted(p.path.parts for p in found)
@@ -280,9 +282,10 @@ def test_walk_generic_namespace_and_invalid_store(store, listed):
     f = Filter.from_dict({"namespace": "addons", "include_invalid": "only", "dimensions": [
         {"field_name": "docType", "allowed_values": ["crash"]}]})
     found = list(walk_partitions(store, f))
-    assert [(p.tree, p.values) for p in found] == [("invalid/addons", ("crash", "1", "20131002"))]
-    assert rel(store, listed) == {".", "invalid", "invalid/addons", "invalid/addons/crash",
-                                  "invalid/addons/crash/1"}
+    assert [(p.tree, p.values) for p in found] == [("invalid/addons", tuple(INVALID_ADDONS))]
+    assert rel(store, listed) == {".", "invalid", "invalid/addons", "invalid/addons/main",
+                                  "invalid/addons/main/crash", "invalid/addons/main/crash/1",
+                                  "invalid/addons/main/crash/1/UNKNOWN"}
 
     listed.clear()
     f = Filter.from_dict({"namespace": "invalid"})  # the generic namespace, tree invalid_

@@ -187,7 +187,7 @@ def test_defaults():
                              "appBuildID", "submission_date"]
     assert all(isinstance(d.allowed, AnyValue) for d in t.dimensions)
     g = Schema.generic_default()
-    assert g.field_names == ["docType", "docVersion", "submission_date"]
+    assert g.field_names == ["traffic", "docType", "docVersion", "channel", "submission_date"]
     assert g.version == t.version == 1
 
 
@@ -315,10 +315,11 @@ def test_keys_round_trip():
     assert parsed.dimensions["appVersion"] == "27.0a1" and list(parsed.values) == values
     assert not parsed.invalid
 
-    inv = parse_key("invalid/addons/crash/1/20131002/f.zst")
+    inv = parse_key("invalid/addons/debug/crash/1/UNKNOWN/20131002/f.zst")
     assert inv.tree == "invalid/addons" and inv.invalid
-    assert inv.dimensions == {"docType": "crash", "docVersion": "1", "submission_date": "20131002"}
-    gen = parse_key("invalid_/crash/1/20131002/f.zst")
+    assert inv.dimensions == {"traffic": "debug", "docType": "crash", "docVersion": "1",
+                              "channel": "UNKNOWN", "submission_date": "20131002"}
+    gen = parse_key("invalid_/main/crash/1/release/20131002/f.zst")
     assert gen.tree == "invalid_" and not gen.invalid
 
 
@@ -335,7 +336,7 @@ def test_keys_round_trip():
     ("..", "bad tree"),
     ("invalid", "needs a tree"),
     ("invalid/invalid/a/b/c/f", "bad tree 'invalid/invalid'"),
-    ("addons/a b/1/2/f", "docType segment 'a b'"),
+    ("addons/main/a b/1/x/2/f", "docType segment 'a b'"),
 ])
 def test_malformed_keys(key, message):
     with pytest.raises(BadKey) as e:
