@@ -6,7 +6,8 @@ both cores, as it would in production, and the load generator competes with
 it). Three measurements, side by side in one run:
 
 1. receiver only: the converter and exporter off; pings/s answered 200.
-2. end to end: everything on, the same load for the same time; "end-to-end
+2. end to end: everything on (the default `[converter] processes`: one per
+   core), the same load for the same time; "end-to-end
    pings/s" = pings accepted / time from the first request until every one of
    them is in S3 (record counts from the object keys). Its ratio to (1) is how
    much of what the receiver takes in the node can also process: below 1 the
@@ -51,7 +52,7 @@ class Node:
     """One appliance server on a fresh data dir, exporting to the benchmark's bucket."""
 
     def __init__(self, root: Path, s3: SeaweedS3, prefix: str, *, converter: bool,
-                 processes: int = 1):
+                 processes: int | None = None):
         self.root = root
         self.prefix = prefix
         cert, key, _ = ensure_self_signed(root.parent / "tls")
@@ -75,7 +76,7 @@ class Node:
             "APPLIANCE_EXPORT_SECRET_ACCESS_KEY": SECRET_KEY,
             "APPLIANCE_EXPORT_INTERVAL": "0.5",
         }
-        if has_converter_processes():
+        if processes is not None:  # else the default: one per core
             self.env["APPLIANCE_CONVERTER_PROCESSES"] = str(processes)
         self.port = free_port()
         argv = [sys.executable, "-m", "appliance", "serve", "--data-dir", str(root),
@@ -175,7 +176,7 @@ def run_cases(tmp: Path, s3: SeaweedS3, body: Path, args) -> dict:
         results["receiver"] = load(node, body, args.seconds)
     finally:
         node.stop()
-    # 2. end to end
+    # 2. end to end, with the default number of converter processes
     node = Node(tmp / "e2e", s3, "e2e", converter=True).start()
     try:
         started = time.monotonic()

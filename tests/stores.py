@@ -42,7 +42,8 @@ def make_spool(data_dir: Path, n: int, per_segment: int, bad_every: int = 7) -> 
 
 def config_for(data_dir: Path, **env):
     base = {"APPLIANCE_HISTOGRAMS_SPEC_DIR": str(pings.write_spec(data_dir / "specs")),
-            "APPLIANCE_STORE_MAX_FILE_AGE": "3600"}
+            "APPLIANCE_STORE_MAX_FILE_AGE": "3600",
+            "APPLIANCE_CONVERTER_PROCESSES": "1"}  # in process, unless a test asks for workers
     base.update(env)
     return load_config(env=base, overrides={("server", "data_dir"): str(data_dir)}), base
 
@@ -74,6 +75,17 @@ def check_exactly_once(data_dir: Path, expected: dict[str, str]) -> None:
     assert sorted(valid) == sorted(d for d, kind in expected.items() if kind == "ok")
     assert sorted(invalid) == sorted(d for d, kind in expected.items() if kind == "invalid")
     assert sample["ver"] == 2 and sample["histograms"]["SAFE_MODE"][:3] in ([1, 0, 0], [1, 1, 0])
+
+
+def check_ledger(data_dir: Path, expected: dict[str, str]) -> None:
+    """The checkpoint's ledger counts every expected record once, converted or invalid."""
+    from appliance.storage.checkpoint import CheckpointLog
+
+    days = CheckpointLog(data_dir / "store", data_dir / "spool").load().ledger
+    assert sum(row["converted"] for row in days.values()) == \
+        sum(kind == "ok" for kind in expected.values())
+    assert sum(sum(row["invalid"].values()) for row in days.values()) == \
+        sum(kind == "invalid" for kind in expected.values())
 
 
 def read_zst(data: bytes) -> list[bytes]:

@@ -91,6 +91,7 @@ def run_worker(args, config, out) -> int:
     """The server's converter child: convert until SIGTERM, one JSON line per commit."""
     from appliance.convert.crashguard import CRASH_MARKER_ENV, crash_on_marker
     from appliance.convert.factory import converter_loop
+    from appliance.convert.workers import WorkerDied
     from appliance.ledger.accepted import LEDGER_DIR, AcceptedGate
     from appliance.lifecycle import die_with_parent, lock_exclusive, stop_on_signals
 
@@ -113,6 +114,10 @@ def run_worker(args, config, out) -> int:
         loop.converter.convert = crash_on_marker(loop.converter.convert, marker.encode())
     # Convert (and so delete from the spool) only records whose accepted count is saved.
     loop.gate = AcceptedGate(config.data_dir / LEDGER_DIR)
-    loop.run(stop, idle_wait=config.converter.idle_wait)
+    try:
+        loop.run(stop, idle_wait=config.converter.idle_wait)
+    except WorkerDied as e:  # the server restarts this child from the last checkpoint
+        print(f"converter: {e}; restarting from the last commit", file=sys.stderr)
+        return 70
     print("converter stopped", file=sys.stderr)
     return 0

@@ -148,6 +148,10 @@ KEYS: tuple[Key, ...] = (
         "Run the converter in `appliance serve` (a child process)."),
     Key("converter", "idle_wait", 1.0,
         "Seconds the converter waits for new sealed segments when idle.", minimum=0.01),
+    Key("converter", "processes", 0,
+        "Conversion processes: 1 converts in the converter child itself; N >= 2 adds N "
+        "worker processes that convert and write while the child commits (docs/conversion.md); "
+        "0 is one per CPU core.", minimum=0),
     # [histograms]
     Key("histograms", "spec_dir", "",
         "Directory of <rev>.Histograms.json / <rev>.buckets.json; empty means "

@@ -41,12 +41,17 @@ class CrashGuard:
     def begin(self, segment: str, offset: int) -> bool:
         """Mark the record at `segment`/`offset` as being converted; False (nothing
         written) if it has killed the converter `max_crashes` times: quarantine it."""
-        crashes = self.crashes if (segment, offset) == self.suspect else 0
-        if crashes >= self.max_crashes:
+        if not self.may_convert(segment, offset):
             return False
+        crashes = self.crashes if (segment, offset) == self.suspect else 0
         line = b"%s %s %d %d" % (_BUSY, segment.encode(), offset, crashes)
         os.pwrite(self._fd, line.ljust(_WIDTH - 1) + b"\n", 0)
         return True
+
+    def may_convert(self, segment: str, offset: int) -> bool:
+        """False if the record at `segment`/`offset` has killed the converter (or one
+        of its worker processes) `max_crashes` times in a row: quarantine it."""
+        return (segment, offset) != self.suspect or self.crashes < self.max_crashes
 
     def end(self) -> None:
         """The record begun last is done (converted and written)."""

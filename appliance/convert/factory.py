@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from appliance.config import Config
@@ -9,6 +10,7 @@ from appliance.convert.loop import ConverterLoop
 from appliance.convert.records import RecordConverter
 from appliance.convert.specs import SpecStore
 from appliance.convert.storespace import StoreSpace
+from appliance.convert.workers import ConverterPool
 from appliance.node import node_identity
 from appliance.spool import SpoolDir
 from appliance.storage.schema import Schema
@@ -43,11 +45,20 @@ def store_space(config: Config) -> StoreSpace:
                       interval=spool.disk_check_interval)
 
 
+def converter_processes(config: Config) -> int:
+    """`[converter] processes`, with 0 (auto) as the number of CPU cores this process may use."""
+    return config.converter.processes or len(os.sched_getaffinity(0))
+
+
 def converter_loop(config: Config, on_report=None) -> ConverterLoop:
-    """The loop that converts the data dir's spool into its store."""
+    """The loop that converts the data dir's spool into its store: with worker processes
+    when `[converter] processes` is 2 or more (workers.py)."""
+    store, node_id = config.data_dir / "store", node_identity(config).name
+    level, max_file_bytes = config.store.compression_level, config.store.max_file_bytes
+    processes = converter_processes(config)
+    pool = (ConverterPool(config, processes, store_root=store, node_id=node_id, level=level,
+                          max_file_bytes=max_file_bytes) if processes >= 2 else None)
     return ConverterLoop(
-        SpoolDir(config.data_dir / "spool"), config.data_dir / "store",
-        record_converter(config), node_id=node_identity(config).name,
-        level=config.store.compression_level, max_file_bytes=config.store.max_file_bytes,
-        max_file_age=config.store.max_file_age, on_report=on_report,
-        space=store_space(config))
+        SpoolDir(config.data_dir / "spool"), store, record_converter(config), node_id=node_id,
+        level=level, max_file_bytes=max_file_bytes, max_file_age=config.store.max_file_age,
+        on_report=on_report, space=store_space(config), pool=pool)

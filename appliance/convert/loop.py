@@ -12,6 +12,9 @@ kills the process is quarantined after a few crashes (crashguard.py), and
 below the store's free-space watermark, or when a write fails for lack of
 space, it pauses and resumes by itself (storespace.py), dropping the
 generation it could not write: it is converted again, never committed twice.
+
+With a `pool` (workers.py, `[converter] processes` >= 2) this process only
+reads, orders, gates and commits; worker processes convert and write.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from appliance.convert.crashguard import GUARD_FILE, MAX_CRASHES, CrashGuard
 from appliance.convert.records import RecordConverter
 from appliance.convert.storespace import StoreSpace
+from appliance.convert.workers import ConverterPool, Tally, WorkerDied
 from appliance.disk import is_no_space
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
@@ -90,7 +94,8 @@ class ConverterLoop:
                  node_id: str, level: int, max_file_bytes: int, max_file_age: float,
                  clock: Callable[[], float] = time.monotonic,
                  on_report: Callable[[ConverterCounts], None] | None = None,
-                 space: StoreSpace | None = None, max_crashes: int = MAX_CRASHES):
+                 space: StoreSpace | None = None, max_crashes: int = MAX_CRASHES,
+                 pool: ConverterPool | None = None):
         self.spool = spool
         self.store_root = store_root
         self.converter = converter
@@ -102,6 +107,7 @@ class ConverterLoop:
         self.on_report = on_report  # called after each commit, on becoming idle or paused
         self.space = space  # None: no watermark, and no pause on ENOSPC (it raises)
         self.max_crashes = max_crashes
+        self.pool = pool  # None: convert and write in this process
         self.guard: CrashGuard | None = None  # opened by recover()
         self.log = CheckpointLog(store_root, spool.root)
         self.counts = ConverterCounts()
@@ -119,8 +125,23 @@ class ConverterLoop:
     # -- the loop -----------------------------------------------------------
 
     def run(self, stop: threading.Event, idle_wait: float = 1.0) -> None:
-        """Convert until `stop` is set, then commit and return."""
+        """Convert until `stop` is set, then commit and return.
+
+        With a pool, a worker process that dies raises WorkerDied, after its
+        position is recorded in the crash guard: the caller exits, and the restarted
+        converter redoes the uncommitted generation (and quarantines a record that
+        keeps killing workers)."""
         self.recover()
+        try:
+            self._run(stop, idle_wait)
+        except WorkerDied as e:
+            if e.position is not None:
+                self.guard.begin(*e.position)  # as if this process had died there
+            raise
+        finally:
+            self.close()
+
+    def _run(self, stop: threading.Event, idle_wait: float) -> None:
         while not stop.is_set():
             try:
                 worked = self.run_once(stop)
@@ -144,8 +165,16 @@ class ConverterLoop:
     def drain(self) -> None:
         """One pass: recover, convert every sealed segment, commit."""
         self.recover()
-        self.run_once()
-        self.commit()
+        try:
+            self.run_once()
+            self.commit()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes, if any (they hold nothing once committed)."""
+        if self.pool is not None:
+            self.pool.close()
 
     def recover(self) -> None:
         """Finish or discard what a crash left, and load the offsets."""
@@ -175,6 +204,8 @@ class ConverterLoop:
                 gen.counts_before
             self.counts = replace(counts, paused=self.counts.paused, idle=self.counts.idle)
         self._recent.clear()  # as after a restart: the records come again
+        if self.pool is not None:
+            self.pool.drop()
         self.recover()
         self._set_paused(self.space.low())
 
@@ -242,8 +273,10 @@ class ConverterLoop:
 
     def _generation(self, segment: Path, offset: int) -> _Generation:
         if self._gen is None:
-            files = PartitionFiles(self.store_root, generation_id(segment, offset), self.node_id,
-                                   level=self.level, max_file_bytes=self.max_file_bytes)
+            gen_id = generation_id(segment, offset)
+            files = (self.pool.begin(gen_id) if self.pool is not None else
+                     PartitionFiles(self.store_root, gen_id, self.node_id, level=self.level,
+                                    max_file_bytes=self.max_file_bytes))
             converter = self.converter
             before = (replace(self.counts), Counter(converter.invalid_by_reason),
                       converter.converted)
@@ -258,10 +291,16 @@ class ConverterLoop:
         self._recent[record.record_id] = None
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
+        if self.pool is not None:  # counted when the workers finish (_count)
+            detail = (None if self.guard.may_convert(segment, offset) else
+                      self._quarantined(gen, record, segment, offset))
+            self.pool.add(segment, offset, record, detail)
+            return
         if self.guard.begin(segment, offset):
             result = self.converter.convert(record)
         else:
-            result = self._quarantine(gen, record, segment, offset)
+            detail = self._quarantined(gen, record, segment, offset)
+            result = self.converter.quarantine(record, "converter_crash", detail)
         gen.files.write(result.partition, result.line, record.received_ns)
         self.guard.end()
         gen.days.add(self._day_of(record.received_ns), result.invalid_reason)
@@ -270,8 +309,9 @@ class ConverterLoop:
         else:
             self.counts.converted += 1
 
-    def _quarantine(self, gen: _Generation, record, segment: str, offset: int):
-        """The invalid/ line of a record that crashed the converter `max_crashes` times."""
+    def _quarantined(self, gen: _Generation, record, segment: str, offset: int) -> str:
+        """Count and log a record that crashed the converter `max_crashes` times;
+        the detail of its invalid/ line."""
         where = f"{segment} offset {offset}"
         detail = (f"the converter process died {self.max_crashes} times in a row converting "
                   f"this record ({where}); it was not converted")
@@ -280,7 +320,7 @@ class ConverterLoop:
         self.counts.quarantined += 1
         self.counts.last_quarantined = where
         gen.quarantined = True
-        return self.converter.quarantine(record, "converter_crash", detail)
+        return detail
 
     def _due(self) -> bool:
         gen = self._gen
@@ -298,8 +338,13 @@ class ConverterLoop:
         gen = self._gen
         if gen is None:
             return
-        files = gen.files.finish_all()
-        renames = gen.files.renames(files)
+        if self.pool is None:
+            files = gen.files.finish_all()
+            renames = gen.files.renames(files)
+        else:
+            tally = self.pool.finish()
+            self._count(gen, tally)
+            renames = tally.renames
         offsets = {k: v for k, v in self._offsets.items() if k not in gen.done_segments}
         days = DayCounts(self._days.as_json())
         days.merge(gen.days)
@@ -311,9 +356,21 @@ class ConverterLoop:
         if tmp.exists():
             tmp.rmdir()
         self.counts.commits += 1
-        self.counts.files += len(files)
+        self.counts.files += len(renames)
         self.counts.segments_done += len(gen.done_segments)
+        if self.pool is not None:
+            self.guard.end()  # a worker's crash position recorded earlier is passed
         self._report()
+
+    def _count(self, gen: _Generation, tally: Tally) -> None:
+        """Add what the workers converted in a generation to the counts."""
+        gen.days.merge(tally.days)
+        invalid = sum(tally.invalid_by_reason.values())
+        self.counts.converted += tally.converted
+        self.counts.invalid += invalid
+        self.converter.converted += tally.converted
+        self.converter.invalid_by_reason.update(tally.invalid_by_reason)
+        self.converter.unknown_histograms.merge(tally.unknown_histograms)
 
     def _report(self) -> None:
         self.counts.invalid_by_reason = dict(self.converter.invalid_by_reason)

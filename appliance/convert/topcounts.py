@@ -45,6 +45,14 @@ class TopCounter:
         for name in names:
             self.add(name)
 
+    def merge(self, top: dict[str, int]) -> None:
+        """Add another counter's `top()`."""
+        for name, n in top.items():
+            if name == OTHER:
+                self.other += n
+            else:
+                self.add(name, n)
+
     def _fold(self) -> None:
         ordered = sorted(self._counts.items(), key=lambda kv: -kv[1])
         kept = self.capacity // 2

@@ -47,7 +47,7 @@ class PartitionFiles:
 
     def __init__(self, store_root: Path, generation: str, node_id: str, *, level: int,
                  max_file_bytes: int, frame_bytes: int = 4 << 20,
-                 max_buffer_bytes: int = 64 << 20):
+                 max_buffer_bytes: int = 64 << 20, first_part: int = 0, part_step: int = 1):
         self.store_root = store_root
         self.generation = generation
         self.node_id = node_id
@@ -59,7 +59,10 @@ class PartitionFiles:
         self._current: dict[str, PartFile] = {}
         self._done: list[PartFile] = []
         self._buffered = 0
-        self._parts = 0
+        # Part numbers first_part, first_part + part_step, ...: several writers of one
+        # generation (converter worker processes) never pick the same one.
+        self._parts = first_part
+        self._part_step = part_step
         self.records = 0
         self.raw_bytes = 0  # uncompressed bytes written in this generation
 
@@ -70,7 +73,7 @@ class PartitionFiles:
         if f is None:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             f = PartFile(partition, self._parts, self.tmp_dir / f"{self._parts:06d}.zst")
-            self._parts += 1
+            self._parts += self._part_step
             self._current[partition] = f
         f.buffer.append(line)
         if received_ns is None:

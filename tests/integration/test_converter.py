@@ -14,12 +14,20 @@ import pytest
 from appliance.convert.factory import converter_loop
 from appliance.spool import RecordIds, SegmentAppender, SpoolDir, SpoolRecord
 from tests import pings
-from tests.stores import NS_2026, check_exactly_once, config_for, make_spool, store_contents
+from tests.stores import (
+    NS_2026,
+    check_exactly_once,
+    check_ledger,
+    config_for,
+    make_spool,
+    store_contents,
+)
 
 
-def test_segments_become_partitioned_store_files_and_are_deleted(tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_segments_become_partitioned_store_files_and_are_deleted(tmp_path, processes):
     expected = make_spool(tmp_path, 60, per_segment=20)
-    config, _ = config_for(tmp_path)
+    config, _ = config_for(tmp_path, APPLIANCE_CONVERTER_PROCESSES=processes)
     loop = converter_loop(config)
     loop.drain()
     check_exactly_once(tmp_path, expected)
@@ -33,6 +41,7 @@ def test_segments_become_partitioned_store_files_and_are_deleted(tmp_path):
         f"invalid/telemetry/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/{date}",
     }
     assert loop.counts.converted + loop.counts.invalid == 60
+    check_ledger(tmp_path, expected)
 
 
 def test_stopping_mid_segment_commits_and_resumes_at_the_offset(tmp_path):
@@ -57,7 +66,8 @@ def test_stopping_mid_segment_commits_and_resumes_at_the_offset(tmp_path):
     check_exactly_once(tmp_path, expected)
 
 
-def test_a_record_written_twice_is_converted_once(tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_record_written_twice_is_converted_once(tmp_path, processes):
     spool = SpoolDir(tmp_path / "spool")
     spool.create()
     appender = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=1e9)
@@ -66,7 +76,7 @@ def test_a_record_written_twice_is_converted_once(tmp_path):
     appender.rotate()
     appender.append([record])  # as after an fdatasync error: same record id, next segment
     appender.rotate()
-    config, _ = config_for(tmp_path)
+    config, _ = config_for(tmp_path, APPLIANCE_CONVERTER_PROCESSES=processes)
     loop = converter_loop(config)
     loop.drain()
     assert store_contents(tmp_path / "store")[0] == ["twice"]
@@ -74,9 +84,11 @@ def test_a_record_written_twice_is_converted_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_9_at_random_points_loses_and_duplicates_nothing(tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_kill_9_at_random_points_loses_and_duplicates_nothing(tmp_path, processes):
     expected = make_spool(tmp_path, 3000, per_segment=60)
-    _, env = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_AGE="0.01")
+    _, env = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_AGE="0.01",
+                        APPLIANCE_CONVERTER_PROCESSES=processes)
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
     child_env.update(env)
     argv = [sys.executable, "-m", "appliance", "_convert-worker", "--data-dir", str(tmp_path)]
@@ -100,6 +112,7 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(tmp_path):
     loop = converter_loop(config)
     loop.drain()
     check_exactly_once(tmp_path, expected)
+    check_ledger(tmp_path, expected)
     assert not [p for p in (tmp_path / "store").rglob("*") if ".tmp" in p.parts and p.is_file()]
 
 
@@ -131,9 +144,11 @@ def test_server_converts_what_it_receives(tmp_path):
     assert sample["ver"] == 2
 
 
-def test_a_generation_is_committed_once_it_holds_max_file_bytes(tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_generation_is_committed_once_it_holds_max_file_bytes(tmp_path, processes):
     expected = make_spool(tmp_path, 60, per_segment=60)
-    config, _ = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_BYTES="4096")
+    config, _ = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_BYTES="4096",
+                           APPLIANCE_CONVERTER_PROCESSES=processes)
     loop = converter_loop(config)
     loop.drain()
     assert loop.counts.commits > 3  # by size, long before max_file_age

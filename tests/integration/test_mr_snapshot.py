@@ -7,6 +7,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from appliance.convert.factory import converter_loop, record_converter
 from appliance.export.backlog import finish_local, finished_files
 from appliance.mr.inputs import select_inputs
@@ -75,15 +77,18 @@ def read_exported(root: Path, snap) -> list[str]:
     return docs
 
 
-def test_a_snapshot_of_a_half_converted_spool_has_every_record_once(tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])  # 2: worker processes write
+def test_a_snapshot_of_a_half_converted_spool_has_every_record_once(tmp_path, processes):
     expected = make_spool(tmp_path, 120, per_segment=20)
     valid = sorted(d for d, kind in expected.items() if kind == "ok")
-    config, _ = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_BYTES="50000")
+    config, _ = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_BYTES="50000",
+                           APPLIANCE_CONVERTER_PROCESSES=processes)
     loop = converter_loop(config)
     loop.recover()
     segments = loop.spool.sealed_segments()
     loop._convert_segment(segments[0], None)  # one segment and a bit: commits on the way
     loop.commit()
+    loop.close()
     snap = take_snapshot(tmp_path / "store", tmp_path / "spool", tmp_path / "tmp" / "s",
                          VALID, node_id=node_identity(config).name, attempts=1)
     try:
@@ -96,13 +101,15 @@ def test_a_snapshot_of_a_half_converted_spool_has_every_record_once(tmp_path):
     assert not (tmp_path / "tmp" / "s").exists()
 
 
-def test_snapshots_taken_while_the_converter_commits_and_files_are_exported(tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])  # 2: worker processes write
+def test_snapshots_taken_while_the_converter_commits_and_files_are_exported(tmp_path, processes):
     """The converter commits small generations in one thread, an 'exporter' moves finished
     files to another tree (as after a verified upload) in another, and every snapshot plus
     the exported files it does not cover holds each valid record exactly once."""
     expected = make_spool(tmp_path, 400, per_segment=10)
     valid = sorted(d for d, kind in expected.items() if kind == "ok")
-    config, _ = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_BYTES="20000")
+    config, _ = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_BYTES="20000",
+                           APPLIANCE_CONVERTER_PROCESSES=processes)
     store, exported = tmp_path / "store", tmp_path / "exported"
     loop = converter_loop(config)
     stop = threading.Event()

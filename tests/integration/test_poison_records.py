@@ -9,6 +9,8 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
+
 from appliance.convert.crashguard import CRASH_MARKER_ENV
 from tests import pings
 from tests.integration.serverproc import ServerProcess, eventually, post
@@ -182,9 +184,12 @@ def test_every_poison_record_ends_converted_or_invalid_and_the_converter_goes_on
             "t-gzip-trailing-garbage", "t-gzip-multi-member-bomb"} <= set(outcomes)
 
 
-def test_a_record_that_kills_the_converter_is_quarantined_after_three_crashes(tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])  # 2: the record kills a worker process
+def test_a_record_that_kills_the_converter_is_quarantined_after_three_crashes(tmp_path,
+                                                                             processes):
     data_dir = tmp_path / "data"
-    env = dict(FAST, APPLIANCE_HISTOGRAMS_SPEC_DIR=str(pings.write_spec(tmp_path / "specs")))
+    env = dict(FAST, APPLIANCE_HISTOGRAMS_SPEC_DIR=str(pings.write_spec(tmp_path / "specs")),
+               APPLIANCE_CONVERTER_PROCESSES=processes)
     env[CRASH_MARKER_ENV] = "KILL-THE-CONVERTER"
     server = ServerProcess(data_dir, env=env).start()
     try:

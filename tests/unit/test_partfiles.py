@@ -52,3 +52,18 @@ def test_memory_stays_bounded_with_many_partitions(tmp_path):
     done = files.finish_all()
     assert len(done) == 1000
     assert sum(len(read_lines(f.tmp_path)) for f in done) == 5000
+
+
+def test_writers_of_one_generation_with_part_steps_never_share_a_file_or_key(tmp_path):
+    """Converter worker i of N numbers its parts i, i + N, ...: one .tmp/ dir, no collision."""
+    writers = [PartitionFiles(tmp_path, "g1", "node", level=1, max_file_bytes=100,
+                              first_part=i, part_step=3) for i in range(3)]
+    for n in range(60):
+        for w in writers:
+            w.write(f"p{n % 4}", b"doc\t{\"n\": %d}\n" % n)
+    done = [f for w in writers for f in w.finish_all()]
+    assert len(done) > 12  # several files per partition and writer
+    assert len({f.tmp_path for f in done}) == len(done)
+    keys = [f.key("node", "g1") for f in done]
+    assert len(set(keys)) == len(keys)
+    assert sum(len(read_lines(f.tmp_path)) for f in done) == 180

@@ -147,3 +147,14 @@ def test_top_counter_keeps_the_frequent_names_and_adds_up():
     assert list(top) == ["often", "somet", OTHER]
     assert counter.total == sum(top.values()) == 1000 + 1000 + 334
     assert len(counter._counts) <= 10
+
+
+def test_top_counters_merge_their_other_count_as_other_not_as_a_name():
+    """The converter sums its worker processes' top() this way."""
+    total = TopCounter(keep=2, capacity=10)
+    for _ in range(2):
+        worker = TopCounter(keep=2, capacity=10)
+        worker.update(["a", "a", "a", "b", "b", "c"])
+        total.merge(worker.top())
+    assert total.top() == {"a": 6, "b": 4, OTHER: 2}
+    assert total.total == 12

@@ -1,0 +1,283 @@
+"""Conversion worker processes: `[converter] processes = N` with N >= 2.
+
+The committing converter process (loop.py) stays the single owner of the
+spool order, the gate, the crash guard, the frontier and the checkpoint. It
+hands records in batches, round robin, to N worker processes; each worker
+converts its records and writes them into its own partition files under the
+generation's `.tmp/` directory (part numbers `index`, `index + N`, ...: they
+never collide, and keys keep their form). At commit time the committer asks
+every worker to finish (fsync) its files and return their renames and counts,
+then writes one checkpoint with all of them: the commit stays atomic.
+
+Before each record a worker writes its position into its own crash-guard file
+(`.converting.<index>`). A worker that dies makes the committer record that
+position in the converter's crash guard (as if it had died there itself) and
+exit: the supervisor restarts the whole converter from the last checkpoint,
+and a record that kills workers again and again is quarantined as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from appliance.convert.crashguard import CRASH_MARKER_ENV, GUARD_FILE, CrashGuard, crash_on_marker
+from appliance.convert.topcounts import TopCounter
+from appliance.ledger.converted import DayCounts
+from appliance.ledger.dates import DayOf
+from appliance.storage.partfiles import PartitionFiles
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+BATCH = 64  # records per message: amortises the pipe, keeps the workers evenly loaded
+
+
+class WorkerDied(Exception):
+    """A worker process ended; `position` is the record it was converting, if any."""
+
+    def __init__(self, index: int, exitcode, position: tuple[str, int] | None):
+        where = f"{position[0]} offset {position[1]}" if position else "no record"
+        super().__init__(f"converter worker {index} died (exit code {exitcode}) converting "
+                         f"{where}")
+        self.position = position
+
+
+@dataclass
+class Tally:
+    """What the workers wrote in one generation, summed."""
+
+    renames: list[tuple[str, str]] = field(default_factory=list)
+    days: DayCounts = field(default_factory=DayCounts)
+    converted: int = 0
+    invalid_by_reason: Counter = field(default_factory=Counter)
+    unknown_histograms: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class PooledGeneration:
+    """The committer's view of a generation written by workers (see ConverterLoop._due)."""
+
+    generation: str
+    raw_bytes: int = 0  # bytes of record bodies handed out (the files are the workers')
+
+
+def guard_path(store_root: Path, index: int) -> Path:
+    """Worker `index`'s crash-guard file."""
+    return store_root / f"{GUARD_FILE}.{index}"
+
+
+class ConverterPool:
+    """N worker processes converting and writing for one committer."""
+
+    def __init__(self, config, processes: int, *, store_root: Path, node_id: str, level: int,
+                 max_file_bytes: int, batch: int = BATCH):
+        self.processes = processes
+        self.store_root = store_root
+        self.batch = batch
+        self._settings = (config, store_root, node_id, level, max_file_bytes)
+        self._procs: list = []
+        self._conns: list[Connection] = []
+        self._pending: list[tuple] = []
+        self._next = 0
+        self._gen: PooledGeneration | None = None
+
+    def start(self) -> None:
+        """Start the workers (spawned: the frozen binary runs them through freeze_support)."""
+        import multiprocessing  # here: the converter child with 1 process never needs it
+
+        ctx = multiprocessing.get_context("spawn")
+        for index in range(self.processes):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=worker_main, name=f"converter-worker-{index}",
+                               args=(index, self.processes, self._settings, theirs),
+                               daemon=True)
+            proc.start()
+            theirs.close()
+            self._procs.append(proc)
+            self._conns.append(ours)
+
+    def begin(self, generation: str) -> PooledGeneration:
+        """A new generation: the workers' next records go into its files."""
+        self._gen = PooledGeneration(generation)
+        return self._gen
+
+    def add(self, segment: str, offset: int, record, quarantine: str | None) -> None:
+        """Queue one record (or, with `quarantine` set, its invalid/ line with that detail)."""
+        self._pending.append((segment, offset, record, quarantine))
+        self._gen.raw_bytes += len(record.body)
+        if len(self._pending) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        if not self._procs:  # at the first record: an empty segment starts no process
+            self.start()
+        index = self._next
+        self._next = (self._next + 1) % self.processes
+        self._send(index, ("batch", self._gen.generation, self._pending))
+        self._pending = []
+
+    def finish(self) -> Tally:
+        """Every worker's files finished and fsynced: their renames and counts, summed.
+        A worker's write error (ENOSPC) is raised once all have answered."""
+        self._flush()
+        self._gen = None
+        started = range(len(self._conns))  # none if no record was handed out yet
+        for index in started:
+            self._send(index, ("finish",))
+        tally, error = Tally(), None
+        for index in started:
+            reply = self._recv(index)
+            if reply[0] == "error":
+                error = OSError(reply[1], reply[2])
+                continue
+            _, renames, days, converted, invalid, unknown = reply
+            tally.renames += renames
+            tally.days.merge(DayCounts(days))
+            tally.converted += converted
+            tally.invalid_by_reason.update(invalid)
+            for name, n in unknown.items():
+                tally.unknown_histograms[name] = tally.unknown_histograms.get(name, 0) + n
+        if error is not None:
+            raise error
+        return tally
+
+    def drop(self) -> None:
+        """Forget the current generation (its files are deleted by the committer's recovery)."""
+        self._pending, self._gen = [], None
+        started = range(len(self._conns))  # none before the first generation
+        for index in started:
+            self._send(index, ("drop",))
+        for index in started:
+            self._recv(index)
+
+    def close(self) -> None:
+        """Stop the workers (after a commit: they hold nothing); they start again on use."""
+        for conn in self._conns:
+            try:
+                conn.send(("stop",))
+            except OSError:
+                pass
+        for proc in self._procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        self._procs, self._conns, self._pending, self._gen = [], [], [], None
+
+    def _send(self, index: int, message) -> None:
+        try:
+            self._conns[index].send(message)
+        except OSError:
+            raise self._died(index) from None
+
+    def _recv(self, index: int):
+        try:
+            return self._conns[index].recv()
+        except (EOFError, OSError):
+            raise self._died(index) from None
+
+    def _died(self, index: int) -> WorkerDied:
+        proc = self._procs[index]
+        proc.join(5)
+        guard = CrashGuard(guard_path(self.store_root, index))
+        guard.close()
+        return WorkerDied(index, proc.exitcode, guard.suspect)
+
+
+class _Worker:
+    """One worker process's state: its converter and the current generation's files."""
+
+    def __init__(self, index: int, processes: int, settings):
+        from appliance.convert.factory import record_converter
+
+        config, self.store_root, self.node_id, self.level, self.max_file_bytes = settings
+        self.index, self.processes = index, processes
+        self.converter = record_converter(config)
+        marker = os.environ.get(CRASH_MARKER_ENV)
+        if marker:
+            self.converter.convert = crash_on_marker(self.converter.convert, marker.encode())
+        path = guard_path(self.store_root, index)
+        path.unlink(missing_ok=True)  # it says only what this process is doing
+        self.guard = CrashGuard(path)
+        self.day_of = DayOf()
+        self.reset()
+
+    def reset(self) -> None:
+        """A new generation: no files, no error, counts from zero."""
+        self.files: PartitionFiles | None = None
+        self.error: OSError | None = None
+        self.days = DayCounts()
+        self.converter.converted = 0
+        self.converter.invalid_by_reason = Counter()
+        self.converter.unknown_histograms = TopCounter()
+
+    def batch(self, generation: str, items) -> None:
+        if self.error is not None:
+            return  # this generation is dropped: the committer is told at finish
+        if self.files is None:
+            self.files = PartitionFiles(self.store_root, generation, self.node_id,
+                                        level=self.level, max_file_bytes=self.max_file_bytes,
+                                        first_part=self.index, part_step=self.processes)
+        try:
+            for segment, offset, record, quarantine in items:
+                self.guard.begin(segment, offset)
+                if quarantine is None:
+                    result = self.converter.convert(record)
+                else:
+                    result = self.converter.quarantine(record, "converter_crash", quarantine)
+                self.files.write(result.partition, result.line, record.received_ns)
+                self.guard.end()
+                self.days.add(self.day_of(record.received_ns), result.invalid_reason)
+        except OSError as e:  # ENOSPC, say: the committer drops the generation and pauses
+            self.error = e
+            with contextlib.suppress(OSError):  # the guard's own write may be what failed
+                self.guard.end()
+
+    def finish(self):
+        files, self.files = self.files, None
+        try:
+            if self.error is not None:
+                raise self.error
+            done = files.finish_all() if files is not None else []
+        except OSError as e:
+            return ("error", e.errno, e.strerror or str(e))
+        c = self.converter
+        return ("done", files.renames(done) if done else [], self.days.as_json(), c.converted,
+                dict(c.invalid_by_reason), c.unknown_histograms.top())
+
+
+def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
+    """A worker process: serve the committer's messages until "stop" or its end."""
+    from appliance.lifecycle import die_with_parent
+
+    # The committer decides when to stop (a SIGTERM to the whole group, from systemd
+    # say, must not end a worker before the committer has its last commit); if the
+    # committer dies, so does the worker, at once.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    die_with_parent(signal.SIGKILL)
+    worker = _Worker(index, processes, settings)
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        kind = message[0]
+        if kind == "batch":
+            worker.batch(message[1], message[2])
+        elif kind == "finish":
+            conn.send(worker.finish())
+            worker.reset()
+        elif kind == "drop":
+            worker.reset()
+            conn.send(("dropped",))
+        else:
+            return
