@@ -104,9 +104,17 @@ class Terminal:
                     break
 
     def quit(self) -> int:
-        """Press q; the exit code."""
+        """Press q; the exit code. What the app draws meanwhile is read: a full terminal
+        buffer would block its writes, and then its input, for good."""
         try:
             os.write(self.primary, b"q")
+            deadline = time.monotonic() + TIMEOUT
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                if select.select([self.primary], [], [], 0.2)[0]:
+                    try:
+                        self.screen += os.read(self.primary, 65536)
+                    except OSError:  # the child closed the terminal
+                        break
             return self.proc.wait(timeout=TIMEOUT)
         finally:
             if self.proc.poll() is None:
