@@ -75,12 +75,14 @@ def guard_path(store_root: Path, index: int) -> Path:
 class ConverterPool:
     """N worker processes converting and writing for one committer."""
 
-    def __init__(self, config, processes: int, *, store_root: Path, node_id: str, level: int,
-                 max_file_bytes: int, batch: int = BATCH):
+    def __init__(self, config, processes: int, *, make_converter, store_root: Path,
+                 node_id: str, level: int, max_file_bytes: int, batch: int = BATCH):
+        """`make_converter(config)` builds each worker's RecordConverter; a module-level
+        function (spawned workers receive it by its qualified name)."""
         self.processes = processes
         self.store_root = store_root
         self.batch = batch
-        self._settings = (config, store_root, node_id, level, max_file_bytes)
+        self._settings = (config, make_converter, store_root, node_id, level, max_file_bytes)
         self._procs: list = []
         self._conns: list[Connection] = []
         self._pending: list[tuple] = []
@@ -196,11 +198,10 @@ class _Worker:
     """One worker process's state: its converter and the current generation's files."""
 
     def __init__(self, index: int, processes: int, settings):
-        from appliance.convert.factory import record_converter
-
-        config, self.store_root, self.node_id, self.level, self.max_file_bytes = settings
+        (config, make_converter, self.store_root, self.node_id, self.level,
+         self.max_file_bytes) = settings
         self.index, self.processes = index, processes
-        self.converter = record_converter(config)
+        self.converter = make_converter(config)
         marker = os.environ.get(CRASH_MARKER_ENV)
         if marker:
             self.converter.convert = crash_on_marker(self.converter.convert, marker.encode())

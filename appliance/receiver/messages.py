@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from appliance.receiver.http import ReceiverProtocol
+
+class Connection(Protocol):
+    """What a Request needs of its connection (the receiver's protocol): its transport."""
+
+    transport: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,7 @@ class Request:
                  "_protocol")
 
     def __init__(self, method: bytes, target: bytes, headers: dict[bytes, bytes],
-                 body: bytes, has_length: bool, started: float, protocol: ReceiverProtocol):
+                 body: bytes, has_length: bool, started: float, protocol: Connection):
         self.method = method
         self.target = target
         self.path = _path(target).decode("latin-1")
