@@ -2,8 +2,9 @@
 
     request.json   the submission without the script (JobRequest.options())
     script/NAME    the script, under the name it was submitted with
-    state.json     the pool's record: state, times, error; once finished also the last
-                   progress, the summary and the output size (atomically replaced)
+    state.json     the pool's record (JobRecord.to_json()): state, times, error; once
+                   finished also the last progress, the summary and the output size
+                   (atomically replaced)
     progress.json  the worker's latest progress (atomically replaced)
     result.json    the worker's outcome: {"state", "summary", "error"}
     output.txt     the job's output (renamed into place when complete)
@@ -39,6 +40,13 @@ class JobDir:
     @property
     def script(self) -> Path:
         return self.root / "script" / self.read(self.request)["name"]
+
+    def read_request(self) -> JobRequest:
+        """The job's request, as submitted (after the server's defaults were applied)."""
+        options = self.read(self.request)
+        if options is None:
+            raise FileNotFoundError(f"{self.request}: missing or not JSON")
+        return JobRequest.from_options(options, self.script.read_text(encoding="utf-8"))
 
     def create(self, request: JobRequest) -> None:
         """Write a new job's request and script."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from appliance.mr.plan import MODES
@@ -32,11 +32,22 @@ class JobRequest:
     runner: str = ""      # "local" or "dask"; "" is the server's [jobs] runner
     scheduler: str = ""   # the Dask scheduler address; "" is the server's [jobs] scheduler
 
-    def options(self) -> dict:
-        """Everything but the script, as shown in job listings."""
+    def options(self) -> dict[str, Any]:
+        """Everything but the script, as shown in job listings and kept in request.json."""
         out = asdict(self)
         del out["script"]
         return out
+
+    def submission(self) -> dict[str, Any]:
+        """The JSON object to submit: the script and every field not at its default, so the
+        server's own defaults (its [jobs] timeout, runner and scheduler) apply to the rest."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name == "script" or getattr(self, f.name) != f.default}
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], script: str) -> JobRequest:
+        """A stored request back from its `options()` and its script's text."""
+        return cls(script=script, **options)
 
 
 def _int(obj: dict, name: str, default: int, minimum: int) -> int:

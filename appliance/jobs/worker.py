@@ -19,6 +19,7 @@ from pathlib import Path
 
 from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir
+from appliance.jobs.request import JobRequest
 from appliance.mr.progress import throttle
 
 PROGRESS_INTERVAL = 0.5
@@ -35,13 +36,13 @@ def progress_writer(jd: JobDir):
     return throttle(write, PROGRESS_INTERVAL)
 
 
-def choose_runner(request: dict, config) -> tuple[str, str]:
+def choose_runner(request: JobRequest, config) -> tuple[str, str]:
     """(runner, scheduler) of a job: the request's, else the server's [jobs] settings;
     `JobError` when the Dask runner has no scheduler or Dask is not installed."""
     from appliance.mr import JobError
 
-    kind = request.get("runner") or config.jobs.runner
-    scheduler = request.get("scheduler") or config.jobs.scheduler
+    kind = request.runner or config.jobs.runner
+    scheduler = request.scheduler or config.jobs.scheduler
     if kind != "dask":
         return kind, ""
     if not scheduler:
@@ -68,9 +69,9 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
     os.setpgrp()
     die_with_parent()
     jd = JobDir(root)
-    request = jd.read(jd.request)
+    request = jd.read_request()
     schemas = SchemaRegistry(telemetry=telemetry_schema(config))
-    flt = (Filter.from_dict(request["filter"], schemas) if request["filter"] is not None
+    flt = (Filter.from_dict(request.filter, schemas) if request.filter is not None
            else Filter(trees=None, schemas=schemas))
     runner = None
     cancelled = []
@@ -85,7 +86,7 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
     inputs = None
     try:
         kind, scheduler = choose_runner(request, config)
-        local, remote = choose_sources(request["inputs"], config)
+        local, remote = choose_sources(request.inputs, config)
         jd.write(jd.progress, {"phase": "listing"})
         inputs = plan_inputs(config, flt, schemas, local=local, remote=remote,
                              tmp_dir=jd.work, download=kind == "local")
@@ -93,18 +94,18 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
             print(note, file=out, flush=True)
         write_progress = progress_writer(jd)
         total = sum(f.size for f in inputs.files)
-        options = dict(reducers=request["reducers"], max_errors=request["max_errors"],
+        options = dict(reducers=request.reducers, max_errors=request.max_errors,
                        progress=lambda info: write_progress(info | {"bytes_total": total}),
                        config=config, schemas=schemas, spool_filter=flt,
-                       dedupe=request["dedupe"])
+                       dedupe=request.dedupe)
         if kind == "dask":
             from appliance.mr.dask_runner import DaskRunner
 
             print(f"runner: dask, scheduler {scheduler}", file=out, flush=True)
             runner = DaskRunner(jd.script, inputs.files, jd.output, scheduler=scheduler,
-                                mappers=request["mappers"], **options)
+                                mappers=request.mappers, **options)
         else:
-            runner = LocalRunner(jd.script, inputs.files, jd.output, mappers=request["mappers"],
+            runner = LocalRunner(jd.script, inputs.files, jd.output, mappers=request.mappers,
                                  work_dir=jd.work, **options)
         if cancelled:
             runner.cancel()

@@ -7,12 +7,15 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
+from appliance.jobs.states import ACTIVE, JobState
 from appliance.tui.feed import Update
 from appliance.tui.gauge import Gauge
 from appliance.tui.screen import DashboardScreen
 from appliance.tui.units import human_bytes, human_count, human_rate, human_seconds
 
-JOB_STATES = ("running", "queued", "succeeded", "failed", "cancelled", "timed_out")
+# Active jobs first: they are what the operator watches.
+JOB_ORDER = (JobState.RUNNING, JobState.QUEUED, JobState.SUCCEEDED, JobState.FAILED,
+             JobState.CANCELLED, JobState.TIMED_OUT)
 
 
 def _panel(title: str, *children, id: str) -> Vertical:
@@ -60,8 +63,8 @@ class OverviewScreen(DashboardScreen):
         counts = stats.get("jobs", {})
         self.query_one("#jobs-text", Static).update(
             "jobs are off on this server" if counts.get("enabled") is False else
-            " · ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in JOB_STATES
-                       if counts.get(s) or s in ("running", "queued")))
+            " · ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in JOB_ORDER
+                       if counts.get(s) or s in ACTIVE))
 
     def _show_ingest(self, stats: dict, update: Update) -> None:
         ingest = stats.get("ingest", {})
