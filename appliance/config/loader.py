@@ -121,7 +121,7 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def load_config(
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[tuple[str, str], Any] | None = None,
 ) -> Config:

@@ -48,7 +48,7 @@ def key(default: T, help: str, *, choices: tuple[str, ...] = (), minimum: float 
         check: Callable[[Any], str | None] | None = None) -> T:
     """A section's field: its default, and what `Key` says about it besides."""
     meta = {"help": help, "choices": choices, "minimum": minimum, "check": check}
-    return field(default=default, metadata=meta)  # type: ignore[no-any-return]
+    return field(default=default, metadata=meta)
 
 
 def _listen_check(value: str) -> str | None:

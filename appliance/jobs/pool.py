@@ -26,19 +26,23 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IProcessTransport
+from twisted.internet.interfaces import IDelayedCall, IProcessTransport, IReactorTime
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from appliance.childproc import spawn_child
-from appliance.disk import is_no_space
+from appliance.disk import DiskGuard, is_no_space
 from appliance.jobs.jobdir import JobDir, read_chunk
 from appliance.jobs.record import JobRecord
 from appliance.jobs.request import JobRequestError, parse_request
 from appliance.jobs.states import FINISHED, JobState
+
+if TYPE_CHECKING:
+    from appliance.storage.filters import SchemaSource
 
 log = Logger()
 
@@ -66,7 +70,7 @@ class _Worker(ProcessProtocol):
         self.pool, self.job_id = pool, job_id
         self.ended: Deferred[None] = Deferred()
 
-    def processEnded(self, reason) -> None:
+    def processEnded(self, reason: Failure) -> None:
         self.pool._ended(self.job_id, reason.value)
         self.ended.callback(None)
 
@@ -84,9 +88,11 @@ class JobPool:
     """Runs submitted jobs; see the module docstring. `argv` starts a worker (the server's
     own binary with the hidden subcommand); the job directory is appended."""
 
-    def __init__(self, reactor, root: Path, argv: list[str], *, max_running: int = 1,
-                 default_timeout: float | None = None, keep: int = 200, grace: float = 5.0,
-                 schemas=None, env: dict | None = None, disk=None):
+    def __init__(self, reactor: IReactorTime, root: Path, argv: list[str], *,
+                 max_running: int = 1, default_timeout: float | None = None, keep: int = 200,
+                 grace: float = 5.0, schemas: SchemaSource = None,
+                 env: dict[str, str] | None = None, disk: DiskGuard | None = None):
+        """`reactor` also starts processes (IReactorProcess)."""
         self.reactor = reactor
         self.root = root
         self.argv = argv
@@ -188,7 +194,7 @@ class JobPool:
             self._terminate(job_id)
         return self.get(job_id)
 
-    def read_output(self, job_id: str, offset: int, limit: int) -> dict:
+    def read_output(self, job_id: str, offset: int, limit: int) -> dict[str, Any]:
         """A page of a succeeded job's output. Raises UnknownJob, NoOutput."""
         record = self._record(job_id)
         jd = JobDir(self.root / job_id)
@@ -196,7 +202,7 @@ class JobPool:
             raise NoOutput(f"job {job_id} is {record.state}: no output")
         return read_chunk(jd.output, offset, limit)
 
-    def read_log(self, job_id: str, offset: int, limit: int) -> dict:
+    def read_log(self, job_id: str, offset: int, limit: int) -> dict[str, Any]:
         """A page of a job's log (what its worker printed)."""
         self._record(job_id)
         return read_chunk(JobDir(self.root / job_id).log, offset, limit)
@@ -223,7 +229,7 @@ class JobPool:
     def _disk_low(self) -> str | None:
         return self.disk.low if self.disk is not None else None
 
-    def _disk_checked(self, guard) -> None:
+    def _disk_checked(self, guard: DiskGuard) -> None:
         """Below the watermark, stop the running jobs: their files must not take the
         space the spool needs."""
         if not guard.low:
@@ -290,13 +296,14 @@ class JobPool:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def _ended(self, job_id: str, reason) -> None:
+    def _ended(self, job_id: str, reason: BaseException) -> None:
         call = self._running.pop(job_id).timeout
         if call is not None and call.active():
             call.cancel()
         jd = JobDir(self.root / job_id)
         result = jd.read(jd.result) or {}
         ending = self._ending.pop(job_id, None)
+        error: str | None
         if ending is not None:
             state, error = ending
         elif result.get("state") in FINISHED:
