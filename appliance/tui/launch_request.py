@@ -68,14 +68,14 @@ def _script(fields: LaunchFields, cwd: Path, errors: dict[str, str]) -> tuple[st
 def _filter(value: str, cwd: Path, errors: dict[str, str]) -> dict | None:
     if not value:
         return None
-    source = "the filter"
-    if not value.startswith(("{", "[")):  # not inline JSON: a file name
-        source = value
-        value = _read(value, cwd, "filter", errors)
-        if value is None:
-            return None
+    text: str | None
+    source, text = "the filter", value  # inline JSON...
+    if not value.startswith(("{", "[")):  # ...or a file name
+        source, text = value, _read(value, cwd, "filter", errors)
+    if text is None:
+        return None
     try:
-        parsed = json.loads(value)
+        parsed = json.loads(text)
     except json.JSONDecodeError as e:
         errors["filter"] = f"bad JSON in {source}: {e.msg} (line {e.lineno}, column {e.colno})"
         return None
