@@ -23,6 +23,7 @@ from appliance.config import Config
 from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir
 from appliance.jobs.request import JobRequest
+from appliance.jobs.states import JobState
 from appliance.mr.progress import Progress, ProgressCallback, throttle
 
 if TYPE_CHECKING:  # imported where they run: Dask is optional, the runner is for workers only
@@ -115,7 +116,7 @@ def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
             runner.cancel()
         summary = runner.run()
     except JobCancelled:
-        jd.write(jd.result, {"state": "cancelled", "error": "cancelled"})
+        jd.write(jd.result, {"state": JobState.CANCELLED, "error": "cancelled"})
         return 0
     except (JobError, InputError) as e:
         _failed(jd, str(e), out)
@@ -131,7 +132,7 @@ def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
         jd.remove_work()
     out.write(summary.report())
     out.write(f"worker: {time.monotonic() - started:.2f} s in all\n")
-    jd.write(jd.result, {"state": "succeeded", "summary": summary.as_dict()})
+    jd.write(jd.result, {"state": JobState.SUCCEEDED, "summary": summary.as_dict()})
     return 0
 
 
@@ -141,4 +142,4 @@ def _failed(jd: JobDir, error: str, out: TextIO) -> None:
     with contextlib.suppress(OSError):
         print(error, file=out, flush=True)
     with contextlib.suppress(OSError):
-        jd.write(jd.result, {"state": "failed", "error": error})
+        jd.write(jd.result, {"state": JobState.FAILED, "error": error})

@@ -11,6 +11,7 @@ from appliance.jobs.jobdir import JobDir
 from appliance.jobs.record import JobRecord
 from appliance.jobs.request import JobRequest, parse_request
 from appliance.jobs.states import ACTIVE, FINISHED, JobState
+from appliance.tui.jobrow import STATE_STYLES
 
 SCRIPT = "def map(k, d, v, c): pass\n"
 
@@ -52,3 +53,7 @@ def test_an_unknown_state_is_an_error_not_a_silent_string():
 def test_states_split_into_active_and_finished_and_compare_as_their_json():
     assert ACTIVE | FINISHED == set(JobState) and not ACTIVE & FINISHED
     assert "running" in ACTIVE and "timed_out" in FINISHED
+
+
+def test_the_dashboard_styles_every_state():
+    assert set(STATE_STYLES) == set(JobState)
