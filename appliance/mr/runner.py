@@ -41,24 +41,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, balance
 from appliance.mr.job import JobError, load_job
-from appliance.mr.messages import (
-    MapDone,
-    MapProgress,
-    MapResult,
-    MapTask,
-    ReduceDone,
-    ReduceResult,
-    ReduceTask,
-    TaskFailed,
-)
+from appliance.mr.messages import MapDone, MapProgress, MapTask, ReduceDone, ReduceTask, TaskFailed
 from appliance.mr.progress import Progress, ProgressCallback, relabelled
 from appliance.mr.runs import premerge, read_records, write_output
 from appliance.mr.worker import JobSpec, worker_main
+
+_Done = TypeVar("_Done", MapDone, ReduceDone)
 
 DEFAULT_SPILL_BYTES = 64 << 20
 DEFAULT_COMBINE_THRESHOLD = 256
@@ -220,7 +213,7 @@ class LocalRunner:
             mapped = self._collect(q, MapDone, len(groups), "mapper", on_progress)
             runs_by_r: dict[int, list[str]] = {}
             for i in sorted(mapped):
-                res: MapResult = mapped[i]
+                res = mapped[i].result
                 summary.records += res.records
                 summary.errors += res.skipped
                 summary.spills += res.spills
@@ -252,7 +245,7 @@ class LocalRunner:
                                         on_reduce_done)
                 final_runs = []
                 for i in sorted(reduced):
-                    done_r: ReduceResult = reduced[i]
+                    done_r = reduced[i].result
                     final_runs.extend(done_r.runs)
                     summary.keys += done_r.keys
                     summary.spills += done_r.spills
@@ -315,12 +308,12 @@ class LocalRunner:
                 p.join(2)
         self._procs = []
 
-    def _collect(self, q, done: type[MapDone] | type[ReduceDone], count: int, role: str,
+    def _collect(self, q, done: type[_Done], count: int, role: str,
                  on_progress: Callable[[MapProgress], None] | None = None,
-                 on_done: Callable[[], None] | None = None) -> dict[int, Any]:
-        """Collect the results of `count` `done` messages; raise on a failed task, a dead
+                 on_done: Callable[[], None] | None = None) -> dict[int, _Done]:
+        """Collect `count` `done` messages by task id; raise on a failed task, a dead
         worker, or cancel."""
-        results: dict[int, Any] = {}
+        results: dict[int, _Done] = {}
         dead_since: dict[int, float] = {}
         while len(results) < count:
             self._check_cancel()
@@ -343,7 +336,7 @@ class LocalRunner:
             elif isinstance(msg, TaskFailed):
                 raise JobError(msg.message)
             elif isinstance(msg, done):
-                results[msg.tid] = msg.result
+                results[msg.tid] = msg
                 if on_done is not None:
                     on_done()
         return results

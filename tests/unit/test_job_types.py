@@ -12,6 +12,7 @@ from appliance.jobs.record import JobRecord
 from appliance.jobs.request import JobRequest, parse_request
 from appliance.jobs.states import ACTIVE, FINISHED, JobState
 from appliance.tui.jobrow import STATE_STYLES
+from tests.tui.fakeclient import FakeClient
 
 SCRIPT = "def map(k, d, v, c): pass\n"
 
@@ -57,3 +58,8 @@ def test_states_split_into_active_and_finished_and_compare_as_their_json():
 
 def test_the_dashboard_styles_every_state():
     assert set(STATE_STYLES) == set(JobState)
+
+
+def test_the_dashboards_fake_jobs_are_job_records():
+    jobs = FakeClient().jobs()
+    assert jobs and all(JobRecord.from_json(job).to_json() == job for job in jobs)
