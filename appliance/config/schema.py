@@ -303,8 +303,3 @@ KEYS: tuple[Key, ...] = tuple(
 def key_index() -> dict[tuple[str, str], Key]:
     """The keys by (section, name)."""
     return {(k.section, k.name): k for k in KEYS}
-
-
-def sections() -> list[str]:
-    """Section names in the order the table defines them."""
-    return list(SECTIONS)
