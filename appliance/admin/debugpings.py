@@ -33,6 +33,7 @@ from appliance.receiver.routes import FORM_GENERIC, RouteError, parse_submit_pat
 from appliance.spool.reader import iter_frames
 from appliance.spool.record import SpoolRecord
 from appliance.spool.segments import SpoolDir
+from appliance.storage.filenames import is_data_file_name
 from appliance.storage.filters import Filter
 from appliance.storage.keys import walk_partitions
 from appliance.storage.schema import OneOf, SchemaRegistry
@@ -230,7 +231,7 @@ def _data_files(directory: Path) -> list[Path]:
     try:
         with os.scandir(directory) as it:
             return sorted(Path(e.path) for e in it
-                          if e.name.endswith(".zst") and not e.name.startswith(".")
+                          if is_data_file_name(e.name)
                           and e.is_file(follow_symlinks=False))
     except OSError:
         return []

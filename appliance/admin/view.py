@@ -18,8 +18,7 @@ from twisted.internet.threads import deferToThreadPool
 from appliance import __version__
 from appliance.admin.debugpings import DebugPings
 from appliance.admin.history import History, counters_sample
-from appliance.ledger.accepted import sealed_at
-from appliance.spool.segments import SEALED_PREFIX
+from appliance.spool.segments import is_sealed_name, is_segment_name, sealed_at
 
 # The converter is "behind" when the oldest sealed segment waits longer than this
 # many commit periods (plus a segment's age): it commits every max_file_age.
@@ -79,10 +78,10 @@ class NodeView:
         except FileNotFoundError:
             entries = []
         for entry in entries:
-            if entry.name.endswith(".seg"):
+            if is_segment_name(entry.name):
                 with contextlib.suppress(FileNotFoundError):
                     size += entry.stat().st_size
-                if entry.name.startswith(SEALED_PREFIX):
+                if is_sealed_name(entry.name):
                     names.append(entry.name)
         names.sort()
         oldest = max(0.0, self._wall() - sealed_at(root / names[0])) if names else None

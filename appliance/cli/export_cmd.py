@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from appliance.cli.common import CommandError, load_filter
-from appliance.cli.store_cmd import file_records, print_partitions
+from appliance.cli.store_cmd import print_partitions
+from appliance.storage.filenames import file_records
 
 
 def add_parser(sub, common) -> None:

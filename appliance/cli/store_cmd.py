@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from appliance.cli.common import CommandError, load_filter
+from appliance.storage.filenames import SUFFIX, file_records
 
 
 def add_parser(sub, common) -> None:
@@ -23,14 +24,6 @@ def add_parser(sub, common) -> None:
                     help="a store directory other than the data dir's (e.g. convert --out)")
     ls.add_argument("--json", action="store_true", help="one JSON object per partition")
     ls.set_defaults(run=run_ls)
-
-
-def file_records(name: str) -> int:
-    """Records in a store file, from its name `<node>.<generation>.<part>.<records>.zst`."""
-    try:
-        return int(name.rsplit(".", 2)[-2])
-    except (IndexError, ValueError):
-        return 0
 
 
 def print_partitions(rows: dict[str, tuple[int, int, int]], as_json: bool, out) -> None:
@@ -57,7 +50,7 @@ def run_ls(args, config, out) -> int:
         raise CommandError(f"no store at {root}")
     rows = {}
     for partition in walk_partitions(root, flt, schemas):
-        files = [e for e in os.scandir(partition.path) if e.is_file() and e.name.endswith(".zst")]
+        files = [e for e in os.scandir(partition.path) if e.is_file() and e.name.endswith(SUFFIX)]
         if files:
             rows["/".join((partition.tree, *partition.values))] = (
                 len(files), sum(file_records(e.name) for e in files),
