@@ -29,7 +29,6 @@ import zstandard
 
 from appliance.convert.metadata import TRAFFIC_DEBUG, headers_of, metadata, traffic
 from appliance.convert.records import Invalid, decompress, parse_json
-from appliance.receiver.routes import FORM_GENERIC, RouteError, parse_submit_path
 from appliance.spool.reader import iter_frames
 from appliance.spool.record import SpoolRecord
 from appliance.spool.segments import SpoolDir
@@ -37,6 +36,7 @@ from appliance.storage.filenames import is_data_file_name
 from appliance.storage.filters import Filter
 from appliance.storage.keys import walk_partitions
 from appliance.storage.schema import OneOf, SchemaRegistry
+from appliance.submission.routes import FORM_GENERIC, RouteError, parse_submit_path
 
 MAX_PINGS = 200
 MAX_BYTES = 8 << 20
