@@ -19,6 +19,7 @@ from appliance.admin.service import AdminService
 from appliance.config import Config, parse_listen
 from appliance.convert.factory import spec_dir, telemetry_schema
 from appliance.convert.service import ConverterService
+from appliance.datadir import DataDir
 from appliance.disk import DiskGuard
 from appliance.export.exporter import Exporter
 from appliance.export.factory import build_exporter
@@ -86,7 +87,7 @@ class Server:
         exposed = check_admin_listen(cfg.admin.listen, cfg.admin.allow_remote)  # before anything
         if exposed:
             log.warn("{warning}", warning=exposed)
-        spool = SpoolDir(self.data_dir / "spool")
+        spool = SpoolDir(DataDir(self.data_dir).spool)
         spool.create()
         spec_dir(cfg).mkdir(parents=True, exist_ok=True)  # where `appliance specs add` installs
         refuse_unsafe_filesystem(spool.root)
@@ -121,7 +122,8 @@ class Server:
             self.converter.start()
         self.ledger.start()
         if cfg.jobs.enabled:
-            self.jobs = JobPool(self.reactor, self.data_dir / "jobs", self._worker_argv(JOB_WORKER),
+            self.jobs = JobPool(self.reactor, DataDir(self.data_dir).jobs,
+                                self._worker_argv(JOB_WORKER),
                                 max_running=cfg.jobs.max_running,
                                 default_timeout=cfg.jobs.timeout, keep=cfg.jobs.keep,
                                 schemas=SchemaRegistry(telemetry=telemetry_schema(cfg)),

@@ -18,6 +18,7 @@ from twisted.internet.threads import deferToThreadPool
 from appliance import __version__
 from appliance.admin.debugpings import DebugPings
 from appliance.admin.history import History, counters_sample
+from appliance.datadir import DataDir
 from appliance.spool.segments import is_sealed_name, is_segment_name, sealed_at
 
 # The converter is "behind" when the oldest sealed segment waits longer than this
@@ -35,7 +36,8 @@ class NodeView:
         self.server = server
         self._wall = wall
         self.history = History(self._sample, server.reactor, wall, size=history_size)
-        self.debug = DebugPings(server.data_dir / "store", server.data_dir / "spool", wall=wall)
+        data = DataDir(server.data_dir)
+        self.debug = DebugPings(data.store, data.spool, wall=wall)
         self._blocking = blocking or (lambda f: deferToThreadPool(
             server.reactor, server.reactor.getThreadPool(), f))
 
@@ -72,7 +74,7 @@ class NodeView:
         """Sealed segments waiting for the converter, how long the oldest has waited, and the
         spool's size on disk (every segment)."""
         names, size = [], 0
-        root = self.server.data_dir / "spool"
+        root = DataDir(self.server.data_dir).spool
         try:
             entries = list(os.scandir(root))
         except FileNotFoundError:

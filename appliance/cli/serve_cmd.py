@@ -7,6 +7,7 @@ import signal
 import sys
 
 from appliance.cli.common import CommandError
+from appliance.datadir import DataDir
 
 
 def add_parser(sub, common) -> None:
@@ -45,7 +46,7 @@ def run(args, config, out) -> int:
         raise CommandError(str(e)) from None
     # While the dashboard owns the terminal, log lines would garble it: file only.
     console = open(os.devnull, "w") if args.tui else sys.stderr  # noqa: SIM115
-    log_file = start_logging(config.data_dir / "logs", config.server.log_level, console)
+    log_file = start_logging(DataDir(config.data_dir).logs, config.server.log_level, console)
     handle_signals(reactor, log_file)
     try:
         server = Server(config, reactor, log_file=log_file)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from appliance.cli.common import CommandError, load_filter
+from appliance.datadir import DataDir
 from appliance.storage.filenames import SUFFIX, file_records
 
 
@@ -45,7 +46,7 @@ def run_ls(args, config, out) -> int:
     from appliance.storage.keys import walk_partitions
 
     flt, schemas = load_filter(args.filter, config)
-    root = args.store or config.data_dir / "store"
+    root = args.store or DataDir(config.data_dir).store
     if not root.is_dir():
         raise CommandError(f"no store at {root}")
     rows = {}

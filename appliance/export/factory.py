@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from appliance.config import Config, ConfigError
+from appliance.datadir import DataDir
 
 
 def build_uploader(config: Config):
@@ -25,8 +26,8 @@ def build_exporter(config: Config, reactor, stats, ledger=None):
     from appliance.export.exporter import Exporter
 
     export = config.export
-    retained = config.data_dir / "exported" if export.retain_days > 0 else None
-    return Exporter(reactor, build_uploader(config), config.data_dir / "store", stats,
+    retained = DataDir(config.data_dir).exported if export.retain_days > 0 else None
+    return Exporter(reactor, build_uploader(config), DataDir(config.data_dir).store, stats,
                     concurrency=export.concurrency, interval=export.interval,
                     max_backoff=export.max_backoff, retained_root=retained,
                     retain_days=export.retain_days, ledger=ledger)

@@ -23,7 +23,6 @@ from appliance.spool.reader import read_segment
 from appliance.spool.record import SpoolRecord
 from appliance.spool.segments import SpoolDir, sealed_at
 
-LEDGER_DIR = "ledger"  # in the data dir
 ACCEPTED_FILE = "accepted.json"
 
 

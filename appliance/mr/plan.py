@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance.datadir import DataDir
 from appliance.mr.inputs import select_inputs
 from appliance.mr.snapshot import LocalSnapshot, SnapshotError, take_snapshot
 
@@ -81,7 +82,7 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
                 raise InputError(f"no store at {store}")
             inputs.files = select_inputs(store, flt, schemas)
             return inputs
-        tmp_dir = tmp_dir or config.data_dir / "tmp"
+        tmp_dir = tmp_dir or DataDir(config.data_dir).tmp
         if local:
             inputs.snapshot = _snapshot(config, flt, schemas, spool, tmp_dir)
             inputs.files = list(inputs.snapshot.store_files)
@@ -112,11 +113,11 @@ def _node(config):
 
 
 def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot:
-    data_dir = config.data_dir
+    data = DataDir(config.data_dir)
     directory = tmp_dir / f"snapshot-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    spool_root = data_dir / "spool" if spool and (data_dir / "spool").is_dir() else None
+    spool_root = data.spool if spool and data.spool.is_dir() else None
     try:
-        return take_snapshot(data_dir / "store", spool_root, directory, flt, schemas,
+        return take_snapshot(data.store, spool_root, directory, flt, schemas,
                              node_id=_node(config).name)
     except SnapshotError as e:
         raise InputError(str(e)) from None
@@ -138,10 +139,10 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
     export = config.export
     _refuse_clone(client, config)
     match = LocalMatch(inputs.snapshot, export.part_size, _where(config),
-                       config.data_dir / "store")
+                       DataDir(config.data_dir).store)
     if not download:
         return _listed(client, config, flt, schemas, match, inputs)
-    cache = cache_dir or config.data_dir / "cache" / "s3"
+    cache = cache_dir or DataDir(config.data_dir).s3_cache
     pinned = tmp_dir / f"s3-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     for _ in range(PIN_ATTEMPTS):
         stats: dict = {}

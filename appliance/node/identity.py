@@ -19,9 +19,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance.datadir import DataDir
 from appliance.durable import fsync_dir, makedirs_durable
 
-ID_FILE = "node.json"
 _ID = re.compile(r"[a-z2-7]{16}")
 _NAME = re.compile(r"(.+)-([a-z2-7]{16})")
 
@@ -76,7 +76,7 @@ def load_identity(data_dir: Path, label: str) -> NodeIdentity:
     """
     from appliance.storage.schema import sanitise
 
-    path = data_dir / ID_FILE
+    path = DataDir(data_dir).node_file
     created = False
     if not path.exists():
         makedirs_durable(data_dir)
