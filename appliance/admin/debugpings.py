@@ -34,8 +34,8 @@ from appliance.spool.record import SpoolRecord
 from appliance.spool.segments import SpoolDir
 from appliance.storage.filenames import is_data_file_name
 from appliance.storage.filters import Filter
-from appliance.storage.keys import walk_partitions
 from appliance.storage.schema import OneOf, SchemaRegistry
+from appliance.storage.walk import walk_partitions
 from appliance.submission.routes import FORM_GENERIC, RouteError, parse_submit_path
 
 MAX_PINGS = 200

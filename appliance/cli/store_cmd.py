@@ -43,7 +43,7 @@ def print_partitions(rows: dict[str, tuple[int, int, int]], as_json: bool, out) 
 
 
 def run_ls(args, config, out) -> int:
-    from appliance.storage.keys import walk_partitions
+    from appliance.storage.walk import walk_partitions
 
     flt, schemas = load_filter(args.filter, config)
     root = args.store or DataDir(config.data_dir).store

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.storage.filenames import file_records, is_data_file_name
-from appliance.storage.keys import parse_key, walk_partitions
+from appliance.storage.keys import parse_key
+from appliance.storage.walk import walk_partitions
 
 UNKNOWN_DATE = "unknown"
 

@@ -60,7 +60,7 @@ def select_inputs(store_root: str | Path, flt=None, schemas=None) -> list[InputF
     Non-matching partition directories are pruned by `walk_partitions` and
     never listed; no file is opened. Sorted by path.
     """
-    from appliance.storage.keys import walk_partitions
+    from appliance.storage.walk import walk_partitions
 
     files = []
     for part in walk_partitions(Path(store_root), flt, schemas):
