@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appliance.config import Config, ConfigError
+from appliance.config import Config
 from appliance.datadir import DataDir
 
 
@@ -12,10 +12,6 @@ def build_uploader(config: Config):
     from appliance.export.uploader import Uploader
 
     export = config.export
-    if not export.bucket:
-        raise ConfigError("[export] bucket is not set (needed to export)")
-    if bool(export.access_key_id) != bool(export.secret_access_key):
-        raise ConfigError("[export] access_key_id and secret_access_key go together")
     return Uploader(make_client(config), export.bucket, export.prefix,
                     multipart_threshold=export.multipart_threshold,
                     part_size=export.part_size)

@@ -128,12 +128,12 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
     from botocore.exceptions import BotoCoreError, ClientError
 
     from appliance.config import ConfigError
-    from appliance.export.factory import build_uploader
+    from appliance.export.s3client import make_client
     from appliance.mr.remote import DEFAULT_CACHE_BYTES, RemoteError, select_remote_inputs
     from appliance.mr.resolve import InputConflict, LocalMatch
 
     try:
-        client = build_uploader(config).client
+        client = make_client(config)
     except ConfigError as e:
         raise InputError(str(e)) from None
     export = config.export

@@ -62,11 +62,11 @@ _clients: dict = {}
 
 def _s3_client(config):
     """One boto3 client per process and endpoint (clients are thread-safe and costly)."""
-    from appliance.export.factory import build_uploader
+    from appliance.export.s3client import make_client
 
     name = (config.export.endpoint_url, config.export.region, config.export.access_key_id)
     if name not in _clients:
-        _clients[name] = build_uploader(config).client
+        _clients[name] = make_client(config)
     return _clients[name]
 
 
