@@ -17,7 +17,7 @@ from appliance import __version__
 from appliance.admin.exposure import check_admin_listen
 from appliance.admin.service import AdminService
 from appliance.config import Config, parse_listen
-from appliance.convert.factory import spec_dir, telemetry_schema
+from appliance.convert.factory import spec_dir
 from appliance.convert.service import ConverterService
 from appliance.datadir import DataDir
 from appliance.disk import DiskGuard
@@ -38,7 +38,7 @@ from appliance.spool import SpoolDir, SpoolWriter
 from appliance.spool.factory import disk_guard, spool_writer
 from appliance.spool.fscheck import refuse_unsafe_filesystem
 from appliance.stats import Stats
-from appliance.storage.schema import SchemaRegistry
+from appliance.storage.factory import schema_registry
 
 log = Logger()
 WAITING = "waiting for this node's registration in the bucket"  # why exports wait at start
@@ -97,9 +97,10 @@ class Server:
         if cfg.spool.durability != "fsync":
             log.warn("spool durability is {mode}: a 200 does NOT survive a crash",
                      mode=cfg.spool.durability)
-        self.ledger = LedgerMonitor(self.reactor, self.data_dir, spool, SchemaRegistry(
-            telemetry=telemetry_schema(cfg)), export_enabled=cfg.export.enabled,
-            interval=cfg.admin.ledger_interval, node_id=self.node_id)
+        schemas = schema_registry(cfg)
+        self.ledger = LedgerMonitor(self.reactor, self.data_dir, spool, schemas,
+                                    export_enabled=cfg.export.enabled,
+                                    interval=cfg.admin.ledger_interval, node_id=self.node_id)
         await self.ledger.open()
         self.writer = spool_writer(cfg, spool, self.reactor, self.stats,
                                    on_acked=self.ledger.accepted.count)
@@ -126,7 +127,7 @@ class Server:
                                 self._worker_argv(JOB_WORKER),
                                 max_running=cfg.jobs.max_running,
                                 default_timeout=cfg.jobs.timeout, keep=cfg.jobs.keep,
-                                schemas=SchemaRegistry(telemetry=telemetry_schema(cfg)),
+                                schemas=schemas,
                                 disk=self.disk)
             self.jobs.start()
         self.admin = AdminService(self)

@@ -14,18 +14,13 @@ from appliance.convert.workers import ConverterPool
 from appliance.datadir import DataDir
 from appliance.node import node_identity
 from appliance.spool import SpoolDir
-from appliance.storage.schema import Schema
+from appliance.storage.factory import telemetry_schema
 
 
 def spec_dir(config: Config) -> Path:
     """Where histogram specs live: `[histograms] spec_dir` or `<data_dir>/histograms`."""
     configured = config.histograms.spec_dir
     return Path(configured).expanduser() if configured else DataDir(config.data_dir).histograms
-
-
-def telemetry_schema(config: Config) -> Schema:
-    path = config.store.schema_file
-    return Schema.from_file(Path(path)) if path else Schema.telemetry_default()
 
 
 def record_converter(config: Config, specs: Path | None = None) -> RecordConverter:

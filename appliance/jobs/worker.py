@@ -58,18 +58,17 @@ def choose_runner(request: dict, config) -> tuple[str, str]:
 
 def run_worker(root: Path, config, out=sys.stdout) -> int:
     """Run the job in `root`; returns 0 when it ran (whatever its outcome went to result.json)."""
-    from appliance.convert.factory import telemetry_schema
     from appliance.lifecycle import die_with_parent
     from appliance.mr import JobCancelled, JobError, LocalRunner
     from appliance.mr.plan import InputError, choose_sources, plan_inputs
+    from appliance.storage.factory import schema_registry
     from appliance.storage.filters import Filter
-    from appliance.storage.schema import SchemaRegistry
 
     os.setpgrp()
     die_with_parent()
     jd = JobDir(root)
     request = jd.read(jd.request)
-    schemas = SchemaRegistry(telemetry=telemetry_schema(config))
+    schemas = schema_registry(config)
     flt = (Filter.from_dict(request["filter"], schemas) if request["filter"] is not None
            else Filter(trees=None, schemas=schemas))
     runner = None
