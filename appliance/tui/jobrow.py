@@ -8,7 +8,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from appliance.mr.runner import describe_sources
-from appliance.tui.units import human_bytes, human_count, human_seconds, text_bar
+from appliance.units import human_bytes, human_count, human_seconds, text_bar
 
 STATE_STYLES = {"queued": "cyan", "running": "bold yellow", "succeeded": "green",
                 "failed": "bold red", "cancelled": "magenta", "timed_out": "bold red"}

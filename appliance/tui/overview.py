@@ -10,7 +10,7 @@ from textual.widgets import Sparkline, Static
 from appliance.tui.feed import Update
 from appliance.tui.gauge import Gauge
 from appliance.tui.screen import DashboardScreen
-from appliance.tui.units import human_bytes, human_count, human_rate, human_seconds
+from appliance.units import human_bytes, human_count, human_rate, human_seconds
 
 JOB_STATES = ("running", "queued", "succeeded", "failed", "cancelled", "timed_out")
 
