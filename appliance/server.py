@@ -1,4 +1,12 @@
-"""`appliance serve`: the receiver and the spool writer in one reactor (DESIGN 2)."""
+"""`appliance serve`: every service of one node on one reactor (DESIGN 2).
+
+In this process: the spool writer and disk guard, the receiver (or, with
+`[receiver] processes` > 1, a pool of receiver children on the same port),
+the reconciliation ledger, the exporter and its node registration in the
+bucket, the job pool and the admin API. In child processes it supervises:
+the converter (`[converter] processes` workers of its own) and one process
+per running job. docs/architecture.md draws them.
+"""
 
 from __future__ import annotations
 
