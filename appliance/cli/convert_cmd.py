@@ -95,6 +95,7 @@ def run_worker(args, config, out) -> int:
     from appliance.convert.workers import WorkerDied
     from appliance.ledger.accepted import AcceptedGate
     from appliance.lifecycle import die_with_parent, lock_exclusive, stop_on_signals
+    from appliance.storage.filenames import CONVERTER_LOCK
 
     stop = threading.Event()
     stop_on_signals(stop)  # before die_with_parent, whose signal may come at once
@@ -103,7 +104,7 @@ def run_worker(args, config, out) -> int:
     store.mkdir(parents=True, exist_ok=True)
     # One converter per store: a converter orphaned by a killed server finishes
     # its generation (it got SIGTERM with its parent) before a new one starts.
-    lock_exclusive(store / ".converter.lock", wait=True)
+    lock_exclusive(store / CONVERTER_LOCK, wait=True)
 
     def report(counts) -> None:
         out.write(json.dumps(dataclasses.asdict(counts)) + "\n")

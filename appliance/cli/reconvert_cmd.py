@@ -35,6 +35,7 @@ def run(args, config, out) -> int:
     from appliance.ledger.exported import ExportedLedger
     from appliance.lifecycle import AlreadyLocked, DataDirInUse, hold_data_dir, lock_exclusive
     from appliance.node import node_identity
+    from appliance.storage.filenames import CONVERTER_LOCK
     from appliance.storage.keys import INVALID_TREE
 
     store = DataDir(config.data_dir).store
@@ -43,7 +44,7 @@ def run(args, config, out) -> int:
     locks = []
     try:
         locks.append(hold_data_dir(config.data_dir))
-        locks.append(lock_exclusive(store / ".converter.lock", wait=False))
+        locks.append(lock_exclusive(store / CONVERTER_LOCK, wait=False))
         report = reconvert(store, DataDir(config.data_dir).spool,
                            record_converter(config, args.specs),
                            node_id=node_identity(config).name,

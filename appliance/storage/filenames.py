@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 SUFFIX = ".zst"
 TMP_DIR = ".tmp"  # under the store root: the files of open generations
+# Under the store root, held by the one converter (or `reconvert`) writing to the store.
+CONVERTER_LOCK = ".converter.lock"
 
 
 class FileName(NamedTuple):
