@@ -12,6 +12,7 @@ from typing import Any
 
 from appliance.config.ciphers import MODERN_CIPHERS, check_ciphers
 from appliance.config.headers import DEFAULT_KEEP, check_keep_headers
+from appliance.config.listen import parse_listen
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -39,8 +40,6 @@ class Key:
 
 
 def _listen_check(value: str) -> str | None:
-    from appliance.config.listen import parse_listen
-
     try:
         parse_listen(value)
     except ValueError as e:

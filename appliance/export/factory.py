@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from appliance.config import Config
 from appliance.datadir import DataDir
+from appliance.export.exporter import Exporter
+from appliance.export.uploader import Uploader
 
 
 def build_uploader(config: Config):
     """An Uploader for `[export]`; ConfigError if the section is incomplete."""
-    from appliance.export.s3client import make_client
-    from appliance.export.uploader import Uploader
+    from appliance.export.s3client import make_client  # boto3 (~0.2 s): only when exporting
 
     export = config.export
     return Uploader(make_client(config), export.bucket, export.prefix,
@@ -19,7 +20,6 @@ def build_uploader(config: Config):
 
 def build_exporter(config: Config, reactor, stats, ledger=None):
     """The server's exporter loop (`ledger`: an ExportedLedger counting verified uploads)."""
-    from appliance.export.exporter import Exporter
 
     export = config.export
     retained = DataDir(config.data_dir).exported if export.retain_days > 0 else None

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from appliance.mr.plan import MODES
+from appliance.storage.filters import Filter
+from appliance.storage.schema import SchemaError
 
 MAX_SCRIPT_BYTES = 1 << 20
 MAX_NAME_BYTES = 200  # well below NAME_MAX (255 bytes) on every Linux file system
@@ -72,8 +74,6 @@ def parse_request(obj: Any, schemas=None, default_timeout: float | None = None) 
     The script must compile and the filter must parse (with `schemas`), so a
     job that cannot start is refused at the door rather than failing later.
     """
-    from appliance.storage.filters import Filter
-    from appliance.storage.schema import SchemaError
 
     if not isinstance(obj, dict):
         raise JobRequestError("a job request is a JSON object")

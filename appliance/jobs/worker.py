@@ -19,7 +19,12 @@ from pathlib import Path
 
 from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir
+from appliance.lifecycle import die_with_parent
+from appliance.mr import JobCancelled, JobError, LocalRunner
+from appliance.mr.plan import InputError, choose_sources, plan_inputs
 from appliance.mr.progress import throttle
+from appliance.storage.factory import schema_registry
+from appliance.storage.filters import Filter
 
 PROGRESS_INTERVAL = 0.5
 
@@ -38,8 +43,6 @@ def progress_writer(jd: JobDir):
 def choose_runner(request: dict, config) -> tuple[str, str]:
     """(runner, scheduler) of a job: the request's, else the server's [jobs] settings;
     `JobError` when the Dask runner has no scheduler or Dask is not installed."""
-    from appliance.mr import JobError
-
     kind = request.get("runner") or config.jobs.runner
     scheduler = request.get("scheduler") or config.jobs.scheduler
     if kind != "dask":
@@ -47,7 +50,7 @@ def choose_runner(request: dict, config) -> tuple[str, str]:
     if not scheduler:
         raise JobError("the dask runner needs a scheduler: [jobs] scheduler in the server's "
                        "configuration, or one in the submission (--scheduler)")
-    try:
+    try:  # the optional dask extra: only a Dask job needs it
         import cloudpickle  # noqa: F401
         import distributed  # noqa: F401
     except ImportError:
@@ -58,11 +61,6 @@ def choose_runner(request: dict, config) -> tuple[str, str]:
 
 def run_worker(root: Path, config, out=sys.stdout) -> int:
     """Run the job in `root`; returns 0 when it ran (whatever its outcome went to result.json)."""
-    from appliance.lifecycle import die_with_parent
-    from appliance.mr import JobCancelled, JobError, LocalRunner
-    from appliance.mr.plan import InputError, choose_sources, plan_inputs
-    from appliance.storage.factory import schema_registry
-    from appliance.storage.filters import Filter
 
     os.setpgrp()
     die_with_parent()
@@ -97,7 +95,7 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
                        config=config, schemas=schemas, spool_filter=flt,
                        dedupe=request["dedupe"])
         if kind == "dask":
-            from appliance.mr.dask_runner import DaskRunner
+            from appliance.mr.dask_runner import DaskRunner  # needs the optional dask extra
 
             print(f"runner: dask, scheduler {scheduler}", file=out, flush=True)
             runner = DaskRunner(jd.script, inputs.files, jd.output, scheduler=scheduler,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from appliance.storage.filenames import is_data_file_name
+from appliance.storage.walk import walk_partitions
 
 
 class InputFile(NamedTuple):
@@ -60,7 +61,6 @@ def select_inputs(store_root: str | Path, flt=None, schemas=None) -> list[InputF
     Non-matching partition directories are pruned by `walk_partitions` and
     never listed; no file is opened. Sorted by path.
     """
-    from appliance.storage.walk import walk_partitions
 
     files = []
     for part in walk_partitions(Path(store_root), flt, schemas):

@@ -22,9 +22,21 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance.config import ConfigError
 from appliance.datadir import DataDir
-from appliance.mr.inputs import select_inputs
+from appliance.mr.inputs import RemoteInput, select_inputs
+from appliance.mr.remote import (
+    DEFAULT_CACHE_BYTES,
+    RemoteError,
+    list_remote,
+    object_source,
+    select_remote_inputs,
+)
+from appliance.mr.resolve import InputConflict, LocalMatch
 from appliance.mr.snapshot import LocalSnapshot, SnapshotError, take_snapshot
+from appliance.node import node_identity
+from appliance.node.identity import IdentityError
+from appliance.storage.keys import parse_key
 
 MODES = ("all", "local", "remote")
 PIN_ATTEMPTS = 3
@@ -103,8 +115,6 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
 
 def _node(config):
     """This data dir's identity (`appliance.node`); InputError if node.json is damaged."""
-    from appliance.node import node_identity
-    from appliance.node.identity import IdentityError
 
     try:
         return node_identity(config)
@@ -125,12 +135,10 @@ def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot
 
 def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
             download: bool, tmp_dir: Path) -> list:
+    # botocore and boto3 (about 0.2 s to import) load only for jobs that read S3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from appliance.config import ConfigError
     from appliance.export.s3client import make_client
-    from appliance.mr.remote import DEFAULT_CACHE_BYTES, RemoteError, select_remote_inputs
-    from appliance.mr.resolve import InputConflict, LocalMatch
 
     try:
         client = make_client(config)
@@ -181,6 +189,7 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
 def _refuse_clone(client, config) -> None:
     """InputError if this node's id is claimed by another live data dir (its registration
     lists a clash, `appliance.node.registry`): the job cannot tell its objects from ours."""
+    # botocore (imported by the registry too) loads only for jobs that read S3
     from botocore.exceptions import BotoCoreError, ClientError
 
     from appliance.node.registry import clone_problem, read_registration
@@ -208,12 +217,9 @@ def _local_note(match) -> str:
 
 def _listed(client, config, flt, schemas, match, inputs: JobInputs) -> list:
     """The selected S3 objects as `RemoteInput`s, without downloading them."""
+    # botocore loads only for jobs that read S3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from appliance.mr.inputs import RemoteInput
-    from appliance.mr.remote import list_remote, object_source
-    from appliance.mr.resolve import InputConflict
-    from appliance.storage.keys import parse_key
 
     export = config.export
     base = export.prefix.strip("/")

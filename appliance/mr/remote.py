@@ -47,6 +47,7 @@ from pathlib import Path
 
 from appliance.mr.inputs import InputFile
 from appliance.storage.filenames import is_data_file_name, split_file_name
+from appliance.storage.filters import Filter
 from appliance.storage.keys import (
     INVALID_TREE,
     BadKey,
@@ -128,7 +129,6 @@ def _paginate(client, bucket: str, prefix: str) -> tuple[list[str], list[dict]]:
 def list_remote(client, bucket: str, prefix: str, flt=None, schemas=None, *,
                 pool: ThreadPoolExecutor | None = None) -> list[RemoteObject]:
     """The ``*.zst`` objects under `prefix` in partitions `flt` allows, level by level."""
-    from appliance.storage.filters import Filter
 
     flt = flt if flt is not None else Filter.all()
     schema_of = resolve_schemas(schemas)
