@@ -24,7 +24,6 @@ import threading
 import time
 from pathlib import Path
 
-from appliance.disk import is_no_space  # noqa: F401 - its old home; callers import it here too
 from appliance.durable import fsync_dir
 
 CURRENT = "current.seg"
