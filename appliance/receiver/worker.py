@@ -19,6 +19,7 @@ from twisted.internet.task import LoopingCall
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from appliance.config import Config
+from appliance.datadir import DataDir
 from appliance.lifecycle import Deadline
 from appliance.receiver.drain import DrainingFactory
 from appliance.receiver.factory import receiver_factory
@@ -49,7 +50,7 @@ class ReceiverWorker:
         self._factory: DrainingFactory | None = None
         self._reporting = LoopingCall(self._report)
         self._reporting.clock = reactor
-        spool = SpoolDir(config.data_dir / "spool")
+        spool = SpoolDir(DataDir(config.data_dir).spool)
         self.writer = spool_writer(config, spool, reactor, self.stats, on_acked=self.acked)
         self.disk = disk_guard(config, spool, reactor)
         self.disk.watch(self.writer.probe_if_failing)
