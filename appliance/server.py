@@ -22,6 +22,7 @@ from appliance.convert.service import ConverterService
 from appliance.disk import DiskGuard
 from appliance.export.exporter import Exporter
 from appliance.export.factory import build_exporter
+from appliance.iothread import IOThread
 from appliance.jobs.pool import JobPool
 from appliance.ledger.monitor import LedgerMonitor
 from appliance.lifecycle import Deadline
@@ -74,6 +75,7 @@ class Server:
         self.ledger: LedgerMonitor | None = None
         self.admin: AdminService | None = None
         self.jobs: JobPool | None = None
+        self.jobs_io = IOThread(reactor, "jobs-io")  # the job pool's rmtree and state writes
         self.registry: CloneWatch | None = None  # with export on: clone detection
 
     @property
@@ -124,11 +126,12 @@ class Server:
             self.converter.start()
         self.ledger.start()
         if cfg.jobs.enabled:
+            self.jobs_io.start()
             self.jobs = JobPool(self.reactor, self.data_dir / "jobs", self._worker_argv(JOB_WORKER),
                                 max_running=cfg.jobs.max_running,
                                 default_timeout=cfg.jobs.timeout, keep=cfg.jobs.keep,
                                 schemas=SchemaRegistry(telemetry=telemetry_schema(cfg)),
-                                disk=self.disk)
+                                disk=self.disk, io=self.jobs_io)
             self.jobs.start()
         self.admin = AdminService(self)
         await self.admin.start()
@@ -231,4 +234,5 @@ class Server:
                                 "the node registration")
         if jobs is not None:
             await deadline.wait(jobs, "job workers")
+            self.jobs_io.stop()  # joins its thread once the file work queued is done
         return deadline.missed
