@@ -142,7 +142,7 @@ class Server:
         confirmed, and for good if another live data dir claims the id."""
         export = self.config.export
         registration = Registration(exporter.uploader.client, export.bucket, export.prefix,
-                                    self.node.id, self.node.label)
+                                    self.node.id, self.node.label, wall=self.reactor.seconds)
 
         def changed() -> None:
             watch = self.registry
