@@ -65,7 +65,8 @@ KEYS: tuple[Key, ...] = (
         "carry the data dir's unique node id (node.json), so labels may repeat."),
     Key("server", "shutdown_timeout", 30.0,
         "Seconds SIGTERM may take to drain: in-flight requests answered, the converter "
-        "committed, uploads finished; what is left then is abandoned (and redone at start).",
+        "committed, uploads finished; what is left then is abandoned (and redone at start), "
+        "and the converter and receiver children still running are killed (SIGKILL).",
         minimum=0),
     # [receiver]
     Key("receiver", "listen", "127.0.0.1:8443", "HOST:PORT of the public submission port.",
