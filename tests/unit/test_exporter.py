@@ -3,40 +3,14 @@
 from __future__ import annotations
 
 from botocore.exceptions import ClientError, EndpointConnectionError
-from twisted.internet.task import Clock
-from twisted.python.failure import Failure
 
 from appliance.export.exporter import Exporter
 from appliance.export.uploader import Uploaded
 from appliance.stats import Stats
+from tests.unit.thread_fakes import InlinePool, ThreadReactor
 
 INTERVAL = 0.5
 MAX_BACKOFF = 8.0
-
-
-class ThreadReactor(Clock):
-    """A Clock whose callFromThread runs the call at once (the "thread" is this one)."""
-
-    def callFromThread(self, f, *args, **kwargs):
-        f(*args, **kwargs)
-
-
-class InlinePool:
-    """A thread pool that runs its work on the caller's thread, synchronously."""
-
-    def start(self):
-        pass
-
-    def stop(self):
-        pass
-
-    def callInThreadWithCallback(self, on_result, f, *args, **kwargs):
-        try:
-            result = f(*args, **kwargs)
-        except Exception:
-            on_result(False, Failure())
-        else:
-            on_result(True, result)
 
 
 class FakeUploader:

@@ -6,47 +6,15 @@ from __future__ import annotations
 import json
 
 from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
-from twisted.python.failure import Failure
 
 from appliance.ledger.monitor import SAVE_INTERVAL, LedgerMonitor
 from appliance.spool import RecordIds, SpoolDir, SpoolRecord
 from appliance.storage.schema import SchemaRegistry
 from tests.stores import NS_2026
+from tests.unit.thread_fakes import QueuedPool, ThreadReactor
 
 DAY = "20261118"  # the day of NS_2026
 INTERVAL = 60.0
-
-
-class ThreadReactor(Clock):
-    """A Clock whose callFromThread runs the call at once."""
-
-    def callFromThread(self, f, *args, **kwargs):
-        f(*args, **kwargs)
-
-
-class QueuedPool:
-    """A thread pool whose work waits until the test runs it (`run_all`)."""
-
-    def __init__(self):
-        self.queue: list = []
-
-    def callInThreadWithCallback(self, on_result, f, *args, **kwargs):
-        self.queue.append((on_result, f, args, kwargs))
-
-    def run_all(self) -> int:
-        """Run the queued work in order; returns how many jobs ran."""
-        ran = 0
-        while self.queue:
-            on_result, f, args, kwargs = self.queue.pop(0)
-            try:
-                result = f(*args, **kwargs)
-            except Exception:
-                on_result(False, Failure())
-            else:
-                on_result(True, result)
-            ran += 1
-        return ran
 
 
 def opened(tmp_path):
