@@ -16,7 +16,7 @@ import os
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from appliance.supervise import GRACE, Supervisor
+from appliance.supervise import Supervisor
 
 log = Logger()
 
@@ -26,13 +26,12 @@ MAX_BACKOFF = 60.0
 class ConverterService:
     """Keeps one converter child running (supervise.py); keeps its counters in `stats`."""
 
-    def __init__(self, reactor, argv: list[str], stats, env: dict[str, str] | None = None,
-                 grace: float = GRACE):
+    def __init__(self, reactor, argv: list[str], stats, env: dict[str, str] | None = None):
         self.stats = stats
         self.supervisor = Supervisor(reactor, "converter", argv,
                                      env=env if env is not None else dict(os.environ),
                                      on_report=self.progress, on_ended=self.ended,
-                                     max_delay=MAX_BACKOFF, grace=grace)
+                                     max_delay=MAX_BACKOFF)
         self._quarantined_before = 0  # by children that have exited
         self._quarantined_now = 0     # by the running child
 
@@ -86,6 +85,6 @@ class ConverterService:
                  commits=counts.get("commits"), idle=" (idle)" if counts.get("idle") else "")
 
     def stop(self, grace: float | None = None) -> Deferred:
-        """SIGTERM the child (SIGKILL after `grace`); fires with its exit code once it has
-        committed and exited."""
+        """SIGTERM the child (SIGKILL after `grace`, see Supervisor.stop); fires with its
+        exit code once it has committed and exited."""
         return self.supervisor.stop(grace)

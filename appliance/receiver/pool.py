@@ -21,7 +21,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from appliance.receiver.report import apply
 from appliance.spool.record import SpoolRecord
 from appliance.stats import Stats
-from appliance.supervise import GRACE, Supervisor
+from appliance.supervise import Supervisor
 
 MAX_BACKOFF = 30.0
 
@@ -46,15 +46,13 @@ class ReceiverPool:
     def __init__(self, reactor, argv: list[str], count: int, stats: Stats, *,
                  env: dict[str, str] | None = None,
                  on_acked: Callable[[list[SpoolRecord]], None] | None = None,
-                 bind: Callable[[str, int], socket.socket] = bound_socket,
-                 grace: float = GRACE):
+                 bind: Callable[[str, int], socket.socket] = bound_socket):
         self.reactor = reactor
         self.argv = argv  # the worker command, without --listen
         self.count = count
         self.stats = stats
         self.env = env if env is not None else dict(os.environ)
         self.on_acked = on_acked
-        self.grace = grace
         self._bind = bind
         self._reservation: socket.socket | None = None
         self._children: list[Supervisor] = []
@@ -76,7 +74,7 @@ class ReceiverPool:
         return Supervisor(self.reactor, f"receiver process {slot}", argv, env=self.env,
                           on_report=lambda report: self.reported(slot, report),
                           on_ended=lambda code, sig: self.ended(slot),
-                          max_delay=MAX_BACKOFF, grace=self.grace)
+                          max_delay=MAX_BACKOFF)
 
     @property
     def restarts(self) -> int:
