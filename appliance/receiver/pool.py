@@ -6,8 +6,9 @@ appending to the shared spool through the atomic-append protocol (DESIGN
 3.2), and reports its counters as one JSON line per second on stdout, which
 the parent adds to its Stats. The parent keeps the address bound (not
 listening), so that port 0 picks one port for all of them and no other
-program takes it while a child restarts. A child that dies is restarted with
-backoff; children die with the parent.
+program takes it while a child restarts. Each child has its own supervisor
+(supervise.py): a child that dies is restarted with backoff; children die with
+the parent.
 """
 
 from __future__ import annotations
