@@ -7,8 +7,8 @@ The shape of Twisted's procmon, with what the server's children need on top:
 - its stderr is logged one line at a time as ``<label>: <line>`` (a line split
   across two reads is still one line);
 - a child that dies is restarted after a delay that doubles from `MIN_DELAY` up to
-  `max_delay`; a child that ran `reset_after` seconds or more before dying starts
-  the delays over (it was healthy: its death is news, not a crash loop);
+  `max_delay`; a report, or `reset_after` seconds of running, starts the delays
+  over (the child made progress: its death is news, not a crash loop);
 - `stop(grace)` sends SIGTERM, then SIGKILL if the child is still there `grace`
   seconds later, or at once when the waiting is cancelled (the server's shutdown
   deadline gives up on it).
@@ -134,6 +134,7 @@ class Supervisor:
                      line=line.decode(errors="replace"))
             return
         self._reported = True
+        self.delay = MIN_DELAY
         self.on_report(report)
         if not self.ready.called:
             self.ready.callback(self)

@@ -108,6 +108,18 @@ def test_a_child_that_ran_long_enough_starts_the_delays_over():
     assert len(reactor.spawned) == spawned + 2
 
 
+def test_a_report_starts_the_delays_over():
+    reactor, _, _, _, _ = supervised()
+    for _ in range(2):  # delays 1, 2: the next would be 4
+        end(child(reactor)[0])
+        reactor.advance(MAX_DELAY)
+    child(reactor)[0].outReceived(b'{"commits": 1}\n')  # progress
+    end(child(reactor)[0])
+    spawned = len(reactor.spawned)
+    reactor.advance(MIN_DELAY)
+    assert len(reactor.spawned) == spawned + 1
+
+
 def test_a_child_that_stops_in_time_gets_sigterm_only():
     reactor, supervisor, _, _, _ = supervised()
     protocol, transport = child(reactor)
