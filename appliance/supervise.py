@@ -26,6 +26,7 @@ from collections.abc import Callable
 from twisted.internet import protocol
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessExitedAlready
+from twisted.internet.interfaces import IProcessTransport
 from twisted.logger import Logger
 
 from appliance.childproc import spawn_child
@@ -94,7 +95,7 @@ class Supervisor:
         self.delay = MIN_DELAY  # before the next restart
         self.ready: Deferred = Deferred()  # the first child's first report (see start)
         self._child: _Child | None = None
-        self._transport = None
+        self._transport: IProcessTransport | None = None
         self._started_at = 0.0
         self._reported = False
         self._restart_call = None
@@ -122,9 +123,10 @@ class Supervisor:
         self._child = _Child(self)
         self._reported = False
         self._started_at = self.reactor.seconds()
-        self._transport = spawn_child(self.reactor, self._child, self.argv, env=self.env,
-                                      child_fds={0: "w", 1: "r", 2: "r"})
-        log.info("{label} started (pid {pid})", label=self.label, pid=self._transport.pid)
+        transport = self._transport = spawn_child(self.reactor, self._child, self.argv,
+                                                  env=self.env,
+                                                  child_fds={0: "w", 1: "r", 2: "r"})
+        log.info("{label} started (pid {pid})", label=self.label, pid=transport.pid)
 
     def _line(self, line: bytes) -> None:
         try:
@@ -189,6 +191,8 @@ class Supervisor:
             self._signal(signal.SIGKILL)
 
     def _signal(self, sig: int) -> None:
+        if self._transport is None:
+            return
         try:
             self._transport.signalProcess(sig)
         except ProcessExitedAlready:

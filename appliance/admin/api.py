@@ -148,16 +148,16 @@ class AdminResource(Resource):
             if not rest:
                 self._allow(method, b"GET", b"POST")
                 if method == b"GET":
-                    return {"jobs": pool.list()}
+                    return {"jobs": [job.to_json() for job in pool.list()]}
                 request.setResponseCode(201)
-                return {"job": pool.submit(self._body(request))}
+                return {"job": pool.submit(self._body(request)).to_json()}
             job_id, action = rest[0], rest[1:]
             if not action:
                 self._allow(method, b"GET")
-                return {"job": pool.get(job_id)}
+                return {"job": pool.get(job_id).to_json()}
             if action == ["cancel"]:
                 self._allow(method, b"POST")
-                return {"job": pool.cancel(job_id)}
+                return {"job": pool.cancel(job_id).to_json()}
             if action in (["output"], ["log"]):
                 self._allow(method, b"GET")
                 offset = _int_arg(request, "offset", 0)

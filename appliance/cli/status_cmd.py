@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from appliance.admin.nodestats import NodeStats
 from appliance.cli.common import CommandError, admin_client, admin_options
 
 
@@ -69,7 +70,7 @@ def _counts(table: dict) -> str:
         or "none"
 
 
-def _ingest(s: dict) -> str:
+def _ingest(s: NodeStats) -> str:
     ingest, rates = s["ingest"], s["rates"]
     by_status = ingest["requests_by_status"]
     latency = ingest["latency_seconds"]
@@ -79,19 +80,19 @@ def _ingest(s: dict) -> str:
             f"{ingest['open_connections']} open connections")
 
 
-def _spool(s: dict) -> str:
+def _spool(s: NodeStats) -> str:
     spool = s["spool"]
-    waiting = spool.get("sealed_segments", 0)
-    oldest = spool.get("oldest_sealed_age_seconds")
+    waiting = spool["sealed_segments"]
+    oldest = spool["oldest_sealed_age_seconds"]
     wait = f" (oldest {_duration(oldest)})" if waiting and oldest is not None else ""
     return (f"{spool['records']:,} records, {_size(spool['bytes'])} written; {waiting} sealed "
             f"segment(s) waiting{wait}; fsync p50 {_ms(spool['fsync_seconds']['p50'])}; "
             f"errors: {_counts(spool['errors'])}")
 
 
-def _converter(s: dict) -> str:
+def _converter(s: NodeStats) -> str:
     c = s["converter"]
-    state = "running" if c.get("running") else "NOT RUNNING"
+    state = "running" if c["running"] else "NOT RUNNING"
     if c.get("paused"):
         state += f", PAUSED ({c['paused']})"
     if c.get("quarantined"):
@@ -102,13 +103,13 @@ def _converter(s: dict) -> str:
             f"(appliance specs add), then run `appliance reconvert` with the server stopped"
             if fixable else "")
     return (f"{state}, {c.get('converted', 0):,} converted, {c.get('invalid', 0):,} invalid "
-            f"({_counts(reasons)}), {c.get('restarts', 0)} restarts "
+            f"({_counts(reasons)}), {c['restarts']} restarts "
             f"(counts since the server started){hint}")
 
 
-def _export(s: dict) -> str:
+def _export(s: NodeStats) -> str:
     e = s["export"]
-    if not e.get("enabled"):
+    if not e["enabled"]:
         return "off (the local store is the archive)"
     state = f"FAILING: {e['problem']}" if e.get("problem") else "ok"
     if e.get("held"):
@@ -119,9 +120,9 @@ def _export(s: dict) -> str:
             f"errors: {_counts(e.get('errors', {}))}")
 
 
-def _jobs(s: dict) -> str:
+def _jobs(s: NodeStats) -> str:
     jobs = s["jobs"]
-    if not jobs.get("enabled"):
+    if not jobs["enabled"]:
         return "disabled"
     counts = {k: v for k, v in jobs.items() if k != "enabled" and v}
     return _counts(counts) if counts else "none"
@@ -142,11 +143,11 @@ def _ledger(ledger: dict) -> list[str]:
     return lines
 
 
-def render(stats: dict, ledger: dict) -> str:
+def render(stats: NodeStats, ledger: dict) -> str:
     """The one-screen text for a /v1/stats and a /v1/ledger answer."""
     health = stats["health"]
     node = stats["node_id"]
-    if stats.get("node_label"):
+    if stats["node_label"]:
         node = f"{stats['node_label']} (id {node})"
     lines = [f"appliance {stats['version']} on node {node}, "
              f"up {_duration(stats['uptime_seconds'])}"]
@@ -163,7 +164,7 @@ def render(stats: dict, ledger: dict) -> str:
         f"export     {_export(stats)}",
         f"disk       {_size(disk['free_bytes'])} free of {_size(disk['total_bytes'])} "
         f"(refusing below {_size(disk['watermark_bytes'])})",
-        f"store      {store['files']:,} files, {store.get('records', 0):,} records, "
+        f"store      {store['files']:,} files, {store['records']:,} records, "
         f"{_size(store['bytes'])}",
         f"jobs       {_jobs(stats)}",
         *_ledger(ledger),

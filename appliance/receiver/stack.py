@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from appliance.config import Config
 from appliance.lifecycle import Deadline
-from appliance.receiver.drain import DrainingFactory
 from appliance.receiver.factory import receiver_factory
 from appliance.spool import SpoolDir
 from appliance.spool.factory import disk_guard, spool_writer
@@ -30,8 +29,7 @@ class ReceiverStack:
         self.writer = spool_writer(config, spool, reactor, stats, on_acked=on_acked)
         self.disk = disk_guard(config, spool, reactor)
         self.disk.watch(self.writer.probe_if_failing)  # /status recovers with no submission
-        self.factory = receiver_factory(config, self.writer, self.disk, stats, reactor,
-                                        DrainingFactory)
+        self.factory = receiver_factory(config, self.writer, self.disk, stats, reactor)
         self._port = None
 
     def start(self) -> None:

@@ -11,6 +11,7 @@ from twisted.python.failure import Failure
 
 from appliance.jobs.jobdir import JobDir
 from appliance.jobs.pool import JobPool
+from appliance.jobs.states import JobState
 from tests.unit.test_job_pool import ProcessReactor
 
 SCRIPT = "def map(k, d, v, c): pass\n"
@@ -38,13 +39,13 @@ def test_a_finished_jobs_files_are_handled_off_the_reactor_thread_in_order(tmp_p
     pool = JobPool(reactor, tmp_path / "jobs", ["appliance", "_job-worker"], io=io)
     pool.start()
     job = pool.submit({"script": SCRIPT, "name": "t.py"})
-    jd = JobDir(tmp_path / "jobs" / job["id"])
+    jd = JobDir(tmp_path / "jobs" / job.id)
     jd.work.mkdir()
     jd.write(jd.result, {"state": "succeeded", "summary": {"records": 1}})
     io.run_all()
     [(protocol, _)] = reactor.spawned
     protocol.processEnded(Failure(ProcessDone(0)))
-    assert pool.get(job["id"])["state"] == "succeeded"  # at once, in memory
+    assert pool.get(job.id).state is JobState.SUCCEEDED  # at once, in memory
     assert json.loads(jd.state.read_text())["state"] == "running"  # not yet on disk
     assert jd.work.exists()
     stopping = Deferred.fromCoroutine(pool.stop())
@@ -60,12 +61,12 @@ def test_pruned_jobs_are_removed_on_the_io_thread(tmp_path):
     pool = JobPool(reactor, tmp_path / "jobs", ["appliance", "_job-worker"], io=io, keep=0)
     pool.start()
     first = pool.submit({"script": SCRIPT, "name": "a.py"})
-    pool.cancel(first["id"])  # running: SIGTERM ...
+    pool.cancel(first.id)  # running: SIGTERM ...
     [(protocol, _)] = reactor.spawned
     protocol.processEnded(Failure(ProcessDone(0)))  # ... and it ended: cancelled
     io.run_all()
     pool.submit({"script": SCRIPT, "name": "b.py"})  # prunes the finished one (keep=0)
-    assert first["id"] not in [j["id"] for j in pool.list()]
-    assert (tmp_path / "jobs" / first["id"]).exists()
+    assert first.id not in [j.id for j in pool.list()]
+    assert (tmp_path / "jobs" / first.id).exists()
     io.run_all()
-    assert not (tmp_path / "jobs" / first["id"]).exists()
+    assert not (tmp_path / "jobs" / first.id).exists()
