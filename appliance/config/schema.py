@@ -79,7 +79,8 @@ class ServerSection:
         "carry the data dir's unique node id (node.json), so labels may repeat.")
     shutdown_timeout: float = key(30.0,
         "Seconds SIGTERM may take to drain: in-flight requests answered, the converter "
-        "committed, uploads finished; what is left then is abandoned (and redone at start).",
+        "committed, uploads finished; what is left then is abandoned (and redone at start), "
+        "and the converter and receiver children still running are killed (SIGKILL).",
         minimum=0)
 
 

@@ -10,6 +10,9 @@ in state ``timed_out``. Finished jobs keep their output and log; the oldest
 are removed beyond `keep`. After a server restart, queued jobs are queued
 again and jobs that were running are marked failed.
 
+Removing a job's files and writing its state run on the `io` thread given
+(the server's "jobs-io"), in order, never on the reactor thread.
+
 Jobs respect the free-space watermark of the server's disk guard: below it a
 submission is refused (JobRefused, 507), a queued job fails instead of
 starting, and running jobs are stopped (failed, with the guard's reason), so
@@ -24,11 +27,12 @@ import shutil
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, IProcessTransport, IReactorTime
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
@@ -91,8 +95,11 @@ class JobPool:
     def __init__(self, reactor: IReactorTime, root: Path, argv: list[str], *,
                  max_running: int = 1, default_timeout: float | None = None, keep: int = 200,
                  grace: float = 5.0, schemas: SchemaSource = None,
-                 env: dict[str, str] | None = None, disk: DiskGuard | None = None):
-        """`reactor` also starts processes (IReactorProcess)."""
+                 env: dict[str, str] | None = None, disk: DiskGuard | None = None,
+                 io: Callable[..., Deferred[Any]] | None = None):
+        """`reactor` also starts processes (IReactorProcess). `io(f, *args)` runs blocking
+        file work in order off the reactor thread (an IOThread); None runs it at once
+        (tests with no threads)."""
         self.reactor = reactor
         self.root = root
         self.argv = argv
@@ -103,6 +110,7 @@ class JobPool:
         self.schemas = schemas
         self.env = env
         self.disk = disk  # a DiskGuard, or None (no watermark)
+        self._io = io or maybeDeferred
         if disk is not None:
             disk.watch(self._disk_checked)
         self._records: dict[str, JobRecord] = {}
@@ -118,12 +126,12 @@ class JobPool:
         for path in sorted(p for p in self.root.iterdir() if p.is_dir()):
             jd = JobDir(path)
             saved = jd.read(jd.state)
-            if saved is None:
-                shutil.rmtree(path, ignore_errors=True)  # a submission cut short by a crash
+            if saved is None:  # a submission cut short by a crash
+                self._io(shutil.rmtree, path, True)
                 continue
             record = self._records[jd.id] = JobRecord.from_json(saved)
             if record.state is JobState.RUNNING:
-                jd.remove_work()
+                self._io(jd.remove_work)
                 self._finish(jd.id, JobState.FAILED, "the server stopped while the job ran")
             if record.state is JobState.QUEUED:
                 self._queue.append(jd.id)
@@ -139,6 +147,7 @@ class JobPool:
             self._terminate(job_id)
         for d in ended:
             await d
+        await self._io(lambda: None)  # the file work queued so far is done
 
     # -- the API -------------------------------------------------------------------------
 
@@ -318,7 +327,7 @@ class JobPool:
                 error += f" ({low})"
         if state is not JobState.SUCCEEDED:
             jd.output.unlink(missing_ok=True)
-        jd.remove_work()
+        self._io(jd.remove_work)
         self._finish(job_id, state, error)
         self._next()
 
@@ -339,18 +348,19 @@ class JobPool:
                  detail=f": {error.splitlines()[0]}"
                  if error and state is not JobState.CANCELLED else "")
 
-    @staticmethod
-    def _save(jd: JobDir, record: JobRecord) -> None:
-        """Write a job's record; on a full disk the record in memory stays right (the file
-        catches up at the next write), and the reactor carries on."""
-        try:
-            jd.write(jd.state, record.to_json())
-        except OSError as e:
-            log.warn("cannot save job {id}'s state: {error}", id=jd.id, error=str(e))
+    def _save(self, jd: JobDir, record: JobRecord) -> None:
+        """Write a job's record (on the io thread); on a full disk the record in memory stays
+        right (the file catches up at the next write), and the reactor carries on."""
+        def failed(failure: Failure) -> None:
+            failure.trap(OSError)
+            log.warn("cannot save job {id}'s state: {error}", id=jd.id,
+                     error=str(failure.value))
+
+        self._io(jd.write, jd.state, record.to_json()).addErrback(failed)
 
     def _prune(self) -> None:
         finished = sorted((r.submitted_at, i) for i, r in self._records.items()
                           if r.state in FINISHED)
         for _, job_id in finished[:max(0, len(finished) - self.keep)]:
             del self._records[job_id]
-            shutil.rmtree(self.root / job_id, ignore_errors=True)
+            self._io(shutil.rmtree, self.root / job_id, True)
