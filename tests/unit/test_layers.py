@@ -19,9 +19,9 @@ PACKAGE = ROOT / "appliance"
 # Bottom first. A unit is a package or module directly under appliance/; it may import
 # only units of lower layers (and its own modules), never one beside it or above it.
 LAYERS: list[tuple[str, ...]] = [
-    ("appliance", "config", "datadir", "disk", "durable", "logs", "stats", "units"),
+    ("appliance", "config", "datadir", "disk", "durable", "iothread", "logs", "stats", "units"),
     ("childproc", "lifecycle", "listening", "selfcmd"),
-    ("spool", "storage", "submission"),
+    ("spool", "storage", "submission", "supervise"),
     ("export", "ledger", "receiver"),
     ("node",),
     ("convert",),
