@@ -1,4 +1,12 @@
-"""`appliance serve`: the receiver and the spool writer in one reactor (DESIGN 2)."""
+"""`appliance serve`: every service of one node on one reactor (DESIGN 2).
+
+In this process: the spool writer and disk guard, the receiver (or, with
+`[receiver] processes` > 1, a pool of receiver children on the same port),
+the reconciliation ledger, the exporter and its node registration in the
+bucket, the job pool and the admin API. In child processes it supervises:
+the converter (`[converter] processes` workers of its own) and one process
+per running job. docs/architecture.md draws them.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +25,9 @@ from appliance import __version__
 from appliance.admin.exposure import check_admin_listen
 from appliance.admin.service import AdminService
 from appliance.config import Config, parse_listen
-from appliance.convert.factory import spec_dir, telemetry_schema
+from appliance.convert.factory import spec_dir
 from appliance.convert.service import ConverterService
+from appliance.datadir import DataDir
 from appliance.disk import DiskGuard
 from appliance.export.exporter import Exporter
 from appliance.export.factory import build_exporter
@@ -37,7 +46,7 @@ from appliance.selfcmd import CONVERTER_WORKER, JOB_WORKER, RECEIVER_WORKER, sel
 from appliance.spool import SpoolDir, SpoolWriter
 from appliance.spool.fscheck import refuse_unsafe_filesystem
 from appliance.stats import Stats
-from appliance.storage.schema import SchemaRegistry
+from appliance.storage.factory import schema_registry
 
 log = Logger()
 WAITING = "waiting for this node's registration in the bucket"  # why exports wait at start
@@ -94,7 +103,7 @@ class Server:
         exposed = check_admin_listen(cfg.admin.listen, cfg.admin.allow_remote)  # before anything
         if exposed:
             log.warn("{warning}", warning=exposed)
-        spool = SpoolDir(self.data_dir / "spool")
+        spool = SpoolDir(DataDir(self.data_dir).spool)
         spool.create()
         spec_dir(cfg).mkdir(parents=True, exist_ok=True)  # where `appliance specs add` installs
         refuse_unsafe_filesystem(spool.root)
@@ -104,9 +113,10 @@ class Server:
         if cfg.spool.durability != "fsync":
             log.warn("spool durability is {mode}: a 200 does NOT survive a crash",
                      mode=cfg.spool.durability)
-        self.ledger = LedgerMonitor(self.reactor, self.data_dir, spool, SchemaRegistry(
-            telemetry=telemetry_schema(cfg)), export_enabled=cfg.export.enabled,
-            interval=cfg.admin.ledger_interval, node_id=self.node_id)
+        schemas = schema_registry(cfg)
+        self.ledger = LedgerMonitor(self.reactor, self.data_dir, spool, schemas,
+                                    export_enabled=cfg.export.enabled,
+                                    interval=cfg.admin.ledger_interval, node_id=self.node_id)
         await self.ledger.open()
         self.receiving = ReceiverStack(cfg, self.reactor, self.stats,
                                        on_acked=self.ledger.accepted.count)
@@ -127,11 +137,11 @@ class Server:
         self.ledger.start()
         if cfg.jobs.enabled:
             self.jobs_io.start()
-            self.jobs = JobPool(self.reactor, self.data_dir / "jobs", self._worker_argv(JOB_WORKER),
+            self.jobs = JobPool(self.reactor, DataDir(self.data_dir).jobs,
+                                self._worker_argv(JOB_WORKER),
                                 max_running=cfg.jobs.max_running,
                                 default_timeout=cfg.jobs.timeout, keep=cfg.jobs.keep,
-                                schemas=SchemaRegistry(telemetry=telemetry_schema(cfg)),
-                                disk=self.disk, io=self.jobs_io)
+                                schemas=schemas, disk=self.disk, io=self.jobs_io)
             self.jobs.start()
         self.admin = AdminService(self)
         await self.admin.start()

@@ -1,7 +1,10 @@
-"""The server's counters, kept in one object on the reactor thread.
+"""The server's counters of ingest and the spool, and the latest reports of the converter
+and the exporter, kept in one object on the reactor thread.
 
-Later stages (admin API, /metrics, the dashboard) read `snapshot()`; writers
-update counters only from the reactor thread, so no locking is needed.
+The admin API's /v1/stats (admin/view.py adds the node, disk, log, store, jobs, rates and
+health), /metrics, `appliance status` and the dashboard read `snapshot()`.
+Counters are updated only on the reactor thread (receiver children and the
+converter child report through the server's process), so no locking is needed.
 """
 
 from __future__ import annotations
@@ -129,7 +132,7 @@ class Samples:
 
 
 class Stats:
-    """Counters for ingest and the spool."""
+    """Counters for ingest and the spool; the converter's and the exporter's last reports."""
 
     def __init__(self, clock: Callable[[], float]):
         self._clock = clock

@@ -19,6 +19,7 @@ from twisted.web.server import NOT_DONE_YET, Site
 
 from appliance.admin.request import CHALLENGE, UNAUTHORIZED, AdminRequest, error_body
 from appliance.admin.token import bearer_matches
+from appliance.jobs.pool import JobRefused, JobRequestError, NoOutput, UnknownJob
 
 log = Logger()
 MAX_BODY_BYTES = 4 << 20  # a job request: a script of at most 1 MiB, JSON-escaped, and options
@@ -142,7 +143,6 @@ class AdminResource(Resource):
         pool = getattr(self.view.server, "jobs", None)
         if pool is None:
             raise ApiError(503, "jobs disabled")
-        from appliance.jobs.pool import JobRefused, JobRequestError, NoOutput, UnknownJob
 
         try:
             if not rest:

@@ -31,8 +31,8 @@ from appliance.admin.nodestats import (
     SpoolStats,
     StoreStats,
 )
-from appliance.ledger.accepted import sealed_at
-from appliance.spool.segments import SEALED_PREFIX
+from appliance.datadir import DataDir
+from appliance.spool.segments import is_sealed_name, is_segment_name, sealed_at
 from appliance.stats import CounterSnapshot
 
 # The converter is "behind" when the oldest sealed segment waits longer than this
@@ -50,7 +50,8 @@ class NodeView:
         self.server = server
         self._wall = wall
         self.history = History(self._sample, server.reactor, wall, size=history_size)
-        self.debug = DebugPings(server.data_dir / "store", server.data_dir / "spool", wall=wall)
+        data = DataDir(server.data_dir)
+        self.debug = DebugPings(data.store, data.spool, wall=wall)
         self._blocking = blocking or (lambda f: deferToThreadPool(
             server.reactor, server.reactor.getThreadPool(), f))
 
@@ -87,16 +88,16 @@ class NodeView:
         """Sealed segments waiting for the converter, how long the oldest has waited, and the
         spool's size on disk (every segment)."""
         names, size = [], 0
-        root = self.server.data_dir / "spool"
+        root = DataDir(self.server.data_dir).spool
         try:
             entries = list(os.scandir(root))
         except FileNotFoundError:
             entries = []
         for entry in entries:
-            if entry.name.endswith(".seg"):
+            if is_segment_name(entry.name):
                 with contextlib.suppress(FileNotFoundError):
                     size += entry.stat().st_size
-                if entry.name.startswith(SEALED_PREFIX):
+                if is_sealed_name(entry.name):
                     names.append(entry.name)
         names.sort()
         oldest = max(0.0, self._wall() - sealed_at(root / names[0])) if names else None

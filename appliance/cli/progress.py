@@ -8,6 +8,7 @@ from typing import TextIO
 
 from appliance.mr.progress import Progress as JobProgress
 from appliance.mr.progress import throttle
+from appliance.units import human_bytes
 
 
 def line_printer(err: TextIO, interval: float = 1.0):
@@ -23,17 +24,6 @@ def line_printer(err: TextIO, interval: float = 1.0):
         print(line, file=err, flush=True)
 
     return throttle(show, interval)
-
-
-def _human(n: float) -> str:
-    """A byte count in B, kB, MB, GB or TB."""
-    if n < 1000:
-        return f"{n:.0f} B"
-    for unit in ("kB", "MB", "GB"):
-        n /= 1000
-        if n < 1000:
-            return f"{n:.1f} {unit}"
-    return f"{n / 1000:.1f} TB"
 
 
 @contextmanager
@@ -65,7 +55,7 @@ def job_progress(err: TextIO, bytes_total: int):
             if name not in tasks:
                 total = bytes_total if name != "reduce" else None
                 tasks[name] = bar.add_task(name, total=total, detail="")
-            detail = (f"{_human(info.bytes)}/{_human(bytes_total)}, "
+            detail = (f"{human_bytes(info.bytes)}/{human_bytes(bytes_total)}, "
                       f"{info.files_done}/{info.files_total} files, "
                       f"{info.records:,} records"
                       + (f", {info.errors} errors" if info.errors else ""))

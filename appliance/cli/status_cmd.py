@@ -6,6 +6,7 @@ import json
 
 from appliance.admin.nodestats import NodeStats
 from appliance.cli.common import CommandError, admin_client, admin_options
+from appliance.units import human_bytes, human_seconds
 
 
 def add_parser(sub, common) -> None:
@@ -40,31 +41,6 @@ def run(args, config, out) -> int:
 
 # -- the text summary --------------------------------------------------------------------------
 
-def _size(n: float | None) -> str:
-    n = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s"
-
-
 def _counts(table: dict) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in sorted(table.items(), key=lambda kv: -kv[1])) \
         or "none"
@@ -75,8 +51,8 @@ def _ingest(s: NodeStats) -> str:
     by_status = ingest["requests_by_status"]
     latency = ingest["latency_seconds"]
     return (f"{sum(by_status.values()):,} requests ({_counts(by_status)}), "
-            f"{rates['requests_per_s']:.1f} req/s, {_size(rates['bytes_per_s'])}/s, "
-            f"p50 {_ms(latency['p50'])}, p99 {_ms(latency['p99'])}, "
+            f"{rates['requests_per_s']:.1f} req/s, {human_bytes(rates['bytes_per_s'])}/s, "
+            f"p50 {human_seconds(latency['p50'])}, p99 {human_seconds(latency['p99'])}, "
             f"{ingest['open_connections']} open connections")
 
 
@@ -84,9 +60,10 @@ def _spool(s: NodeStats) -> str:
     spool = s["spool"]
     waiting = spool["sealed_segments"]
     oldest = spool["oldest_sealed_age_seconds"]
-    wait = f" (oldest {_duration(oldest)})" if waiting and oldest is not None else ""
-    return (f"{spool['records']:,} records, {_size(spool['bytes'])} written; {waiting} sealed "
-            f"segment(s) waiting{wait}; fsync p50 {_ms(spool['fsync_seconds']['p50'])}; "
+    wait = f" (oldest {human_seconds(oldest)})" if waiting and oldest is not None else ""
+    fsync = human_seconds(spool["fsync_seconds"]["p50"])
+    return (f"{spool['records']:,} records, {human_bytes(spool['bytes'])} written; "
+            f"{waiting} sealed segment(s) waiting{wait}; fsync p50 {fsync}; "
             f"errors: {_counts(spool['errors'])}")
 
 
@@ -115,7 +92,7 @@ def _export(s: NodeStats) -> str:
     if e.get("held"):
         state += f", uploads HELD: {e['held']}"
     return (f"s3://{e.get('bucket')} {state}; backlog {e.get('backlog_files', 0)} files / "
-            f"{_size(e.get('backlog_bytes'))}, lag {_duration(e.get('lag_seconds', 0))}; "
+            f"{human_bytes(e.get('backlog_bytes'))}, lag {human_seconds(e.get('lag_seconds', 0))}; "
             f"{e.get('uploaded_files', 0):,} files uploaded; "
             f"errors: {_counts(e.get('errors', {}))}")
 
@@ -150,7 +127,7 @@ def render(stats: NodeStats, ledger: dict) -> str:
     if stats["node_label"]:
         node = f"{stats['node_label']} (id {node})"
     lines = [f"appliance {stats['version']} on node {node}, "
-             f"up {_duration(stats['uptime_seconds'])}"]
+             f"up {human_seconds(stats['uptime_seconds'])}"]
     if health["ok"]:
         lines.append("HEALTH     OK")
     else:
@@ -162,10 +139,10 @@ def render(stats: NodeStats, ledger: dict) -> str:
         f"spool      {_spool(stats)}",
         f"converter  {_converter(stats)}",
         f"export     {_export(stats)}",
-        f"disk       {_size(disk['free_bytes'])} free of {_size(disk['total_bytes'])} "
-        f"(refusing below {_size(disk['watermark_bytes'])})",
+        f"disk       {human_bytes(disk['free_bytes'])} free of {human_bytes(disk['total_bytes'])} "
+        f"(refusing below {human_bytes(disk['watermark_bytes'])})",
         f"store      {store['files']:,} files, {store['records']:,} records, "
-        f"{_size(store['bytes'])}",
+        f"{human_bytes(store['bytes'])}",
         f"jobs       {_jobs(stats)}",
         *_ledger(ledger),
     ]

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from appliance.config.ciphers import MODERN_CIPHERS, check_ciphers
 from appliance.config.headers import DEFAULT_KEEP, check_keep_headers
+from appliance.config.listen import parse_listen
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -52,8 +53,6 @@ def key(default: T, help: str, *, choices: tuple[str, ...] = (), minimum: float 
 
 
 def _listen_check(value: str) -> str | None:
-    from appliance.config.listen import parse_listen
-
     try:
         parse_listen(value)
     except ValueError as e:

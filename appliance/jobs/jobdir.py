@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from appliance.durable import write_atomic
 from appliance.jobs.request import JobRequest
 
 
@@ -59,14 +60,8 @@ class JobDir:
         self.write(self.request, request.options())
 
     def write(self, path: Path, obj: dict[str, Any]) -> None:
-        """Replace a JSON file atomically (readers see the old or the new one)."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(obj, sort_keys=True), encoding="utf-8")
-            tmp.replace(path)
-        except OSError:  # e.g. a full disk: leave no temp file behind
-            tmp.unlink(missing_ok=True)
-            raise
+        """Replace a JSON file atomically and durably (readers see the old or the new one)."""
+        write_atomic(path, json.dumps(obj, sort_keys=True).encode())
 
     @staticmethod
     def read(path: Path) -> dict[str, Any] | None:

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from appliance.mr.plan import MODES
+from appliance.storage.filters import Filter
+from appliance.storage.schema import SchemaError
 
 if TYPE_CHECKING:
     from appliance.storage.filters import SchemaSource
@@ -91,8 +93,6 @@ def parse_request(obj: Any, schemas: SchemaSource = None,
     The script must compile and the filter must parse (with `schemas`), so a
     job that cannot start is refused at the door rather than failing later.
     """
-    from appliance.storage.filters import Filter
-    from appliance.storage.schema import SchemaError
 
     if not isinstance(obj, dict):
         raise JobRequestError("a job request is a JSON object")

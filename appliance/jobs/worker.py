@@ -24,10 +24,14 @@ from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir
 from appliance.jobs.request import JobRequest
 from appliance.jobs.states import JobState
+from appliance.lifecycle import die_with_parent
+from appliance.mr import JobCancelled, JobError, LocalRunner
+from appliance.mr.plan import InputError, choose_sources, plan_inputs
 from appliance.mr.progress import Progress, ProgressCallback, throttle
+from appliance.storage.factory import schema_registry
+from appliance.storage.filters import Filter
 
-if TYPE_CHECKING:  # imported where they run: Dask is optional, the runner is for workers only
-    from appliance.mr import LocalRunner
+if TYPE_CHECKING:  # imported where it runs: Dask is optional
     from appliance.mr.dask_runner import DaskRunner
 
 PROGRESS_INTERVAL = 0.5
@@ -46,8 +50,6 @@ def progress_writer(jd: JobDir, bytes_total: int) -> ProgressCallback:
 def choose_runner(request: JobRequest, config: Config) -> tuple[str, str]:
     """(runner, scheduler) of a job: the request's, else the server's [jobs] settings;
     `JobError` when the Dask runner has no scheduler or Dask is not installed."""
-    from appliance.mr import JobError
-
     kind = request.runner or config.jobs.runner
     scheduler = request.scheduler or config.jobs.scheduler
     if kind != "dask":
@@ -55,7 +57,7 @@ def choose_runner(request: JobRequest, config: Config) -> tuple[str, str]:
     if not scheduler:
         raise JobError("the dask runner needs a scheduler: [jobs] scheduler in the server's "
                        "configuration, or one in the submission (--scheduler)")
-    try:
+    try:  # the optional dask extra: only a Dask job needs it
         import cloudpickle  # noqa: F401
         import distributed  # noqa: F401
     except ImportError:
@@ -66,18 +68,12 @@ def choose_runner(request: JobRequest, config: Config) -> tuple[str, str]:
 
 def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
     """Run the job in `root`; returns 0 when it ran (whatever its outcome went to result.json)."""
-    from appliance.convert.factory import telemetry_schema
-    from appliance.lifecycle import die_with_parent
-    from appliance.mr import JobCancelled, JobError, LocalRunner
-    from appliance.mr.plan import InputError, choose_sources, plan_inputs
-    from appliance.storage.filters import Filter
-    from appliance.storage.schema import SchemaRegistry
 
     os.setpgrp()
     die_with_parent()
     jd = JobDir(root)
     request = jd.read_request()
-    schemas = SchemaRegistry(telemetry=telemetry_schema(config))
+    schemas = schema_registry(config)
     flt = (Filter.from_dict(request.filter, schemas) if request.filter is not None
            else Filter(trees=None, schemas=schemas))
     runner: LocalRunner | DaskRunner | None = None
@@ -104,7 +100,7 @@ def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
             reducers=request.reducers, max_errors=request.max_errors, progress=write_progress,
             config=config, schemas=schemas, spool_filter=flt, dedupe=request.dedupe)
         if kind == "dask":
-            from appliance.mr.dask_runner import DaskRunner
+            from appliance.mr.dask_runner import DaskRunner  # needs the optional dask extra
 
             print(f"runner: dask, scheduler {scheduler}", file=out, flush=True)
             runner = DaskRunner(jd.script, inputs.files, jd.output, scheduler=scheduler,

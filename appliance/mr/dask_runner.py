@@ -30,6 +30,9 @@ too, and its winners are scattered to the second pass's map tasks.
 
 Everything is held in worker memory (Dask spills task results to disk on its
 own); a single key's value list must fit in one worker.
+
+`distributed` and `cloudpickle` (the optional `dask` extra) are imported in
+the functions that use them, so this module imports without them.
 """
 
 from __future__ import annotations

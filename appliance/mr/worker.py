@@ -156,6 +156,7 @@ class Mapper:
         if not isinstance(f, SpoolInput):
             return store_records(f)
         if self.converter is None:
+            # The converter (specs, payload conversion) loads only for jobs that read the spool.
             from appliance.convert.factory import record_converter
 
             self.converter = record_converter(self.spec.convert_config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appliance.config import Config
+from appliance.datadir import DataDir
 from appliance.disk import DiskGuard
 from appliance.receiver.drain import DrainingFactory
 from appliance.receiver.http import Limits
@@ -41,4 +42,4 @@ def tls_files(config: Config) -> tuple[Path, Path, bool]:
     cfg = config.receiver
     if cfg.cert_file:
         return Path(cfg.cert_file), Path(cfg.key_file or cfg.cert_file), False
-    return ensure_self_signed(config.data_dir / "tls")
+    return ensure_self_signed(DataDir(config.data_dir).tls)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from appliance.config import Config
+from appliance.datadir import DataDir
 from appliance.lifecycle import Deadline
 from appliance.receiver.factory import receiver_factory
 from appliance.spool import SpoolDir
@@ -25,7 +26,7 @@ class ReceiverStack:
 
     def __init__(self, config: Config, reactor, stats: Stats,
                  on_acked: Callable[[list[SpoolRecord]], None] | None = None):
-        spool = SpoolDir(config.data_dir / "spool")
+        spool = SpoolDir(DataDir(config.data_dir).spool)
         self.writer = spool_writer(config, spool, reactor, stats, on_acked=on_acked)
         self.disk = disk_guard(config, spool, reactor)
         self.disk.watch(self.writer.probe_if_failing)  # /status recovers with no submission

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from appliance.tui.feed import Update
-from appliance.tui.units import human_seconds
+from appliance.units import human_seconds
 
 
 class HealthBanner(Static):

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from appliance.jobs.states import JobState
 from appliance.mr.runner import describe_sources
-from appliance.tui.units import human_bytes, human_count, human_seconds, text_bar
+from appliance.units import human_bytes, human_count, human_seconds, text_bar
 
 STATE_STYLES = {JobState.QUEUED: "cyan", JobState.RUNNING: "bold yellow",
                 JobState.SUCCEEDED: "green", JobState.FAILED: "bold red",

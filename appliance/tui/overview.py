@@ -12,7 +12,7 @@ from appliance.jobs.states import ACTIVE, JobState
 from appliance.tui.feed import Update
 from appliance.tui.gauge import Gauge
 from appliance.tui.screen import DashboardScreen
-from appliance.tui.units import human_bytes, human_count, human_rate, human_seconds
+from appliance.units import human_bytes, human_count, human_rate, human_seconds
 
 # Active jobs first: they are what the operator watches.
 JOB_ORDER = (JobState.RUNNING, JobState.QUEUED, JobState.SUCCEEDED, JobState.FAILED,
