@@ -47,6 +47,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from appliance.mr.context import setup_header
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, SpoolInput, balance
 from appliance.mr.job import Job, JobError, load_job
@@ -180,7 +181,8 @@ def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list, errors_name: s
         for r, lists in res["runs"].items():  # one list per spill (one: nothing spills early)
             parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
     return {"parts": parts, "records": res["records"], "skipped": res["skipped"],
-            "first_error": res["first_error"], "data_bytes": mapper.out.data_bytes,
+            "first_error": res["first_error"], "bad_lines": res["bad_lines"],
+            "bad_notes": res["bad_notes"], "data_bytes": mapper.out.data_bytes,
             "sources": res["sources"], "counts": res["counts"]}
 
 
@@ -374,13 +376,7 @@ class DaskRunner:
             sent.clear()  # mapped: the workers drop the shipped inputs once nothing refers to them
             summary.data_bytes = state["data_bytes"]
             for i in range(len(groups)):
-                res = results[i]
-                summary.records += res["records"]
-                summary.errors += res["skipped"]
-                summary.first_error = summary.first_error or res["first_error"]
-                for name, n in res["counts"].items():
-                    summary.extra[name] = summary.extra.get(name, 0) + n
-                summary.add_sources(res["sources"])
+                summary.add_map_result(results[i])
 
             if job.map_only:
                 record_lists = [results[i]["parts"][0] for i in range(len(groups))]
@@ -411,7 +407,8 @@ class DaskRunner:
             self._check_cancel()
             self._report(phase="merge", files_total=len(self.inputs), errors=summary.errors,
                          **state)
-            write_output(self.output, record_lists, summary, self._check_cancel)
+            write_output(self.output, record_lists, summary, self._check_cancel,
+                         setup_header(job))
             return summary
         finally:
             if futures or sent:

@@ -42,11 +42,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from appliance.mr.context import setup_header
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, balance
 from appliance.mr.job import JobError, load_job
 from appliance.mr.runs import premerge, read_records, write_output
-from appliance.mr.worker import JobSpec, worker_main
+from appliance.mr.worker import NOTED_BAD_LINES, JobSpec, worker_main
 
 DEFAULT_SPILL_BYTES = 64 << 20
 DEFAULT_COMBINE_THRESHOLD = 256
@@ -71,6 +72,8 @@ class JobSummary:
     data_bytes: int = 0
     errors: int = 0
     first_error: str | None = None
+    bad_lines: int = 0       # records on which map raised ValueError: skipped, as in 2013
+    bad_line_notes: list = field(default_factory=list)  # where the first ones are
     keys: int = 0
     output_records: int = 0
     output_bytes: int = 0
@@ -83,6 +86,17 @@ class JobSummary:
         """Add one mapper's records per source."""
         for name, n in counts.items():
             self.sources[name] = self.sources.get(name, 0) + n
+
+    def add_map_result(self, res: dict) -> None:
+        """Add one map task's counts (records, skipped errors, bad lines, sources)."""
+        self.records += res["records"]
+        self.errors += res["skipped"]
+        self.first_error = self.first_error or res["first_error"]
+        self.bad_lines += res["bad_lines"]
+        self.bad_line_notes.extend(res["bad_notes"][:NOTED_BAD_LINES - len(self.bad_line_notes)])
+        for name, n in res["counts"].items():
+            self.extra[name] = self.extra.get(name, 0) + n
+        self.add_sources(res["sources"])
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +119,9 @@ class JobSummary:
                      f"{self.extra.get('spool_duplicates', 0)} duplicates dropped\n")
         if self.first_error:
             text += f"first error: {self.first_error}\n"
+        if self.bad_lines:
+            text += f"bad lines: {self.bad_lines} records skipped (map raised ValueError)\n"
+            text += "".join(f"Bad line: {note}\n" for note in self.bad_line_notes)
         return text
 
 
@@ -172,6 +189,7 @@ class LocalRunner:
     def run(self) -> JobSummary:
         start = time.monotonic()
         job = load_job(self.script)  # a bad script fails here, before any process starts
+        header = setup_header(job)
         summary = JobSummary(str(self.script), str(self.output), self.mappers,
                              1 if job.map_only else self.reducers,
                              input_files=len(self.inputs),
@@ -213,13 +231,8 @@ class LocalRunner:
             runs_by_r: dict[int, list[str]] = {}
             for i in sorted(results):
                 res = results[i]
-                summary.records += res["records"]
-                summary.errors += res["skipped"]
+                summary.add_map_result(res)
                 summary.spills += res["spills"]
-                summary.first_error = summary.first_error or res["first_error"]
-                for name, n in res["counts"].items():
-                    summary.extra[name] = summary.extra.get(name, 0) + n
-                summary.add_sources(res["sources"])
                 for r, paths in res["runs"].items():
                     runs_by_r.setdefault(r, []).extend(paths)
             summary.data_bytes = state["data_bytes"]
@@ -252,7 +265,7 @@ class LocalRunner:
                          **state)
             final_runs = premerge(final_runs, work, "final", groups=False)
             write_output(self.output, [read_records(p) for p in final_runs], summary,
-                         self._check_cancel)
+                         self._check_cancel, header)
             summary.elapsed = time.monotonic() - start
             self._report(phase="done", files_total=len(self.inputs), errors=summary.errors,
                          **state)

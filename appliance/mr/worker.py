@@ -6,7 +6,6 @@ import heapq
 import multiprocessing as mp
 import os
 import pickle
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -14,15 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from appliance.disk import is_no_space
-from appliance.mr.context import MapContext, ReduceContext
+from appliance.mr.context import MapContext, ReduceContext, call_setup
 from appliance.mr.dedupe import arrival, input_node, load_winners
 from appliance.mr.inputs import RemoteInput, SpoolInput
-from appliance.mr.job import Job, JobError, load_job
+from appliance.mr.job import Job, JobError, describe_error, load_job
 from appliance.mr.keys import canonical_key, partition_of
 from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, write_groups
 from appliance.mr.sources import Record, remote_records, spool_records, store_records
 
 PROGRESS_RECORDS = 20_000   # a mapper reports progress at least this often
+NOTED_BAD_LINES = 20        # bad lines a mapper describes (the rest are only counted)
 _OVERHEAD = 64              # estimated bytes per buffered value besides its payload
 
 @dataclass(frozen=True)
@@ -53,11 +53,6 @@ def _size(v: Any) -> int:
         return len(pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:
         return 256
-
-
-def describe_error(e: BaseException) -> str:
-    tb = traceback.format_exception(type(e), e, e.__traceback__)
-    return "".join(tb).rstrip()
 
 
 class Mapper:
@@ -157,7 +152,8 @@ class Mapper:
         job, limit = self.job, self.spec.spill_bytes
         ctx = MapContext(self.write_map_only if job.map_only else self.write)
         fmap = job.map
-        records = skipped = 0
+        records = skipped = bad_lines = 0
+        bad_notes: list[str] = []
         pending_records = pending_bytes = 0
         first_error = None
         ranks = self.spec.ranks
@@ -180,6 +176,11 @@ class Mapper:
                     fmap(doc, list(dims), value, ctx)
                 except JobError:
                     raise
+                except ValueError as e:  # a bad line: skipped and counted, as in 2013
+                    bad_lines += 1
+                    if len(bad_notes) < NOTED_BAD_LINES:
+                        bad_notes.append(f"{self._describe()} (docId {doc!r}): "
+                                         f"{type(e).__name__}: {e}")
                 except Exception as e:
                     if is_no_space(e):
                         raise  # not the record's fault: the whole job fails (run_task)
@@ -215,7 +216,8 @@ class Mapper:
             self.spill()
             runs, spills = self.runs, self.spills
         return {"runs": runs, "records": records, "skipped": skipped, "spills": spills,
-                "first_error": first_error, "counts": dict(self.counts),
+                "first_error": first_error, "bad_lines": bad_lines, "bad_notes": bad_notes,
+                "counts": dict(self.counts),
                 "sources": dict(sources)}
 
 
@@ -243,22 +245,20 @@ def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors)
             return
 
 
+def _drop(text: str) -> None:
+    pass
+
+
 def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[str], None],
                   combine_threshold: int) -> int:
-    """Call setup_reduce, then reduce once per key of `groups` (sorted (canonical, key,
-    values) tuples, a key possibly spread over several); formatted records go to `emit`.
-    Returns the number of keys. Shared by the local and the Dask runner."""
+    """Call setup_reduce (for its separators), then reduce once per key of `groups` (sorted
+    (canonical, key, values) tuples, a key possibly spread over several); formatted records
+    go to `emit`. Returns the number of keys. Shared by the local and the Dask runner."""
     ctx = ReduceContext(emit)
     if job.setup_reduce is not None:
-        ctx._setup = True
-        try:
-            job.setup_reduce(ctx)
-        except JobError:
-            raise
-        except Exception as e:
-            raise JobError(f"job script {job.path}: setup_reduce raised {type(e).__name__}: "
-                           f"{e}\n{describe_error(e)}") from None
-        ctx._setup = False
+        ctx._sink = _drop  # the header it writes is the driver's (`setup_header`)
+        call_setup(job, ctx)
+        ctx._sink = emit
     fred, fcomb = job.reduce, job.combine
 
     def combine(key, values):
