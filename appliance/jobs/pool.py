@@ -313,10 +313,11 @@ class JobPool:
             output_bytes = jd.output.stat().st_size
         except FileNotFoundError:
             output_bytes = None
+        result = jd.read(jd.result) or {}
         record.update(state=state, finished_at=self.reactor.seconds(), error=error,
                       progress=dict(jd.read(jd.progress) or {}, phase="done"),
-                      summary=(jd.read(jd.result) or {}).get("summary"),
-                      output_bytes=output_bytes)
+                      summary=result.get("summary"), output_bytes=output_bytes,
+                      warning=result.get("warning") if state == "succeeded" else None)
         self._save(jd, record)
         log.info("job {id} {state}{detail}", id=job_id, state=state,
                  detail=f": {error.splitlines()[0]}" if error and state != "cancelled" else "")

@@ -126,7 +126,10 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
         jd.remove_work()
     out.write(summary.report())
     out.write(f"worker: {time.monotonic() - started:.2f} s in all\n")
-    jd.write(jd.result, {"state": "succeeded", "summary": summary.as_dict()})
+    warning = summary.warning()
+    if warning:
+        out.write(f"warning: {warning}\n")
+    jd.write(jd.result, {"state": "succeeded", "summary": summary.as_dict(), "warning": warning})
     return 0
 
 

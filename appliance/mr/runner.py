@@ -51,6 +51,7 @@ from appliance.mr.worker import NOTED_BAD_LINES, JobSpec, worker_main
 
 DEFAULT_SPILL_BYTES = 64 << 20
 DEFAULT_COMBINE_THRESHOLD = 256
+NO_INPUTS = 3  # exit status of `job run` (and `job submit --wait`) without input records
 
 class JobCancelled(Exception):
     """The job was cancelled (`LocalRunner.cancel`); workers are gone and temp files removed."""
@@ -98,6 +99,14 @@ class JobSummary:
             self.extra[name] = self.extra.get(name, 0) + n
         self.add_sources(res["sources"])
 
+    def warning(self) -> str | None:
+        """What a job that ran may have got wrong: no input records at all (`job run` exits
+        3). Its output is then empty, but for the header `setup_reduce` writes."""
+        if self.records == 0:
+            return ("the job read no input records: the filter selected no partition with "
+                    "data (check its dimensions and dates, and the data dir or store)")
+        return None
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -140,7 +149,8 @@ class LocalRunner:
     ``bytes`` (compressed input bytes of the files done), ``data_bytes``
     (uncompressed bytes read), ``errors``; in the reduce phase also
     ``reducers_done`` and ``reducers_total``. `cancel()` may be called from
-    any thread: workers are terminated and `run` raises `JobCancelled`.
+    any thread: workers are terminated and `run` raises `JobCancelled`. With
+    `profile_dir` each mapper's cProfile stats go there as ``mapper-N.prof``.
 
     `inputs` are store files (`InputFile`) and at most one `SpoolInput` (records
     not converted yet, see `appliance.mr.plan`); for the latter the runner needs
@@ -154,6 +164,7 @@ class LocalRunner:
                  combine_threshold: int = DEFAULT_COMBINE_THRESHOLD, max_errors: int = 0,
                  progress: Callable[[dict], None] | None = None,
                  config=None, schemas=None, spool_filter=None, dedupe: bool = False,
+                 profile_dir: str | Path | None = None,
                  _positions: dict | None = None) -> None:
         if mappers < 1 or reducers < 1:
             raise ValueError("mappers and reducers must be at least 1")
@@ -170,6 +181,7 @@ class LocalRunner:
         self.progress = progress
         self.convert = (config, schemas, spool_filter)  # for a `SpoolInput` among the inputs
         self.dedupe = dedupe
+        self.profile_dir = Path(profile_dir) if profile_dir is not None else None
         self._positions = _positions  # ranks, when this is the first pass of a dedupe
         self._cancel = threading.Event()
         self._procs: list[mp.Process] = []
@@ -206,7 +218,8 @@ class LocalRunner:
                 ranks, winners = self._winners(work, summary)
             spec = JobSpec(str(self.script), str(work), summary.reducers, self.spill_bytes,
                            self.combine_threshold, self.max_errors, *self.convert, ranks=ranks,
-                           positions=self._positions is not None, winners=winners)
+                           positions=self._positions is not None, winners=winners,
+                           profile=self._profile_dir())
             groups = balance(self.inputs, self.mappers)
             summary.mappers = max(1, len(groups))
             errors = ctx.Value("i", 0)
@@ -279,6 +292,14 @@ class LocalRunner:
                 channel.close()
                 channel.cancel_join_thread()
             shutil.rmtree(work, ignore_errors=True)
+
+    def _profile_dir(self) -> str | None:
+        """Where mappers write their cProfile stats (emptied first), if profiling."""
+        if self.profile_dir is None:
+            return None
+        shutil.rmtree(self.profile_dir, ignore_errors=True)
+        self.profile_dir.mkdir(parents=True)
+        return str(self.profile_dir)
 
     def _winners(self, work: Path, summary: JobSummary) -> tuple[dict, str]:
         """Run the first pass of --dedupe (appliance.mr.dedupe); (ranks, winners file)."""

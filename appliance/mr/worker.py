@@ -41,6 +41,7 @@ class JobSpec:
     ranks: Any = None            # --dedupe: input path -> rank (appliance.mr.dedupe)
     positions: bool = False      # --dedupe first pass: map gets (rank, record number) as value
     winners: str | None = None   # --dedupe second pass: the first pass's output
+    profile: str | None = None   # a directory for each mapper's cProfile stats (--profile)
 
 
 def _size(v: Any) -> int:
@@ -231,7 +232,8 @@ def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors)
         try:
             job = job or load_job(spec.script)
             if kind == "map":
-                out.put(("map_done", tid, Mapper(tid, spec, job, out, errors).run(arg)))
+                mapper = Mapper(tid, spec, job, out, errors)
+                out.put(("map_done", tid, _profiled(spec.profile, tid, mapper.run, arg)))
             else:
                 out.put(("reduce_done", tid, _reduce(tid, spec, arg, job)))
         except JobError as e:
@@ -243,6 +245,19 @@ def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors)
                    if is_no_space(e) else describe_error(e))
             out.put(("error", tid, f"{role} {tid} failed: {why}"))
             return
+
+
+def _profiled(directory: str | None, mid: int, run: Callable, files: list) -> dict:
+    """`run(files)`, under cProfile when profiling (`directory`/mapper-N.prof)."""
+    if directory is None:
+        return run(files)
+    import cProfile
+
+    profile = cProfile.Profile()
+    try:
+        return profile.runcall(run, files)
+    finally:
+        profile.dump_stats(os.path.join(directory, f"mapper-{mid}.prof"))
 
 
 def _drop(text: str) -> None:
