@@ -96,6 +96,9 @@ def run_job(args, config, out, err=None) -> int:
             or args.max_errors < 0:
         raise CommandError("--mappers and --reducers must be at least 1, --max-errors >= 0")
     input_dir = job_2013.input_dir(args)
+    if input_dir is not None and args.store is not None:
+        raise CommandError(f"--store and a 2013-style --data-dir {args.data_dir} both name "
+                           f"the input files: give one")
     if input_dir is None and args.store is None:
         job_2013.require_data_dir(config.data_dir)
     flt, schemas = load_filter(args.filter, config)

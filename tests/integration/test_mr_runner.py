@@ -111,7 +111,8 @@ def test_setup_reduce_and_writecsv_make_csv(store, tmp_path):
     s, text = run(EXAMPLES / "histogram_by_channel.py", select_inputs(root),
                   tmp_path / "out.csv", mappers=2, reducers=3)
     rows = [line.split(",") for line in text.splitlines()]
-    assert text.endswith("\n") and "\t" not in text
+    assert rows[0] == ["channel", "bucket_index", "count", "submissions"]  # once, on top
+    assert (tmp_path / "out.csv").read_bytes().count(b"\r\n") == len(rows)
     per_channel = Counter(d["_partition"][0] for d in docs.values())
     odd = Counter(d["_partition"][0] for d in docs.values()
                   if d["simpleMeasurements"]["uptime"] % 2)
@@ -337,7 +338,8 @@ def converted(tmp_path_factory):
     ("count_by_os.py", "saved_session_firefox.json",
      lambda t: {line.split("\t")[0] for line in t.splitlines()} == set(OSES)),
     ("histogram_by_channel.py", "saved_session_firefox.json",
-     lambda t: t.splitlines()[0].startswith("release,0,")),
+     lambda t: t.splitlines()[0] == "channel,bucket_index,count,submissions"
+     and t.splitlines()[1].startswith("release,0,")),
     ("extract.py", "saved_session_firefox.json",
      lambda t: all(line.startswith("doc-") for line in t.splitlines())),
 ])
