@@ -107,9 +107,9 @@ def plan_dir_inputs(config, flt, schemas, directory: Path, *, local: bool, remot
     files: those files, and with `remote` the S3 objects of `[export]` bucket and prefix
     cached in `cache_dir`. As in 2013, an object whose key is a file of `directory` is
     read from there (a directory that holds downloaded objects is not read twice)."""
-    inputs = JobInputs()
-    if local:
-        inputs.files = select_inputs(directory, flt, schemas)
+    # the local files are read exactly as `--store` reads a store tree
+    inputs = (plan_inputs(config, flt, schemas, local=False, remote=False, store=directory)
+              if local else JobInputs())
     if remote:
         inputs.files += _remote(config, flt, schemas, inputs, cache_dir, cache_bytes,
                                 download, tmp_dir=None, match=SameName(directory))
