@@ -114,7 +114,7 @@ def parse_request(obj: Any, schemas: SchemaSource = None,
     flt = obj.get("filter")
     if flt is not None:
         try:
-            Filter.from_dict(flt, schemas)
+            Filter.from_dict(flt, schemas).check_dimensions()
         except (SchemaError, ValueError, TypeError) as e:
             raise JobRequestError(f"filter: {e}") from None
     inputs = obj.get("inputs", "all")

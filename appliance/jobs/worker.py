@@ -128,7 +128,11 @@ def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
         jd.remove_work()
     out.write(summary.report())
     out.write(f"worker: {time.monotonic() - started:.2f} s in all\n")
-    jd.write(jd.result, {"state": JobState.SUCCEEDED, "summary": summary.as_dict()})
+    warning = summary.warning()
+    if warning:
+        out.write(f"warning: {warning}\n")
+    jd.write(jd.result, {"state": JobState.SUCCEEDED, "summary": summary.as_dict(),
+                         "warning": warning})
     return 0
 
 

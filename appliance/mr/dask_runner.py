@@ -50,6 +50,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from appliance.mr.context import setup_header
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, SpoolInput, balance
 from appliance.mr.job import Job, JobError, load_job
@@ -183,9 +184,7 @@ def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list, errors_name: s
         parts = [[] for _ in range(spec.reducers)]
         for r, lists in res.runs.items():  # one list per spill (one: nothing spills early)
             parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
-    return {"parts": parts, "records": res.records, "skipped": res.skipped,
-            "first_error": res.first_error, "data_bytes": mapper.out.data_bytes,
-            "sources": res.sources, "counts": res.counts}
+    return {"parts": parts, "map": replace(res, runs={}), "data_bytes": mapper.out.data_bytes}
 
 
 def _part(result: dict, r: int) -> list:
@@ -378,13 +377,7 @@ class DaskRunner:
             sent.clear()  # mapped: the workers drop the shipped inputs once nothing refers to them
             summary.data_bytes = state["data_bytes"]
             for i in range(len(groups)):
-                res = results[i]
-                summary.records += res["records"]
-                summary.errors += res["skipped"]
-                summary.first_error = summary.first_error or res["first_error"]
-                for name, n in res["counts"].items():
-                    summary.extra[name] = summary.extra.get(name, 0) + n
-                summary.add_sources(res["sources"])
+                summary.add_map_result(results[i]["map"])
 
             if job.map_only:
                 record_lists = [results[i]["parts"][0] for i in range(len(groups))]
@@ -415,7 +408,8 @@ class DaskRunner:
             self._check_cancel()
             self._report(phase="merge", files_total=len(self.inputs), errors=summary.errors,
                          **state)
-            write_output(self.output, record_lists, summary, self._check_cancel)
+            write_output(self.output, record_lists, summary, self._check_cancel,
+                         setup_header(job))
             return summary
         finally:
             if futures or sent:
@@ -465,9 +459,9 @@ class DaskRunner:
     def _on_map(self, state: dict, files: list[InputFile], res: dict) -> None:
         state["files_done"] += len(files)
         state["bytes"] += sum(f.size for f in files)
-        state["records"] += res["records"]
+        state["records"] += res["map"].records
         state["data_bytes"] += res["data_bytes"]
-        self._map_errors += res["skipped"]
+        self._map_errors += res["map"].skipped
         self._report(phase="map", files_total=len(self.inputs), errors=self._map_errors,
                      **state)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,12 @@ from types import ModuleType
 
 class JobError(Exception):
     """A job that cannot run or that failed: the message names the script and what went wrong."""
+
+
+def describe_error(e: BaseException) -> str:
+    """The traceback of an exception raised by job code, as text."""
+    tb = traceback.format_exception(type(e), e, e.__traceback__)
+    return "".join(tb).rstrip()
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from typing import Any
 from appliance.storage.keys import (
     INVALID_TREE,
     TELEMETRY_TREE,
+    BadKey,
     ParsedKey,
     SchemaSource,
     resolve_schemas,
@@ -57,6 +58,7 @@ from appliance.storage.schema import (
 )
 
 _INVALID_PREFIX = INVALID_TREE + "/"
+_ANY_GENERIC_TREE = "_generic"  # any tree but telemetry: the schema of generic namespaces
 _INCLUDE_INVALID = {False: (True, False), True: (True, True), "only": (False, True)}
 # What a filter file selects on a dimension it does not name, in trees that have it.
 FILE_DEFAULTS: Mapping[str, Allowed] = {"traffic": OneOf(("main",))}
@@ -119,6 +121,24 @@ class Filter:
             return cls.from_dict(obj, schemas)
         except SchemaError as e:
             raise SchemaError(f"{path}: {e}") from None
+
+    def check_dimensions(self) -> None:
+        """SchemaError if a condition names a dimension that no selected tree's schema has
+        (a misspelt `appUpdateChanel` would otherwise select nothing, silently)."""
+        trees = self.trees if self.trees is not None else (TELEMETRY_TREE, _ANY_GENERIC_TREE)
+        schemas = []
+        for tree in sorted(trees):
+            try:
+                schemas.append((tree, self._schema_of(tree)))
+            except BadKey:  # a schema table without that tree: nothing to check against
+                continue
+        known = {name for _, schema in schemas for name in schema.field_names}
+        unknown = sorted(n for n in self.conditions if n not in known)
+        if schemas and unknown:
+            have = "; ".join(f"{'generic namespaces' if tree == _ANY_GENERIC_TREE else tree}: "
+                             f"{', '.join(schema.field_names)}" for tree, schema in schemas)
+            raise SchemaError(f"no dimension named {', '.join(map(repr, unknown))} in the "
+                              f"schema (its dimensions: {have})")
 
     # --- matching --------------------------------------------------------------------------
 

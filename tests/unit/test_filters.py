@@ -332,3 +332,35 @@ def test_walk_tolerates_directories_vanishing(store, monkeypatch):
     monkeypatch.setattr(os, "scandir", flaky)
     found = list(walk_partitions(store, Filter.from_dict({})))
     assert {p.values for p in found} == {tuple(v) for v in TEL_PARTS if v[1] != "Thunderbird"}
+
+
+def _dims(*names: str) -> list[dict]:
+    return [{"field_name": n, "allowed_values": "x"} for n in names]
+
+
+def test_a_dimension_no_selected_schema_has_is_an_error_naming_them():
+    schemas = SchemaRegistry()
+    flt = Filter.from_dict({"version": 1, "dimensions": _dims("appUpdateChanel")}, schemas)
+    with pytest.raises(SchemaError) as e:
+        flt.check_dimensions()
+    assert str(e.value) == (
+        "no dimension named 'appUpdateChanel' in the schema (its dimensions: telemetry: "
+        "reason, appName, appUpdateChannel, appVersion, appBuildID, submission_date)")
+    # docType is a dimension of generic namespaces, not of the telemetry tree
+    with pytest.raises(SchemaError, match="'docType'"):
+        Filter.from_dict({"version": 1, "dimensions": _dims("docType")},
+                         schemas).check_dimensions()
+
+
+def test_a_dimension_of_any_selected_schema_is_fine():
+    schemas = SchemaRegistry()
+    for doc in ({"version": 1, "dimensions": _dims("appUpdateChannel", "submission_date")},
+                {"version": 1, "namespace": "*", "dimensions": _dims("docType", "appName")},
+                {"version": 1, "namespace": ["glean-app"], "dimensions": _dims("channel")}):
+        Filter.from_dict(doc, schemas).check_dimensions()
+    with pytest.raises(SchemaError, match=r"'appName'.*glean-app: traffic, docType"):
+        Filter.from_dict({"version": 1, "namespace": ["glean-app"],
+                          "dimensions": _dims("appName")}, schemas).check_dimensions()
+    # a schema table without an entry for a tree has nothing to check against
+    Filter.from_dict({"version": 1, "dimensions": _dims("colour")},
+                     {"other": Schema.of_fields(["a"])}).check_dimensions()
