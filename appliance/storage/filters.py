@@ -13,7 +13,8 @@ A filter file has the schema format plus two optional top-level keys::
   to its tree with `tree_for_namespace`, exactly as the converter does, so
   "invalid" means the generic namespace "invalid" (tree ``invalid_``), not the
   invalid store. ``"*"`` selects every namespace. A 2013 filter has no
-  ``namespace`` and therefore selects the telemetry tree.
+  ``namespace`` and therefore selects the telemetry tree. The side tree
+  ``telemetry-unknown-histograms`` is selected only by its name.
 - ``include_invalid``: false reads only valid data; true also reads the
   invalid store of the selected namespaces (``invalid/<tree>/...``, as the
   2013 key did); ``"only"`` reads only that.
@@ -42,6 +43,7 @@ from appliance.storage.keys import (
     TELEMETRY_TREE,
     ParsedKey,
     SchemaSource,
+    is_side_tree,
     resolve_schemas,
     tree_for_namespace,
 )
@@ -75,6 +77,7 @@ class Filter:
     include_invalid: bool = False
     schemas: SchemaSource = None
     defaults: Mapping[str, Allowed] = field(default_factory=dict)
+    side_trees: bool = True     # with `trees` None: the side trees too (a file names them)
     _plans: dict[Schema, list[Allowed | None] | None] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
@@ -110,7 +113,7 @@ class Filter:
         dims = parse_dimensions(obj.get("dimensions", []), allow_empty=True)
         return cls(trees=trees, conditions={d.field_name: d.allowed for d in dims},
                    include_valid=include_valid, include_invalid=include_invalid,
-                   schemas=schemas, defaults=FILE_DEFAULTS)
+                   schemas=schemas, defaults=FILE_DEFAULTS, side_trees=False)
 
     @classmethod
     def from_file(cls, path: str | Path, schemas: SchemaSource = None) -> Filter:
@@ -135,7 +138,9 @@ class Filter:
             tree = tree[len(_INVALID_PREFIX):]
         elif not self.include_valid or tree == INVALID_TREE:
             return False
-        return self.trees is None or tree in self.trees
+        if self.trees is None:
+            return self.side_trees or not is_side_tree(tree)
+        return tree in self.trees
 
     def allows_prefix(self, tree: str, values: Sequence[str],
                       schema: Schema | None = None) -> bool:
@@ -195,4 +200,4 @@ def _parse_namespace(raw: Any) -> frozenset[str] | None:
             raise SchemaError(f"\"namespace\" items must be non-empty strings, not {item!r}")
     if "*" in items:
         return None
-    return frozenset(tree_for_namespace(n) for n in items)
+    return frozenset(n if is_side_tree(n) else tree_for_namespace(n) for n in items)

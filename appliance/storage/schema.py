@@ -334,7 +334,8 @@ class Schema:
 
 
 class SchemaRegistry:
-    """Which schema a store tree uses: `telemetry` for ``telemetry``, `generic` for the rest.
+    """Which schema a store tree uses: `telemetry` for ``telemetry`` and its side tree
+    ``telemetry-unknown-histograms``, `generic` for the rest.
 
     A tree of the invalid store, ``invalid/<tree>``, uses the schema of ``<tree>``.
     Call it with a tree name; it is the ``schemas`` argument of the key functions.
@@ -347,4 +348,5 @@ class SchemaRegistry:
     def __call__(self, tree: str) -> Schema:
         if tree.startswith("invalid/"):
             tree = tree[len("invalid/"):]
-        return self.telemetry if tree == "telemetry" else self.generic
+        telemetry = tree == "telemetry" or tree == "telemetry-unknown-histograms"
+        return self.telemetry if telemetry else self.generic

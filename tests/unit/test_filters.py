@@ -110,6 +110,17 @@ def test_namespaces_are_given_as_submitted():
     assert Filter.from_dict({"namespace": ["a", "*"]}).allows_tree("b")
 
 
+def test_the_side_tree_is_read_only_when_named():
+    side = "telemetry-unknown-histograms"
+    assert not Filter.from_dict({}).allows_tree(side)
+    assert not Filter.from_dict({"namespace": "*"}).allows_tree(side)
+    named = Filter.from_dict({"namespace": side, "dimensions": [
+        {"field_name": "appName", "allowed_values": ["Firefox"]}]})
+    assert named.allows_tree(side) and not named.allows_tree("telemetry")
+    assert named.allows(side, ["saved-session", "Firefox", "release", "23.0", "1", "20131002"])
+    assert Filter.all().allows_tree(side)     # store ls and export see it
+
+
 def test_include_invalid():
     valid_only = Filter.from_dict({"namespace": "telemetry"})
     both = Filter.from_dict({"include_invalid": True})

@@ -15,7 +15,9 @@ from appliance.ledger.pending import PendingConversion
 from appliance.ledger.reconcile import day_rows
 from appliance.spool import RecordIds, SegmentAppender, SpoolDir, SpoolRecord
 from appliance.storage.checkpoint import Checkpoint, CheckpointLog
+from appliance.storage.keys import UNKNOWN_HISTOGRAMS_TREE, holds_records
 from appliance.storage.schema import SchemaRegistry
+from tests import pings
 from tests.stores import NS_2026, config_for, make_spool
 
 DAY = "20261118"  # the day of NS_2026
@@ -150,6 +152,31 @@ def test_a_converted_spool_reconciles_and_a_deleted_file_does_not(tmp_path):
     assert broken["problem"] == (
         f"converted + invalid 40 != exported 0 + in the local store {40 - lost}: "
         f"{lost} record{'s' if lost != 1 else ''} missing from the store")
+
+
+def test_side_lines_of_unknown_histograms_are_not_counted_as_records(tmp_path):
+    spool, appender = _spool(tmp_path)
+    ids = RecordIds()
+    batch = []
+    for i in range(6):
+        ping = pings.ping(i)
+        if i % 2:
+            ping["histograms"]["MYSTERY"] = {"values": {"1": i}}
+        batch.append(SpoolRecord(ids.next(), NS_2026 + i, f"/submit/telemetry/d{i}/{pings.DIMS}",
+                                 json.dumps(ping).encode()))
+    appender.append(batch)
+    appender.rotate()
+    accepted = AcceptedLedger(tmp_path / "ledger")
+    accepted.recover(spool)
+    config, _ = config_for(tmp_path)
+    converter_loop(config).drain()
+
+    side = list((tmp_path / "store" / UNKNOWN_HISTOGRAMS_TREE).rglob("*.zst"))
+    assert [int(f.name.split(".")[-2]) for f in side] == [3]      # d1, d3 and d5
+    [row] = _rows(tmp_path, accepted)
+    assert (row["converted"], row["pending_export"], row["reconciled"]) == (6, 6, True)
+    assert not holds_records(side[0].relative_to(tmp_path / "store").as_posix())
+    assert holds_records(f"telemetry/{pings.DIMS}/20261118")
 
 
 def test_the_gate_holds_conversion_until_the_accepted_counts_are_saved(tmp_path):
