@@ -20,8 +20,10 @@ A filter file has the schema format plus two optional top-level keys::
   2013 key did); ``"only"`` reads only that.
 - ``dimensions`` are matched by ``field_name``, not by position, against the
   *sanitised* key segments: list items are sanitised before comparing
-  ("Firefox OS" matches the segment ``Firefox_OS``); range bounds are compared
-  as written, by string comparison. ``OTHER`` and ``UNKNOWN`` are ordinary
+  ("Firefox OS" matches the segment ``Firefox_OS``); in a tree whose schema
+  sanitises as in 2013, ``-`` and ``_`` compare equal, so "saved-session"
+  selects ``saved_session`` and the ``saved-session`` of older stores alike.
+  Range bounds are compared as written, by string comparison. ``OTHER`` and ``UNKNOWN`` are ordinary
   values. A dimension the filter does not mention allows every value. A
   condition on a field that a tree's schema lacks excludes that tree, unless it
   is ``"*"``. An empty or missing ``dimensions`` list allows everything.
@@ -162,17 +164,23 @@ class Filter:
         return len(values) == len(schema) and self.allows_prefix(tree, values, schema)
 
     def allows_key(self, key: ParsedKey) -> bool:
-        """`allows` for a parsed key (its dimension names are used, not a schema lookup)."""
+        """`allows` for a parsed key (its dimension names are used; its tree's schema only
+        to know whether it sanitises as in 2013)."""
         if not self.allows_tree(key.tree):
             return False
+        try:
+            schema = self._schema_of(key.tree)
+        except KeyError:  # BadKey: a mapping without this tree
+            schema = None
         for name, cond in self.conditions.items():
             value = key.dimensions.get(name)
             if value is None:
                 if not isinstance(cond, AnyValue):
                     return False
-            elif not cond.matches(value):
+            elif not _for_schema(cond, schema).matches(value):
                 return False
-        return all(cond.matches(value) for name, cond in self.defaults.items()
+        return all(_for_schema(cond, schema).matches(value)
+                   for name, cond in self.defaults.items()
                    if (value := key.dimensions.get(name)) is not None)
 
     def _plan(self, schema: Schema) -> list[Allowed | None] | None:
@@ -183,11 +191,16 @@ class Filter:
                    for n, c in self.conditions.items()):
                 plan = None
             else:
-                plan = [None if isinstance(c, AnyValue) else c
+                plan = [None if c is None or isinstance(c, AnyValue) else _for_schema(c, schema)
                         for c in (self.conditions.get(n, self.defaults.get(n))
                                   for n in schema.field_names)]
             self._plans[schema] = plan
         return self._plans[schema]
+
+
+def _for_schema(cond: Allowed, schema: Schema | None) -> Allowed:
+    """`cond` (already `for_keys`) as tested against the segments of `schema`'s trees."""
+    return cond.for_2013_keys() if schema is not None and schema.rule_2013 else cond
 
 
 def _parse_namespace(raw: Any) -> frozenset[str] | None:

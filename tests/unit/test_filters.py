@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from appliance.storage.filters import Filter
-from appliance.storage.keys import Partition, partition_key, walk_partitions
+from appliance.storage.keys import Partition, parse_key, partition_key, walk_partitions
 from appliance.storage.schema import Schema, SchemaError, SchemaRegistry
 
 TELEMETRY = Schema.telemetry_default()
@@ -342,3 +342,33 @@ def test_walk_tolerates_directories_vanishing(store, monkeypatch):
     monkeypatch.setattr(os, "scandir", flaky)
     found = list(walk_partitions(store, Filter.from_dict({})))
     assert {p.values for p in found} == {tuple(v) for v in TEL_PARTS if v[1] != "Thunderbird"}
+
+
+def test_telemetry_segments_compare_dash_and_underscore_alike():
+    # The 2013 rule writes saved_session; stores of earlier versions hold saved-session.
+    for written in (["saved-session"], ["saved_session"]):
+        f = Filter.from_dict({"dimensions": [
+            {"field_name": "reason", "allowed_values": written}]})
+        assert f.allows_prefix("telemetry", ["saved_session"])
+        assert f.allows_prefix("telemetry", ["saved-session"])
+        assert not f.allows_prefix("telemetry", ["idle_daily"])
+        for reason in ("saved-session", "saved_session"):
+            assert f.allows_key(parse_key(f"telemetry/{reason}/a/b/c/d/e/f.zst"))
+    # Generic trees keep "-" in their segments and compare exactly.
+    f = Filter.from_dict({"namespace": "*", "dimensions": [
+        {"field_name": "docType", "allowed_values": ["first-shutdown"]}]})
+    assert f.allows_prefix("addons", ["main", "first-shutdown"])
+    assert not f.allows_prefix("addons", ["main", "first_shutdown"])
+
+
+def test_a_store_written_before_the_2013_rule_is_read_with_the_new_one(tmp_path):
+    old = ["saved-session", "Firefox", "nightly", "27.0a1", "20131001030204", "20131002"]
+    new = TELEMETRY.partition({"reason": "saved-session", "appName": "Firefox",
+                               "appUpdateChannel": "nightly", "appVersion": "27.0a1",
+                               "appBuildID": "20131001030204", "submission_date": "20131003"})
+    assert new[0] == "saved_session"
+    for values in (old, new):
+        (tmp_path / partition_key("telemetry", values)).mkdir(parents=True)
+    f = Filter.from_dict({"dimensions": [
+        {"field_name": "reason", "allowed_values": ["saved-session"]}]})
+    assert [list(p.values) for p in walk_partitions(tmp_path, f)] == [old, new]

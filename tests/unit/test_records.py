@@ -122,7 +122,7 @@ def test_quarantine_writes_the_record_to_invalid_without_reading_its_body(conver
     result = converter.quarantine(record(b"anything"), "converter_crash", "3 crashes")
     entry = invalid_entry(result)
     assert (entry["reason"], entry["detail"]) == ("converter_crash", "3 crashes")
-    assert result.partition.startswith("invalid/telemetry/saved-session/Firefox/")
+    assert result.partition.startswith("invalid/telemetry/saved_session/Firefox/")
     assert converter.invalid_by_reason == {"converter_crash": 1}
 
 
