@@ -19,6 +19,7 @@ from appliance.mr.dedupe import arrival, input_node, load_winners
 from appliance.mr.inputs import RemoteInput, SpoolInput
 from appliance.mr.job import Job, JobError, load_job
 from appliance.mr.keys import canonical_key, partition_of
+from appliance.mr.layout2013 import SOURCE_2013, records_2013
 from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, write_groups
 from appliance.mr.sources import Record, remote_records, spool_records, store_records
 
@@ -145,7 +146,7 @@ class Mapper:
         if isinstance(f, RemoteInput):
             return remote_records(f, self.spec.convert_config)
         if not isinstance(f, SpoolInput):
-            return store_records(f)
+            return records_2013(f) if f.source == SOURCE_2013 else store_records(f)
         if self.converter is None:
             from appliance.convert.factory import record_converter
 
