@@ -13,7 +13,6 @@ import pytest
 from appliance.cli import reconvert_cmd
 from appliance.cli.common import CommandError
 from appliance.convert.factory import converter_loop
-from appliance.ledger.accepted import AcceptedLedger
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.local import scan_store
 from appliance.ledger.reconcile import day_rows
@@ -24,7 +23,7 @@ from appliance.storage.keys import UNKNOWN_HISTOGRAMS_TREE
 from appliance.storage.schema import SchemaRegistry
 from tests import pings
 from tests.integration.test_poison_records import read_zst, store_outcomes
-from tests.stores import NS_2026, config_for
+from tests.stores import NS_2026, config_for, spool_pings
 
 LATE_REVISION = "fedcba987654"
 
@@ -145,21 +144,12 @@ def test_invalid_files_already_exported_are_left_out(tmp_path):
 
 
 def test_unknown_histograms_of_reconverted_records_go_to_the_side_tree_once(tmp_path):
-    spool = SpoolDir(tmp_path / "spool")
-    spool.create()
-    appender = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=1e9,
-                               fsync=False)
-    ids, batch = RecordIds(), []
+    docs = {}
     for i in range(12):
-        ping = json.loads(late_ping(i)) if i % 2 else pings.ping(i)
+        docs[f"d{i}"] = ping = json.loads(late_ping(i)) if i % 2 else pings.ping(i)
         if i % 4 < 2:
             ping["histograms"]["MYSTERY"] = {"values": {"1": i}}
-        batch.append(SpoolRecord(ids.next(), NS_2026 + i, f"/submit/telemetry/d{i}/{pings.DIMS}",
-                                 json.dumps(ping).encode()))
-    appender.append(batch)
-    appender.rotate()
-    accepted = AcceptedLedger(tmp_path / "ledger")
-    assert accepted.recover(spool) == 12
+    accepted = spool_pings(tmp_path, docs)
     config, _ = config_for(tmp_path)
     converter_loop(config).drain()
     install_late_spec(tmp_path)
@@ -177,7 +167,7 @@ def test_unknown_histograms_of_reconverted_records_go_to_the_side_tree_once(tmp_
     records = {doc: where for doc, where in store_outcomes(store).items()}
     assert all(records[f"d{i}"].count("ok") == (2 if i % 4 < 2 else 1) for i in range(12))
     # Every day reconciles: the side lines are not records.
-    checkpoint = CheckpointLog(store, spool.root).load()
+    checkpoint = CheckpointLog(store, tmp_path / "spool").load()
     [row] = day_rows(accepted.days, DayCounts(checkpoint.ledger), {}, {},
                      scan_store(store, SchemaRegistry()), frozenset(), export_enabled=False)
     assert (row["accepted"], row["converted"], row["invalid"]) == (12, 12, {})

@@ -18,7 +18,7 @@ from appliance.storage.checkpoint import Checkpoint, CheckpointLog
 from appliance.storage.keys import UNKNOWN_HISTOGRAMS_TREE, holds_records
 from appliance.storage.schema import SchemaRegistry
 from tests import pings
-from tests.stores import NS_2026, config_for, make_spool
+from tests.stores import NS_2026, config_for, make_spool, spool_pings
 
 DAY = "20261118"  # the day of NS_2026
 NEXT_DAY_NS = NS_2026 + 86_400 * 10**9
@@ -155,19 +155,10 @@ def test_a_converted_spool_reconciles_and_a_deleted_file_does_not(tmp_path):
 
 
 def test_side_lines_of_unknown_histograms_are_not_counted_as_records(tmp_path):
-    spool, appender = _spool(tmp_path)
-    ids = RecordIds()
-    batch = []
-    for i in range(6):
-        ping = pings.ping(i)
-        if i % 2:
-            ping["histograms"]["MYSTERY"] = {"values": {"1": i}}
-        batch.append(SpoolRecord(ids.next(), NS_2026 + i, f"/submit/telemetry/d{i}/{pings.DIMS}",
-                                 json.dumps(ping).encode()))
-    appender.append(batch)
-    appender.rotate()
-    accepted = AcceptedLedger(tmp_path / "ledger")
-    accepted.recover(spool)
+    docs = {f"d{i}": pings.ping(i) for i in range(6)}
+    for i in (1, 3, 5):
+        docs[f"d{i}"]["histograms"]["MYSTERY"] = {"values": {"1": i}}
+    accepted = spool_pings(tmp_path, docs)
     config, _ = config_for(tmp_path)
     converter_loop(config).drain()
 
