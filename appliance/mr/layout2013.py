@@ -13,6 +13,7 @@ Each file holds one ``<docId>\\t<json>`` line per record (``.lzma`` is the
 files of such a tree that a filter selects, pruning directories by their
 values as `walk_partitions` does for the store; `records_2013` reads one. The
 values are the path's, as 2013 jobs received them in ``dims``.
+`select_dir_inputs` reads a directory given as a job's input either way.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from appliance.mr.inputs import InputFile
+from appliance.mr.inputs import InputFile, select_inputs
 from appliance.storage.keys import TELEMETRY_TREE
 from appliance.storage.schema import Schema, is_safe_segment
 
@@ -83,6 +84,33 @@ def select_2013_inputs(root: Path, flt, schema: Schema) -> list[InputFile]:
     if flt.allows_prefix(TELEMETRY_TREE, [], schema=schema):
         descend(Path(root), [])
     return sorted(found)
+
+
+class NothingToRead(ValueError):
+    """A directory given as a job's input holds no file a job can read."""
+
+
+def select_dir_inputs(directory: Path, flt, schemas) -> tuple[list[InputFile], list[str]]:
+    """The inputs of a directory given as a job's input, and notes for the user: its store
+    files, or, when it holds none, its 2013 files; `NothingToRead` if it holds neither
+    (whatever the filter), so that a wrong directory is not a job over nothing. No
+    filter (None) selects every partition but the side trees."""
+    from appliance.storage.filters import Filter
+    from appliance.storage.keys import resolve_schemas
+
+    flt = flt if flt is not None else Filter.all_records()
+    files = select_inputs(directory, flt, schemas)
+    if files:
+        return files, []
+    if has_2013_files(directory):
+        files = select_2013_inputs(directory, flt, resolve_schemas(schemas)(TELEMETRY_TREE))
+        return files, [f"{directory}: files of the 2013 server (<dims>/<appBuildID>."
+                       f"<submission_date>.v2.log.<uuid>.lzma); the filter selects {len(files)}"]
+    if select_inputs(directory, Filter.all(), schemas):
+        return [], []
+    raise NothingToRead(f"{directory} holds neither store files (<tree>/<dims>/*.zst) nor "
+                        f"files of the 2013 server (<dims>/<appBuildID>.<submission_date>."
+                        f"v2.log.<uuid>.lzma or .xz): nothing to read")
 
 
 def records_2013(f: InputFile) -> Iterator[tuple]:

@@ -22,9 +22,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.mr.inputs import select_inputs
-from appliance.mr.layout2013 import has_2013_files, select_2013_inputs
+from appliance.mr.layout2013 import NothingToRead, select_dir_inputs
 from appliance.mr.snapshot import LocalSnapshot, SnapshotError, take_snapshot
+from appliance.storage.filters import Filter
 
 MODES = ("all", "local", "remote")
 PIN_ATTEMPTS = 3
@@ -76,9 +76,15 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
     `<data_dir>/tmp`), which must be on the data dir's file system. With `download` false the
     S3 objects are only listed, as `RemoteInput`s that the workers fetch (the Dask runner)."""
     inputs = JobInputs()
+    flt = flt if flt is not None else Filter.all_records()
     try:
         if store is not None:
-            _store_inputs(store, flt, schemas, inputs)
+            if not store.is_dir():
+                raise InputError(f"no store at {store}")
+            try:
+                inputs.files, inputs.notes = select_dir_inputs(store, flt, schemas)
+            except NothingToRead as e:
+                raise InputError(str(e)) from None
             return inputs
         tmp_dir = tmp_dir or config.data_dir / "tmp"
         if local:
@@ -97,29 +103,6 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
         raise
     inputs.files.sort(key=lambda f: f.path)
     return inputs
-
-
-def _store_inputs(store: Path, flt, schemas, inputs: JobInputs) -> None:
-    """The files of another store directory, or of a tree of the 2013 server's published
-    files (`appliance.mr.layout2013`) when it holds no store files; a directory with
-    neither is an error, not a job over nothing."""
-    from appliance.storage.filters import Filter
-    from appliance.storage.keys import TELEMETRY_TREE, resolve_schemas
-
-    if not store.is_dir():
-        raise InputError(f"no store at {store}")
-    inputs.files = select_inputs(store, flt, schemas)
-    if inputs.files:
-        return
-    if has_2013_files(store):
-        inputs.files = select_2013_inputs(store, flt, resolve_schemas(schemas)(TELEMETRY_TREE))
-        inputs.notes.append(f"{store}: files of the 2013 server (<dims>/<appBuildID>."
-                            f"<submission_date>.v2.log.<uuid>.lzma); the filter selects "
-                            f"{len(inputs.files)}")
-    elif not select_inputs(store, Filter.all(), schemas):
-        raise InputError(f"{store} holds neither store files (<tree>/<dims>/*.zst) nor files "
-                         f"of the 2013 server (<dims>/<appBuildID>.<submission_date>.v2.log."
-                         f"<uuid>.lzma or .xz): nothing to read")
 
 
 def _node(config):

@@ -79,7 +79,7 @@ class Filter:
     include_invalid: bool = False
     schemas: SchemaSource = None
     defaults: Mapping[str, Allowed] = field(default_factory=dict)
-    side_trees: bool = True     # with `trees` None: the side trees too (a file names them)
+    side_trees: bool = False    # with `trees` None: the side trees too (else only by name)
     _plans: dict[Schema, list[Allowed | None] | None] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
@@ -94,7 +94,13 @@ class Filter:
 
     @classmethod
     def all(cls) -> Filter:
-        """Every partition of every tree, valid and invalid."""
+        """Every partition of every tree, valid and invalid, and of the side trees."""
+        return cls(trees=None, include_valid=True, include_invalid=True, side_trees=True)
+
+    @classmethod
+    def all_records(cls) -> Filter:
+        """`all` but the side trees, whose lines are not records: what a job without a
+        filter reads."""
         return cls(trees=None, include_valid=True, include_invalid=True)
 
     @classmethod
@@ -115,7 +121,7 @@ class Filter:
         dims = parse_dimensions(obj.get("dimensions", []), allow_empty=True)
         return cls(trees=trees, conditions={d.field_name: d.allowed for d in dims},
                    include_valid=include_valid, include_invalid=include_invalid,
-                   schemas=schemas, defaults=FILE_DEFAULTS, side_trees=False)
+                   schemas=schemas, defaults=FILE_DEFAULTS)
 
     @classmethod
     def from_file(cls, path: str | Path, schemas: SchemaSource = None) -> Filter:
