@@ -170,14 +170,16 @@ def test_long_values_are_capped_with_a_hash():
     assert len(sanitise("日" * 1000)) == MAX_SEGMENT
 
 
-@given(st.one_of(st.none(), st.text()))
-def test_sanitise_is_safe_and_idempotent(value):
-    out = sanitise(value)
+@given(st.one_of(st.none(), st.text()), st.sampled_from([sanitise, sanitise_2013]))
+def test_sanitise_is_safe_and_idempotent(value, rule):
+    out = rule(value)
     assert is_safe_segment(out)
     assert 1 <= len(out) <= MAX_SEGMENT
     assert out not in (".", "..") and "/" not in out and "\x00" not in out
     assert out.encode("ascii")
-    assert sanitise(out) == out
+    assert rule(out) == out
+    if rule is sanitise_2013:
+        assert "-" not in out
 
 
 # --- schemas -------------------------------------------------------------------------------
