@@ -22,12 +22,12 @@ Which documents are converted:
 - not a JSON object -> ConversionError("not_an_object");
 - no "ver" key (not a classic ping: generic-edge documents, unified pings)
   and "ver": 2 (already converted) -> returned unchanged, converted=False;
-- any other "ver" -> unchanged (converted=False) by default, or
-  ConversionError("unsupported_version") with unknown_version="reject" (what
-  the 2013 server did for versions it did not know);
 - "ver": 3 (a Firefox OS 1.3 "first time use" ping) -> converted as the 2013
   server did (`convert_fxos`): a new "info" built from its flat
   "deviceinfo.*" keys, "pingID" removed, "ver" 2;
+- any other "ver" -> unchanged (converted=False) by default, or
+  ConversionError("unsupported_version") with unknown_version="reject" (what
+  the 2013 server did for versions it did not know);
 - "ver": 1 -> needs "info" (object); with "histograms" it needs
   "info.revision", without "info.revision" it must have no "histograms" (then
   there is nothing to convert and only "ver" changes, as in 2013).

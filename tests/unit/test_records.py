@@ -181,3 +181,15 @@ def test_unknown_histograms_go_to_the_side_tree_keyed_by_doc_id(converter):
 
 def test_a_record_without_unknown_histograms_has_no_side_line(converter):
     assert converter.convert(record(pings.body(1))).side is None
+
+
+def test_a_firefox_os_ping_is_partitioned_by_the_info_its_conversion_made(converter):
+    fxos = {"ver": 3, "pingID": "p", "deviceinfo.update_channel": "nightly",
+            "deviceinfo.platform_build_id": "20140101000000",
+            "deviceinfo.platform_version": "1.3.0.0-prerelease"}
+    result = converter.convert(record(json.dumps(fxos).encode(), "/submit/telemetry/fx1"))
+    assert result.invalid_reason is None
+    assert result.partition == ("telemetry/ftu/FirefoxOS/nightly/1.3.0.0_prerelease/"
+                                "20140101000000/20261118")
+    doc = json.loads(result.line.partition(b"\t")[2])
+    assert doc["ver"] == 2 and "pingID" not in doc and doc["info"]["reason"] == "ftu"
