@@ -24,7 +24,8 @@ from pathlib import Path
 
 from appliance.config import ConfigError
 from appliance.datadir import DataDir
-from appliance.mr.inputs import RemoteInput, select_inputs
+from appliance.mr.inputs import RemoteInput
+from appliance.mr.layout2013 import NothingToRead, select_dir_inputs
 from appliance.mr.remote import (
     DEFAULT_CACHE_BYTES,
     RemoteError,
@@ -36,6 +37,7 @@ from appliance.mr.resolve import InputConflict, LocalMatch
 from appliance.mr.snapshot import LocalSnapshot, SnapshotError, take_snapshot
 from appliance.node import node_identity
 from appliance.node.identity import IdentityError
+from appliance.storage.filters import Filter
 from appliance.storage.keys import parse_key
 
 MODES = ("all", "local", "remote")
@@ -88,11 +90,15 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
     `<data_dir>/tmp`), which must be on the data dir's file system. With `download` false the
     S3 objects are only listed, as `RemoteInput`s that the workers fetch (the Dask runner)."""
     inputs = JobInputs()
+    flt = flt if flt is not None else Filter.all_records()
     try:
         if store is not None:
             if not store.is_dir():
                 raise InputError(f"no store at {store}")
-            inputs.files = select_inputs(store, flt, schemas)
+            try:
+                inputs.files, inputs.notes = select_dir_inputs(store, flt, schemas)
+            except NothingToRead as e:
+                raise InputError(str(e)) from None
             return inputs
         tmp_dir = tmp_dir or DataDir(config.data_dir).tmp
         if local:

@@ -18,6 +18,7 @@ from appliance.mr.dedupe import arrival, input_node, load_winners
 from appliance.mr.inputs import RemoteInput, SpoolInput
 from appliance.mr.job import Job, JobError, describe_error, load_job
 from appliance.mr.keys import canonical_key, partition_of
+from appliance.mr.layout2013 import SOURCE_2013, records_2013
 from appliance.mr.messages import (
     MapDone,
     MapProgress,
@@ -150,7 +151,7 @@ class Mapper:
         if isinstance(f, RemoteInput):
             return remote_records(f, self.spec.convert_config)
         if not isinstance(f, SpoolInput):
-            return store_records(f)
+            return records_2013(f) if f.source == SOURCE_2013 else store_records(f)
         if self.converter is None:
             # The converter (specs, payload conversion) loads only for jobs that read the spool.
             from appliance.convert.factory import record_converter

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from appliance.storage.filters import Filter
-from appliance.storage.keys import partition_key
+from appliance.storage.keys import parse_key, partition_key
 from appliance.storage.schema import Schema, SchemaError, SchemaRegistry
 from appliance.storage.walk import Partition, walk_partitions
 
@@ -109,6 +109,17 @@ def test_namespaces_are_given_as_submitted():
     assert not f.allows_tree("invalid") and not f.allows_tree("telemetry")
     assert Filter.from_dict({"namespace": "*"}).allows_tree("anything")
     assert Filter.from_dict({"namespace": ["a", "*"]}).allows_tree("b")
+
+
+def test_the_side_tree_is_read_only_when_named():
+    side = "telemetry-unknown-histograms"
+    assert not Filter.from_dict({}).allows_tree(side)
+    assert not Filter.from_dict({"namespace": "*"}).allows_tree(side)
+    named = Filter.from_dict({"namespace": side, "dimensions": [
+        {"field_name": "appName", "allowed_values": ["Firefox"]}]})
+    assert named.allows_tree(side) and not named.allows_tree("telemetry")
+    assert named.allows(side, ["saved-session", "Firefox", "release", "23.0", "1", "20131002"])
+    assert Filter.all().allows_tree(side)     # store ls and export see it
 
 
 def test_include_invalid():
@@ -364,3 +375,33 @@ def test_a_dimension_of_any_selected_schema_is_fine():
     # a schema table without an entry for a tree has nothing to check against
     Filter.from_dict({"version": 1, "dimensions": _dims("colour")},
                      {"other": Schema.of_fields(["a"])}).check_dimensions()
+
+
+def test_telemetry_segments_compare_dash_and_underscore_alike():
+    # The 2013 rule writes saved_session; stores of earlier versions hold saved-session.
+    for written in (["saved-session"], ["saved_session"]):
+        f = Filter.from_dict({"dimensions": [
+            {"field_name": "reason", "allowed_values": written}]})
+        assert f.allows_prefix("telemetry", ["saved_session"])
+        assert f.allows_prefix("telemetry", ["saved-session"])
+        assert not f.allows_prefix("telemetry", ["idle_daily"])
+        for reason in ("saved-session", "saved_session"):
+            assert f.allows_key(parse_key(f"telemetry/{reason}/a/b/c/d/e/f.zst"))
+    # Generic trees keep "-" in their segments and compare exactly.
+    f = Filter.from_dict({"namespace": "*", "dimensions": [
+        {"field_name": "docType", "allowed_values": ["first-shutdown"]}]})
+    assert f.allows_prefix("addons", ["main", "first-shutdown"])
+    assert not f.allows_prefix("addons", ["main", "first_shutdown"])
+
+
+def test_a_store_written_before_the_2013_rule_is_read_with_the_new_one(tmp_path):
+    old = ["saved-session", "Firefox", "nightly", "27.0a1", "20131001030204", "20131002"]
+    new = TELEMETRY.partition({"reason": "saved-session", "appName": "Firefox",
+                               "appUpdateChannel": "nightly", "appVersion": "27.0a1",
+                               "appBuildID": "20131001030204", "submission_date": "20131003"})
+    assert new[0] == "saved_session"
+    for values in (old, new):
+        (tmp_path / partition_key("telemetry", values)).mkdir(parents=True)
+    f = Filter.from_dict({"dimensions": [
+        {"field_name": "reason", "allowed_values": ["saved-session"]}]})
+    assert [list(p.values) for p in walk_partitions(tmp_path, f)] == [old, new]
