@@ -121,6 +121,8 @@ class RevisionSpec(dict):
     Treat it as read-only: it is shared by every caller. `layouts` holds the
     same buckets with their key -> position maps; `skipped` the definitions
     that could not be used (name -> why); `sources` the files it came from.
+    `row_table` is what the compiled converter looks up (convert/rowsjson.py):
+    every name `layout` knows, `STARTUP_` names included, -> (index, n).
     """
 
     def __init__(self, revision: str, layouts: dict[str, BucketLayout],
@@ -130,6 +132,7 @@ class RevisionSpec(dict):
         self.layouts = layouts
         self.skipped = skipped
         self.sources = sources
+        self.row_table = _row_table(layouts)
 
     def layout(self, name: str) -> BucketLayout | None:
         """The layout of a ping's histogram `name` (`STARTUP_X` uses `X`'s); None if unknown."""
@@ -137,6 +140,14 @@ class RevisionSpec(dict):
         if layout is None and name.startswith(STARTUP_PREFIX):
             layout = self.layouts.get(name[len(STARTUP_PREFIX):])
         return layout
+
+
+def _row_table(layouts: dict[str, BucketLayout]) -> dict[str, tuple]:
+    """RevisionSpec.row_table: one lookup answers what `RevisionSpec.layout` would."""
+    entries = {id(layout): (layout.index, layout.n) for layout in layouts.values()}
+    table = {STARTUP_PREFIX + name: entries[id(layout)] for name, layout in layouts.items()}
+    table.update((name, entries[id(layout)]) for name, layout in layouts.items())
+    return table
 
 
 def default_fetch(timeout: float, max_bytes: int = MAX_SPEC_BYTES) -> Fetch:

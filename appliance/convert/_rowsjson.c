@@ -1,0 +1,407 @@
+/* The compiled fast path of histogram conversion (see appliance/convert/rowsjson.py).
+ *
+ * rows_json(histograms, table, unknown, dumps) writes the JSON text of the
+ * converted histograms object, {"NAME":[count_0,...,count_N-1,sum,...],...},
+ * byte for byte what orjson.dumps writes for the rows payload.py builds, or
+ * returns None as soon as one histogram is not on the regular path; the
+ * caller then converts the ping in Python, which knows every error. The
+ * regular path: a name of printable ASCII without '"' or '\', a histogram
+ * object whose "values" object has only canonical bucket keys of its layout
+ * and counts that are ints in [0, 2**64), and statistics that are absent,
+ * null, floats or ints in [-2**63, 2**64).
+ *
+ * Integers are written here (plain decimal, as orjson does). Floats are not:
+ * they are collected and written by one call of `dumps` (orjson.dumps) on
+ * the list of them, and its text is spliced in, so no float is ever
+ * formatted differently from orjson.
+ *
+ * Histograms whose name is not in `table` are put in `unknown`, in order.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define N_STATISTICS 5
+#define MAX_DIGITS 21           /* "-9223372036854775808", "18446744073709551615" */
+
+typedef struct {
+    char *text;                 /* the output, without the floats */
+    Py_ssize_t len, cap;
+    Py_ssize_t *float_at;       /* where each float of `floats` goes in `text` */
+    Py_ssize_t n_floats, floats_cap;
+    PyObject *floats;           /* list */
+    uint64_t *counts;           /* one row's buckets */
+    Py_ssize_t counts_cap;
+} Writer;
+
+static int
+reserve(Writer *w, Py_ssize_t more)
+{
+    Py_ssize_t cap = w->cap ? w->cap : 1 << 16;
+    char *text;
+
+    if (w->len + more <= w->cap) {
+        return 0;
+    }
+    while (cap < w->len + more) {
+        cap *= 2;
+    }
+    text = PyMem_Realloc(w->text, cap);
+    if (text == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    w->text = text;
+    w->cap = cap;
+    return 0;
+}
+
+static void
+put_u64(Writer *w, uint64_t value)
+{
+    char digits[MAX_DIGITS];
+    int n = 0;
+
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    while (n) {
+        w->text[w->len++] = digits[--n];
+    }
+}
+
+static void
+put_i64(Writer *w, long long value)
+{
+    if (value < 0) {
+        w->text[w->len++] = '-';
+        put_u64(w, (uint64_t)0 - (uint64_t)value);
+    } else {
+        put_u64(w, (uint64_t)value);
+    }
+}
+
+/* Remember that `value` (a float) is written at the current position. */
+static int
+put_float(Writer *w, PyObject *value)
+{
+    if (w->n_floats == w->floats_cap) {
+        Py_ssize_t cap = w->floats_cap ? 2 * w->floats_cap : 1024;
+        Py_ssize_t *at = PyMem_Realloc(w->float_at, cap * sizeof(Py_ssize_t));
+        if (at == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        w->float_at = at;
+        w->floats_cap = cap;
+    }
+    if (PyList_Append(w->floats, value) < 0) {
+        return -1;
+    }
+    w->float_at[w->n_floats++] = w->len;
+    return 0;
+}
+
+/* 1 if `name` is written by orjson as it is, between quotes. */
+static int
+plain_name(PyObject *name)
+{
+    const unsigned char *c;
+    Py_ssize_t i, n;
+
+    if (!PyUnicode_CheckExact(name) || !PyUnicode_IS_ASCII(name)) {
+        return 0;
+    }
+    c = PyUnicode_DATA(name);
+    n = PyUnicode_GET_LENGTH(name);
+    for (i = 0; i < n; i++) {
+        if (c[i] < 0x20 || c[i] > 0x7e || c[i] == '"' || c[i] == '\\') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#define IS(key, literal) (memcmp((key), (literal), sizeof(literal) - 1) == 0)
+#define VALUES (-1)
+
+/* Which key of a histogram `key` (an ASCII str) is: VALUES, a statistic's
+ * position, or -2 for any other. By length first: this runs ~3,000 times a ping. */
+static int
+histogram_key(PyObject *key)
+{
+    const char *c = PyUnicode_DATA(key);
+
+    switch (PyUnicode_GET_LENGTH(key)) {
+    case 3:
+        return IS(c, "sum") ? 0 : -2;
+    case 6:
+        return IS(c, "values") ? VALUES : -2;
+    case 7:
+        return IS(c, "log_sum") ? 1 : -2;
+    case 14:
+        return IS(c, "sum_squares_lo") ? 3 : IS(c, "sum_squares_hi") ? 4 : -2;
+    case 15:
+        return IS(c, "log_sum_squares") ? 2 : -2;
+    default:
+        return -2;
+    }
+}
+
+/* Write one statistic; 1 if it is not on the regular path, -1 on error. */
+static int
+put_statistic(Writer *w, PyObject *value)
+{
+    if (value == NULL || value == Py_None) {
+        w->text[w->len++] = '-';
+        w->text[w->len++] = '1';
+        return 0;
+    }
+    if (PyFloat_CheckExact(value)) {
+        return put_float(w, value);
+    }
+    if (PyLong_CheckExact(value)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow == 0) {
+            put_i64(w, v);
+            return 0;
+        }
+        if (overflow > 0) {
+            unsigned long long u = PyLong_AsUnsignedLongLong(value);
+            if (!(u == (unsigned long long)-1 && PyErr_Occurred())) {
+                put_u64(w, u);
+                return 0;
+            }
+            PyErr_Clear();
+        }
+    }
+    return 1;
+}
+
+/* Write `"name":[...]` for one histogram; 1 if it is not on the regular path,
+ * -1 on error. */
+static int
+put_row(Writer *w, PyObject *name, PyObject *hist, PyObject *entry)
+{
+    PyObject *index, *values = NULL, *statistics[N_STATISTICS] = {NULL};
+    PyObject *key, *value, *found;
+    Py_ssize_t n, i, pos = 0, name_len;
+    int k, status;
+
+    if (!PyDict_CheckExact(hist) || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2
+            || !plain_name(name)) {
+        return 1;
+    }
+    index = PyTuple_GET_ITEM(entry, 0);
+    n = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 1));
+    if (!PyDict_CheckExact(index) || n < 0) {
+        PyErr_Clear();
+        return 1;
+    }
+    while (PyDict_Next(hist, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) {
+            return 1;
+        }
+        if (!PyUnicode_IS_ASCII(key)) {
+            continue;
+        }
+        k = histogram_key(key);
+        if (k == VALUES) {
+            values = value;
+        } else if (k >= 0) {
+            statistics[k] = value;
+        }
+    }
+    if (values == NULL || !PyDict_CheckExact(values)) {
+        return 1;
+    }
+    if (n > w->counts_cap) {
+        uint64_t *counts = PyMem_Realloc(w->counts, n * sizeof(uint64_t));
+        if (counts == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        w->counts = counts;
+        w->counts_cap = n;
+    }
+    memset(w->counts, 0, n * sizeof(uint64_t));
+    pos = 0;
+    while (PyDict_Next(values, &pos, &key, &value)) {
+        unsigned long long count;
+        if (!PyLong_CheckExact(value)) {
+            return 1;
+        }
+        count = PyLong_AsUnsignedLongLong(value);     /* negative or >= 2**64: irregular */
+        if (count == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 1;
+        }
+        found = PyDict_GetItemWithError(index, key);
+        if (found == NULL) {
+            PyErr_Clear();
+            return 1;
+        }
+        i = PyLong_AsSsize_t(found);
+        if (i < 0 || i >= n) {
+            PyErr_Clear();
+            return 1;
+        }
+        w->counts[i] = count;
+    }
+    name_len = PyUnicode_GET_LENGTH(name);
+    if (reserve(w, name_len + 6 + (n + N_STATISTICS) * (MAX_DIGITS + 1)) < 0) {
+        return -1;
+    }
+    w->text[w->len++] = '"';
+    memcpy(w->text + w->len, PyUnicode_DATA(name), name_len);
+    w->len += name_len;
+    w->text[w->len++] = '"';
+    w->text[w->len++] = ':';
+    w->text[w->len++] = '[';
+    for (i = 0; i < n; i++) {
+        if (w->counts[i] == 0) {        /* most buckets */
+            w->text[w->len++] = '0';
+        } else {
+            put_u64(w, w->counts[i]);
+        }
+        w->text[w->len++] = ',';
+    }
+    for (k = 0; k < N_STATISTICS; k++) {
+        status = put_statistic(w, statistics[k]);
+        if (status != 0) {
+            return status;
+        }
+        w->text[w->len++] = k + 1 < N_STATISTICS ? ',' : ']';
+    }
+    return 0;
+}
+
+/* The final text: `w->text` with the text of each float (from `dumps`) spliced in. */
+static PyObject *
+splice_floats(Writer *w, PyObject *dumps)
+{
+    PyObject *written, *out;
+    const char *f, *end;
+    char *o;
+    Py_ssize_t i, from = 0;
+
+    if (w->n_floats == 0) {
+        return PyBytes_FromStringAndSize(w->text, w->len);
+    }
+    written = PyObject_CallOneArg(dumps, w->floats);
+    if (written == NULL) {
+        return NULL;
+    }
+    if (!PyBytes_Check(written) || PyBytes_GET_SIZE(written) < 2) {
+        Py_DECREF(written);
+        PyErr_SetString(PyExc_TypeError, "dumps must return bytes");
+        return NULL;
+    }
+    f = PyBytes_AS_STRING(written) + 1;                 /* past '[' */
+    end = PyBytes_AS_STRING(written) + PyBytes_GET_SIZE(written) - 1;
+    out = PyBytes_FromStringAndSize(NULL, w->len + (end - f) - (w->n_floats - 1));
+    if (out == NULL) {
+        Py_DECREF(written);
+        return NULL;
+    }
+    o = PyBytes_AS_STRING(out);
+    for (i = 0; i < w->n_floats; i++) {
+        const char *stop = memchr(f, ',', end - f);
+        if (stop == NULL) {
+            stop = end;
+        }
+        memcpy(o, w->text + from, w->float_at[i] - from);
+        o += w->float_at[i] - from;
+        from = w->float_at[i];
+        memcpy(o, f, stop - f);
+        o += stop - f;
+        f = stop + 1;
+    }
+    memcpy(o, w->text + from, w->len - from);
+    Py_DECREF(written);
+    return out;
+}
+
+PyDoc_STRVAR(rows_json_doc,
+"rows_json(histograms, table, unknown, dumps) -> bytes | None\n\n"
+"See appliance.convert.rowsjson.");
+
+static PyObject *
+rows_json(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *histograms, *table, *unknown, *dumps, *name, *hist, *entry, *result = NULL;
+    Py_ssize_t pos = 0;
+    Writer w = {0};
+    int status;
+
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "rows_json takes 4 arguments");
+        return NULL;
+    }
+    histograms = args[0];
+    table = args[1];
+    unknown = args[2];
+    dumps = args[3];
+    if (!PyDict_Check(histograms) || !PyDict_Check(table) || !PyDict_Check(unknown)) {
+        PyErr_SetString(PyExc_TypeError, "histograms, table and unknown must be dicts");
+        return NULL;
+    }
+    w.floats = PyList_New(0);
+    if (w.floats == NULL || reserve(&w, 1) < 0) {
+        goto done;
+    }
+    w.text[w.len++] = '{';
+    while (PyDict_Next(histograms, &pos, &name, &hist)) {
+        entry = PyDict_GetItemWithError(table, name);
+        if (entry == NULL) {
+            if (PyErr_Occurred() || PyDict_SetItem(unknown, name, hist) < 0) {
+                goto done;
+            }
+            continue;
+        }
+        status = put_row(&w, name, hist, entry);
+        if (status < 0) {
+            goto done;
+        }
+        if (status > 0) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        w.text[w.len++] = ',';      /* reserved by put_row */
+    }
+    if (w.text[w.len - 1] == ',') {
+        w.len--;
+    }
+    if (reserve(&w, 1) < 0) {
+        goto done;
+    }
+    w.text[w.len++] = '}';
+    result = splice_floats(&w, dumps);
+
+done:
+    Py_XDECREF(w.floats);
+    PyMem_Free(w.text);
+    PyMem_Free(w.float_at);
+    PyMem_Free(w.counts);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"rows_json", (PyCFunction)(void (*)(void))rows_json, METH_FASTCALL, rows_json_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_rowsjson",
+    "Compiled histogram conversion to JSON text (see appliance/convert/rowsjson.py).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__rowsjson(void)
+{
+    return PyModule_Create(&module_def);
+}
