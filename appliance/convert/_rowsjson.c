@@ -26,13 +26,18 @@
 #define MAX_DIGITS 21           /* "-9223372036854775808", "18446744073709551615" */
 
 typedef struct {
+    Py_ssize_t position;
+    uint64_t count;
+} Bucket;
+
+typedef struct {
     char *text;                 /* the output, without the floats */
     Py_ssize_t len, cap;
     Py_ssize_t *float_at;       /* where each float of `floats` goes in `text` */
     Py_ssize_t n_floats, floats_cap;
     PyObject *floats;           /* list */
-    uint64_t *counts;           /* one row's buckets */
-    Py_ssize_t counts_cap;
+    Bucket *buckets;            /* one row's non-empty buckets */
+    Py_ssize_t buckets_cap;
 } Writer;
 
 static int
@@ -80,6 +85,47 @@ put_i64(Writer *w, long long value)
         put_u64(w, (uint64_t)0 - (uint64_t)value);
     } else {
         put_u64(w, (uint64_t)value);
+    }
+}
+
+/* "0,0,0,...": a run of empty buckets is one copy from here. */
+#define ZEROS_RUN 512
+static char zeros[2 * ZEROS_RUN];
+
+static void
+put_zeros(Writer *w, Py_ssize_t count)
+{
+    while (count > 0) {
+        Py_ssize_t run = count < ZEROS_RUN ? count : ZEROS_RUN;
+        memcpy(w->text + w->len, zeros, 2 * run);
+        w->len += 2 * run;
+        count -= run;
+    }
+}
+
+static int
+by_position(const void *a, const void *b)
+{
+    Py_ssize_t x = ((const Bucket *)a)->position, y = ((const Bucket *)b)->position;
+    return (x > y) - (x < y);
+}
+
+/* Sort a row's buckets by position: pings list them in order, or nearly. */
+static void
+sort_buckets(Bucket *buckets, Py_ssize_t n)
+{
+    Py_ssize_t i, j;
+
+    if (n > 64) {
+        qsort(buckets, n, sizeof(Bucket), by_position);
+        return;
+    }
+    for (i = 1; i < n; i++) {
+        Bucket b = buckets[i];
+        for (j = i; j > 0 && buckets[j - 1].position > b.position; j--) {
+            buckets[j] = buckets[j - 1];
+        }
+        buckets[j] = b;
     }
 }
 
@@ -150,6 +196,43 @@ histogram_key(PyObject *key)
     }
 }
 
+/* The position of bucket `key` in the ascending `bounds` (the last one of equal
+ * bounds, as in the layout's index), -1 if there is none, or -2 if `key` is not a
+ * plain decimal number (no sign, no leading zero) that this search can decide.
+ * Faster than the index: no hashing of the ping's keys (orjson leaves that to
+ * their first lookup), no dict probe. */
+static Py_ssize_t
+search_bounds(const int64_t *bounds, Py_ssize_t n, PyObject *key)
+{
+    const unsigned char *c;
+    Py_ssize_t length, lo = 0, hi = n, mid, i;
+    uint64_t value = 0;
+
+    if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_ASCII(key)) {
+        return -2;
+    }
+    c = PyUnicode_DATA(key);
+    length = PyUnicode_GET_LENGTH(key);
+    if (length == 0 || length > 18 || (c[0] == '0' && length > 1)) {
+        return -2;                      /* 18 digits always fit in an int64 */
+    }
+    for (i = 0; i < length; i++) {
+        if (c[i] < '0' || c[i] > '9') {
+            return -2;
+        }
+        value = value * 10 + (c[i] - '0');
+    }
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        if (bounds[mid] <= (int64_t)value) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo > 0 && bounds[lo - 1] == (int64_t)value ? lo - 1 : -1;
+}
+
 /* Write one statistic; 1 if it is not on the regular path, -1 on error. */
 static int
 put_statistic(Writer *w, PyObject *value)
@@ -186,12 +269,13 @@ put_statistic(Writer *w, PyObject *value)
 static int
 put_row(Writer *w, PyObject *name, PyObject *hist, PyObject *entry)
 {
-    PyObject *index, *values = NULL, *statistics[N_STATISTICS] = {NULL};
+    PyObject *index, *packed, *values = NULL, *statistics[N_STATISTICS] = {NULL};
+    const int64_t *bounds = NULL;
     PyObject *key, *value, *found;
-    Py_ssize_t n, i, pos = 0, name_len;
+    Py_ssize_t n, i, m, b, next, pos = 0, name_len;
     int k, status;
 
-    if (!PyDict_CheckExact(hist) || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2
+    if (!PyDict_CheckExact(hist) || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3
             || !plain_name(name)) {
         return 1;
     }
@@ -200,6 +284,10 @@ put_row(Writer *w, PyObject *name, PyObject *hist, PyObject *entry)
     if (!PyDict_CheckExact(index) || n < 0) {
         PyErr_Clear();
         return 1;
+    }
+    packed = PyTuple_GET_ITEM(entry, 2);
+    if (PyBytes_CheckExact(packed) && PyBytes_GET_SIZE(packed) == n * (Py_ssize_t)sizeof(int64_t)) {
+        bounds = (const int64_t *)PyBytes_AS_STRING(packed);
     }
     while (PyDict_Next(hist, &pos, &key, &value)) {
         if (!PyUnicode_CheckExact(key)) {
@@ -218,16 +306,17 @@ put_row(Writer *w, PyObject *name, PyObject *hist, PyObject *entry)
     if (values == NULL || !PyDict_CheckExact(values)) {
         return 1;
     }
-    if (n > w->counts_cap) {
-        uint64_t *counts = PyMem_Realloc(w->counts, n * sizeof(uint64_t));
-        if (counts == NULL) {
+    m = PyDict_GET_SIZE(values);
+    if (m > w->buckets_cap) {
+        Bucket *buckets = PyMem_Realloc(w->buckets, m * sizeof(Bucket));
+        if (buckets == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        w->counts = counts;
-        w->counts_cap = n;
+        w->buckets = buckets;
+        w->buckets_cap = m;
     }
-    memset(w->counts, 0, n * sizeof(uint64_t));
+    m = 0;
     pos = 0;
     while (PyDict_Next(values, &pos, &key, &value)) {
         unsigned long long count;
@@ -239,20 +328,25 @@ put_row(Writer *w, PyObject *name, PyObject *hist, PyObject *entry)
             PyErr_Clear();
             return 1;
         }
-        found = PyDict_GetItemWithError(index, key);
-        if (found == NULL) {
+        i = bounds != NULL ? search_bounds(bounds, n, key) : -2;
+        if (i == -2) {                  /* not a plain number: ask the layout's index */
+            found = PyDict_GetItemWithError(index, key);
+            if (found == NULL) {
+                PyErr_Clear();
+                return 1;
+            }
+            i = PyLong_AsSsize_t(found);
+        }
+        if (i < 0 || i >= n || m == w->buckets_cap) {
             PyErr_Clear();
             return 1;
         }
-        i = PyLong_AsSsize_t(found);
-        if (i < 0 || i >= n) {
-            PyErr_Clear();
-            return 1;
-        }
-        w->counts[i] = count;
+        w->buckets[m].position = i;
+        w->buckets[m++].count = count;
     }
+    sort_buckets(w->buckets, m);
     name_len = PyUnicode_GET_LENGTH(name);
-    if (reserve(w, name_len + 6 + (n + N_STATISTICS) * (MAX_DIGITS + 1)) < 0) {
+    if (reserve(w, name_len + 6 + (m + N_STATISTICS) * (MAX_DIGITS + 1) + 2 * n) < 0) {
         return -1;
     }
     w->text[w->len++] = '"';
@@ -261,14 +355,17 @@ put_row(Writer *w, PyObject *name, PyObject *hist, PyObject *entry)
     w->text[w->len++] = '"';
     w->text[w->len++] = ':';
     w->text[w->len++] = '[';
-    for (i = 0; i < n; i++) {
-        if (w->counts[i] == 0) {        /* most buckets */
-            w->text[w->len++] = '0';
-        } else {
-            put_u64(w, w->counts[i]);
+    next = 0;
+    for (b = 0; b < m; b++) {
+        if (w->buckets[b].position < next) {
+            return 1;                   /* two keys for one bucket: not from a real layout */
         }
+        put_zeros(w, w->buckets[b].position - next);
+        put_u64(w, w->buckets[b].count);
         w->text[w->len++] = ',';
+        next = w->buckets[b].position + 1;
     }
+    put_zeros(w, n - next);
     for (k = 0; k < N_STATISTICS; k++) {
         status = put_statistic(w, statistics[k]);
         if (status != 0) {
@@ -385,7 +482,7 @@ done:
     Py_XDECREF(w.floats);
     PyMem_Free(w.text);
     PyMem_Free(w.float_at);
-    PyMem_Free(w.counts);
+    PyMem_Free(w.buckets);
     return result;
 }
 
@@ -403,5 +500,11 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__rowsjson(void)
 {
+    int i;
+
+    for (i = 0; i < ZEROS_RUN; i++) {
+        zeros[2 * i] = '0';
+        zeros[2 * i + 1] = ',';
+    }
     return PyModule_Create(&module_def);
 }

@@ -42,10 +42,23 @@ ROOT = Path(__file__).resolve().parents[2]
 needs_extension = pytest.mark.skipif(not rowsjson.COMPILED, reason="extension not built")
 
 
+# Precomputed layouts (a .buckets.json) that no definition yields: the fast path searches
+# ascending 64-bit bounds and asks the index for the others.
+PRECOMPUTED = {
+    "TIES": [0, 1, 1, 2],                   # the index keeps the last position of "1"
+    "NEGATIVE": [-10, -1, 0, 4],
+    "DESCENDING": [0, 5, 3],
+    "HUGE": [0, 2**62, 2**63 - 1, 2**64],
+    "MAXIMUM": [0, 99, 999_999_999_999_999_999],
+}
+
+
 @pytest.fixture(scope="module")
 def specs(tmp_path_factory) -> SpecStore:
     spec_dir = tmp_path_factory.mktemp("specs")
     (spec_dir / f"{REV}.Histograms.json").write_text(json.dumps(DEFINITIONS))
+    (spec_dir / f"{REV}.buckets.json").write_text(json.dumps({"histograms": {
+        name: {"buckets": bounds} for name, bounds in PRECOMPUTED.items()}}))
     return SpecStore(spec_dir)
 
 
@@ -101,6 +114,13 @@ REGULAR = {
     "not-a-number and infinity, written as null": {"LIN": {
         "values": {"0": 1}, "sum": float("nan"), "log_sum": float("inf")}},
     "extra keys, also beyond ASCII": {"LIN": {"values": {"4": 1}, "ünïcode": 1, "x": [1]}},
+    "tied bounds": {"TIES": {"values": {"1": 5, "2": 1}}},
+    "negative bounds": {"NEGATIVE": {"values": {"-10": 1, "-1": 2, "4": 3}}},
+    "descending bounds": {"DESCENDING": {"values": {"5": 1, "3": 2}}},
+    "bounds beyond 64 bits": {"HUGE": {"values": {"9223372036854775807": 1,
+                                                  "18446744073709551616": 2}}},
+    "the largest bound a key of 18 digits holds": {"MAXIMUM": {"values": {
+        "999999999999999999": 7, "99": 1}}},
 }
 
 
@@ -150,6 +170,9 @@ IRREGULAR = {
     "statistic beyond 64 bits": {"LIN": {"values": {"0": 1}, "sum": 2**64}},
     "a name orjson escapes": {'QUOTE"D': {"values": {"1": 1}}},
     "a name beyond ASCII": {"ÜMLAUT": {"values": {"1": 1}}},
+    "key between tied bounds' neighbours": {"TIES": {"values": {"3": 1}}},
+    "key of 19 digits": {"MAXIMUM": {"values": {"1000000000000000000": 1}}},
+    "key beyond 64 bits": {"MAXIMUM": {"values": {"99999999999999999999": 1}}},
     "a bad histogram after good ones": {"FLAG": {"values": {"0": 1}}, "NOPE": {},
                                         "LIN": {"values": {"0": -5}}},
 }
@@ -180,14 +203,15 @@ def test_declining_leaves_no_unknown_histograms_behind(specs):
 # -- anything at all ----------------------------------------------------------------------
 
 NAMES = st.sampled_from(["LIN", "EXP", "FLAG", "STARTUP_LIN", "STARTUP_FLAG", "NOPE",
-                         'QUOTE"D', "ÜMLAUT", "", "STARTUP_"])
+                         'QUOTE"D', "ÜMLAUT", "", "STARTUP_", *PRECOMPUTED])
 INTEGERS = st.one_of(st.integers(-3, 200), st.integers(-(2**65), 2**65),
                      st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63),
                                       -(2**63) - 1]))
 NUMBERS = st.one_of(INTEGERS, st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
                     st.none(), st.text(max_size=3))
 KEYS = st.one_of(st.sampled_from(["0", "1", "2", "4", "5", "7", "10", "22", "100"]),
-                 st.sampled_from(["04", "+4", "-0", "4.0", " 1", "1 ", "٤", "1e1"]),
+                 st.sampled_from(["04", "+4", "-0", "4.0", " 1", "1 ", "٤", "1e1", "-10", "-1",
+                                  "3", "9223372036854775807", "999999999999999999"]),
                  st.integers(-5, 200).map(str), st.text(max_size=4))
 STATISTIC_NAMES = st.sampled_from(["sum", "log_sum", "log_sum_squares", "sum_squares_lo",
                                    "sum_squares_hi", "range", "other"])
