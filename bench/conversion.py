@@ -73,11 +73,16 @@ def workload(count: int, spec_dir: Path) -> tuple[list[bytes], list[SpoolRecord]
     return bodies, records, converter
 
 
+def arguments(doc: str, pings: int, rounds: int) -> argparse.Namespace:
+    """The command line of a conversion benchmark: --pings and --rounds."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--pings", type=int, default=pings)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    return parser.parse_args()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pings", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(__doc__, pings=400, rounds=3)
     with tempfile.TemporaryDirectory() as tmp:
         bodies, records, converter = workload(args.pings, Path(tmp))
         raw = sum(len(gzip.decompress(b)) for b in bodies)

@@ -12,7 +12,6 @@ Run: `.venv/bin/python -m bench.profile_conversion [--pings N] [--rounds R]`.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gzip
 import tempfile
@@ -23,16 +22,13 @@ import orjson
 
 from appliance.convert.payload import convert_payload
 from appliance.convert.records import decompress, serialise
-from bench.conversion import pure_python, workload
+from bench.conversion import arguments, pure_python, workload
 
 LIMIT = 10 << 20
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pings", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = arguments(__doc__, pings=200, rounds=5)
     with tempfile.TemporaryDirectory() as tmp:
         bodies, records, converter = workload(args.pings, Path(tmp))
         texts = [gzip.decompress(b) for b in bodies]

@@ -62,6 +62,25 @@ reserve(Writer *w, Py_ssize_t more)
     return 0;
 }
 
+/* Make room for `need` items of `size` bytes in *array, whose capacity is *cap. */
+static int
+grow(void **array, Py_ssize_t *cap, Py_ssize_t need, size_t size)
+{
+    void *more;
+
+    if (need <= *cap) {
+        return 0;
+    }
+    more = PyMem_Realloc(*array, need * size);
+    if (more == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *array = more;
+    *cap = need;
+    return 0;
+}
+
 static void
 put_u64(Writer *w, uint64_t value)
 {
@@ -133,15 +152,10 @@ sort_buckets(Bucket *buckets, Py_ssize_t n)
 static int
 put_float(Writer *w, PyObject *value)
 {
-    if (w->n_floats == w->floats_cap) {
-        Py_ssize_t cap = w->floats_cap ? 2 * w->floats_cap : 1024;
-        Py_ssize_t *at = PyMem_Realloc(w->float_at, cap * sizeof(Py_ssize_t));
-        if (at == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        w->float_at = at;
-        w->floats_cap = cap;
+    if (w->n_floats == w->floats_cap
+            && grow((void **)&w->float_at, &w->floats_cap,
+                    w->floats_cap ? 2 * w->floats_cap : 1024, sizeof(Py_ssize_t)) < 0) {
+        return -1;
     }
     if (PyList_Append(w->floats, value) < 0) {
         return -1;
@@ -306,15 +320,9 @@ put_row(Writer *w, PyObject *name, PyObject *hist, PyObject *entry)
     if (values == NULL || !PyDict_CheckExact(values)) {
         return 1;
     }
-    m = PyDict_GET_SIZE(values);
-    if (m > w->buckets_cap) {
-        Bucket *buckets = PyMem_Realloc(w->buckets, m * sizeof(Bucket));
-        if (buckets == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        w->buckets = buckets;
-        w->buckets_cap = m;
+    if (grow((void **)&w->buckets, &w->buckets_cap, PyDict_GET_SIZE(values),
+             sizeof(Bucket)) < 0) {
+        return -1;
     }
     m = 0;
     pos = 0;
@@ -381,7 +389,7 @@ static PyObject *
 splice_floats(Writer *w, PyObject *dumps)
 {
     PyObject *written, *out;
-    const char *f, *end;
+    const char *f, *end, *stop;
     char *o;
     Py_ssize_t i, from = 0;
 
@@ -399,6 +407,14 @@ splice_floats(Writer *w, PyObject *dumps)
     }
     f = PyBytes_AS_STRING(written) + 1;                 /* past '[' */
     end = PyBytes_AS_STRING(written) + PyBytes_GET_SIZE(written) - 1;
+    for (i = 0, stop = f; (stop = memchr(stop, ',', end - stop)) != NULL; stop++) {
+        i++;
+    }
+    if (i != w->n_floats - 1) {         /* so the copies below stay in bounds */
+        Py_DECREF(written);
+        PyErr_SetString(PyExc_ValueError, "dumps wrote an unexpected list of floats");
+        return NULL;
+    }
     out = PyBytes_FromStringAndSize(NULL, w->len + (end - f) - (w->n_floats - 1));
     if (out == NULL) {
         Py_DECREF(written);
@@ -406,7 +422,7 @@ splice_floats(Writer *w, PyObject *dumps)
     }
     o = PyBytes_AS_STRING(out);
     for (i = 0; i < w->n_floats; i++) {
-        const char *stop = memchr(f, ',', end - f);
+        stop = memchr(f, ',', end - f);
         if (stop == NULL) {
             stop = end;
         }

@@ -200,6 +200,13 @@ def test_declining_leaves_no_unknown_histograms_behind(specs):
     assert result.unknown_histograms == ["NOPE", "ZZZ"]
 
 
+@needs_extension
+def test_a_float_list_it_cannot_splice_is_an_error_not_a_wrong_text(specs):
+    hists = {"LIN": {"values": {"0": 1}, "log_sum": 1.5, "log_sum_squares": 2.5}}
+    with pytest.raises(ValueError, match="unexpected list of floats"):
+        rowsjson._compiled(hists, specs.get(REV).row_table, {}, lambda floats: b"[1.5]")
+
+
 # -- anything at all ----------------------------------------------------------------------
 
 NAMES = st.sampled_from(["LIN", "EXP", "FLAG", "STARTUP_LIN", "STARTUP_FLAG", "NOPE",
