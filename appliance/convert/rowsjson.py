@@ -32,7 +32,7 @@ import orjson
 try:
     from appliance.convert._rowsjson import rows_json as _compiled
 except ImportError:     # installed without a C compiler
-    _compiled = None
+    _compiled = None    # type: ignore[assignment]
 
 COMPILED = _compiled is not None
 
