@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test fuzz lint bench bench-ingest binary test-binary clean
+.PHONY: run test typecheck fuzz lint bench bench-ingest binary test-binary clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -23,9 +23,13 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-installed
 	$(BIN)/appliance serve
 
-## test: the whole test suite
-test: $(VENV)/.dev-installed
+## test: the type checker, then the whole test suite
+test: typecheck
 	$(BIN)/python -m pytest
+
+## typecheck: mypy over appliance/ (settings in pyproject.toml; docs/development.md)
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/python -m mypy
 
 ## fuzz: the HTTP parser's differential test against llhttp and h11, long (20,000 examples)
 fuzz: $(VENV)/.dev-installed

@@ -12,10 +12,11 @@ from pathlib import Path
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.logger import Logger
 
+from appliance.datadir import DataDir
+
 log = Logger()
 
 _PR_SET_PDEATHSIG = 1
-SERVER_LOCK = "appliance.lock"  # in the data dir; holds the pid of the server using it
 
 
 class AlreadyLocked(Exception):
@@ -47,7 +48,7 @@ def hold_data_dir(data_dir: Path) -> int:
     file never blocks a restart. Raises DataDirInUse naming the holder's pid.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / SERVER_LOCK
+    path = DataDir(data_dir).server_lock  # holds the pid of the server using the data dir
     try:
         fd = lock_exclusive(path, wait=False)
     except AlreadyLocked:

@@ -1,4 +1,12 @@
-"""`appliance serve`: the receiver and the spool writer in one reactor (DESIGN 2)."""
+"""`appliance serve`: every service of one node on one reactor (DESIGN 2).
+
+In this process: the spool writer and disk guard, the receiver (or, with
+`[receiver] processes` > 1, a pool of receiver children on the same port),
+the reconciliation ledger, the exporter and its node registration in the
+bucket, the job pool and the admin API. In child processes it supervises:
+the converter (`[converter] processes` workers of its own) and one process
+per running job. docs/architecture.md draws them.
+"""
 
 from __future__ import annotations
 
@@ -17,27 +25,28 @@ from appliance import __version__
 from appliance.admin.exposure import check_admin_listen
 from appliance.admin.service import AdminService
 from appliance.config import Config, parse_listen
-from appliance.convert.factory import spec_dir, telemetry_schema
+from appliance.convert.factory import spec_dir
 from appliance.convert.service import ConverterService
+from appliance.datadir import DataDir
 from appliance.disk import DiskGuard
 from appliance.export.exporter import Exporter
 from appliance.export.factory import build_exporter
+from appliance.iothread import IOThread
 from appliance.jobs.pool import JobPool
 from appliance.ledger.monitor import LedgerMonitor
 from appliance.lifecycle import Deadline
 from appliance.listening import listen
 from appliance.node import node_identity
 from appliance.node.registry import CloneWatch, Registration
-from appliance.receiver.drain import DrainingFactory
-from appliance.receiver.factory import receiver_factory, tls_files
+from appliance.receiver.factory import tls_files
 from appliance.receiver.pool import ReceiverPool
+from appliance.receiver.stack import ReceiverStack
 from appliance.receiver.tls import fingerprint, server_options
 from appliance.selfcmd import CONVERTER_WORKER, JOB_WORKER, RECEIVER_WORKER, self_command
 from appliance.spool import SpoolDir, SpoolWriter
-from appliance.spool.factory import disk_guard, spool_writer
 from appliance.spool.fscheck import refuse_unsafe_filesystem
 from appliance.stats import Stats
-from appliance.storage.schema import SchemaRegistry
+from appliance.storage.factory import schema_registry
 
 log = Logger()
 WAITING = "waiting for this node's registration in the bucket"  # why exports wait at start
@@ -68,17 +77,25 @@ class Server:
             log.info("this data dir's node id is now {id} (its first start, or the first "
                      "since node ids were introduced); keys carry {name}",
                      id=self.node.id, name=self.node.name)
-        self._port = None
-        self._factory: DrainingFactory | None = None
+        self.receiving: ReceiverStack | None = None  # this process's writer, disk guard, port
         self.receivers: ReceiverPool | None = None  # with [receiver] processes > 1
-        self.writer: SpoolWriter | None = None
-        self.disk: DiskGuard | None = None
         self.converter: ConverterService | None = None
         self.exporter: Exporter | None = None
         self.ledger: LedgerMonitor | None = None
         self.admin: AdminService | None = None
         self.jobs: JobPool | None = None
+        self.jobs_io = IOThread(reactor, "jobs-io")  # the job pool's rmtree and state writes
         self.registry: CloneWatch | None = None  # with export on: clone detection
+
+    @property
+    def writer(self) -> SpoolWriter | None:
+        """This process's spool writer (idle with receiver children: they have their own)."""
+        return self.receiving.writer if self.receiving is not None else None
+
+    @property
+    def disk(self) -> DiskGuard | None:
+        """The spool file system's free-space guard."""
+        return self.receiving.disk if self.receiving is not None else None
 
     async def start(self) -> Listening:
         """Open the spool, start the writer and the disk guard, then listen."""
@@ -86,7 +103,7 @@ class Server:
         exposed = check_admin_listen(cfg.admin.listen, cfg.admin.allow_remote)  # before anything
         if exposed:
             log.warn("{warning}", warning=exposed)
-        spool = SpoolDir(self.data_dir / "spool")
+        spool = SpoolDir(DataDir(self.data_dir).spool)
         spool.create()
         spec_dir(cfg).mkdir(parents=True, exist_ok=True)  # where `appliance specs add` installs
         refuse_unsafe_filesystem(spool.root)
@@ -96,18 +113,16 @@ class Server:
         if cfg.spool.durability != "fsync":
             log.warn("spool durability is {mode}: a 200 does NOT survive a crash",
                      mode=cfg.spool.durability)
-        self.ledger = LedgerMonitor(self.reactor, self.data_dir, spool, SchemaRegistry(
-            telemetry=telemetry_schema(cfg)), export_enabled=cfg.export.enabled,
-            interval=cfg.admin.ledger_interval, node_id=self.node_id)
+        schemas = schema_registry(cfg)
+        self.ledger = LedgerMonitor(self.reactor, self.data_dir, spool, schemas,
+                                    export_enabled=cfg.export.enabled,
+                                    interval=cfg.admin.ledger_interval, node_id=self.node_id)
         await self.ledger.open()
-        self.writer = spool_writer(cfg, spool, self.reactor, self.stats,
-                                   on_acked=self.ledger.accepted.count)
-        self.writer.start()
-        self.disk = disk_guard(cfg, spool, self.reactor)
-        self.disk.watch(self.writer.probe_if_failing)  # /status recovers with no submission
+        self.receiving = ReceiverStack(cfg, self.reactor, self.stats,
+                                       on_acked=self.ledger.accepted.count)
         if self.log_file is not None:
             self.log_file.watch(self.disk)
-        self.disk.start()
+        self.receiving.start()
         if cfg.export.enabled:
             self.exporter = build_exporter(self.config, self.reactor, self.stats,
                                            ledger=self.ledger.exported)
@@ -121,11 +136,12 @@ class Server:
             self.converter.start()
         self.ledger.start()
         if cfg.jobs.enabled:
-            self.jobs = JobPool(self.reactor, self.data_dir / "jobs", self._worker_argv(JOB_WORKER),
+            self.jobs_io.start()
+            self.jobs = JobPool(self.reactor, DataDir(self.data_dir).jobs,
+                                self._worker_argv(JOB_WORKER),
                                 max_running=cfg.jobs.max_running,
                                 default_timeout=cfg.jobs.timeout, keep=cfg.jobs.keep,
-                                schemas=SchemaRegistry(telemetry=telemetry_schema(cfg)),
-                                disk=self.disk)
+                                schemas=schemas, disk=self.disk, io=self.jobs_io)
             self.jobs.start()
         self.admin = AdminService(self)
         await self.admin.start()
@@ -136,7 +152,7 @@ class Server:
         confirmed, and for good if another live data dir claims the id."""
         export = self.config.export
         registration = Registration(exporter.uploader.client, export.bucket, export.prefix,
-                                    self.node.id, self.node.label)
+                                    self.node.id, self.node.label, wall=self.reactor.seconds)
 
         def changed() -> None:
             watch = self.registry
@@ -173,8 +189,6 @@ class Server:
 
     async def _listen_here(self, host: str, port: int, tls: tuple[Path, Path] | None) -> int:
         """Serve the public port in this process; returns the port."""
-        site = self._factory = receiver_factory(self.config, self.writer, self.disk,
-                                                self.stats, self.reactor, DrainingFactory)
         if tls is not None:
             options = server_options(*tls, self.config.receiver.tls_ciphers)
             endpoint = SSL4ServerEndpoint(self.reactor, port, options, interface=host)
@@ -182,8 +196,10 @@ class Server:
             endpoint = TCP6ServerEndpoint(self.reactor, port, interface=host)
         else:
             endpoint = TCP4ServerEndpoint(self.reactor, port, interface=host)
-        self._port = await listen("[receiver] listen", self.config.receiver.listen, endpoint, site)
-        return self._port.getHost().port
+        port = await listen("[receiver] listen", self.config.receiver.listen, endpoint,
+                            self.receiving.factory)
+        self.receiving.serve(port)
+        return port.getHost().port
 
     async def _start_receivers(self, host: str, port: int,
                                tls: tuple[Path, Path] | None) -> int:
@@ -210,21 +226,13 @@ class Server:
         if self.admin is not None:
             await self.admin.stop()
         jobs = Deferred.fromCoroutine(self.jobs.stop()) if self.jobs is not None else None
-        if self._port is not None:
-            await self._port.stopListening()
-            self._port = None
         if self.receivers is not None:
             await deadline.wait(self.receivers.stop(), "receiver processes")
         converter = self.converter.stop() if self.converter is not None else None
         exporter = (Deferred.fromCoroutine(self.exporter.stop())
                     if self.exporter is not None else None)
-        if self._factory is not None and not await deadline.wait(self._factory.drain(),
-                                                                 "client connections"):
-            self._factory.abort()
-        if self.disk is not None:
-            self.disk.stop()
-        if self.writer is not None:
-            await deadline.wait(self.writer.stop(), "the spool writer")
+        if self.receiving is not None:
+            await self.receiving.stop(deadline)
         if self.ledger is not None:
             await self.ledger.stop()  # after the writer: its last counts are saved
         if converter is not None:
@@ -236,4 +244,5 @@ class Server:
                                 "the node registration")
         if jobs is not None:
             await deadline.wait(jobs, "job workers")
+            self.jobs_io.stop()  # joins its thread once the file work queued is done
         return deadline.missed

@@ -1,13 +1,100 @@
-"""The server's counters, kept in one object on the reactor thread.
+"""The server's counters of ingest and the spool, and the latest reports of the converter
+and the exporter, kept in one object on the reactor thread.
 
-Later stages (admin API, /metrics, the dashboard) read `snapshot()`; writers
-update counters only from the reactor thread, so no locking is needed.
+The admin API's /v1/stats (admin/view.py adds the node, disk, log, store, jobs, rates and
+health), /metrics, `appliance status` and the dashboard read `snapshot()`.
+Counters are updated only on the reactor thread (receiver children and the
+converter child report through the server's process), so no locking is needed.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable
+from typing import Any, Required, TypedDict
+
+
+class LatencySummary(TypedDict):
+    """Recent durations: how many in all, their sum, and p50/p99 (None before the first)."""
+
+    count: int
+    total_seconds: float
+    p50: float | None
+    p99: float | None
+
+
+class IngestCounters(TypedDict):
+    """/v1/stats "ingest"."""
+
+    requests_by_status: dict[str, int]  # status code (as text) -> requests answered
+    requests_by_form: dict[str, int]
+    bytes_received: int
+    latency_seconds: LatencySummary
+    open_connections: int
+
+
+class SpoolCounters(TypedDict):
+    """/v1/stats "spool": the writer's counters (NodeView adds the sealed segments)."""
+
+    records: int
+    bytes: int
+    batches: int
+    segments_sealed: int
+    reappends: int
+    errors: dict[str, int]
+    fsync_seconds: LatencySummary
+
+
+class ConverterCounters(TypedDict, total=False):
+    """/v1/stats "converter": the child's `ConverterCounts` (none before its first report),
+    and whether it runs."""
+
+    running: Required[bool]
+    restarts: Required[int]
+    records: int
+    converted: int
+    invalid: int
+    duplicates: int
+    damaged_regions: int
+    commits: int
+    files: int
+    segments_done: int
+    bytes_in: int
+    idle: bool
+    paused: str | None
+    quarantined: int
+    last_quarantined: str | None
+    invalid_by_reason: dict[str, int]
+    unknown_histograms: dict[str, int]
+
+
+class ExportCounters(TypedDict, total=False):
+    """/v1/stats "export": only `enabled` while export is off."""
+
+    enabled: Required[bool]
+    bucket: str
+    backlog_files: int
+    backlog_bytes: int
+    lag_seconds: float
+    in_flight: int
+    uploaded_files: int
+    uploaded_bytes: int
+    already_there: int
+    throughput_bytes_per_second: float
+    errors: dict[str, int]
+    last_error: str | None
+    problem: str | None
+    held: str | None
+
+
+class CounterSnapshot(TypedDict):
+    """`Stats.snapshot()`: the part of /v1/stats this module keeps."""
+
+    uptime_seconds: float
+    ingest: IngestCounters
+    spool: SpoolCounters
+    converter: dict[str, Any]  # the converter child's last report, as it came
+    export: ExportCounters
 
 
 class Samples:
@@ -39,13 +126,13 @@ class Samples:
         ordered = sorted(self._values)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
-    def summary(self) -> dict:
+    def summary(self) -> LatencySummary:
         return {"count": self.count, "total_seconds": self.total,
                 "p50": self.percentile(50), "p99": self.percentile(99)}
 
 
 class Stats:
-    """Counters for ingest and the spool."""
+    """Counters for ingest and the spool; the converter's and the exporter's last reports."""
 
     def __init__(self, clock: Callable[[], float]):
         self._clock = clock
@@ -62,10 +149,10 @@ class Stats:
         self.spool_errors: Counter[str] = Counter()
         self.fsync_latency = Samples()
         self.open_connections = 0
-        self.converter: dict = {}
-        self.export: dict = {"enabled": False}
+        self.converter: dict[str, Any] = {}
+        self.export: ExportCounters = {"enabled": False}
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> CounterSnapshot:
         """A JSON-ready copy of every counter."""
         return {
             "uptime_seconds": self._clock() - self.started_at,
@@ -87,5 +174,5 @@ class Stats:
                 "fsync_seconds": self.fsync_latency.summary(),
             },
             "converter": dict(self.converter),
-            "export": dict(self.export),
+            "export": self.export.copy(),
         }

@@ -1,13 +1,45 @@
-"""Shared fixtures: a real S3 server (SeaweedFS) for the whole session, a bucket per test."""
+"""Shared fixtures: no logged failure goes unnoticed; a real S3 server (SeaweedFS) for the
+whole session, a bucket per test."""
 
 from __future__ import annotations
 
+import gc
 import re
 import uuid
 
 import pytest
+from twisted.logger import formatEvent, globalLogPublisher
 
 from tests.s3server import SeaweedS3, boto3, find_weed
+
+
+@pytest.fixture(autouse=True)
+def no_logged_failures(request):
+    """Fail a test during which a failure was logged: `log.failure`, `log.err`, or an error
+    left unhandled in a Deferred (logged when the Deferred is collected: hence the gc; one
+    that outlived two collections during the test may be reported by a later one).
+
+    An errback that only logs would otherwise pass silently. A test that means to log a
+    failure says so with `@pytest.mark.logs_failures("why")`.
+    """
+    failures: list[dict] = []
+
+    def observe(event: dict) -> None:
+        if "log_failure" in event:
+            failures.append(event)
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        yield
+        gc.collect(1)  # the young generations: a full collection costs ~0.15 s a test
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    if failures and request.node.get_closest_marker("logs_failures") is None:
+        shown = "\n\n".join(f"{formatEvent(e)}\n{e['log_failure'].getTraceback()}"
+                            for e in failures)
+        pytest.fail(f"{len(failures)} failure(s) logged during the test (mark it "
+                    f"@pytest.mark.logs_failures(reason) if that is expected):\n{shown}",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from twisted.web.server import NOT_DONE_YET, Site
 
 from appliance.admin.request import CHALLENGE, UNAUTHORIZED, AdminRequest, error_body
 from appliance.admin.token import bearer_matches
+from appliance.jobs.pool import JobRefused, JobRequestError, NoOutput, UnknownJob
 
 log = Logger()
 MAX_BODY_BYTES = 4 << 20  # a job request: a script of at most 1 MiB, JSON-escaped, and options
@@ -142,22 +143,21 @@ class AdminResource(Resource):
         pool = getattr(self.view.server, "jobs", None)
         if pool is None:
             raise ApiError(503, "jobs disabled")
-        from appliance.jobs.pool import JobRefused, JobRequestError, NoOutput, UnknownJob
 
         try:
             if not rest:
                 self._allow(method, b"GET", b"POST")
                 if method == b"GET":
-                    return {"jobs": pool.list()}
+                    return {"jobs": [job.to_json() for job in pool.list()]}
                 request.setResponseCode(201)
-                return {"job": pool.submit(self._body(request))}
+                return {"job": pool.submit(self._body(request)).to_json()}
             job_id, action = rest[0], rest[1:]
             if not action:
                 self._allow(method, b"GET")
-                return {"job": pool.get(job_id)}
+                return {"job": pool.get(job_id).to_json()}
             if action == ["cancel"]:
                 self._allow(method, b"POST")
-                return {"job": pool.cancel(job_id)}
+                return {"job": pool.cancel(job_id).to_json()}
             if action in (["output"], ["log"]):
                 self._allow(method, b"GET")
                 offset = _int_arg(request, "offset", 0)

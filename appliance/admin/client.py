@@ -15,9 +15,11 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote, urlencode
 
 from appliance.admin.locations import admin_url_file, default_url, token_path
+from appliance.admin.nodestats import NodeStats
 
 TIMEOUT = 10.0
 
@@ -170,9 +172,9 @@ class AdminClient:
 
     # -- the API ------------------------------------------------------------
 
-    def stats(self) -> dict:
+    def stats(self) -> NodeStats:
         """GET /v1/stats: every counter, health, disk, store, jobs, rates."""
-        return self._json("GET", "/v1/stats")
+        return cast(NodeStats, self._json("GET", "/v1/stats"))
 
     def history(self) -> dict:
         """GET /v1/history: the last samples at 1 s resolution."""

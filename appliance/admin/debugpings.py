@@ -29,13 +29,14 @@ import zstandard
 
 from appliance.convert.metadata import TRAFFIC_DEBUG, headers_of, metadata, traffic
 from appliance.convert.records import Invalid, decompress, parse_json
-from appliance.receiver.routes import FORM_GENERIC, RouteError, parse_submit_path
 from appliance.spool.reader import iter_frames
 from appliance.spool.record import SpoolRecord
 from appliance.spool.segments import SpoolDir
+from appliance.storage.filenames import is_data_file_name
 from appliance.storage.filters import Filter
-from appliance.storage.keys import walk_partitions
 from appliance.storage.schema import OneOf, SchemaRegistry
+from appliance.storage.walk import walk_partitions
+from appliance.submission.routes import FORM_GENERIC, RouteError, parse_submit_path
 
 MAX_PINGS = 200
 MAX_BYTES = 8 << 20
@@ -230,7 +231,7 @@ def _data_files(directory: Path) -> list[Path]:
     try:
         with os.scandir(directory) as it:
             return sorted(Path(e.path) for e in it
-                          if e.name.endswith(".zst") and not e.name.startswith(".")
+                          if is_data_file_name(e.name)
                           and e.is_file(follow_symlinks=False))
     except OSError:
         return []

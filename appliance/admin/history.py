@@ -11,11 +11,14 @@ from collections.abc import Callable
 
 from twisted.internet.task import LoopingCall
 
+from appliance.admin.nodestats import Rates
+from appliance.stats import CounterSnapshot
 
-def counters_sample(snapshot: dict, disk_free_bytes: int) -> dict:
+
+def counters_sample(snapshot: CounterSnapshot, disk_free_bytes: int) -> dict:
     """The fields of one history sample, taken from a Stats snapshot."""
     ingest, spool = snapshot["ingest"], snapshot["spool"]
-    converter, export = snapshot.get("converter") or {}, snapshot.get("export") or {}
+    converter, export = snapshot["converter"], snapshot["export"]
     by_status = ingest["requests_by_status"]
     latency = ingest["latency_seconds"]
     return {
@@ -60,7 +63,7 @@ class History:
     def as_dict(self) -> dict:
         return {"interval_seconds": self.interval, "samples": list(self.samples)}
 
-    def rates(self) -> dict:
+    def rates(self) -> Rates:
         """Requests and bytes per second over the last sampling interval."""
         if len(self.samples) < 2:
             return {"requests_per_s": 0.0, "bytes_per_s": 0.0}

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TOKEN_FILE = "admin.token"
-URL_FILE = "admin.url"
+from appliance.datadir import DataDir
 
 
 def token_path(config) -> Path:
     """`[admin] token_file`, else `<data_dir>/admin.token`."""
     name = config.admin.token_file
-    return Path(name).expanduser() if name else config.data_dir / TOKEN_FILE
+    return Path(name).expanduser() if name else DataDir(config.data_dir).admin_token
 
 
 def admin_url_file(config) -> Path:
     """The file where a running server writes the admin API's actual address."""
-    return config.data_dir / URL_FILE
+    return DataDir(config.data_dir).admin_url
 
 
 def listen_url(listen: str, data_dir: Path) -> str:

@@ -6,6 +6,8 @@ A custom collector reads `NodeView.stats()` and the ledger at scrape time, so
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -13,6 +15,11 @@ from prometheus_client.core import (
     InfoMetricFamily,
     SummaryMetricFamily,
 )
+
+from appliance.admin.nodestats import LatencySummary
+
+if TYPE_CHECKING:  # only for the annotation: view.py needs Twisted, this module does not
+    from appliance.admin.view import NodeView
 
 
 def _gauge(name: str, doc: str, value, labels: dict | None = None) -> GaugeMetricFamily:
@@ -32,13 +39,14 @@ def _by_label(factory, name: str, doc: str, label: str, values: dict):
     return family
 
 
-def _latency(name: str, doc: str, summary: dict) -> SummaryMetricFamily:
+def _latency(name: str, doc: str, summary: LatencySummary) -> SummaryMetricFamily:
     """A Prometheus summary: _count, _sum and the p50/p99 of recent observations."""
     family = SummaryMetricFamily(name, doc, count_value=summary["count"],
                                  sum_value=summary["total_seconds"])
     for q, key in (("0.5", "p50"), ("0.99", "p99")):
-        if summary.get(key) is not None:
-            family.add_sample(name, {"quantile": q}, summary[key])
+        value = summary[key]  # type: ignore[literal-required]  # key is "p50" or "p99"
+        if value is not None:
+            family.add_sample(name, {"quantile": q}, value)
     return family
 
 
@@ -59,7 +67,7 @@ def ledger_totals(days: list[dict]) -> dict:
 class StatsCollector:
     """A prometheus_client collector over a NodeView."""
 
-    def __init__(self, view):
+    def __init__(self, view: NodeView):
         self.view = view
 
     def collect(self):
@@ -68,7 +76,7 @@ class StatsCollector:
         converter, export = s["converter"], s["export"]
         info = InfoMetricFamily("appliance", "Version and node of this appliance")
         info.add_metric([], {"version": s["version"], "node_id": s["node_id"],
-                             "node_label": s.get("node_label", "")})
+                             "node_label": s["node_label"]})
         yield info
         yield _gauge("appliance_uptime_seconds", "Seconds since the server started",
                      s["uptime_seconds"])
@@ -159,7 +167,7 @@ class StatsCollector:
                      totals["unreconciled_days"])
 
 
-def metrics_renderer(view):
+def metrics_renderer(view: NodeView):
     """A function returning the exposition bytes, for AdminResource."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatsCollector(view))

@@ -11,6 +11,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
+from typing import cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
@@ -18,8 +19,21 @@ from twisted.internet.threads import deferToThreadPool
 from appliance import __version__
 from appliance.admin.debugpings import DebugPings
 from appliance.admin.history import History, counters_sample
-from appliance.ledger.accepted import sealed_at
-from appliance.spool.segments import SEALED_PREFIX
+from appliance.admin.nodestats import (
+    ConverterCounters,
+    DiskStats,
+    ExportCounters,
+    Health,
+    JobCounts,
+    LogStats,
+    NodeStats,
+    SpoolBacklog,
+    SpoolStats,
+    StoreStats,
+)
+from appliance.datadir import DataDir
+from appliance.spool.segments import is_sealed_name, is_segment_name, sealed_at
+from appliance.stats import CounterSnapshot
 
 # The converter is "behind" when the oldest sealed segment waits longer than this
 # many commit periods (plus a segment's age): it commits every max_file_age.
@@ -36,7 +50,8 @@ class NodeView:
         self.server = server
         self._wall = wall
         self.history = History(self._sample, server.reactor, wall, size=history_size)
-        self.debug = DebugPings(server.data_dir / "store", server.data_dir / "spool", wall=wall)
+        data = DataDir(server.data_dir)
+        self.debug = DebugPings(data.store, data.spool, wall=wall)
         self._blocking = blocking or (lambda f: deferToThreadPool(
             server.reactor, server.reactor.getThreadPool(), f))
 
@@ -53,7 +68,7 @@ class NodeView:
 
     # -- pieces --------------------------------------------------------------
 
-    def _disk(self) -> dict:
+    def _disk(self) -> DiskStats:
         disk, spool = self.server.disk, self.server.config.spool
         free = disk.free_bytes if disk else 0
         total = disk.total_bytes if disk else 0
@@ -61,7 +76,7 @@ class NodeView:
         return {"free_bytes": free, "total_bytes": total, "watermark_bytes": watermark,
                 "low": disk.low if disk else None}
 
-    def _log(self) -> dict:
+    def _log(self) -> LogStats:
         """The log file: lines dropped (write errors, or below the watermark) and the
         current write error."""
         log_file = getattr(self.server, "log_file", None)
@@ -69,40 +84,40 @@ class NodeView:
             return {"dropped_lines": 0, "failing": None}
         return {"dropped_lines": log_file.dropped, "failing": log_file.failing}
 
-    def _sealed(self) -> dict:
+    def _sealed(self) -> SpoolBacklog:
         """Sealed segments waiting for the converter, how long the oldest has waited, and the
         spool's size on disk (every segment)."""
         names, size = [], 0
-        root = self.server.data_dir / "spool"
+        root = DataDir(self.server.data_dir).spool
         try:
             entries = list(os.scandir(root))
         except FileNotFoundError:
             entries = []
         for entry in entries:
-            if entry.name.endswith(".seg"):
+            if is_segment_name(entry.name):
                 with contextlib.suppress(FileNotFoundError):
                     size += entry.stat().st_size
-                if entry.name.startswith(SEALED_PREFIX):
+                if is_sealed_name(entry.name):
                     names.append(entry.name)
         names.sort()
         oldest = max(0.0, self._wall() - sealed_at(root / names[0])) if names else None
         return {"sealed_segments": len(names), "oldest_sealed_age_seconds": oldest,
                 "size_bytes": size}
 
-    def _store(self) -> dict:
+    def _store(self) -> StoreStats:
         ledger = self.server.ledger
         files = ledger.local_files if ledger is not None else []
         return {"files": len(files), "bytes": sum(f.bytes for f in files),
                 "records": sum(f.records for f in files)}
 
-    def _jobs(self) -> dict:
+    def _jobs(self) -> JobCounts:
         jobs = getattr(self.server, "jobs", None)
         if jobs is None:
             return {"enabled": False}
-        return {"enabled": True, **jobs.counts()}
+        return cast(JobCounts, {"enabled": True, **jobs.counts()})  # a count per JobState
 
-    def health(self, disk: dict, spool_wait: dict, export: dict, log: dict | None = None
-               ) -> dict:
+    def health(self, disk: DiskStats, spool_wait: SpoolBacklog, export: ExportCounters,
+               log: LogStats | None = None) -> Health:
         """{"ok", "problems"}: what an operator must look at, most urgent first."""
         server, problems = self.server, []
         if disk["low"]:
@@ -146,23 +161,30 @@ class NodeView:
 
     # -- endpoints -----------------------------------------------------------
 
-    def stats(self) -> dict:
+    def stats(self) -> NodeStats:
         """GET /v1/stats."""
         server = self.server
-        snapshot = server.stats.snapshot()
+        snapshot: CounterSnapshot = server.stats.snapshot()
         disk = self._disk()
         log = self._log()
         spool_wait = self._sealed()
-        snapshot["spool"].update(spool_wait)
-        snapshot["converter"]["running"] = bool(server.converter and server.converter.running)
-        snapshot["converter"]["restarts"] = server.converter.restarts if server.converter else 0
+        spool: SpoolStats = {**snapshot["spool"], **spool_wait}
+        # The converter child's report comes as it sent it (its ConverterCounts).
+        converter = cast(ConverterCounters, {
+            **snapshot["converter"],
+            "running": bool(server.converter and server.converter.running),
+            "restarts": server.converter.restarts if server.converter else 0})
         return {
             "version": __version__,
             "node_id": server.node_id,
             "node_label": server.node_label,
             "node_registry": server.registry.describe() if server.registry else None,
             "time": self._wall(),
-            **snapshot,
+            "uptime_seconds": snapshot["uptime_seconds"],
+            "ingest": snapshot["ingest"],
+            "spool": spool,
+            "converter": converter,
+            "export": snapshot["export"],
             "health": self.health(disk, spool_wait, snapshot["export"], log),
             "disk": disk,
             "log": log,

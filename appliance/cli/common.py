@@ -20,11 +20,11 @@ def common_options() -> argparse.ArgumentParser:
 
 def load_filter(path, config):
     """(filter or None, schemas) for a `--filter FILE` option; CommandError names the file."""
-    from appliance.convert.factory import telemetry_schema
+    from appliance.storage.factory import schema_registry
     from appliance.storage.filters import Filter
-    from appliance.storage.schema import SchemaError, SchemaRegistry
+    from appliance.storage.schema import SchemaError
 
-    schemas = SchemaRegistry(telemetry=telemetry_schema(config))
+    schemas = schema_registry(config)
     if path is None:
         return None, schemas
     try:

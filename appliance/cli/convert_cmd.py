@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from appliance.cli.common import CommandError
+from appliance.datadir import DataDir
 from appliance.selfcmd import CONVERTER_WORKER
 from appliance.spool import RecordIds, SpoolRecord, read_segment
 from appliance.spool.frame import MAGIC
@@ -92,17 +93,18 @@ def run_worker(args, config, out) -> int:
     from appliance.convert.crashguard import CRASH_MARKER_ENV, crash_on_marker
     from appliance.convert.factory import converter_loop
     from appliance.convert.workers import WorkerDied
-    from appliance.ledger.accepted import LEDGER_DIR, AcceptedGate
+    from appliance.ledger.accepted import AcceptedGate
     from appliance.lifecycle import die_with_parent, lock_exclusive, stop_on_signals
+    from appliance.storage.filenames import CONVERTER_LOCK
 
     stop = threading.Event()
     stop_on_signals(stop)  # before die_with_parent, whose signal may come at once
     die_with_parent()
-    store = config.data_dir / "store"
+    store = DataDir(config.data_dir).store
     store.mkdir(parents=True, exist_ok=True)
     # One converter per store: a converter orphaned by a killed server finishes
     # its generation (it got SIGTERM with its parent) before a new one starts.
-    lock_exclusive(store / ".converter.lock", wait=True)
+    lock_exclusive(store / CONVERTER_LOCK, wait=True)
 
     def report(counts) -> None:
         out.write(json.dumps(dataclasses.asdict(counts)) + "\n")
@@ -113,7 +115,7 @@ def run_worker(args, config, out) -> int:
     if marker:
         loop.converter.convert = crash_on_marker(loop.converter.convert, marker.encode())
     # Convert (and so delete from the spool) only records whose accepted count is saved.
-    loop.gate = AcceptedGate(config.data_dir / LEDGER_DIR)
+    loop.gate = AcceptedGate(DataDir(config.data_dir).ledger)
     try:
         loop.run(stop, idle_wait=config.converter.idle_wait)
     except WorkerDied as e:  # the server restarts this child from the last checkpoint

@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from appliance.cli.common import CommandError, load_filter
-from appliance.cli.store_cmd import file_records, print_partitions
+from appliance.cli.store_cmd import print_partitions
+from appliance.datadir import DataDir
+from appliance.storage.filenames import file_records
 
 
 def add_parser(sub, common) -> None:
@@ -52,8 +54,8 @@ def run_export(args, config, out) -> int:
     from appliance.export.errors import describe
 
     uploader = _uploader(config)
-    retained = config.data_dir / "exported" if config.export.retain_days > 0 else None
-    files = finished_files(config.data_dir / "store")
+    retained = DataDir(config.data_dir).exported if config.export.retain_days > 0 else None
+    files = finished_files(DataDir(config.data_dir).store)
     failed = 0
     with ThreadPoolExecutor(config.export.concurrency) as pool:
         futures = [(f, pool.submit(ship, uploader, f, retained)) for f in files]
@@ -74,7 +76,7 @@ def _status(config, out) -> int:
     from appliance.export.backlog import finished_files
     from appliance.export.errors import describe
 
-    files = finished_files(config.data_dir / "store")
+    files = finished_files(DataDir(config.data_dir).store)
     age = time.time() - files[0].mtime if files else 0.0
     out.write(f"backlog: {len(files)} files, {sum(f.size for f in files)} bytes, "
               f"oldest {age:.0f} s\n")

@@ -10,6 +10,7 @@ the active segment is sealed at the end so the converter can take it.
 from __future__ import annotations
 
 from appliance.cli.common import CommandError
+from appliance.datadir import DataDir
 from appliance.spool.appender import SegmentAppender
 from appliance.spool.rawlog import (
     DETECT_WINDOW,
@@ -48,7 +49,7 @@ def add_parser(sub, common) -> None:
 def run(args, config, out) -> int:
     for name in args.files:
         _check(name)
-    spool = SpoolDir(config.data_dir / "spool")
+    spool = SpoolDir(DataDir(config.data_dir).spool)
     try:
         spool.create()
     except OSError as e:

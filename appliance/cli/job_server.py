@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 from appliance.cli.common import CommandError, admin_client, admin_options
-from appliance.jobs.states import ACTIVE
+from appliance.jobs.record import JobRecord
+from appliance.jobs.request import JobRequest
+from appliance.jobs.states import ACTIVE, JobState
 from appliance.mr.runner import describe_sources
 
 
@@ -91,46 +93,42 @@ def submit(args, config, out) -> int:
                 from None
         except ValueError as e:
             raise CommandError(f"filter {args.filter}: not valid JSON: {e}") from None
-    request = {"script": script, "name": args.script.name, "filter": flt,
-               "mappers": args.mappers, "reducers": args.reducers,
-               "max_errors": args.max_errors, "dedupe": args.dedupe,
-               "inputs": "remote" if args.remote_only else
-                         "local" if args.local_only else "all"}
-    if args.timeout is not None:
-        request["timeout"] = args.timeout
-    if args.runner:
-        request["runner"] = args.runner
-    if args.scheduler:
-        request["scheduler"] = args.scheduler
+    request = JobRequest(script=script, name=args.script.name, filter=flt,
+                         mappers=args.mappers, reducers=args.reducers,
+                         max_errors=args.max_errors, dedupe=args.dedupe,
+                         inputs="remote" if args.remote_only else
+                                "local" if args.local_only else "all",
+                         timeout=args.timeout, runner=args.runner or "",
+                         scheduler=args.scheduler or "")
     client = admin_client(args, config)
-    job = _call(client.submit_job, request)
-    out.write(f"{job['id']}\n")
+    job = JobRecord.from_json(_call(client.submit_job, request.submission()))
+    out.write(f"{job.id}\n")
     out.flush()
     if not args.wait:
         return 0
-    while job["state"] in ACTIVE:
+    while job.state in ACTIVE:
         time.sleep(0.5)  # polling a remote server: there is no event to wait on
-        job = _call(client.job, job["id"])
+        job = JobRecord.from_json(_call(client.job, job.id))
     out.write(describe(job))
-    return 0 if job["state"] == "succeeded" else 1
+    return 0 if job.state is JobState.SUCCEEDED else 1
 
 
-def describe(job: dict) -> str:
+def describe(job: JobRecord) -> str:
     """A job record as a few lines of text."""
-    lines = [f"job {job['id']} ({job['name']}): {job['state']}"]
-    p = job.get("progress") or {}
-    if job["state"] == "running":
+    lines = [f"job {job.id} ({job.name}): {job.state}"]
+    p = job.progress
+    if job.state is JobState.RUNNING:
         lines.append(f"  {p.get('phase')}: {p.get('files_done') or 0}/{p.get('files_total') or 0}"
                      f" files, {p.get('records') or 0} records")
-    s = job.get("summary")
+    s = job.summary
     if s:
         lines.append(f"  input: {s['input_files']} files, {s['records']} records; output: "
                      f"{s['output_records']} records, {s['output_bytes']} bytes; "
                      f"{s['errors']} skipped; {s['elapsed']:.2f} s")
         if s.get("sources"):
             lines.append(f"  sources: {describe_sources(s['sources'])}")
-    if job.get("error") and job["state"] != "succeeded":
-        lines.append("  " + job["error"].replace("\n", "\n  "))
+    if job.error and job.state is not JobState.SUCCEEDED:
+        lines.append("  " + job.error.replace("\n", "\n  "))
     return "\n".join(lines) + "\n"
 
 
@@ -143,10 +141,11 @@ def list_jobs(args, config, out) -> int:
     if not jobs:
         out.write("no jobs\n")
         return 0
-    rows = [(job["id"], job["state"],
-             time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(job["submitted_at"])),
-             str((job.get("progress") or {}).get("records") or 0), job["name"])
-            for job in jobs]
+    records = [JobRecord.from_json(job) for job in jobs]
+    rows = [(job.id, job.state.value,
+             time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(job.submitted_at)),
+             str(job.progress.get("records") or 0), job.name)
+            for job in records]
     header = ("JOB", "STATE", "SUBMITTED", "RECORDS", "NAME")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
@@ -158,7 +157,8 @@ def list_jobs(args, config, out) -> int:
 
 def status(args, config, out) -> int:
     job = _call(admin_client(args, config).job, args.job_id)
-    out.write(json.dumps(job, indent=1) + "\n" if args.json else describe(job))
+    out.write(json.dumps(job, indent=1) + "\n" if args.json
+              else describe(JobRecord.from_json(job)))
     return 0
 
 
@@ -168,20 +168,22 @@ CANCEL_WAIT = 15.0  # the pool's SIGTERM, then SIGKILL 5 s later, and a margin
 def cancel(args, config, out) -> int:
     """Cancel, then wait (bounded) until the job has stopped, so the state shown is the end."""
     client = admin_client(args, config)
-    job = _call(client.cancel_job, args.job_id)
-    if job["state"] not in ACTIVE and job["state"] != "cancelled" and not args.json:
-        out.write(f"job {job['id']} ({job['name']}) already finished ({job['state']}): "
+    answer = _call(client.cancel_job, args.job_id)
+    job = JobRecord.from_json(answer)
+    if job.state not in ACTIVE and job.state is not JobState.CANCELLED and not args.json:
+        out.write(f"job {job.id} ({job.name}) already finished ({job.state}): "
                   f"nothing to cancel\n")
         return 0
     deadline = time.monotonic() + CANCEL_WAIT
-    while job["state"] in ACTIVE and time.monotonic() < deadline:
+    while job.state in ACTIVE and time.monotonic() < deadline:
         time.sleep(0.2)  # polling a remote server: there is no event to wait on
-        job = _call(client.job, args.job_id)
+        answer = _call(client.job, args.job_id)
+        job = JobRecord.from_json(answer)
     if args.json:
-        out.write(json.dumps(job, indent=1) + "\n")
-    elif job["state"] in ACTIVE:
-        out.write(f"job {job['id']} ({job['name']}): cancel requested, still {job['state']} "
-                  f"after {CANCEL_WAIT:g} s; `appliance job status {job['id']}` shows when it "
+        out.write(json.dumps(answer, indent=1) + "\n")
+    elif job.state in ACTIVE:
+        out.write(f"job {job.id} ({job.name}): cancel requested, still {job.state} "
+                  f"after {CANCEL_WAIT:g} s; `appliance job status {job.id}` shows when it "
                   f"ends\n")
     else:
         out.write(describe(job))

@@ -6,33 +6,24 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TextIO
 
+from appliance.mr.progress import Progress as JobProgress
 from appliance.mr.progress import throttle
+from appliance.units import human_bytes
 
 
 def line_printer(err: TextIO, interval: float = 1.0):
     """A progress callback printing one line per phase change, and at most one a second."""
 
-    def show(info: dict) -> None:
-        line = (f"{info['phase']}: {info['files_done']}/{info['files_total']} files, "
-                f"{info['records']} records, {info['bytes']} bytes")
-        if info.get("errors"):
-            line += f", {info['errors']} errors"
-        if info["phase"] == "reduce":
-            line += f", reducers {info['reducers_done']}/{info['reducers_total']}"
+    def show(info: JobProgress) -> None:
+        line = (f"{info.phase}: {info.files_done}/{info.files_total} files, "
+                f"{info.records} records, {info.bytes} bytes")
+        if info.errors:
+            line += f", {info.errors} errors"
+        if info.phase == "reduce":
+            line += f", reducers {info.reducers_done}/{info.reducers_total}"
         print(line, file=err, flush=True)
 
     return throttle(show, interval)
-
-
-def _human(n: float) -> str:
-    """A byte count in B, kB, MB, GB or TB."""
-    if n < 1000:
-        return f"{n:.0f} B"
-    for unit in ("kB", "MB", "GB"):
-        n /= 1000
-        if n < 1000:
-            return f"{n:.1f} {unit}"
-    return f"{n / 1000:.1f} TB"
 
 
 @contextmanager
@@ -47,6 +38,7 @@ def job_progress(err: TextIO, bytes_total: int):
     from rich.progress import (
         BarColumn,
         Progress,
+        TaskID,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
@@ -55,27 +47,27 @@ def job_progress(err: TextIO, bytes_total: int):
     columns = (TextColumn("{task.description:<7}"), BarColumn(),
                TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(file=err), transient=False) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
-        def show(info: dict) -> None:
-            phase = info["phase"]
+        def show(info: JobProgress) -> None:
+            phase = info.phase
             name = "reduce" if phase in ("reduce", "merge", "done") else phase
             if name not in tasks:
                 total = bytes_total if name != "reduce" else None
                 tasks[name] = bar.add_task(name, total=total, detail="")
-            detail = (f"{_human(info['bytes'])}/{_human(bytes_total)}, "
-                      f"{info['files_done']}/{info['files_total']} files, "
-                      f"{info['records']:,} records"
-                      + (f", {info['errors']} errors" if info.get("errors") else ""))
+            detail = (f"{human_bytes(info.bytes)}/{human_bytes(bytes_total)}, "
+                      f"{info.files_done}/{info.files_total} files, "
+                      f"{info.records:,} records"
+                      + (f", {info.errors} errors" if info.errors else ""))
             if name == "reduce":
                 if phase == "reduce":
-                    detail = (f"reducers {info['reducers_done']}/{info['reducers_total']}, "
-                              f"{info['records']:,} records")
-                    bar.update(tasks[name], total=info["reducers_total"] or 1,
-                               completed=info["reducers_done"], detail=detail)
+                    detail = (f"reducers {info.reducers_done}/{info.reducers_total}, "
+                              f"{info.records:,} records")
+                    bar.update(tasks[name], total=info.reducers_total or 1,
+                               completed=info.reducers_done, detail=detail)
                 else:  # merging the reducers' output, then done
                     bar.update(tasks[name], completed=bar.tasks[tasks[name]].total)
             else:
-                bar.update(tasks[name], completed=info["bytes"], detail=detail)
+                bar.update(tasks[name], completed=info.bytes, detail=detail)
 
         yield show

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from appliance.cli.common import CommandError
+from appliance.datadir import DataDir
 
 
 def add_parser(sub, common) -> None:
@@ -31,25 +32,26 @@ def add_parser(sub, common) -> None:
 def run(args, config, out) -> int:
     from appliance.convert.factory import record_converter
     from appliance.convert.reconvert import FIXABLE, reconvert
-    from appliance.ledger.accepted import LEDGER_DIR
     from appliance.ledger.exported import ExportedLedger
     from appliance.lifecycle import AlreadyLocked, DataDirInUse, hold_data_dir, lock_exclusive
     from appliance.node import node_identity
+    from appliance.storage.filenames import CONVERTER_LOCK
+    from appliance.storage.keys import INVALID_TREE
 
-    store = config.data_dir / "store"
-    if not (store / "invalid").is_dir():
+    store = DataDir(config.data_dir).store
+    if not (store / INVALID_TREE).is_dir():
         raise CommandError(f"{store}: no invalid/ tree (is {config.data_dir} a data dir?)")
     locks = []
     try:
         locks.append(hold_data_dir(config.data_dir))
-        locks.append(lock_exclusive(store / ".converter.lock", wait=False))
-        report = reconvert(store, config.data_dir / "spool",
+        locks.append(lock_exclusive(store / CONVERTER_LOCK, wait=False))
+        report = reconvert(store, DataDir(config.data_dir).spool,
                            record_converter(config, args.specs),
                            node_id=node_identity(config).name,
                            level=config.store.compression_level,
                            max_file_bytes=config.store.max_file_bytes,
                            reasons=tuple(args.reason or FIXABLE),
-                           exported=ExportedLedger.journaled_keys(config.data_dir / LEDGER_DIR))
+                           exported=ExportedLedger.journaled_keys(DataDir(config.data_dir).ledger))
     except (DataDirInUse, AlreadyLocked) as e:
         raise CommandError(f"the server (or its converter) is running on {config.data_dir}; "
                            f"stop it first ({e})") from None

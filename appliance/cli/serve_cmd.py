@@ -1,4 +1,6 @@
-"""`appliance serve`: run the node's services until stopped."""
+"""`appliance serve`: hold the data dir, start logging, run the server (`appliance.server`:
+receiver, spool, converter, exporter, ledger, jobs, admin API) until SIGINT/SIGTERM, then
+drain; with `--tui`, the dashboard in this terminal."""
 
 from __future__ import annotations
 
@@ -7,13 +9,15 @@ import signal
 import sys
 
 from appliance.cli.common import CommandError
+from appliance.datadir import DataDir
 
 
 def add_parser(sub, common) -> None:
-    p = sub.add_parser("serve", parents=[common], help="run the receiver and spool",
+    p = sub.add_parser("serve", parents=[common], help="run the node's services",
                        description="Accept submissions on the public port and spool them "
-                                   "durably. Stops on SIGINT/SIGTERM after writing what "
-                                   "is queued.")
+                                   "durably; convert, export and run jobs as configured; "
+                                   "serve the admin API. Stops on SIGINT/SIGTERM after "
+                                   "writing what is queued.")
     p.add_argument("--listen", metavar="HOST:PORT",
                    help="public address (overrides [receiver] listen; port 0 picks one)")
     p.add_argument("--http", action="store_true",
@@ -45,7 +49,7 @@ def run(args, config, out) -> int:
         raise CommandError(str(e)) from None
     # While the dashboard owns the terminal, log lines would garble it: file only.
     console = open(os.devnull, "w") if args.tui else sys.stderr  # noqa: SIM115
-    log_file = start_logging(config.data_dir / "logs", config.server.log_level, console)
+    log_file = start_logging(DataDir(config.data_dir).logs, config.server.log_level, console)
     handle_signals(reactor, log_file)
     try:
         server = Server(config, reactor, log_file=log_file)

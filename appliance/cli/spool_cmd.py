@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance.cli.common import CommandError
+from appliance.datadir import DataDir
 from appliance.spool.reader import ReadReport, read_segment
 from appliance.spool.record import SpoolRecord
 from appliance.spool.segments import SpoolDir
@@ -49,7 +50,7 @@ def add_parser(sub, common) -> None:
 
 def _segments(paths: list[str], config) -> list[Path]:
     """The segment files named by `paths` (directories expanded), in order."""
-    targets = [Path(p) for p in paths] or [config.data_dir / "spool"]
+    targets = [Path(p) for p in paths] or [DataDir(config.data_dir).spool]
     found: list[Path] = []
     for target in targets:
         if target.is_dir():

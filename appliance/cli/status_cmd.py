@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from appliance.admin.nodestats import NodeStats
 from appliance.cli.common import CommandError, admin_client, admin_options
+from appliance.units import human_bytes, human_seconds
 
 
 def add_parser(sub, common) -> None:
@@ -39,59 +41,35 @@ def run(args, config, out) -> int:
 
 # -- the text summary --------------------------------------------------------------------------
 
-def _size(n: float | None) -> str:
-    n = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s"
-
-
 def _counts(table: dict) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in sorted(table.items(), key=lambda kv: -kv[1])) \
         or "none"
 
 
-def _ingest(s: dict) -> str:
+def _ingest(s: NodeStats) -> str:
     ingest, rates = s["ingest"], s["rates"]
     by_status = ingest["requests_by_status"]
     latency = ingest["latency_seconds"]
     return (f"{sum(by_status.values()):,} requests ({_counts(by_status)}), "
-            f"{rates['requests_per_s']:.1f} req/s, {_size(rates['bytes_per_s'])}/s, "
-            f"p50 {_ms(latency['p50'])}, p99 {_ms(latency['p99'])}, "
+            f"{rates['requests_per_s']:.1f} req/s, {human_bytes(rates['bytes_per_s'])}/s, "
+            f"p50 {human_seconds(latency['p50'])}, p99 {human_seconds(latency['p99'])}, "
             f"{ingest['open_connections']} open connections")
 
 
-def _spool(s: dict) -> str:
+def _spool(s: NodeStats) -> str:
     spool = s["spool"]
-    waiting = spool.get("sealed_segments", 0)
-    oldest = spool.get("oldest_sealed_age_seconds")
-    wait = f" (oldest {_duration(oldest)})" if waiting and oldest is not None else ""
-    return (f"{spool['records']:,} records, {_size(spool['bytes'])} written; {waiting} sealed "
-            f"segment(s) waiting{wait}; fsync p50 {_ms(spool['fsync_seconds']['p50'])}; "
+    waiting = spool["sealed_segments"]
+    oldest = spool["oldest_sealed_age_seconds"]
+    wait = f" (oldest {human_seconds(oldest)})" if waiting and oldest is not None else ""
+    fsync = human_seconds(spool["fsync_seconds"]["p50"])
+    return (f"{spool['records']:,} records, {human_bytes(spool['bytes'])} written; "
+            f"{waiting} sealed segment(s) waiting{wait}; fsync p50 {fsync}; "
             f"errors: {_counts(spool['errors'])}")
 
 
-def _converter(s: dict) -> str:
+def _converter(s: NodeStats) -> str:
     c = s["converter"]
-    state = "running" if c.get("running") else "NOT RUNNING"
+    state = "running" if c["running"] else "NOT RUNNING"
     if c.get("paused"):
         state += f", PAUSED ({c['paused']})"
     if c.get("quarantined"):
@@ -102,26 +80,26 @@ def _converter(s: dict) -> str:
             f"(appliance specs add), then run `appliance reconvert` with the server stopped"
             if fixable else "")
     return (f"{state}, {c.get('converted', 0):,} converted, {c.get('invalid', 0):,} invalid "
-            f"({_counts(reasons)}), {c.get('restarts', 0)} restarts "
+            f"({_counts(reasons)}), {c['restarts']} restarts "
             f"(counts since the server started){hint}")
 
 
-def _export(s: dict) -> str:
+def _export(s: NodeStats) -> str:
     e = s["export"]
-    if not e.get("enabled"):
+    if not e["enabled"]:
         return "off (the local store is the archive)"
     state = f"FAILING: {e['problem']}" if e.get("problem") else "ok"
     if e.get("held"):
         state += f", uploads HELD: {e['held']}"
     return (f"s3://{e.get('bucket')} {state}; backlog {e.get('backlog_files', 0)} files / "
-            f"{_size(e.get('backlog_bytes'))}, lag {_duration(e.get('lag_seconds', 0))}; "
+            f"{human_bytes(e.get('backlog_bytes'))}, lag {human_seconds(e.get('lag_seconds', 0))}; "
             f"{e.get('uploaded_files', 0):,} files uploaded; "
             f"errors: {_counts(e.get('errors', {}))}")
 
 
-def _jobs(s: dict) -> str:
+def _jobs(s: NodeStats) -> str:
     jobs = s["jobs"]
-    if not jobs.get("enabled"):
+    if not jobs["enabled"]:
         return "disabled"
     counts = {k: v for k, v in jobs.items() if k != "enabled" and v}
     return _counts(counts) if counts else "none"
@@ -142,14 +120,14 @@ def _ledger(ledger: dict) -> list[str]:
     return lines
 
 
-def render(stats: dict, ledger: dict) -> str:
+def render(stats: NodeStats, ledger: dict) -> str:
     """The one-screen text for a /v1/stats and a /v1/ledger answer."""
     health = stats["health"]
     node = stats["node_id"]
-    if stats.get("node_label"):
+    if stats["node_label"]:
         node = f"{stats['node_label']} (id {node})"
     lines = [f"appliance {stats['version']} on node {node}, "
-             f"up {_duration(stats['uptime_seconds'])}"]
+             f"up {human_seconds(stats['uptime_seconds'])}"]
     if health["ok"]:
         lines.append("HEALTH     OK")
     else:
@@ -161,10 +139,10 @@ def render(stats: dict, ledger: dict) -> str:
         f"spool      {_spool(stats)}",
         f"converter  {_converter(stats)}",
         f"export     {_export(stats)}",
-        f"disk       {_size(disk['free_bytes'])} free of {_size(disk['total_bytes'])} "
-        f"(refusing below {_size(disk['watermark_bytes'])})",
-        f"store      {store['files']:,} files, {store.get('records', 0):,} records, "
-        f"{_size(store['bytes'])}",
+        f"disk       {human_bytes(disk['free_bytes'])} free of {human_bytes(disk['total_bytes'])} "
+        f"(refusing below {human_bytes(disk['watermark_bytes'])})",
+        f"store      {store['files']:,} files, {store['records']:,} records, "
+        f"{human_bytes(store['bytes'])}",
         f"jobs       {_jobs(stats)}",
         *_ledger(ledger),
     ]

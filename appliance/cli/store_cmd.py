@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 from appliance.cli.common import CommandError, load_filter
+from appliance.datadir import DataDir
+from appliance.storage.filenames import SUFFIX, file_records
 
 
 def add_parser(sub, common) -> None:
@@ -25,14 +27,6 @@ def add_parser(sub, common) -> None:
     ls.set_defaults(run=run_ls)
 
 
-def file_records(name: str) -> int:
-    """Records in a store file, from its name `<node>.<generation>.<part>.<records>.zst`."""
-    try:
-        return int(name.rsplit(".", 2)[-2])
-    except (IndexError, ValueError):
-        return 0
-
-
 def print_partitions(rows: dict[str, tuple[int, int, int]], as_json: bool, out) -> None:
     """Partition -> (files, records, bytes) as tab-separated lines and a total, or JSON lines."""
     for name in sorted(rows):
@@ -49,15 +43,15 @@ def print_partitions(rows: dict[str, tuple[int, int, int]], as_json: bool, out) 
 
 
 def run_ls(args, config, out) -> int:
-    from appliance.storage.keys import walk_partitions
+    from appliance.storage.walk import walk_partitions
 
     flt, schemas = load_filter(args.filter, config)
-    root = args.store or config.data_dir / "store"
+    root = args.store or DataDir(config.data_dir).store
     if not root.is_dir():
         raise CommandError(f"no store at {root}")
     rows = {}
     for partition in walk_partitions(root, flt, schemas):
-        files = [e for e in os.scandir(partition.path) if e.is_file() and e.name.endswith(".zst")]
+        files = [e for e in os.scandir(partition.path) if e.is_file() and e.name.endswith(SUFFIX)]
         if files:
             rows["/".join((partition.tree, *partition.values))] = (
                 len(files), sum(file_records(e.name) for e in files),

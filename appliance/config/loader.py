@@ -10,7 +10,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from appliance.config.schema import KEYS, Key, key_index, sections
+from appliance.config.schema import (
+    KEYS,
+    SECTIONS,
+    AdminSection,
+    ConverterSection,
+    ExportSection,
+    HistogramsSection,
+    JobsSection,
+    Key,
+    ReceiverSection,
+    ServerSection,
+    SpoolSection,
+    StoreSection,
+    key_index,
+)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -20,33 +34,27 @@ class ConfigError(Exception):
     """A configuration problem; the message names the key and where the value came from."""
 
 
-class Section:
-    """The values of one section, as attributes."""
-
-    def __init__(self, name: str, values: dict[str, Any]):
-        self._name = name
-        self._values = values
-
-    def __getattr__(self, item: str) -> Any:
-        if item.startswith("_"):  # not a key (and unpickling probes before _values exists)
-            raise AttributeError(item)
-        try:
-            return self._values[item]
-        except KeyError:
-            raise AttributeError(f"no key [{self._name}] {item}") from None
-
-
 class Config:
-    """The effective configuration: `config.spool.max_segment_bytes`."""
+    """The effective configuration: `config.spool.max_segment_bytes`, one typed section
+    per [section] of the schema."""
+
+    server: ServerSection
+    receiver: ReceiverSection
+    spool: SpoolSection
+    store: StoreSection
+    converter: ConverterSection
+    histograms: HistogramsSection
+    export: ExportSection
+    jobs: JobsSection
+    admin: AdminSection
 
     def __init__(self, values: dict[tuple[str, str], Any], origins: dict[tuple[str, str], str],
                  source: Path | None = None):
         self._values = values
         self.origins = origins
         self.source = source  # the --config file, if any
-        for name in sections():
-            per = {k: v for (s, k), v in values.items() if s == name}
-            setattr(self, name, Section(name, per))
+        for name, cls in SECTIONS.items():
+            setattr(self, name, cls(**{k: v for (s, k), v in values.items() if s == name}))
 
     @property
     def data_dir(self) -> Path:
@@ -89,11 +97,11 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
         value = float(value)
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
-    if kind is float and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: must be a finite number, got {value!r}")
     if key.choices and value not in key.choices:
         raise ConfigError(f"{where}: must be one of {', '.join(key.choices)}, got {value!r}")
-    if key.minimum is not None and value < key.minimum:
+    if key.minimum is not None and isinstance(value, int | float) and value < key.minimum:
         raise ConfigError(f"{where}: must be at least {key.minimum:g}, got {value!r}")
     if key.check is not None:
         problem = key.check(value)
@@ -113,7 +121,7 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def load_config(
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[tuple[str, str], Any] | None = None,
 ) -> Config:

@@ -11,20 +11,16 @@ from appliance.convert.records import RecordConverter
 from appliance.convert.specs import SpecStore
 from appliance.convert.storespace import StoreSpace
 from appliance.convert.workers import ConverterPool
+from appliance.datadir import DataDir
 from appliance.node import node_identity
 from appliance.spool import SpoolDir
-from appliance.storage.schema import Schema
+from appliance.storage.factory import telemetry_schema
 
 
 def spec_dir(config: Config) -> Path:
     """Where histogram specs live: `[histograms] spec_dir` or `<data_dir>/histograms`."""
     configured = config.histograms.spec_dir
-    return Path(configured).expanduser() if configured else config.data_dir / "histograms"
-
-
-def telemetry_schema(config: Config) -> Schema:
-    path = config.store.schema_file
-    return Schema.from_file(Path(path)) if path else Schema.telemetry_default()
+    return Path(configured).expanduser() if configured else DataDir(config.data_dir).histograms
 
 
 def record_converter(config: Config, specs: Path | None = None) -> RecordConverter:
@@ -40,7 +36,7 @@ def record_converter(config: Config, specs: Path | None = None) -> RecordConvert
 def store_space(config: Config) -> StoreSpace:
     """The converter's free-space check: half the spool's watermark (storespace.py)."""
     spool = config.spool
-    return StoreSpace(config.data_dir / "store", min_free_bytes=spool.min_free_bytes // 2,
+    return StoreSpace(DataDir(config.data_dir).store, min_free_bytes=spool.min_free_bytes // 2,
                       min_free_percent=spool.min_free_percent / 2,
                       interval=spool.disk_check_interval)
 
@@ -53,13 +49,13 @@ def converter_processes(config: Config) -> int:
 def converter_loop(config: Config, on_report=None) -> ConverterLoop:
     """The loop that converts the data dir's spool into its store: with worker processes
     when `[converter] processes` is 2 or more (workers.py)."""
-    store, node_id = config.data_dir / "store", node_identity(config).name
+    store, node_id = DataDir(config.data_dir).store, node_identity(config).name
     level, max_file_bytes = config.store.compression_level, config.store.max_file_bytes
     processes = converter_processes(config)
     pool = (ConverterPool(config, processes, make_converter=record_converter,
                           store_root=store, node_id=node_id, level=level,
                           max_file_bytes=max_file_bytes) if processes >= 2 else None)
     return ConverterLoop(
-        SpoolDir(config.data_dir / "spool"), store, record_converter(config), node_id=node_id,
+        SpoolDir(DataDir(config.data_dir).spool), store, record_converter(config), node_id=node_id,
         level=level, max_file_bytes=max_file_bytes, max_file_age=config.store.max_file_age,
         on_report=on_report, space=store_space(config), pool=pool)

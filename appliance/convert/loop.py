@@ -37,9 +37,10 @@ from appliance.disk import is_no_space
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
 from appliance.spool.reader import ReadReport, iter_frames
-from appliance.spool.segments import SEALED_PREFIX, SUFFIX, SpoolDir
+from appliance.spool.segments import SpoolDir, segment_stem
 from appliance.storage.checkpoint import Checkpoint, CheckpointLog
-from appliance.storage.partfiles import TMP_DIR, PartitionFiles
+from appliance.storage.filenames import generation_id, tmp_dir
+from appliance.storage.partfiles import PartitionFiles
 
 RECENT_IDS = 1 << 20  # record ids remembered to drop a re-appended copy
 
@@ -75,16 +76,6 @@ class _Generation:
         self.done_segments: list[str] = []
         self.days = DayCounts()  # the ledger's counts of this generation's records
         self.quarantined = False  # holds a quarantined record: commit it at once
-
-
-def segment_stem(segment: Path) -> str:
-    """A sealed segment's name without prefix and suffix; stems sort by sealing time."""
-    return segment.name[len(SEALED_PREFIX):-len(SUFFIX)]
-
-
-def generation_id(segment: Path, offset: int) -> str:
-    """A name unique per node and fixed by where the generation starts."""
-    return f"{segment_stem(segment)}-{offset:x}"
 
 
 class ConverterLoop:
@@ -273,7 +264,7 @@ class ConverterLoop:
 
     def _generation(self, segment: Path, offset: int) -> _Generation:
         if self._gen is None:
-            gen_id = generation_id(segment, offset)
+            gen_id = generation_id(segment_stem(segment), offset)
             files = (self.pool.begin(gen_id) if self.pool is not None else
                      PartitionFiles(self.store_root, gen_id, self.node_id, level=self.level,
                                     max_file_bytes=self.max_file_bytes))
@@ -352,7 +343,7 @@ class ConverterLoop:
                                    delete=list(gen.done_segments), frontier=self._frontier))
         self._gen = None
         self._offsets, self._days = offsets, days
-        tmp = self.store_root / TMP_DIR / gen.files.generation
+        tmp = tmp_dir(self.store_root, gen.files.generation)
         if tmp.exists():
             tmp.rmdir()
         self.counts.commits += 1

@@ -14,7 +14,6 @@ rather than being changed.
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import zlib
 from collections import Counter
@@ -26,8 +25,7 @@ from appliance.convert.metadata import channel, headers_of, metadata, traffic
 from appliance.convert.payload import ConversionError, convert_payload
 from appliance.convert.specs import SpecStore
 from appliance.convert.topcounts import TopCounter
-from appliance.receiver.gzipcheck import is_gzip
-from appliance.receiver.routes import FORM_GENERIC, RouteError, parse_submit_path
+from appliance.ledger.dates import submission_date
 from appliance.spool.record import SpoolRecord
 from appliance.storage.keys import (
     TELEMETRY_TREE,
@@ -36,6 +34,8 @@ from appliance.storage.keys import (
     tree_for_namespace,
 )
 from appliance.storage.schema import UNKNOWN, Schema
+from appliance.submission.gzipcheck import is_gzip
+from appliance.submission.routes import FORM_GENERIC, RouteError, parse_submit_path
 
 # Dimensions the 2013 path form carries, and where the payload keeps them.
 INFO_DIMENSIONS = ("reason", "appName", "appUpdateChannel", "appVersion", "appBuildID")
@@ -64,12 +64,6 @@ class Invalid(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-
-
-def submission_date(received_ns: int) -> str:
-    """The receive date in UTC as YYYYMMDD."""
-    moment = datetime.datetime.fromtimestamp(received_ns / 1e9, datetime.UTC)
-    return moment.strftime("%Y%m%d")
 
 
 def _route(path: str):

@@ -30,6 +30,7 @@ from appliance.convert.crashguard import CRASH_MARKER_ENV, GUARD_FILE, CrashGuar
 from appliance.convert.topcounts import TopCounter
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
+from appliance.lifecycle import die_with_parent
 from appliance.storage.partfiles import PartitionFiles
 
 if TYPE_CHECKING:
@@ -257,7 +258,6 @@ class _Worker:
 
 def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
     """A worker process: serve the committer's messages until "stop" or its end."""
-    from appliance.lifecycle import die_with_parent
 
     # The committer decides when to stop (a SIGTERM to the whole group, from systemd
     # say, must not end a worker before the committer has its last commit); if the

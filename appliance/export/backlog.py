@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.storage.filenames import is_data_file_name
 from appliance.storage.readlock import store_read_lock
 
 
@@ -32,7 +33,7 @@ def _walk(directory: Path, prefix: str) -> Iterator[StoreFile]:
         key = f"{prefix}{entry.name}"
         if entry.is_dir(follow_symlinks=False):
             yield from _walk(Path(entry.path), key + "/")
-        elif entry.name.endswith(".zst") and entry.is_file(follow_symlinks=False):
+        elif is_data_file_name(entry.name) and entry.is_file(follow_symlinks=False):
             try:
                 st = entry.stat()
             except FileNotFoundError:

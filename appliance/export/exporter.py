@@ -13,7 +13,6 @@ still protects ingest).
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +38,9 @@ class Exporter:
     def __init__(self, reactor, uploader: Uploader, store_root: Path, stats, *,
                  concurrency: int, interval: float, max_backoff: float,
                  retained_root: Path | None = None, retain_days: float = 0.0,
-                 rng: Callable[[], float] = random.random, ledger=None):
+                 rng: Callable[[], float] = random.random, ledger=None,
+                 pool: ThreadPool | None = None):
+        """`pool` runs the blocking work (S3 calls, store scans): "export-io" if None."""
         self.reactor = reactor
         self.uploader = uploader
         self.store_root = store_root
@@ -50,7 +51,8 @@ class Exporter:
         self.retain_days = retain_days
         self.ledger = ledger  # counts verified uploads (appliance.ledger.exported)
         self._rng = rng
-        self._pool = ThreadPool(minthreads=0, maxthreads=concurrency + 1, name="export-io")
+        self._pool = pool or ThreadPool(minthreads=0, maxthreads=concurrency + 1,
+                                        name="export-io")
         self._loop = LoopingCall(self.tick)
         self._loop.clock = reactor
         self._interval = interval
@@ -109,7 +111,7 @@ class Exporter:
         if self._scanning:
             return None
         self._scanning = True
-        d = deferToThreadPool(self.reactor, self._pool, self._scan)
+        d = deferToThreadPool(self.reactor, self._pool, self._scan, self.reactor.seconds())
         d.addCallback(self._schedule)
         d.addErrback(lambda f: log.failure("export: scanning the store failed", f))
         d.addBoth(self._scanned)
@@ -118,8 +120,7 @@ class Exporter:
     def _scanned(self, _) -> None:
         self._scanning = False
 
-    def _scan(self) -> list[StoreFile]:
-        now = time.time()
+    def _scan(self, now: float) -> list[StoreFile]:
         if self.retained_root is not None and now - self._last_purge >= PURGE_EVERY:
             self._last_purge = now
             purge_retained(self.retained_root, self.retain_days, now)
@@ -188,7 +189,7 @@ class Exporter:
             "bucket": self.uploader.bucket,
             "backlog_files": len(self.backlog),
             "backlog_bytes": sum(f.size for f in self.backlog),
-            "lag_seconds": max(0.0, time.time() - oldest) if oldest is not None else 0.0,
+            "lag_seconds": max(0.0, now - oldest) if oldest is not None else 0.0,
             "in_flight": len(self._in_flight),
             "uploaded_files": self.uploaded_files,
             "uploaded_bytes": self.uploaded_bytes,

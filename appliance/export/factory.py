@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from appliance.config import Config, ConfigError
+from appliance.config import Config
+from appliance.datadir import DataDir
+from appliance.export.exporter import Exporter
+from appliance.export.uploader import Uploader
 
 
 def build_uploader(config: Config):
     """An Uploader for `[export]`; ConfigError if the section is incomplete."""
-    from appliance.export.s3client import make_client
-    from appliance.export.uploader import Uploader
+    from appliance.export.s3client import make_client  # boto3 (~0.2 s): only when exporting
 
     export = config.export
-    if not export.bucket:
-        raise ConfigError("[export] bucket is not set (needed to export)")
-    if bool(export.access_key_id) != bool(export.secret_access_key):
-        raise ConfigError("[export] access_key_id and secret_access_key go together")
     return Uploader(make_client(config), export.bucket, export.prefix,
                     multipart_threshold=export.multipart_threshold,
                     part_size=export.part_size)
@@ -22,11 +20,10 @@ def build_uploader(config: Config):
 
 def build_exporter(config: Config, reactor, stats, ledger=None):
     """The server's exporter loop (`ledger`: an ExportedLedger counting verified uploads)."""
-    from appliance.export.exporter import Exporter
 
     export = config.export
-    retained = config.data_dir / "exported" if export.retain_days > 0 else None
-    return Exporter(reactor, build_uploader(config), config.data_dir / "store", stats,
+    retained = DataDir(config.data_dir).exported if export.retain_days > 0 else None
+    return Exporter(reactor, build_uploader(config), DataDir(config.data_dir).store, stats,
                     concurrency=export.concurrency, interval=export.interval,
                     max_backoff=export.max_backoff, retained_root=retained,
                     retain_days=export.retain_days, ledger=ledger)

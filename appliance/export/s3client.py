@@ -1,15 +1,16 @@
-"""The boto3 S3 client, configured from `[export]`."""
+"""The boto3 S3 client, configured from `[export]`: the one place an S3 client is made
+(the exporter, the clone registry and jobs reading S3 all use it)."""
 
 from __future__ import annotations
 
 import boto3
 from botocore.config import Config as BotoConfig
 
-from appliance.config import Config
+from appliance.config import Config, ConfigError
 
 
 def make_client(config: Config, max_attempts: int = 5):
-    """An S3 client for the configured endpoint.
+    """An S3 client for the configured endpoint; ConfigError if `[export]` is incomplete.
 
     Throttling, 5xx, connection errors and timeouts are retried by botocore's
     "standard" mode (exponential backoff with jitter). Checksums are the ones
@@ -18,6 +19,10 @@ def make_client(config: Config, max_attempts: int = 5):
     stores reject.
     """
     export = config.export
+    if not export.bucket:
+        raise ConfigError("[export] bucket is not set (needed to export)")
+    if bool(export.access_key_id) != bool(export.secret_access_key):
+        raise ConfigError("[export] access_key_id and secret_access_key go together")
     boto_config = BotoConfig(
         region_name=export.region,
         retries={"mode": "standard", "max_attempts": max_attempts},

@@ -2,8 +2,9 @@
 
     request.json   the submission without the script (JobRequest.options())
     script/NAME    the script, under the name it was submitted with
-    state.json     the pool's record: state, times, error; once finished also the last
-                   progress, the summary and the output size (atomically replaced)
+    state.json     the pool's record (JobRecord.to_json()): state, times, error; once
+                   finished also the last progress, the summary and the output size
+                   (atomically replaced)
     progress.json  the worker's latest progress (atomically replaced)
     result.json    the worker's outcome: {"state", "summary", "error"}
     output.txt     the job's output (renamed into place when complete)
@@ -17,7 +18,9 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
+from appliance.durable import write_atomic
 from appliance.jobs.request import JobRequest
 
 
@@ -38,7 +41,17 @@ class JobDir:
 
     @property
     def script(self) -> Path:
-        return self.root / "script" / self.read(self.request)["name"]
+        return self.root / "script" / str(self._options()["name"])
+
+    def read_request(self) -> JobRequest:
+        """The job's request, as submitted (after the server's defaults were applied)."""
+        return JobRequest.from_options(self._options(), self.script.read_text(encoding="utf-8"))
+
+    def _options(self) -> dict[str, Any]:
+        options = self.read(self.request)
+        if options is None:
+            raise FileNotFoundError(f"{self.request}: missing or not JSON")
+        return options
 
     def create(self, request: JobRequest) -> None:
         """Write a new job's request and script."""
@@ -46,20 +59,15 @@ class JobDir:
         (self.root / "script" / request.name).write_text(request.script, encoding="utf-8")
         self.write(self.request, request.options())
 
-    def write(self, path: Path, obj: dict) -> None:
-        """Replace a JSON file atomically (readers see the old or the new one)."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(obj, sort_keys=True), encoding="utf-8")
-            tmp.replace(path)
-        except OSError:  # e.g. a full disk: leave no temp file behind
-            tmp.unlink(missing_ok=True)
-            raise
+    def write(self, path: Path, obj: dict[str, Any]) -> None:
+        """Replace a JSON file atomically and durably (readers see the old or the new one)."""
+        write_atomic(path, json.dumps(obj, sort_keys=True).encode())
 
     @staticmethod
-    def read(path: Path) -> dict | None:
+    def read(path: Path) -> dict[str, Any] | None:
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            obj = json.loads(path.read_text(encoding="utf-8"))
+            return obj if isinstance(obj, dict) else None
         except (FileNotFoundError, ValueError):
             return None
 
@@ -67,7 +75,7 @@ class JobDir:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def read_chunk(path: Path, offset: int, limit: int) -> dict:
+def read_chunk(path: Path, offset: int, limit: int) -> dict[str, Any]:
     """Bytes [offset, offset+limit) of a text file as a page: offset, next_offset, size, eof,
     text (a page never splits a UTF-8 character: it ends before a partial one)."""
     offset, limit = max(0, offset), max(1, min(limit, 1 << 22))

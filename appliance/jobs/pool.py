@@ -10,6 +10,9 @@ in state ``timed_out``. Finished jobs keep their output and log; the oldest
 are removed beyond `keep`. After a server restart, queued jobs are queued
 again and jobs that were running are marked failed.
 
+Removing a job's files and writing its state run on the `io` thread given
+(the server's "jobs-io"), in order, never on the reactor thread.
+
 Jobs respect the free-space watermark of the server's disk guard: below it a
 submission is refused (JobRefused, 507), a queued job fails instead of
 starting, and running jobs are stopped (failed, with the guard's reason), so
@@ -24,22 +27,31 @@ import shutil
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IDelayedCall, IProcessTransport, IReactorTime
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from appliance.childproc import spawn_child
-from appliance.disk import is_no_space
+from appliance.disk import DiskGuard, is_no_space
 from appliance.jobs.jobdir import JobDir, read_chunk
+from appliance.jobs.record import JobRecord
 from appliance.jobs.request import JobRequestError, parse_request
-from appliance.jobs.states import FINISHED, STATES
+from appliance.jobs.states import FINISHED, JobState
+
+if TYPE_CHECKING:
+    from appliance.storage.filters import SchemaSource
 
 log = Logger()
 
 
-__all__ = ["JobPool", "JobRefused", "JobRequestError", "NoOutput", "UnknownJob"]
+__all__ = ["JobPool", "JobRecord", "JobRefused", "JobRequestError", "NoOutput", "UnknownJob"]
 
 
 class UnknownJob(KeyError):
@@ -60,20 +72,34 @@ class JobRefused(Exception):
 class _Worker(ProcessProtocol):
     def __init__(self, pool: JobPool, job_id: str):
         self.pool, self.job_id = pool, job_id
-        self.ended: Deferred = Deferred()
+        self.ended: Deferred[None] = Deferred()
 
-    def processEnded(self, reason) -> None:
+    def processEnded(self, reason: Failure) -> None:
         self.pool._ended(self.job_id, reason.value)
         self.ended.callback(None)
+
+
+@dataclass
+class _Running:
+    """A running job's worker process and its timeout (None: no limit, or already fired)."""
+
+    transport: IProcessTransport
+    protocol: _Worker
+    timeout: IDelayedCall | None
 
 
 class JobPool:
     """Runs submitted jobs; see the module docstring. `argv` starts a worker (the server's
     own binary with the hidden subcommand); the job directory is appended."""
 
-    def __init__(self, reactor, root: Path, argv: list[str], *, max_running: int = 1,
-                 default_timeout: float | None = None, keep: int = 200, grace: float = 5.0,
-                 schemas=None, env: dict | None = None, disk=None):
+    def __init__(self, reactor: IReactorTime, root: Path, argv: list[str], *,
+                 max_running: int = 1, default_timeout: float | None = None, keep: int = 200,
+                 grace: float = 5.0, schemas: SchemaSource = None,
+                 env: dict[str, str] | None = None, disk: DiskGuard | None = None,
+                 io: Callable[..., Deferred[Any]] | None = None):
+        """`reactor` also starts processes (IReactorProcess). `io(f, *args)` runs blocking
+        file work in order off the reactor thread (an IOThread); None runs it at once
+        (tests with no threads)."""
         self.reactor = reactor
         self.root = root
         self.argv = argv
@@ -84,12 +110,13 @@ class JobPool:
         self.schemas = schemas
         self.env = env
         self.disk = disk  # a DiskGuard, or None (no watermark)
+        self._io = io or maybeDeferred
         if disk is not None:
             disk.watch(self._disk_checked)
-        self._records: dict[str, dict] = {}
+        self._records: dict[str, JobRecord] = {}
         self._queue: deque[str] = deque()
-        self._running: dict[str, tuple] = {}   # id -> (transport, protocol, timeout call)
-        self._ending: dict[str, tuple[str, str]] = {}  # id -> (state, error) it ends in
+        self._running: dict[str, _Running] = {}
+        self._ending: dict[str, tuple[JobState, str]] = {}  # id -> (state, error) it ends in
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -98,15 +125,15 @@ class JobPool:
         self.root.mkdir(parents=True, exist_ok=True)
         for path in sorted(p for p in self.root.iterdir() if p.is_dir()):
             jd = JobDir(path)
-            record = jd.read(jd.state)
-            if record is None:
-                shutil.rmtree(path, ignore_errors=True)  # a submission cut short by a crash
+            saved = jd.read(jd.state)
+            if saved is None:  # a submission cut short by a crash
+                self._io(shutil.rmtree, path, True)
                 continue
-            self._records[jd.id] = record
-            if record["state"] == "running":
-                jd.remove_work()
-                self._finish(jd.id, "failed", "the server stopped while the job ran")
-            if record["state"] == "queued":
+            record = self._records[jd.id] = JobRecord.from_json(saved)
+            if record.state is JobState.RUNNING:
+                self._io(jd.remove_work)
+                self._finish(jd.id, JobState.FAILED, "the server stopped while the job ran")
+            if record.state is JobState.QUEUED:
                 self._queue.append(jd.id)
         self._next()
 
@@ -114,16 +141,17 @@ class JobPool:
         """Cancel queued and running jobs and wait for their workers to end."""
         for job_id in list(self._queue):
             self.cancel(job_id)
-        ended = [protocol.ended for _, protocol, _ in self._running.values()]
+        ended = [running.protocol.ended for running in self._running.values()]
         for job_id in list(self._running):
-            self._ending[job_id] = ("failed", "the server stopped while it ran")
+            self._ending[job_id] = (JobState.FAILED, "the server stopped while it ran")
             self._terminate(job_id)
         for d in ended:
             await d
+        await self._io(lambda: None)  # the file work queued so far is done
 
     # -- the API -------------------------------------------------------------------------
 
-    def submit(self, obj) -> dict:
+    def submit(self, obj: Any) -> JobRecord:
         """Check and queue a job; returns its record. Raises JobRequestError."""
         request = parse_request(obj, self.schemas, self.default_timeout)
         low = self._disk_low()
@@ -133,13 +161,11 @@ class JobPool:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
         job_id = f"j-{stamp}-{secrets.token_hex(3)}"
         jd = JobDir(self.root / job_id)
-        record = {"id": job_id, "name": request.name, "state": "queued",
-                  "submitted_at": now, "started_at": None, "finished_at": None,
-                  "options": request.options(), "error": None,
-                  "progress": {"phase": "queued"}, "summary": None, "output_bytes": None}
+        record = JobRecord(id=job_id, name=request.name, state=JobState.QUEUED,
+                           submitted_at=now, options=request.options())
         try:
             jd.create(request)
-            jd.write(jd.state, record)
+            jd.write(jd.state, record.to_json())
         except OSError as e:  # a submission that cannot be stored leaves nothing behind
             shutil.rmtree(jd.root, ignore_errors=True)
             if is_no_space(e):
@@ -152,54 +178,54 @@ class JobPool:
         self._next()
         return self.get(job_id)
 
-    def list(self) -> list[dict]:
+    def list(self) -> list[JobRecord]:
         """Every job, newest first."""
         return [self.get(i) for i in sorted(self._records, reverse=True,
-                                            key=lambda i: (self._records[i]["submitted_at"], i))]
+                                            key=lambda i: (self._records[i].submitted_at, i))]
 
-    def get(self, job_id: str) -> dict:
-        """A job's record with its progress, summary and output size (read from the job's
-        directory only while it runs: the dashboard asks for every job every second)."""
-        out = dict(self._record(job_id))
-        if out["state"] == "running":
-            jd = JobDir(self.root / job_id)
-            out["progress"] = jd.read(jd.progress) or {"phase": "listing"}
-        return out
+    def get(self, job_id: str) -> JobRecord:
+        """A copy of a job's record with its progress, summary and output size (read from the
+        job's directory only while it runs: the dashboard asks for every job every second)."""
+        record = self._record(job_id)
+        if record.state is not JobState.RUNNING:
+            return replace(record)
+        jd = JobDir(self.root / job_id)
+        return replace(record, progress=jd.read(jd.progress) or {"phase": "listing"})
 
-    def cancel(self, job_id: str) -> dict:
+    def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued or running job (a finished one is left as it is)."""
         record = self._record(job_id)
-        if record["state"] == "queued":
+        if record.state is JobState.QUEUED:
             self._queue.remove(job_id)
-            self._finish(job_id, "cancelled", "cancelled before it started")
-        elif record["state"] == "running" and job_id not in self._ending:
-            self._ending[job_id] = ("cancelled", "cancelled")
+            self._finish(job_id, JobState.CANCELLED, "cancelled before it started")
+        elif record.state is JobState.RUNNING and job_id not in self._ending:
+            self._ending[job_id] = (JobState.CANCELLED, "cancelled")
             self._terminate(job_id)
         return self.get(job_id)
 
-    def read_output(self, job_id: str, offset: int, limit: int) -> dict:
+    def read_output(self, job_id: str, offset: int, limit: int) -> dict[str, Any]:
         """A page of a succeeded job's output. Raises UnknownJob, NoOutput."""
         record = self._record(job_id)
         jd = JobDir(self.root / job_id)
-        if record["state"] != "succeeded" or not jd.output.exists():
-            raise NoOutput(f"job {job_id} is {record['state']}: no output")
+        if record.state is not JobState.SUCCEEDED or not jd.output.exists():
+            raise NoOutput(f"job {job_id} is {record.state}: no output")
         return read_chunk(jd.output, offset, limit)
 
-    def read_log(self, job_id: str, offset: int, limit: int) -> dict:
+    def read_log(self, job_id: str, offset: int, limit: int) -> dict[str, Any]:
         """A page of a job's log (what its worker printed)."""
         self._record(job_id)
         return read_chunk(JobDir(self.root / job_id).log, offset, limit)
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state."""
-        counts = dict.fromkeys(STATES, 0)
+        counts = dict.fromkeys(JobState, 0)
         for record in self._records.values():
-            counts[record["state"]] += 1
-        return counts
+            counts[record.state] += 1
+        return {state.value: n for state, n in counts.items()}
 
     # -- running -------------------------------------------------------------------------
 
-    def _record(self, job_id: str) -> dict:
+    def _record(self, job_id: str) -> JobRecord:
         try:
             return self._records[job_id]
         except (KeyError, TypeError):
@@ -212,14 +238,14 @@ class JobPool:
     def _disk_low(self) -> str | None:
         return self.disk.low if self.disk is not None else None
 
-    def _disk_checked(self, guard) -> None:
+    def _disk_checked(self, guard: DiskGuard) -> None:
         """Below the watermark, stop the running jobs: their files must not take the
         space the spool needs."""
         if not guard.low:
             return
         for job_id in list(self._running):
             if job_id not in self._ending:
-                self._ending[job_id] = ("failed", f"stopped: {guard.low}")
+                self._ending[job_id] = (JobState.FAILED, f"stopped: {guard.low}")
                 self._terminate(job_id)
 
     def _launch(self, job_id: str) -> None:
@@ -227,14 +253,14 @@ class JobPool:
         record = self._records[job_id]
         low = self._disk_low()
         if low:
-            self._finish(job_id, "failed", f"not started: {low}")
+            self._finish(job_id, JobState.FAILED, f"not started: {low}")
             return
         protocol = _Worker(self, job_id)
         try:
             log_fd = os.open(jd.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                              0o644)
         except OSError as e:
-            self._finish(job_id, "failed", f"cannot create the job's log: {e}")
+            self._finish(job_id, JobState.FAILED, f"cannot create the job's log: {e}")
             return
         try:
             argv = [*self.argv, str(jd.root)]
@@ -243,27 +269,26 @@ class JobPool:
                 env=self.env if self.env is not None else os.environ,
                 child_fds={0: "w", 1: log_fd, 2: log_fd})
         except OSError as e:
-            self._finish(job_id, "failed", f"cannot start the job worker: {e}")
+            self._finish(job_id, JobState.FAILED, f"cannot start the job worker: {e}")
             return
         finally:
             os.close(log_fd)
-        timeout = record["options"].get("timeout")
-        call = (self.reactor.callLater(timeout, self._timed_out, job_id)
-                if timeout is not None else None)
-        self._running[job_id] = (transport, protocol, call)
-        record.update(state="running", started_at=self.reactor.seconds())
+        call = (self.reactor.callLater(record.timeout, self._timed_out, job_id)
+                if record.timeout is not None else None)
+        self._running[job_id] = _Running(transport, protocol, call)
+        record.state, record.started_at = JobState.RUNNING, self.reactor.seconds()
         self._save(jd, record)
         log.info("job {id} running (worker pid {pid})", id=job_id, pid=transport.pid)
 
     def _timed_out(self, job_id: str) -> None:
         if job_id in self._running and job_id not in self._ending:
-            timeout = self._records[job_id]["options"]["timeout"]
-            self._ending[job_id] = ("timed_out", f"timed out after {timeout} s")
-            self._running[job_id] = (*self._running[job_id][:2], None)
+            timeout = self._records[job_id].timeout
+            self._ending[job_id] = (JobState.TIMED_OUT, f"timed out after {timeout} s")
+            self._running[job_id].timeout = None
             self._terminate(job_id)
 
     def _terminate(self, job_id: str) -> None:
-        transport = self._running[job_id][0]
+        transport = self._running[job_id].transport
         pid = transport.pid
         if pid is None:
             return
@@ -280,32 +305,33 @@ class JobPool:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def _ended(self, job_id: str, reason) -> None:
-        _, _, call = self._running.pop(job_id)
+    def _ended(self, job_id: str, reason: BaseException) -> None:
+        call = self._running.pop(job_id).timeout
         if call is not None and call.active():
             call.cancel()
         jd = JobDir(self.root / job_id)
         result = jd.read(jd.result) or {}
         ending = self._ending.pop(job_id, None)
+        error: str | None
         if ending is not None:
             state, error = ending
         elif result.get("state") in FINISHED:
-            state, error = result["state"], result.get("error")
+            state, error = JobState(result["state"]), result.get("error")
         else:
             code = getattr(reason, "exitCode", None)
             sig = getattr(reason, "signal", None)
             how = f"signal {sig}" if sig else f"exit code {code}"
-            state, error = "failed", f"the job worker ended with {how} without a result"
+            state, error = JobState.FAILED, f"the job worker ended with {how} without a result"
             low = self._disk_low()
             if low:  # it could not even write its result: most likely why it ended
                 error += f" ({low})"
-        if state != "succeeded":
+        if state is not JobState.SUCCEEDED:
             jd.output.unlink(missing_ok=True)
-        jd.remove_work()
+        self._io(jd.remove_work)
         self._finish(job_id, state, error)
         self._next()
 
-    def _finish(self, job_id: str, state: str, error: str | None) -> None:
+    def _finish(self, job_id: str, state: JobState, error: str | None) -> None:
         """Record the end of a job, with its last progress, summary and output size."""
         record = self._records[job_id]
         jd = JobDir(self.root / job_id)
@@ -313,26 +339,28 @@ class JobPool:
             output_bytes = jd.output.stat().st_size
         except FileNotFoundError:
             output_bytes = None
-        record.update(state=state, finished_at=self.reactor.seconds(), error=error,
-                      progress=dict(jd.read(jd.progress) or {}, phase="done"),
-                      summary=(jd.read(jd.result) or {}).get("summary"),
-                      output_bytes=output_bytes)
+        record.state, record.finished_at, record.error = state, self.reactor.seconds(), error
+        record.progress = dict(jd.read(jd.progress) or {}, phase="done")
+        record.summary = (jd.read(jd.result) or {}).get("summary")
+        record.output_bytes = output_bytes
         self._save(jd, record)
         log.info("job {id} {state}{detail}", id=job_id, state=state,
-                 detail=f": {error.splitlines()[0]}" if error and state != "cancelled" else "")
+                 detail=f": {error.splitlines()[0]}"
+                 if error and state is not JobState.CANCELLED else "")
 
-    @staticmethod
-    def _save(jd: JobDir, record: dict) -> None:
-        """Write a job's record; on a full disk the record in memory stays right (the file
-        catches up at the next write), and the reactor carries on."""
-        try:
-            jd.write(jd.state, record)
-        except OSError as e:
-            log.warn("cannot save job {id}'s state: {error}", id=jd.id, error=str(e))
+    def _save(self, jd: JobDir, record: JobRecord) -> None:
+        """Write a job's record (on the io thread); on a full disk the record in memory stays
+        right (the file catches up at the next write), and the reactor carries on."""
+        def failed(failure: Failure) -> None:
+            failure.trap(OSError)
+            log.warn("cannot save job {id}'s state: {error}", id=jd.id,
+                     error=str(failure.value))
+
+        self._io(jd.write, jd.state, record.to_json()).addErrback(failed)
 
     def _prune(self) -> None:
-        finished = sorted((r["submitted_at"], i) for i, r in self._records.items()
-                          if r["state"] in FINISHED)
+        finished = sorted((r.submitted_at, i) for i, r in self._records.items()
+                          if r.state in FINISHED)
         for _, job_id in finished[:max(0, len(finished) - self.keep)]:
             del self._records[job_id]
-            shutil.rmtree(self.root / job_id, ignore_errors=True)
+            self._io(shutil.rmtree, self.root / job_id, True)

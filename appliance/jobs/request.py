@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 from appliance.mr.plan import MODES
+from appliance.storage.filters import Filter
+from appliance.storage.schema import SchemaError
+
+if TYPE_CHECKING:
+    from appliance.storage.filters import SchemaSource
 
 MAX_SCRIPT_BYTES = 1 << 20
 MAX_NAME_BYTES = 200  # well below NAME_MAX (255 bytes) on every Linux file system
@@ -22,7 +27,7 @@ class JobRequest:
 
     script: str
     name: str = "job.py"
-    filter: dict | None = None
+    filter: dict[str, Any] | None = None
     mappers: int = 2
     reducers: int = 1
     inputs: str = "all"
@@ -32,14 +37,25 @@ class JobRequest:
     runner: str = ""      # "local" or "dask"; "" is the server's [jobs] runner
     scheduler: str = ""   # the Dask scheduler address; "" is the server's [jobs] scheduler
 
-    def options(self) -> dict:
-        """Everything but the script, as shown in job listings."""
+    def options(self) -> dict[str, Any]:
+        """Everything but the script, as shown in job listings and kept in request.json."""
         out = asdict(self)
         del out["script"]
         return out
 
+    def submission(self) -> dict[str, Any]:
+        """The JSON object to submit: the script and every field not at its default, so the
+        server's own defaults (its [jobs] timeout, runner and scheduler) apply to the rest."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name == "script" or getattr(self, f.name) != f.default}
 
-def _int(obj: dict, name: str, default: int, minimum: int) -> int:
+    @classmethod
+    def from_options(cls, options: dict[str, Any], script: str) -> JobRequest:
+        """A stored request back from its `options()` and its script's text."""
+        return cls(script=script, **options)
+
+
+def _int(obj: dict[str, Any], name: str, default: int, minimum: int) -> int:
     value = obj.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise JobRequestError(f"{name} must be an integer >= {minimum}, not {value!r}")
@@ -48,10 +64,10 @@ def _int(obj: dict, name: str, default: int, minimum: int) -> int:
 
 def _file_name(name: Any) -> str:
     """The script's name, which becomes a file in the job's directory: one plain name."""
-    problem = None
     if not isinstance(name, str) or not name:
-        problem = "a non-empty string"
-    elif name in (".", "..") or "/" in name or "\\" in name:
+        raise _bad_name("a non-empty string", name)
+    problem = None
+    if name in (".", "..") or "/" in name or "\\" in name:
         problem = "one file name, not a path"
     elif not name.isprintable():
         problem = "printable characters only (no NUL or control characters)"
@@ -62,18 +78,21 @@ def _file_name(name: Any) -> str:
         except UnicodeEncodeError:
             problem = "valid Unicode"
     if problem:
-        raise JobRequestError(f"name must be {problem}, e.g. count.py; got {name!r:.80}")
+        raise _bad_name(problem, name)
     return name
 
 
-def parse_request(obj: Any, schemas=None, default_timeout: float | None = None) -> JobRequest:
+def _bad_name(problem: str, name: Any) -> JobRequestError:
+    return JobRequestError(f"name must be {problem}, e.g. count.py; got {name!r:.80}")
+
+
+def parse_request(obj: Any, schemas: SchemaSource = None,
+                  default_timeout: float | None = None) -> JobRequest:
     """Check a submitted JSON object; raises JobRequestError naming the first problem.
 
     The script must compile and the filter must parse (with `schemas`), so a
     job that cannot start is refused at the door rather than failing later.
     """
-    from appliance.storage.filters import Filter
-    from appliance.storage.schema import SchemaError
 
     if not isinstance(obj, dict):
         raise JobRequestError("a job request is a JSON object")

@@ -15,39 +15,49 @@ import os
 import signal
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
+from appliance.config import Config
 from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir
-from appliance.mr.progress import throttle
+from appliance.jobs.request import JobRequest
+from appliance.jobs.states import JobState
+from appliance.lifecycle import die_with_parent
+from appliance.mr import JobCancelled, JobError, LocalRunner
+from appliance.mr.plan import InputError, choose_sources, plan_inputs
+from appliance.mr.progress import Progress, ProgressCallback, throttle
+from appliance.storage.factory import schema_registry
+from appliance.storage.filters import Filter
+
+if TYPE_CHECKING:  # imported where it runs: Dask is optional
+    from appliance.mr.dask_runner import DaskRunner
 
 PROGRESS_INTERVAL = 0.5
 
 
-def progress_writer(jd: JobDir):
-    """A LocalRunner progress callback that keeps `progress.json` current (throttled)."""
+def progress_writer(jd: JobDir, bytes_total: int) -> ProgressCallback:
+    """A runner's progress callback that keeps `progress.json` current (throttled): the
+    `Progress` and the input's size, `bytes_total`."""
 
-    def write(info: dict) -> None:
-        jd.write(jd.progress, {k: info.get(k) for k in (
-            "phase", "files_done", "files_total", "records", "bytes", "data_bytes", "errors",
-            "reducers_done", "reducers_total", "bytes_total")})
+    def write(progress: Progress) -> None:
+        jd.write(jd.progress, asdict(progress) | {"bytes_total": bytes_total})
 
     return throttle(write, PROGRESS_INTERVAL)
 
 
-def choose_runner(request: dict, config) -> tuple[str, str]:
+def choose_runner(request: JobRequest, config: Config) -> tuple[str, str]:
     """(runner, scheduler) of a job: the request's, else the server's [jobs] settings;
     `JobError` when the Dask runner has no scheduler or Dask is not installed."""
-    from appliance.mr import JobError
-
-    kind = request.get("runner") or config.jobs.runner
-    scheduler = request.get("scheduler") or config.jobs.scheduler
+    kind = request.runner or config.jobs.runner
+    scheduler = request.scheduler or config.jobs.scheduler
     if kind != "dask":
         return kind, ""
     if not scheduler:
         raise JobError("the dask runner needs a scheduler: [jobs] scheduler in the server's "
                        "configuration, or one in the submission (--scheduler)")
-    try:
+    try:  # the optional dask extra: only a Dask job needs it
         import cloudpickle  # noqa: F401
         import distributed  # noqa: F401
     except ImportError:
@@ -56,26 +66,20 @@ def choose_runner(request: dict, config) -> tuple[str, str]:
     return kind, scheduler
 
 
-def run_worker(root: Path, config, out=sys.stdout) -> int:
+def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
     """Run the job in `root`; returns 0 when it ran (whatever its outcome went to result.json)."""
-    from appliance.convert.factory import telemetry_schema
-    from appliance.lifecycle import die_with_parent
-    from appliance.mr import JobCancelled, JobError, LocalRunner
-    from appliance.mr.plan import InputError, choose_sources, plan_inputs
-    from appliance.storage.filters import Filter
-    from appliance.storage.schema import SchemaRegistry
 
     os.setpgrp()
     die_with_parent()
     jd = JobDir(root)
-    request = jd.read(jd.request)
-    schemas = SchemaRegistry(telemetry=telemetry_schema(config))
-    flt = (Filter.from_dict(request["filter"], schemas) if request["filter"] is not None
+    request = jd.read_request()
+    schemas = schema_registry(config)
+    flt = (Filter.from_dict(request.filter, schemas) if request.filter is not None
            else Filter(trees=None, schemas=schemas))
-    runner = None
-    cancelled = []
+    runner: LocalRunner | DaskRunner | None = None
+    cancelled: list[int] = []
 
-    def on_term(signum, frame):
+    def on_term(signum: int, frame: object) -> None:
         cancelled.append(signum)
         if runner is not None:
             runner.cancel()
@@ -85,32 +89,30 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
     inputs = None
     try:
         kind, scheduler = choose_runner(request, config)
-        local, remote = choose_sources(request["inputs"], config)
+        local, remote = choose_sources(request.inputs, config)
         jd.write(jd.progress, {"phase": "listing"})
         inputs = plan_inputs(config, flt, schemas, local=local, remote=remote,
                              tmp_dir=jd.work, download=kind == "local")
         for note in inputs.notes:
             print(note, file=out, flush=True)
-        write_progress = progress_writer(jd)
-        total = sum(f.size for f in inputs.files)
-        options = dict(reducers=request["reducers"], max_errors=request["max_errors"],
-                       progress=lambda info: write_progress(info | {"bytes_total": total}),
-                       config=config, schemas=schemas, spool_filter=flt,
-                       dedupe=request["dedupe"])
+        write_progress = progress_writer(jd, sum(f.size for f in inputs.files))
+        options: dict[str, Any] = dict(
+            reducers=request.reducers, max_errors=request.max_errors, progress=write_progress,
+            config=config, schemas=schemas, spool_filter=flt, dedupe=request.dedupe)
         if kind == "dask":
-            from appliance.mr.dask_runner import DaskRunner
+            from appliance.mr.dask_runner import DaskRunner  # needs the optional dask extra
 
             print(f"runner: dask, scheduler {scheduler}", file=out, flush=True)
             runner = DaskRunner(jd.script, inputs.files, jd.output, scheduler=scheduler,
-                                mappers=request["mappers"], **options)
+                                mappers=request.mappers, **options)
         else:
-            runner = LocalRunner(jd.script, inputs.files, jd.output, mappers=request["mappers"],
+            runner = LocalRunner(jd.script, inputs.files, jd.output, mappers=request.mappers,
                                  work_dir=jd.work, **options)
         if cancelled:
             runner.cancel()
         summary = runner.run()
     except JobCancelled:
-        jd.write(jd.result, {"state": "cancelled", "error": "cancelled"})
+        jd.write(jd.result, {"state": JobState.CANCELLED, "error": "cancelled"})
         return 0
     except (JobError, InputError) as e:
         _failed(jd, str(e), out)
@@ -126,14 +128,14 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
         jd.remove_work()
     out.write(summary.report())
     out.write(f"worker: {time.monotonic() - started:.2f} s in all\n")
-    jd.write(jd.result, {"state": "succeeded", "summary": summary.as_dict()})
+    jd.write(jd.result, {"state": JobState.SUCCEEDED, "summary": summary.as_dict()})
     return 0
 
 
-def _failed(jd: JobDir, error: str, out) -> None:
+def _failed(jd: JobDir, error: str, out: TextIO) -> None:
     """Report a failed run in the log and result.json; on a full disk either may be
     impossible, and the pool then reports the worker's end with the guard's reason."""
     with contextlib.suppress(OSError):
         print(error, file=out, flush=True)
     with contextlib.suppress(OSError):
-        jd.write(jd.result, {"state": "failed", "error": error})
+        jd.write(jd.result, {"state": JobState.FAILED, "error": error})

@@ -21,9 +21,8 @@ from appliance.durable import write_atomic
 from appliance.ledger.dates import DayOf
 from appliance.spool.reader import read_segment
 from appliance.spool.record import SpoolRecord
-from appliance.spool.segments import SEALED_PREFIX, SpoolDir
+from appliance.spool.segments import SpoolDir, sealed_at
 
-LEDGER_DIR = "ledger"  # in the data dir
 ACCEPTED_FILE = "accepted.json"
 
 
@@ -129,11 +128,3 @@ class AcceptedGate:
             if seq <= self._ledger.writers.get(prefix, -1):
                 return True
         return now - sealed_at(segment) >= self._grace
-
-
-def sealed_at(segment: Path) -> float:
-    """When a sealed segment was sealed (from its name), in seconds since the epoch."""
-    try:
-        return int(segment.name[len(SEALED_PREFIX):].split("-", 1)[0]) / 1e9
-    except ValueError:
-        return 0.0  # not a name we made: never hold it back

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from appliance.convert.records import submission_date
+import datetime
 
 _DAY_NS = 86_400 * 10**9
+
+
+def submission_date(received_ns: int) -> str:
+    """The receive date in UTC as YYYYMMDD."""
+    moment = datetime.datetime.fromtimestamp(received_ns / 1e9, datetime.UTC)
+    return moment.strftime("%Y%m%d")
 
 
 class DayOf:

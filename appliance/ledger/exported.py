@@ -20,8 +20,8 @@ import os
 import threading
 from pathlib import Path
 
-from appliance.cli.store_cmd import file_records
 from appliance.durable import fsync_dir, write_atomic
+from appliance.storage.filenames import file_records
 
 STATE_FILE = "exported.json"
 

@@ -6,8 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.cli.store_cmd import file_records
-from appliance.storage.keys import parse_key, walk_partitions
+from appliance.storage.filenames import file_records, is_data_file_name
+from appliance.storage.keys import parse_key
+from appliance.storage.walk import walk_partitions
 
 UNKNOWN_DATE = "unknown"
 
@@ -43,7 +44,7 @@ def scan_store(store_root: Path, schemas) -> list[LocalFile]:
         except FileNotFoundError:
             continue  # exported and emptied meanwhile
         for entry in entries:
-            if not entry.name.endswith(".zst") or entry.name.startswith("."):
+            if not is_data_file_name(entry.name):
                 continue
             try:
                 size = entry.stat(follow_symlinks=False).st_size

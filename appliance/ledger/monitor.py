@@ -21,7 +21,8 @@ from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
-from appliance.ledger.accepted import LEDGER_DIR, AcceptedLedger
+from appliance.datadir import DataDir
+from appliance.ledger.accepted import AcceptedLedger
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.exported import ExportedLedger
 from appliance.ledger.local import LocalFile, date_of_key, scan_store
@@ -43,8 +44,9 @@ class LedgerMonitor:
                  threadpool=None, node_id: str | None = None):
         self.reactor = reactor
         self.node_id = node_id  # whose records these are: the data dir's node id
-        self.store_root = data_dir / "store"
-        ledger_dir = data_dir / LEDGER_DIR
+        data = DataDir(data_dir)
+        self.store_root = data.store
+        ledger_dir = data.ledger
         self.accepted = AcceptedLedger(ledger_dir)
         self.exported = ExportedLedger(ledger_dir, self.store_root,
                                        lambda key: date_of_key(key, schemas))

@@ -30,6 +30,9 @@ too, and its winners are scattered to the second pass's map tasks.
 
 Everything is held in worker memory (Dask spills task results to disk on its
 own); a single key's value list must fit in one worker.
+
+`distributed` and `cloudpickle` (the optional `dask` extra) are imported in
+the functions that use them, so this module imports without them.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -50,6 +53,8 @@ from typing import Any
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, SpoolInput, balance
 from appliance.mr.job import Job, JobError, load_job
+from appliance.mr.messages import MapProgress
+from appliance.mr.progress import Progress, ProgressCallback, relabelled
 from appliance.mr.runner import DEFAULT_COMBINE_THRESHOLD, JobCancelled, JobSummary
 from appliance.mr.runs import group_key, write_output
 from appliance.mr.shipping import ConvertedSpool, convert_spool, is_local, pack, unpack
@@ -68,9 +73,8 @@ class _Progress:
     def __init__(self) -> None:
         self.data_bytes = 0
 
-    def put(self, msg: tuple) -> None:
-        if msg[0] == "progress":
-            self.data_bytes += msg[3]
+    def put(self, msg: MapProgress) -> None:
+        self.data_bytes += msg.data_bytes
 
 
 class _LocalErrors:
@@ -174,14 +178,14 @@ def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list, errors_name: s
         mapper = _DaskMapper(mid, spec, job, errors, copies)
         res = mapper.run(files)
     if job.map_only:
-        parts = [res["runs"].get(0, [])]
+        parts = [res.runs.get(0, [])]
     else:
         parts = [[] for _ in range(spec.reducers)]
-        for r, lists in res["runs"].items():  # one list per spill (one: nothing spills early)
+        for r, lists in res.runs.items():  # one list per spill (one: nothing spills early)
             parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
-    return {"parts": parts, "records": res["records"], "skipped": res["skipped"],
-            "first_error": res["first_error"], "data_bytes": mapper.out.data_bytes,
-            "sources": res["sources"], "counts": res["counts"]}
+    return {"parts": parts, "records": res.records, "skipped": res.skipped,
+            "first_error": res.first_error, "data_bytes": mapper.out.data_bytes,
+            "sources": res.sources, "counts": res.counts}
 
 
 def _part(result: dict, r: int) -> list:
@@ -233,8 +237,8 @@ class DaskRunner:
 
     `scheduler` is an address (``tcp://host:8786``) or a `distributed.Client`
     (not closed by the runner). `mappers` None: one map task per input file;
-    N: files balanced by size over N tasks. `progress` gets the same dicts as
-    with `LocalRunner` (``phase`` dedupe/map/reduce/merge/done, ``files_done``, ...).
+    N: files balanced by size over N tasks. `progress` gets the same `Progress` reports
+    as with `LocalRunner`.
 
     `inputs` are those of `LocalRunner` (store files, at most one `SpoolInput`,
     which needs `config`, `schemas` and `spool_filter` to be converted with)
@@ -246,7 +250,7 @@ class DaskRunner:
     def __init__(self, script: str | Path, inputs: Iterable[InputFile], output: str | Path, *,
                  scheduler, mappers: int | None = None, reducers: int = 1,
                  max_errors: int = 0, combine_threshold: int = DEFAULT_COMBINE_THRESHOLD,
-                 progress: Callable[[dict], None] | None = None, config=None, schemas=None,
+                 progress: ProgressCallback | None = None, config=None, schemas=None,
                  spool_filter=None, dedupe: bool = False,
                  _positions: dict | None = None) -> None:
         if (mappers is not None and mappers < 1) or reducers < 1:
@@ -274,9 +278,9 @@ class DaskRunner:
         if self._cancel.is_set():
             raise JobCancelled(f"job {self.script} cancelled")
 
-    def _report(self, **info) -> None:
+    def _report(self, **info: Any) -> None:
         if self.progress is not None:
-            self.progress(info)
+            self.progress(Progress(**info))
 
     def run(self) -> JobSummary:
         from distributed import Client
@@ -315,7 +319,7 @@ class DaskRunner:
         path = work / "winners.tsv"
         first = DaskRunner(WINNERS_SCRIPT, self.inputs, path, scheduler=client,
                            mappers=self.mappers, reducers=self.reducers,
-                           progress=lambda info: self._report(**(info | {"phase": "dedupe"})),
+                           progress=relabelled(self.progress, "dedupe"),
                            config=self.config, schemas=self.schemas,
                            spool_filter=self.spool_filter, _positions=ranks)
         first._cancel = self._cancel

@@ -32,7 +32,7 @@ import os
 from pathlib import Path
 
 from appliance.node import node_key
-from appliance.storage.generations import generation_position, split_file_name
+from appliance.storage.filenames import generation_position, split_file_name
 
 WINNERS_SCRIPT = Path(__file__).with_name("dedupe_winners.py")
 

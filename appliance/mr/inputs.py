@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+from appliance.storage.filenames import is_data_file_name
+from appliance.storage.walk import walk_partitions
+
 
 class InputFile(NamedTuple):
     """One store file to map: its path, tree, dimension values (schema order) and size;
@@ -58,7 +61,6 @@ def select_inputs(store_root: str | Path, flt=None, schemas=None) -> list[InputF
     Non-matching partition directories are pruned by `walk_partitions` and
     never listed; no file is opened. Sorted by path.
     """
-    from appliance.storage.keys import walk_partitions
 
     files = []
     for part in walk_partitions(Path(store_root), flt, schemas):
@@ -67,7 +69,7 @@ def select_inputs(store_root: str | Path, flt=None, schemas=None) -> list[InputF
         except FileNotFoundError:
             continue
         for e in entries:
-            if e.name.endswith(".zst") and not e.name.startswith(".") and e.is_file():
+            if is_data_file_name(e.name) and e.is_file():
                 files.append(InputFile(e.path, part.tree, tuple(part.values), e.stat().st_size))
     return sorted(files)
 

@@ -22,8 +22,21 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.mr.inputs import select_inputs
+from appliance.config import ConfigError
+from appliance.datadir import DataDir
+from appliance.mr.inputs import RemoteInput, select_inputs
+from appliance.mr.remote import (
+    DEFAULT_CACHE_BYTES,
+    RemoteError,
+    list_remote,
+    object_source,
+    select_remote_inputs,
+)
+from appliance.mr.resolve import InputConflict, LocalMatch
 from appliance.mr.snapshot import LocalSnapshot, SnapshotError, take_snapshot
+from appliance.node import node_identity
+from appliance.node.identity import IdentityError
+from appliance.storage.keys import parse_key
 
 MODES = ("all", "local", "remote")
 PIN_ATTEMPTS = 3
@@ -81,7 +94,7 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
                 raise InputError(f"no store at {store}")
             inputs.files = select_inputs(store, flt, schemas)
             return inputs
-        tmp_dir = tmp_dir or config.data_dir / "tmp"
+        tmp_dir = tmp_dir or DataDir(config.data_dir).tmp
         if local:
             inputs.snapshot = _snapshot(config, flt, schemas, spool, tmp_dir)
             inputs.files = list(inputs.snapshot.store_files)
@@ -102,8 +115,6 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
 
 def _node(config):
     """This data dir's identity (`appliance.node`); InputError if node.json is damaged."""
-    from appliance.node import node_identity
-    from appliance.node.identity import IdentityError
 
     try:
         return node_identity(config)
@@ -112,11 +123,11 @@ def _node(config):
 
 
 def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot:
-    data_dir = config.data_dir
+    data = DataDir(config.data_dir)
     directory = tmp_dir / f"snapshot-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    spool_root = data_dir / "spool" if spool and (data_dir / "spool").is_dir() else None
+    spool_root = data.spool if spool and data.spool.is_dir() else None
     try:
-        return take_snapshot(data_dir / "store", spool_root, directory, flt, schemas,
+        return take_snapshot(data.store, spool_root, directory, flt, schemas,
                              node_id=_node(config).name)
     except SnapshotError as e:
         raise InputError(str(e)) from None
@@ -124,24 +135,22 @@ def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot
 
 def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
             download: bool, tmp_dir: Path) -> list:
+    # botocore and boto3 (about 0.2 s to import) load only for jobs that read S3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from appliance.config import ConfigError
-    from appliance.export.factory import build_uploader
-    from appliance.mr.remote import DEFAULT_CACHE_BYTES, RemoteError, select_remote_inputs
-    from appliance.mr.resolve import InputConflict, LocalMatch
+    from appliance.export.s3client import make_client
 
     try:
-        client = build_uploader(config).client
+        client = make_client(config)
     except ConfigError as e:
         raise InputError(str(e)) from None
     export = config.export
     _refuse_clone(client, config)
     match = LocalMatch(inputs.snapshot, export.part_size, _where(config),
-                       config.data_dir / "store")
+                       DataDir(config.data_dir).store)
     if not download:
         return _listed(client, config, flt, schemas, match, inputs)
-    cache = cache_dir or config.data_dir / "cache" / "s3"
+    cache = cache_dir or DataDir(config.data_dir).s3_cache
     pinned = tmp_dir / f"s3-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     for _ in range(PIN_ATTEMPTS):
         stats: dict = {}
@@ -180,6 +189,7 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
 def _refuse_clone(client, config) -> None:
     """InputError if this node's id is claimed by another live data dir (its registration
     lists a clash, `appliance.node.registry`): the job cannot tell its objects from ours."""
+    # botocore (imported by the registry too) loads only for jobs that read S3
     from botocore.exceptions import BotoCoreError, ClientError
 
     from appliance.node.registry import clone_problem, read_registration
@@ -207,12 +217,9 @@ def _local_note(match) -> str:
 
 def _listed(client, config, flt, schemas, match, inputs: JobInputs) -> list:
     """The selected S3 objects as `RemoteInput`s, without downloading them."""
+    # botocore loads only for jobs that read S3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from appliance.mr.inputs import RemoteInput
-    from appliance.mr.remote import list_remote, object_source
-    from appliance.mr.resolve import InputConflict
-    from appliance.storage.keys import parse_key
 
     export = config.export
     base = export.prefix.strip("/")

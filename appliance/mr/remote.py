@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.mr.inputs import InputFile
+from appliance.storage.filenames import is_data_file_name, split_file_name
+from appliance.storage.filters import Filter
 from appliance.storage.keys import (
     INVALID_TREE,
     BadKey,
@@ -127,7 +129,6 @@ def _paginate(client, bucket: str, prefix: str) -> tuple[list[str], list[dict]]:
 def list_remote(client, bucket: str, prefix: str, flt=None, schemas=None, *,
                 pool: ThreadPoolExecutor | None = None) -> list[RemoteObject]:
     """The ``*.zst`` objects under `prefix` in partitions `flt` allows, level by level."""
-    from appliance.storage.filters import Filter
 
     flt = flt if flt is not None else Filter.all()
     schema_of = resolve_schemas(schemas)
@@ -167,7 +168,7 @@ def list_remote(client, bucket: str, prefix: str, flt=None, schemas=None, *,
                     leaf = "/".join([base + tree, *values]) + "/"
                     for o in objects:
                         name = o["Key"][len(leaf):]
-                        if name.endswith(".zst") and is_file_name(name):
+                        if is_data_file_name(name) and is_file_name(name):
                             found.append(RemoteObject(o["Key"][len(base):], int(o["Size"]),
                                                       o.get("ETag", "").strip('"')))
                     continue
@@ -186,8 +187,6 @@ def list_remote(client, bucket: str, prefix: str, flt=None, schemas=None, *,
 def object_source(key: str) -> str:
     """The job summary's source name for an exported store key: ``s3:<node>`` (the node
     part of its file name, label and id)."""
-    from appliance.storage.generations import split_file_name
-
     name = split_file_name(key.rsplit("/", 1)[-1])
     return f"s3:{name.node}" if name is not None else "s3:other"
 
@@ -222,7 +221,7 @@ def cached_files(cache_dir: Path) -> list[tuple[Path, int, float]]:
                 with contextlib.suppress(OSError):
                     if p.stat().st_mtime < stale:
                         p.unlink()
-            elif name.endswith(".zst") and not name.startswith("."):
+            elif is_data_file_name(name):
                 p = Path(dirpath) / name
                 try:
                     st = p.stat()

@@ -41,12 +41,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, balance
 from appliance.mr.job import JobError, load_job
+from appliance.mr.messages import MapDone, MapProgress, MapTask, ReduceDone, ReduceTask, TaskFailed
+from appliance.mr.progress import Progress, ProgressCallback, relabelled
 from appliance.mr.runs import premerge, read_records, write_output
 from appliance.mr.worker import JobSpec, worker_main
+
+_Done = TypeVar("_Done", MapDone, ReduceDone)
 
 DEFAULT_SPILL_BYTES = 64 << 20
 DEFAULT_COMBINE_THRESHOLD = 256
@@ -118,12 +123,9 @@ def describe_sources(sources: dict) -> str:
 class LocalRunner:
     """Run one job over `inputs` with N mappers and M reducers; `run()` returns a `JobSummary`.
 
-    `progress` (if given) is called in the driver with dicts: ``phase`` ("map",
-    "reduce", "merge", "done"), ``files_done``, ``files_total``, ``records``,
-    ``bytes`` (compressed input bytes of the files done), ``data_bytes``
-    (uncompressed bytes read), ``errors``; in the reduce phase also
-    ``reducers_done`` and ``reducers_total``. `cancel()` may be called from
-    any thread: workers are terminated and `run` raises `JobCancelled`.
+    `progress` (if given) is called in the driver with a `Progress` at each phase
+    and as mappers report. `cancel()` may be called from any thread: workers are
+    terminated and `run` raises `JobCancelled`.
 
     `inputs` are store files (`InputFile`) and at most one `SpoolInput` (records
     not converted yet, see `appliance.mr.plan`); for the latter the runner needs
@@ -135,7 +137,7 @@ class LocalRunner:
                  mappers: int = 2, reducers: int = 1, work_dir: str | Path | None = None,
                  spill_bytes: int = DEFAULT_SPILL_BYTES,
                  combine_threshold: int = DEFAULT_COMBINE_THRESHOLD, max_errors: int = 0,
-                 progress: Callable[[dict], None] | None = None,
+                 progress: ProgressCallback | None = None,
                  config=None, schemas=None, spool_filter=None, dedupe: bool = False,
                  _positions: dict | None = None) -> None:
         if mappers < 1 or reducers < 1:
@@ -165,9 +167,9 @@ class LocalRunner:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def _report(self, **info) -> None:
+    def _report(self, **info: Any) -> None:
         if self.progress is not None:
-            self.progress(info)
+            self.progress(Progress(**info))
 
     def run(self) -> JobSummary:
         start = time.monotonic()
@@ -194,12 +196,11 @@ class LocalRunner:
             errors = ctx.Value("i", 0)
             state = {"files_done": 0, "records": 0, "bytes": 0, "data_bytes": 0}
 
-            def on_progress(msg):
-                _, _, recs, nbytes, fdone, fsize = msg
-                state["records"] += recs
-                state["data_bytes"] += nbytes
-                state["files_done"] += fdone
-                state["bytes"] += fsize
+            def on_progress(msg: MapProgress) -> None:
+                state["records"] += msg.records
+                state["data_bytes"] += msg.data_bytes
+                state["files_done"] += msg.files_done
+                state["bytes"] += msg.file_bytes
                 self._report(phase="map", files_total=len(self.inputs), errors=errors.value,
                              **state)
 
@@ -208,19 +209,19 @@ class LocalRunner:
             self._start(ctx, [(worker_main, (i, spec, tasks, q, errors))
                               for i in range(nprocs)])
             for i, g in enumerate(groups):
-                tasks.put(("map", i, g))
-            results = self._collect(q, "map_done", len(groups), "mapper", on_progress)
+                tasks.put(MapTask(i, g))
+            mapped = self._collect(q, MapDone, len(groups), "mapper", on_progress)
             runs_by_r: dict[int, list[str]] = {}
-            for i in sorted(results):
-                res = results[i]
-                summary.records += res["records"]
-                summary.errors += res["skipped"]
-                summary.spills += res["spills"]
-                summary.first_error = summary.first_error or res["first_error"]
-                for name, n in res["counts"].items():
+            for i in sorted(mapped):
+                res = mapped[i].result
+                summary.records += res.records
+                summary.errors += res.skipped
+                summary.spills += res.spills
+                summary.first_error = summary.first_error or res.first_error
+                for name, n in res.counts.items():
                     summary.extra[name] = summary.extra.get(name, 0) + n
-                summary.add_sources(res["sources"])
-                for r, paths in res["runs"].items():
+                summary.add_sources(res.sources)
+                for r, paths in res.runs.items():
                     runs_by_r.setdefault(r, []).extend(paths)
             summary.data_bytes = state["data_bytes"]
 
@@ -239,14 +240,15 @@ class LocalRunner:
                 self._report(phase="reduce", reducers_done=0, reducers_total=len(todo),
                              files_total=len(self.inputs), errors=summary.errors, **state)
                 for r in todo:
-                    tasks.put(("reduce", r, runs_by_r[r]))
-                results = self._collect(q, "reduce_done", len(todo), "reducer", None,
+                    tasks.put(ReduceTask(r, runs_by_r[r]))
+                reduced = self._collect(q, ReduceDone, len(todo), "reducer", None,
                                         on_reduce_done)
                 final_runs = []
-                for i in sorted(results):
-                    final_runs.extend(results[i]["runs"])
-                    summary.keys += results[i]["keys"]
-                    summary.spills += results[i]["spills"]
+                for i in sorted(reduced):
+                    done_r = reduced[i].result
+                    final_runs.extend(done_r.runs)
+                    summary.keys += done_r.keys
+                    summary.spills += done_r.spills
             self._check_cancel()
             self._report(phase="merge", files_total=len(self.inputs), errors=summary.errors,
                          **state)
@@ -273,7 +275,7 @@ class LocalRunner:
         winners = work / "winners.tsv"
         first = LocalRunner(WINNERS_SCRIPT, self.inputs, winners, mappers=self.mappers,
                             reducers=self.reducers, work_dir=work, spill_bytes=self.spill_bytes,
-                            progress=lambda info: self._report(**(info | {"phase": "dedupe"})),
+                            progress=relabelled(self.progress, "dedupe"),
                             config=self.convert[0], schemas=self.convert[1],
                             spool_filter=self.convert[2], _positions=ranks)
         first._cancel = self._cancel
@@ -306,10 +308,12 @@ class LocalRunner:
                 p.join(2)
         self._procs = []
 
-    def _collect(self, q, done_kind: str, count: int, role: str, on_progress=None,
-                 on_done=None) -> dict[int, dict]:
-        """Collect `count` results of `done_kind`; raise on error, a dead worker, or cancel."""
-        results: dict[int, dict] = {}
+    def _collect(self, q, done: type[_Done], count: int, role: str,
+                 on_progress: Callable[[MapProgress], None] | None = None,
+                 on_done: Callable[[], None] | None = None) -> dict[int, _Done]:
+        """Collect `count` `done` messages by task id; raise on a failed task, a dead
+        worker, or cancel."""
+        results: dict[int, _Done] = {}
         dead_since: dict[int, float] = {}
         while len(results) < count:
             self._check_cancel()
@@ -326,14 +330,13 @@ class LocalRunner:
                                            f"(killed, out of memory, or os._exit in the "
                                            f"script?)") from None
                 continue
-            kind = msg[0]
-            if kind == "progress":
+            if isinstance(msg, MapProgress):
                 if on_progress is not None:
                     on_progress(msg)
-            elif kind == "error":
-                raise JobError(msg[2])
-            elif kind == done_kind:
-                results[msg[1]] = msg[2]
+            elif isinstance(msg, TaskFailed):
+                raise JobError(msg.message)
+            elif isinstance(msg, done):
+                results[msg.tid] = msg
                 if on_done is not None:
                     on_done()
         return results

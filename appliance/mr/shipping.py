@@ -41,6 +41,7 @@ def is_local(f) -> bool:
 
 def convert_spool(src: SpoolInput, config, schemas, flt) -> ConvertedSpool:
     """Read and convert the spool input on this node (what `flt` selects)."""
+    # The converter (specs, payload conversion) loads only for jobs that read the spool.
     from appliance.convert.factory import record_converter
 
     counts: Counter = Counter()

@@ -33,12 +33,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from appliance.convert.loop import segment_stem
 from appliance.mr.inputs import InputFile, SpoolInput, SpoolPiece, select_inputs
 from appliance.node import same_node
-from appliance.spool.segments import ROTATING_PREFIX, SEALED_PREFIX, SUFFIX, SpoolDir
+from appliance.spool.segments import SpoolDir, is_sealed_name, segment_stem
 from appliance.storage.checkpoint import Checkpoint, CheckpointLog
-from appliance.storage.generations import generation_position, split_file_name
+from appliance.storage.filenames import generation_position, split_file_name
 from appliance.storage.readlock import store_read_lock
 
 START = ("", 0)  # a spool position before every other
@@ -198,8 +197,7 @@ def _start(segment: Path, frontier: tuple[str, int] | None,
            offsets: dict[str, int]) -> int | None:
     """Where the unconverted records of `segment` start; None if it has none."""
     name = segment.name
-    if name.startswith(ROTATING_PREFIX) or not name.startswith(SEALED_PREFIX) \
-            or not name.endswith(SUFFIX):
+    if not is_sealed_name(name):
         return 0  # the active or a rotating segment: the converter has not seen it
     if frontier is None:  # a store from before frontiers were recorded
         return offsets.get(name, 0)

@@ -18,7 +18,13 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import zstandard
+
 from appliance.mr.inputs import InputFile, RemoteInput, SpoolInput
+from appliance.mr.remote import RemoteObject, download
+from appliance.spool.reader import iter_frames
+from appliance.storage.arrivals import read_arrivals
+from appliance.storage.keys import parse_key
 
 Record = tuple[object, tuple[str, ...], str, str, int, int]
 
@@ -26,9 +32,7 @@ Record = tuple[object, tuple[str, ...], str, str, int, int]
 def store_records(f: InputFile) -> Iterator[Record]:
     """The lines of a store file (zstd frames of ``docId<TAB>json<LF>``), with the receive
     times the file ends with (`appliance.storage.arrivals`)."""
-    import zstandard
 
-    from appliance.storage.arrivals import read_arrivals
 
     dims = f.dims
     arrivals = read_arrivals(f.path) or ()
@@ -47,7 +51,6 @@ def store_records(f: InputFile) -> Iterator[Record]:
 def remote_records(f: RemoteInput, config) -> Iterator[Record]:
     """The lines of an exported object, downloaded and verified (size and ETag) into a temp
     file on this worker first; S3 settings from `config` ([export])."""
-    from appliance.mr.remote import RemoteObject, download
 
     bucket, _, object_key = f.path.removeprefix("s3://").partition("/")
     with tempfile.TemporaryDirectory(prefix="appliance-s3-") as tmp:
@@ -62,11 +65,11 @@ _clients: dict = {}
 
 def _s3_client(config):
     """One boto3 client per process and endpoint (clients are thread-safe and costly)."""
-    from appliance.export.factory import build_uploader
+    from appliance.export.s3client import make_client  # boto3 (~0.2 s): only for S3 inputs
 
     name = (config.export.endpoint_url, config.export.region, config.export.access_key_id)
     if name not in _clients:
-        _clients[name] = build_uploader(config).client
+        _clients[name] = make_client(config)
     return _clients[name]
 
 
@@ -77,8 +80,6 @@ def spool_records(src: SpoolInput, converter, schemas, flt, counts: Counter) -> 
     (``counts["spool_invalid"]``), as are re-appended copies of a record
     (``spool_duplicates``); ``spool_records`` counts what was read.
     """
-    from appliance.spool.reader import iter_frames
-    from appliance.storage.keys import parse_key
 
     seen: set[bytes] = set()
     for piece in src.pieces:

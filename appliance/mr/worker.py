@@ -19,6 +19,15 @@ from appliance.mr.dedupe import arrival, input_node, load_winners
 from appliance.mr.inputs import RemoteInput, SpoolInput
 from appliance.mr.job import Job, JobError, load_job
 from appliance.mr.keys import canonical_key, partition_of
+from appliance.mr.messages import (
+    MapDone,
+    MapProgress,
+    MapResult,
+    MapTask,
+    ReduceDone,
+    ReduceResult,
+    TaskFailed,
+)
 from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, write_groups
 from appliance.mr.sources import Record, remote_records, spool_records, store_records
 
@@ -147,13 +156,14 @@ class Mapper:
         if not isinstance(f, SpoolInput):
             return store_records(f)
         if self.converter is None:
+            # The converter (specs, payload conversion) loads only for jobs that read the spool.
             from appliance.convert.factory import record_converter
 
             self.converter = record_converter(self.spec.convert_config)
         return spool_records(f, self.converter, self.spec.schemas, self.spec.spool_filter,
                              self.counts)
 
-    def run(self, files: list) -> dict:
+    def run(self, files: list) -> MapResult:
         job, limit = self.job, self.spec.spill_bytes
         ctx = MapContext(self.write_map_only if job.map_only else self.write)
         fmap = job.map
@@ -202,10 +212,10 @@ class Mapper:
                     self.spill()
                     self.spills += 1
                 if pending_records >= PROGRESS_RECORDS:
-                    self.out.put(("progress", self.mid, pending_records, pending_bytes, 0, 0))
+                    self.out.put(MapProgress(self.mid, pending_records, pending_bytes))
                     pending_records = pending_bytes = 0
             sources[f.source] += records - before
-            self.out.put(("progress", self.mid, pending_records, pending_bytes, 1, f.size))
+            self.out.put(MapProgress(self.mid, pending_records, pending_bytes, 1, f.size))
             pending_records = pending_bytes = 0
         self.at = (None, None)
         if job.map_only:
@@ -214,32 +224,30 @@ class Mapper:
         else:
             self.spill()
             runs, spills = self.runs, self.spills
-        return {"runs": runs, "records": records, "skipped": skipped, "spills": spills,
-                "first_error": first_error, "counts": dict(self.counts),
-                "sources": dict(sources)}
+        return MapResult(runs, records, skipped, spills, first_error, dict(self.counts),
+                         dict(sources))
 
 
 def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors) -> None:
-    """A runner process: run ``("map", id, files)`` and ``("reduce", id, runs)`` tasks from
-    `tasks` until None, putting results, progress and errors on `out` (the same processes map
+    """A runner process: run `MapTask`s and `ReduceTask`s from `tasks` until None, putting
+    results, progress and failures on `out` (appliance.mr.messages; the same processes map
     and then reduce, so a job pays for starting them once)."""
     job = None
     while (task := tasks.get()) is not None:
-        kind, tid, arg = task
         try:
             job = job or load_job(spec.script)
-            if kind == "map":
-                out.put(("map_done", tid, Mapper(tid, spec, job, out, errors).run(arg)))
+            if isinstance(task, MapTask):
+                out.put(MapDone(task.tid, Mapper(task.tid, spec, job, out, errors).run(task.files)))
             else:
-                out.put(("reduce_done", tid, _reduce(tid, spec, arg, job)))
+                out.put(ReduceDone(task.tid, _reduce(task.tid, spec, task.runs, job)))
         except JobError as e:
-            out.put(("error", tid, str(e)))
+            out.put(TaskFailed(task.tid, str(e)))
             return
         except BaseException as e:
-            role = "mapper" if kind == "map" else "reducer"
+            role = "mapper" if isinstance(task, MapTask) else "reducer"
             why = (f"the disk is full ({e}); free space and run the job again"
                    if is_no_space(e) else describe_error(e))
-            out.put(("error", tid, f"{role} {tid} failed: {why}"))
+            out.put(TaskFailed(task.tid, f"{role} {task.tid} failed: {why}"))
             return
 
 
@@ -300,7 +308,7 @@ def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[s
     return keys
 
 
-def _reduce(rid: int, spec: JobSpec, runs: list[str], job: Job) -> dict:
+def _reduce(rid: int, spec: JobSpec, runs: list[str], job: Job) -> ReduceResult:
     work = Path(spec.work)
     sorter = RecordSorter(work, f"r{rid}", spec.spill_bytes)
     runs = premerge(runs, work, f"r{rid}", groups=True)
@@ -308,4 +316,4 @@ def _reduce(rid: int, spec: JobSpec, runs: list[str], job: Job) -> dict:
                          sorter.add_text, spec.combine_threshold)
     for p in runs:
         os.unlink(p)
-    return {"runs": sorter.finish(), "keys": keys, "spills": sorter.spills}
+    return ReduceResult(sorter.finish(), keys, sorter.spills)

@@ -19,9 +19,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance.datadir import DataDir
 from appliance.durable import fsync_dir, makedirs_durable
+from appliance.storage.schema import sanitise
 
-ID_FILE = "node.json"
 _ID = re.compile(r"[a-z2-7]{16}")
 _NAME = re.compile(r"(.+)-([a-z2-7]{16})")
 
@@ -74,9 +75,8 @@ def load_identity(data_dir: Path, label: str) -> NodeIdentity:
     Two processes creating it at once agree: the file is linked into place only
     if absent, and the loser reads the winner's id.
     """
-    from appliance.storage.schema import sanitise
 
-    path = data_dir / ID_FILE
+    path = DataDir(data_dir).node_file
     created = False
     if not path.exists():
         makedirs_durable(data_dir)

@@ -76,12 +76,15 @@ def clone_problem(node_id: str, clones: list[dict]) -> str:
 class Registration:
     """This run's registration under one node id (blocking S3 calls)."""
 
-    def __init__(self, client, bucket: str, prefix: str, node_id: str, label: str):
+    def __init__(self, client, bucket: str, prefix: str, node_id: str, label: str, *,
+                 wall: Callable[[], float] = time.time):
+        """`wall()` is the time written into the registration (the reactor's clock)."""
+        self._wall = wall
         self.client, self.bucket, self.key = client, bucket, registry_key(prefix, node_id)
         self.prefix = prefix
         self.node_id = node_id
         self.mine = {"node_id": node_id, "label": label, "host": socket.gethostname(),
-                     "pid": os.getpid(), "token": os.urandom(16).hex(), "started": time.time()}
+                     "pid": os.getpid(), "token": os.urandom(16).hex(), "started": wall()}
         self.written = 0  # check-ins done
         self.clones: dict[str, dict] = {}  # token -> what the clashing run wrote
 
@@ -94,7 +97,7 @@ class Registration:
             if self.written or token in known:  # first sighting kept: the report stays put
                 self.clones.setdefault(str(current.get("token")), {
                     k: current.get(k) for k in ("label", "host", "pid", "token", "seen")})
-        body = dict(self.mine, seen=time.time(),
+        body = dict(self.mine, seen=self._wall(),
                     clones=list(self.clones.values())[-MAX_CLONES:])
         self.client.put_object(Bucket=self.bucket, Key=self.key,
                                Body=json.dumps(body).encode(), ContentType="application/json")

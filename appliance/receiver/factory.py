@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from appliance.config import Config
+from appliance.datadir import DataDir
 from appliance.disk import DiskGuard
-from appliance.receiver.http import Limits, ReceiverFactory
+from appliance.receiver.drain import DrainingFactory
+from appliance.receiver.http import Limits
 from appliance.receiver.keptheaders import KeptHeaders
 from appliance.receiver.submit import SubmissionHandler
 from appliance.receiver.tls import ensure_self_signed
@@ -15,9 +17,9 @@ from appliance.stats import Stats
 
 
 def receiver_factory(config: Config, writer: SpoolWriter, disk: DiskGuard, stats: Stats,
-                     reactor, factory_class: type[ReceiverFactory] = ReceiverFactory
-                     ) -> ReceiverFactory:
-    """The factory for client connections: configured limits, the submission handler."""
+                     reactor) -> DrainingFactory:
+    """The factory for client connections (able to drain them at shutdown): configured
+    limits, the submission handler."""
     cfg = config.receiver
     limits = Limits(
         max_body_bytes=cfg.max_body_bytes, max_path_bytes=cfg.max_path_bytes,
@@ -32,7 +34,7 @@ def receiver_factory(config: Config, writer: SpoolWriter, disk: DiskGuard, stats
                                 store_client_ip=cfg.store_client_ip,
                                 max_connections=cfg.max_connections,
                                 kept_headers=KeptHeaders.from_config(cfg.keep_headers))
-    return factory_class(handler, limits, stats, reactor, cfg.idle_timeout)
+    return DrainingFactory(handler, limits, stats, reactor, cfg.idle_timeout)
 
 
 def tls_files(config: Config) -> tuple[Path, Path, bool]:
@@ -40,4 +42,4 @@ def tls_files(config: Config) -> tuple[Path, Path, bool]:
     cfg = config.receiver
     if cfg.cert_file:
         return Path(cfg.cert_file), Path(cfg.key_file or cfg.cert_file), False
-    return ensure_self_signed(config.data_dir / "tls")
+    return ensure_self_signed(DataDir(config.data_dir).tls)

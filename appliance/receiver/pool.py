@@ -6,28 +6,24 @@ appending to the shared spool through the atomic-append protocol (DESIGN
 3.2), and reports its counters as one JSON line per second on stdout, which
 the parent adds to its Stats. The parent keeps the address bound (not
 listening), so that port 0 picks one port for all of them and no other
-program takes it while a child restarts. A child that dies is restarted with
-backoff; children die with the parent.
+program takes it while a child restarts. Each child has its own supervisor
+(supervise.py): a child that dies is restarted with backoff; children die with
+the parent.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.logger import Logger
 
-from appliance.childproc import ReportingChild, spawn_child
 from appliance.receiver.report import apply
 from appliance.spool.record import SpoolRecord
 from appliance.stats import Stats
+from appliance.supervise import Supervisor
 
-log = Logger()
-
-MIN_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
 
 
@@ -45,17 +41,6 @@ def bound_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _Receiver(ReportingChild):
-    def __init__(self, pool: ReceiverPool, slot: int):
-        super().__init__(f"receiver {slot}", lambda report: pool.reported(slot, report),
-                         lambda code, sig: pool.ended(slot, code, sig))
-        self.slot = slot
-
-    def connectionMade(self) -> None:
-        log.info("receiver process {slot} started (pid {pid})", slot=self.slot,
-                 pid=self.transport.pid)
-
-
 class ReceiverPool:
     """Keeps `count` receiver children running on one address; adds up their counters."""
 
@@ -70,41 +55,37 @@ class ReceiverPool:
         self.env = env if env is not None else dict(os.environ)
         self.on_acked = on_acked
         self._bind = bind
-        self.restarts = 0
         self._reservation: socket.socket | None = None
-        self._listen = ""
-        self._transports: dict[int, object] = {}
+        self._children: list[Supervisor] = []
         self._connections: dict[int, int] = {}
         self._failing: dict[int, str] = {}  # slot -> its spool's failure, as last reported
-        self._backoff: dict[int, float] = {}
-        self._restart_calls: dict[int, object] = {}
-        self._ready: dict[int, Deferred] = {}
-        self._stopping = False
-        self._exited: dict[int, Deferred] = {}
 
     def start(self, host: str, port: int) -> Deferred:
         """Bind host:port and start the children; fires with the port once all listen."""
         self._reservation = self._bind(host, port)
         port = self._reservation.getsockname()[1]
-        self._listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        for slot in range(self.count):
-            self._spawn(slot)
-        return DeferredList(list(self._ready.values()), fireOnOneErrback=True,
-                            consumeErrors=True).addCallback(lambda _: port)
+        listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._children = [self._child(slot, [*self.argv, "--listen", listen])
+                          for slot in range(self.count)]
+        ready = [child.start() for child in self._children]
+        return DeferredList(ready, fireOnOneErrback=True, consumeErrors=True).addCallbacks(
+            lambda _: port, lambda failure: failure.value.subFailure)
 
-    def _spawn(self, slot: int) -> None:
-        self._restart_calls.pop(slot, None)
-        self._ready[slot] = Deferred()
-        self._exited[slot] = Deferred()
-        argv = [*self.argv, "--listen", self._listen]
-        self._transports[slot] = spawn_child(
-            self.reactor, _Receiver(self, slot), argv, env=self.env,
-            child_fds={0: "w", 1: "r", 2: "r"})
+    def _child(self, slot: int, argv: list[str]) -> Supervisor:
+        return Supervisor(self.reactor, f"receiver process {slot}", argv, env=self.env,
+                          on_report=lambda report: self.reported(slot, report),
+                          on_ended=lambda code, sig: self.ended(slot),
+                          max_delay=MAX_BACKOFF)
+
+    @property
+    def restarts(self) -> int:
+        """How many times a child was restarted, all slots together."""
+        return sum(child.restarts for child in self._children)
 
     @property
     def pids(self) -> list[int]:
         """The running children's process ids."""
-        return [t.pid for t in self._transports.values() if t is not None and t.pid]
+        return [child.pid for child in self._children if child.pid]
 
     @property
     def failing(self) -> str | None:
@@ -121,43 +102,25 @@ class ReceiverPool:
             self._failing.pop(slot, None)
         self._connections[slot] = report["open_connections"]
         self.stats.open_connections = sum(self._connections.values())
-        self._backoff[slot] = MIN_BACKOFF
-        if not self._ready[slot].called:
-            self._ready[slot].callback(slot)
 
-    def ended(self, slot: int, code, sig) -> None:
-        self._transports[slot] = None
+    def ended(self, slot: int) -> None:
+        """A child is gone: its connections and its failure go with it."""
         self._connections[slot] = 0
         self._failing.pop(slot, None)  # its successor reports afresh
         self.stats.open_connections = sum(self._connections.values())
-        ready = self._ready[slot]
-        self._exited[slot].callback(code)
-        if self._stopping:
-            return
-        if not ready.called:
-            ready.errback(RuntimeError(f"receiver process {slot} exited before listening "
-                                       f"(code {code}, signal {sig})"))
-        delay = self._backoff.get(slot, MIN_BACKOFF)
-        self.restarts += 1
-        log.error("receiver process {slot} exited (code {code}, signal {sig}); restarting "
-                  "in {delay}s", slot=slot, code=code, sig=sig, delay=delay)
-        self._restart_calls[slot] = self.reactor.callLater(delay, self._spawn, slot)
-        self._backoff[slot] = min(delay * 2, MAX_BACKOFF)
 
-    def stop(self) -> Deferred:
-        """SIGTERM every child (each drains its spool writer); fires when all have exited."""
-        self._stopping = True
-        for call in self._restart_calls.values():
-            if call.active():
-                call.cancel()
-        for transport in self._transports.values():
-            if transport is not None:
-                transport.signalProcess(signal.SIGTERM)
-        d = DeferredList([d for d in self._exited.values() if not d.called])
-        d.addCallback(lambda _: self._release())
-        return d
+    def stop(self, grace: float | None = None) -> Deferred:
+        """SIGTERM every child (each drains its spool writer; SIGKILL after `grace` or when
+        the wait is cancelled); fires when all have exited."""
+        d = DeferredList([child.stop(grace) for child in self._children], consumeErrors=True)
+        return d.addCallback(self._stopped)
 
-    def _release(self) -> None:
+    def _stopped(self, results: list):
+        """Release the address; a child's stop given up on (cancelled) is the pool's."""
         if self._reservation is not None:
             self._reservation.close()
             self._reservation = None
+        for ok, value in results:
+            if not ok:
+                return value
+        return None

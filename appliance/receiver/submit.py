@@ -11,12 +11,12 @@ from twisted.python.failure import Failure
 
 from appliance.config.headers import DEFAULT_KEEP
 from appliance.disk import DiskGuard
-from appliance.receiver.gzipcheck import GzipProblem, check_gzip
 from appliance.receiver.keptheaders import KeptHeaders
 from appliance.receiver.messages import Answer, Request
-from appliance.receiver.routes import RouteError, parse_submit_path
 from appliance.spool import SpoolSaturated, SpoolWriteFailed, SpoolWriter
 from appliance.stats import Stats
+from appliance.submission.gzipcheck import GzipProblem, check_gzip
+from appliance.submission.routes import RouteError, parse_submit_path
 
 log = Logger()
 

@@ -20,13 +20,10 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from appliance.config import Config
 from appliance.lifecycle import Deadline
-from appliance.receiver.drain import DrainingFactory
-from appliance.receiver.factory import receiver_factory
 from appliance.receiver.pool import bound_socket
 from appliance.receiver.report import AckedRecords, take
+from appliance.receiver.stack import ReceiverStack
 from appliance.receiver.tls import server_options
-from appliance.spool import SpoolDir
-from appliance.spool.factory import disk_guard, spool_writer
 from appliance.stats import Stats
 
 BACKLOG = 511
@@ -34,7 +31,7 @@ REPORT_SECONDS = 1.0
 
 
 class ReceiverWorker:
-    """The receiver, its spool writer and disk guard, in a child of `appliance serve`."""
+    """The receiver stack (stack.py) in a child of `appliance serve`, reporting on `out`."""
 
     def __init__(self, config: Config, reactor, host: str, port: int,
                  tls: tuple[Path, Path] | None, out: TextIO):
@@ -45,21 +42,14 @@ class ReceiverWorker:
         self.out = out
         self.stats = Stats(reactor.seconds)
         self.acked = AckedRecords()
-        self._port = None
-        self._factory: DrainingFactory | None = None
         self._reporting = LoopingCall(self._report)
         self._reporting.clock = reactor
-        spool = SpoolDir(config.data_dir / "spool")
-        self.writer = spool_writer(config, spool, reactor, self.stats, on_acked=self.acked)
-        self.disk = disk_guard(config, spool, reactor)
-        self.disk.watch(self.writer.probe_if_failing)
+        self.stack = ReceiverStack(config, reactor, self.stats, on_acked=self.acked)
 
     def start(self) -> None:
         """Start the writer and the disk guard, listen, and report that it listens."""
-        self.writer.start()
-        self.disk.start()
-        factory = self._factory = receiver_factory(self.config, self.writer, self.disk,
-                                                   self.stats, self.reactor, DrainingFactory)
+        self.stack.start()
+        factory = self.stack.factory
         if self.tls is not None:
             options = server_options(*self.tls, self.config.receiver.tls_ciphers)
             factory = TLSMemoryBIOFactory(options, False, factory)
@@ -67,29 +57,21 @@ class ReceiverWorker:
         try:
             sock.listen(BACKLOG)
             sock.setblocking(False)
-            self._port = self.reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+            self.stack.serve(self.reactor.adoptStreamPort(sock.fileno(), sock.family, factory))
         finally:
             sock.close()  # the port holds its own duplicate
         self._report()
         self._reporting.start(REPORT_SECONDS, now=False)
 
     def _report(self) -> None:
-        self.out.write(take(self.stats, self.acked, self.writer.failing).decode())
+        self.out.write(take(self.stats, self.acked, self.stack.writer.failing).decode())
         self.out.flush()
 
     async def stop(self) -> None:
-        """Stop listening, answer what is in flight, make what is queued durable, and
-        send the last counters."""
-        deadline = Deadline(self.reactor, self.config.server.shutdown_timeout)
+        """Drain the stack within `[server] shutdown_timeout` and send the last counters."""
         if self._reporting.running:
             self._reporting.stop()
-        if self._port is not None:
-            await self._port.stopListening()
-        if self._factory is not None and not await deadline.wait(self._factory.drain(),
-                                                                 "client connections"):
-            self._factory.abort()
-        self.disk.stop()
-        await deadline.wait(self.writer.stop(), "the spool writer")
+        await self.stack.stop(Deadline(self.reactor, self.config.server.shutdown_timeout))
         self._report()
 
 

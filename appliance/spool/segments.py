@@ -1,4 +1,9 @@
-"""The spool directory: the shared active segment and the sealing protocol.
+"""The spool directory: segment names, the shared active segment and the sealing protocol.
+
+Segment names are made and read only here: `current.seg` (the active segment),
+`rotating-<ns>-<pid>-<hex>.seg` while being sealed, `sealed-<ns>-<pid>-<hex>.seg`
+once sealed, where `<ns>` is the sealing time in 20 digits of nanoseconds (so
+names, and their stems, sort in spool order).
 
 Any number of processes append to `current.seg`. Each writer takes
 `flock(LOCK_SH)` around a write and first checks that the path still names
@@ -19,7 +24,6 @@ import threading
 import time
 from pathlib import Path
 
-from appliance.disk import is_no_space  # noqa: F401 - its old home; callers import it here too
 from appliance.durable import fsync_dir
 
 CURRENT = "current.seg"
@@ -29,6 +33,29 @@ SUFFIX = ".seg"
 PROBE_PREFIX = ".probe-"
 # As large as a modest batch, so a disk with a few KiB free does not pass for healthy.
 PROBE_BYTES = 64 * 1024
+
+
+def is_segment_name(name: str) -> bool:
+    """True for the name of a segment file (active, rotating or sealed)."""
+    return name.endswith(SUFFIX)
+
+
+def is_sealed_name(name: str) -> bool:
+    """True for the name of a sealed segment (not the active one, not a rotating one)."""
+    return name.startswith(SEALED_PREFIX) and name.endswith(SUFFIX)
+
+
+def segment_stem(segment: Path) -> str:
+    """A sealed segment's name without prefix and suffix; stems sort by sealing time."""
+    return segment.name[len(SEALED_PREFIX):-len(SUFFIX)]
+
+
+def sealed_at(segment: Path) -> float:
+    """When a sealed segment was sealed (from its name), in seconds since the epoch."""
+    try:
+        return int(segment.name[len(SEALED_PREFIX):].split("-", 1)[0]) / 1e9
+    except ValueError:
+        return 0.0  # not a name we made: never hold it back
 
 
 class SpoolDir:

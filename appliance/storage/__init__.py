@@ -4,14 +4,13 @@ from appliance.storage.filters import Filter
 from appliance.storage.keys import (
     BadKey,
     ParsedKey,
-    Partition,
     object_key,
     parse_key,
     partition_key,
     tree_for_namespace,
-    walk_partitions,
 )
 from appliance.storage.schema import Dimension, Schema, SchemaError, SchemaRegistry, sanitise
+from appliance.storage.walk import Partition, walk_partitions
 
 __all__ = [
     "BadKey", "Dimension", "Filter", "ParsedKey", "Partition", "Schema", "SchemaError",

@@ -18,7 +18,7 @@ one step, by writing `<store>/.checkpoint.json`:
 
 The frontier orders spool positions as (segment stem, offset) tuples: sealed
 segment names sort by sealing time, and a generation id names the position it
-starts at (`appliance.convert.loop.generation_id`). Everything before the
+starts at (`appliance.storage.filenames.generation_id`). Everything before the
 frontier is in store files whose generation starts before it; everything after
 it is still in the spool. Jobs use this to read a consistent snapshot of store
 and spool (`appliance.mr.snapshot`).
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from appliance.durable import fsync_dir, makedirs_durable, write_atomic
-from appliance.storage.partfiles import TMP_DIR
+from appliance.storage.filenames import TMP_DIR
 
 CHECKPOINT = ".checkpoint.json"
 _FIELDS = {"offsets", "frontier", "renames", "delete", "ledger", "store_delete"}

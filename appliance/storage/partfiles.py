@@ -6,7 +6,7 @@ frames, which every zstd reader decompresses as one stream). So memory is
 bounded by `max_buffer_bytes` however many partitions a generation touches,
 and no descriptor stays open between chunks. Each finished file ends with
 the receive times of its lines (`appliance.storage.arrivals`). Files are written under
-`<store>/.tmp/<generation>/` and only become visible when the converter
+`<store>/.tmp/<generation>/` (names in filenames.py) and only become visible when the converter
 commits the generation (see checkpoint.py).
 """
 
@@ -20,8 +20,7 @@ from pathlib import Path
 import zstandard
 
 from appliance.storage.arrivals import arrivals_frame
-
-TMP_DIR = ".tmp"
+from appliance.storage.filenames import store_file_name, tmp_dir, tmp_file_name
 
 
 @dataclass
@@ -39,7 +38,7 @@ class PartFile:
     arrivals: array | None = field(default_factory=lambda: array("q"))  # None: a time unknown
 
     def key(self, node_id: str, generation: str) -> str:
-        return f"{self.partition}/{node_id}.{generation}.{self.part:04d}.{self.records}.zst"
+        return f"{self.partition}/{store_file_name(node_id, generation, self.part, self.records)}"
 
 
 class PartitionFiles:
@@ -51,7 +50,7 @@ class PartitionFiles:
         self.store_root = store_root
         self.generation = generation
         self.node_id = node_id
-        self.tmp_dir = store_root / TMP_DIR / generation
+        self.tmp_dir = tmp_dir(store_root, generation)
         self._compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
         self._max_file_bytes = max_file_bytes
         self._frame_bytes = frame_bytes
@@ -72,7 +71,7 @@ class PartitionFiles:
         f = self._current.get(partition)
         if f is None:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
-            f = PartFile(partition, self._parts, self.tmp_dir / f"{self._parts:06d}.zst")
+            f = PartFile(partition, self._parts, self.tmp_dir / tmp_file_name(self._parts))
             self._parts += self._part_step
             self._current[partition] = f
         f.buffer.append(line)

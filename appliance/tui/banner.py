@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from appliance.tui.feed import Update
-from appliance.tui.units import human_seconds
+from appliance.units import human_seconds
 
 
 class HealthBanner(Static):
@@ -30,14 +30,14 @@ class HealthBanner(Static):
             self.update(Text(f"✖ admin API error: {update.error}"))
             return
         stats = update.stats
-        node = stats.get("node_id", "?")
-        if stats.get("node_label"):
+        node = stats["node_id"]
+        if stats["node_label"]:
             node = f"{stats['node_label']} ({node})"
-        who = (f"{node} · appliance {stats.get('version', '?')} · "
-               f"up {human_seconds(stats.get('uptime_seconds'))}")
+        who = (f"{node} · appliance {stats['version']} · "
+               f"up {human_seconds(stats['uptime_seconds'])}")
         if self.server_url:
             who += f" · {self.server_url}"
-        problems = stats.get("health", {}).get("problems", [])
+        problems = stats["health"]["problems"]
         if problems:
             self.add_class("-bad")
             lines = [f"▲ {who} · {len(problems)} problem{'s' if len(problems) > 1 else ''}"]

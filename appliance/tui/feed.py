@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from appliance.admin.client import AdminError, AdminUnavailable
+from appliance.admin.nodestats import NodeStats
 
 SERIES_POINTS = 900  # 15 minutes at one point per second, like /v1/history
 
@@ -64,13 +65,11 @@ class Counters:
                    sample.get("converted", 0))
 
     @classmethod
-    def from_stats(cls, stats: dict) -> Counters:
+    def from_stats(cls, stats: NodeStats) -> Counters:
         """A `/v1/stats` snapshot; uptime is the server's own clock."""
-        ingest = stats.get("ingest", {})
-        return cls(stats.get("uptime_seconds", 0.0),
-                   sum(ingest.get("requests_by_status", {}).values()),
-                   ingest.get("bytes_received", 0),
-                   stats.get("converter", {}).get("converted", 0))
+        ingest = stats["ingest"]
+        return cls(stats["uptime_seconds"], sum(ingest["requests_by_status"].values()),
+                   ingest["bytes_received"], stats["converter"].get("converted", 0))
 
     def rates_since(self, earlier: Counters) -> tuple[float, float, float] | None:
         """Per-second rates between two points, or None if no time passed."""
@@ -89,7 +88,7 @@ class Update:
 
     connected: bool
     error: str | None = None
-    stats: dict | None = None
+    stats: NodeStats | None = None
     series: Series | None = None
     jobs: list[dict] | None = None
     partitions: dict | None = None
@@ -129,7 +128,7 @@ class Feed:
         except AdminError as e:
             return Update(connected=True, error=f"{e.status}: {e.message}")
 
-    def _advance(self, stats: dict) -> None:
+    def _advance(self, stats: NodeStats) -> None:
         now = Counters.from_stats(stats)
         if not self._seeded or (self._last is not None and now.at < self._last.at):
             self._seed()

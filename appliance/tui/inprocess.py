@@ -19,7 +19,7 @@ def install_reactor() -> None:
     """Install the asyncio reactor; must run before anything imports twisted.internet.reactor."""
     if "twisted.internet.reactor" in sys.modules:
         raise RuntimeError("a reactor is already installed: install_reactor() must come first")
-    from twisted.internet import asyncioreactor
+    from twisted.internet import asyncioreactor  # here: importing it must not install a reactor
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -35,6 +35,7 @@ def start_dashboard(reactor, config, listening):
     A SIGTERM that stops the reactor first closes the dashboard, so the terminal is
     restored before the server drains.
     """
+    # Textual (~0.5 s to import) loads only for `serve --tui`.
     from appliance.admin.client import AdminClient
     from appliance.tui.app import DashboardApp
 

@@ -7,11 +7,13 @@ import time
 from rich.cells import cell_len
 from rich.text import Text
 
+from appliance.jobs.states import JobState
 from appliance.mr.runner import describe_sources
-from appliance.tui.units import human_bytes, human_count, human_seconds, text_bar
+from appliance.units import human_bytes, human_count, human_seconds, text_bar
 
-STATE_STYLES = {"queued": "cyan", "running": "bold yellow", "succeeded": "green",
-                "failed": "bold red", "cancelled": "magenta", "timed_out": "bold red"}
+STATE_STYLES = {JobState.QUEUED: "cyan", JobState.RUNNING: "bold yellow",
+                JobState.SUCCEEDED: "green", JobState.FAILED: "bold red",
+                JobState.CANCELLED: "magenta", JobState.TIMED_OUT: "bold red"}
 JOB_COLUMNS = ("id", "name", "state", "progress", "records", "UTC", "took")
 NAME = JOB_COLUMNS.index("name")
 MIN_NAME = 8  # below this a name is no use: the table scrolls sideways instead
@@ -20,7 +22,7 @@ CELL_PADDING = 2  # a DataTable column's padding, one cell either side
 
 def progress_fraction(job: dict) -> float:
     """0..1 of the input read; a finished job is full."""
-    if job["state"] == "succeeded":
+    if job["state"] == JobState.SUCCEEDED:
         return 1.0
     progress = job.get("progress") or {}
     total = progress.get("bytes_total") or progress.get("files_total")

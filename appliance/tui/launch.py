@@ -21,6 +21,7 @@ from textual.widgets import (
 )
 
 from appliance.admin.client import AdminError
+from appliance.jobs.request import JobRequest
 from appliance.tui.launch_request import INPUTS, RUNNERS, LaunchFields, build_request
 from appliance.tui.messages import JobRejected, JobSubmitted
 
@@ -152,9 +153,9 @@ class LaunchScreen(ModalScreen[dict | None]):
         self.app.push_screen(PathPicker(self.cwd), picked)
 
     @work(thread=True, group="launch")
-    def _submit(self, request: dict) -> None:
+    def _submit(self, request: JobRequest) -> None:
         try:
-            self.post_message(JobSubmitted(self.app.client.submit_job(request)))
+            self.post_message(JobSubmitted(self.app.client.submit_job(request.submission())))
         except AdminError as e:
             self.post_message(JobRejected(e.message))
 

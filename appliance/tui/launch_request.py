@@ -6,7 +6,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-INPUTS = ("all", "local", "remote")
+from appliance.jobs.request import JobRequest
+from appliance.mr.plan import MODES as INPUTS
+
 RUNNERS = ("server", "local", "dask")  # "server": the server's [jobs] runner
 
 
@@ -25,7 +27,7 @@ class LaunchFields:
     scheduler: str = ""  # empty: the server's [jobs] scheduler
 
 
-def build_request(fields: LaunchFields, cwd: Path) -> tuple[dict | None, dict[str, str]]:
+def build_request(fields: LaunchFields, cwd: Path) -> tuple[JobRequest | None, dict[str, str]]:
     """A request for `submit_job` and no errors, or None and an error per field name.
 
     Files are read here, on the dashboard's side: the server gets script text and a
@@ -42,13 +44,10 @@ def build_request(fields: LaunchFields, cwd: Path) -> tuple[dict | None, dict[st
         errors["runner"] = f"runner must be one of {', '.join(RUNNERS)}"
     if errors:
         return None, errors
-    request = {"script": script, "name": name, "filter": filter_, "mappers": mappers,
-               "reducers": reducers, "inputs": fields.inputs, "dedupe": fields.dedupe}
-    if fields.runner != "server":
-        request["runner"] = fields.runner
-    if fields.scheduler.strip():
-        request["scheduler"] = fields.scheduler.strip()
-    return request, {}
+    runner = "" if fields.runner == "server" else fields.runner
+    return JobRequest(script=script, name=name, filter=filter_, mappers=mappers,
+                      reducers=reducers, inputs=fields.inputs, dedupe=fields.dedupe,
+                      runner=runner, scheduler=fields.scheduler.strip()), {}
 
 
 def _script(fields: LaunchFields, cwd: Path, errors: dict[str, str]) -> tuple[str, str]:
@@ -69,14 +68,14 @@ def _script(fields: LaunchFields, cwd: Path, errors: dict[str, str]) -> tuple[st
 def _filter(value: str, cwd: Path, errors: dict[str, str]) -> dict | None:
     if not value:
         return None
-    source = "the filter"
-    if not value.startswith(("{", "[")):  # not inline JSON: a file name
-        source = value
-        value = _read(value, cwd, "filter", errors)
-        if value is None:
-            return None
+    text: str | None
+    source, text = "the filter", value  # inline JSON...
+    if not value.startswith(("{", "[")):  # ...or a file name
+        source, text = value, _read(value, cwd, "filter", errors)
+    if text is None:
+        return None
     try:
-        parsed = json.loads(value)
+        parsed = json.loads(text)
     except json.JSONDecodeError as e:
         errors["filter"] = f"bad JSON in {source}: {e.msg} (line {e.lineno}, column {e.colno})"
         return None

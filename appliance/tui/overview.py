@@ -7,12 +7,16 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
+from appliance.admin.nodestats import ExportCounters, NodeStats
+from appliance.jobs.states import ACTIVE, JobState
 from appliance.tui.feed import Update
 from appliance.tui.gauge import Gauge
 from appliance.tui.screen import DashboardScreen
-from appliance.tui.units import human_bytes, human_count, human_rate, human_seconds
+from appliance.units import human_bytes, human_count, human_rate, human_seconds
 
-JOB_STATES = ("running", "queued", "succeeded", "failed", "cancelled", "timed_out")
+# Active jobs first: they are what the operator watches.
+JOB_ORDER = (JobState.RUNNING, JobState.QUEUED, JobState.SUCCEEDED, JobState.FAILED,
+             JobState.CANCELLED, JobState.TIMED_OUT)
 
 
 def _panel(title: str, *children, id: str) -> Vertical:
@@ -56,55 +60,52 @@ class OverviewScreen(DashboardScreen):
         self._show_ingest(stats, update)
         self._show_storage(stats)
         self._show_converter(stats, update)
-        self._show_export(stats.get("export", {}))
-        counts = stats.get("jobs", {})
+        self._show_export(stats["export"])
+        counts = stats["jobs"]
         self.query_one("#jobs-text", Static).update(
-            "jobs are off on this server" if counts.get("enabled") is False else
-            " · ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in JOB_STATES
-                       if counts.get(s) or s in ("running", "queued")))
+            "jobs are off on this server" if not counts["enabled"] else
+            " · ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in JOB_ORDER
+                       if counts.get(s) or s in ACTIVE))
 
-    def _show_ingest(self, stats: dict, update: Update) -> None:
-        ingest = stats.get("ingest", {})
-        rates = stats.get("rates", {})
-        self.query_one("#req-rate", Static).update(
-            f"{human_rate(rates.get('requests_per_s'))} req")
-        self.query_one("#byte-rate", Static).update(
-            f"{human_bytes(rates.get('bytes_per_s'))}/s")
+    def _show_ingest(self, stats: NodeStats, update: Update) -> None:
+        ingest, rates = stats["ingest"], stats["rates"]
+        self.query_one("#req-rate", Static).update(f"{human_rate(rates['requests_per_s'])} req")
+        self.query_one("#byte-rate", Static).update(f"{human_bytes(rates['bytes_per_s'])}/s")
         if update.series is not None:
             self.query_one("#req-spark", Sparkline).data = list(update.series.requests)
             self.query_one("#byte-spark", Sparkline).data = list(update.series.bytes)
-        by_status = ingest.get("requests_by_status", {})
+        by_status = ingest["requests_by_status"]
         total = sum(by_status.values())
         statuses = " · ".join(f"{code} {human_count(n)}" for code, n in sorted(by_status.items()))
         self.query_one("#statuses", Static).update(
             f"{human_count(total)} requests" + (f": {statuses}" if statuses else ""))
-        latency = ingest.get("latency_seconds", {})
+        latency = ingest["latency_seconds"]
         self.query_one("#latency", Static).update(
-            f"latency p50 {human_seconds(latency.get('p50'))} · "
-            f"p99 {human_seconds(latency.get('p99'))} · "
-            f"{human_count(ingest.get('open_connections', 0))} open")
+            f"latency p50 {human_seconds(latency['p50'])} · "
+            f"p99 {human_seconds(latency['p99'])} · "
+            f"{human_count(ingest['open_connections'])} open")
 
-    def _show_storage(self, stats: dict) -> None:
-        disk = stats.get("disk", {})
-        free, total = disk.get("free_bytes"), disk.get("total_bytes")
-        watermark = disk.get("watermark_bytes", 0)
-        spool = stats.get("spool", {})
-        spool_size = spool.get("size_bytes")
-        if free is not None and total:
+    def _show_storage(self, stats: NodeStats) -> None:
+        disk = stats["disk"]
+        free, total = disk["free_bytes"], disk["total_bytes"]
+        watermark = disk["watermark_bytes"]
+        spool = stats["spool"]
+        spool_size = spool["size_bytes"]
+        if total:
             room = max(0, free - watermark)
             self.query_one("#spool-gauge", Gauge).set(
                 spool_size or 0, (spool_size or 0) + room,
                 f"{human_bytes(spool_size)}, {human_bytes(room)} room")
             self.query_one("#disk-gauge", Gauge).set(
                 total - free, total, f"{human_bytes(free)} free", mark=total - watermark)
-        store = stats.get("store", {})
+        store = stats["store"]
         self.query_one("#storage-text", Static).update(
             f"watermark: {human_bytes(watermark)} free · "
-            f"{human_count(spool.get('sealed_segments', 0))} sealed\n"
-            f"store {human_count(store.get('files', 0))} files, {human_bytes(store.get('bytes'))}")
+            f"{human_count(spool['sealed_segments'])} sealed\n"
+            f"store {human_count(store['files'])} files, {human_bytes(store['bytes'])}")
 
-    def _show_converter(self, stats: dict, update: Update) -> None:
-        conv = stats.get("converter", {})
+    def _show_converter(self, stats: NodeStats, update: Update) -> None:
+        conv = stats["converter"]
         rate = update.series.converted[-1] if update.series and update.series.converted else None
         self.query_one("#conv-rate", Static).update(f"{human_rate(rate)}")
         if update.series is not None:
@@ -120,9 +121,9 @@ class OverviewScreen(DashboardScreen):
             f"{human_count(conv.get('invalid', 0))} invalid" + (f"\n{detail}" if detail else "")
             + ("\nfixable: specs add, then reconvert" if fixable else ""))
 
-    def _show_export(self, export: dict) -> None:
+    def _show_export(self, export: ExportCounters) -> None:
         text = self.query_one("#export-text", Static)
-        if not export.get("enabled"):
+        if not export["enabled"]:
             text.update("export is off ([export] not configured)")
             return
         errors = sum(export.get("errors", {}).values())

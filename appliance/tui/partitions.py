@@ -13,7 +13,7 @@ from textual.widgets.tree import TreeNode
 
 from appliance.tui.feed import Update, Wants
 from appliance.tui.screen import DashboardScreen
-from appliance.tui.units import human_bytes, human_count
+from appliance.units import human_bytes, human_count
 
 
 @dataclass

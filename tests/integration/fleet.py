@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.node import load_identity
-from appliance.storage.generations import split_file_name
+from appliance.storage.filenames import split_file_name
 from tests import pings
 from tests.integration.serverproc import ServerProcess, eventually, post
 from tests.integration.test_export import export_env

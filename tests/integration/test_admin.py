@@ -7,10 +7,12 @@ import http.client
 import io
 import json
 
+from appliance.admin.nodestats import NodeStats
 from appliance.cli.main import main
 from tests import pings
 from tests.integration.serverproc import ServerProcess, eventually, post, request
 from tests.integration.test_export import export_env
+from tests.shapes import shape_errors
 
 FAST = {"APPLIANCE_SPOOL_MAX_SEGMENT_AGE": "0.2", "APPLIANCE_STORE_MAX_FILE_AGE": "0.3",
         "APPLIANCE_CONVERTER_IDLE_WAIT": "0.05", "APPLIANCE_ADMIN_LEDGER_INTERVAL": "0.2"}
@@ -55,6 +57,7 @@ def test_admin_api_is_separate_token_protected_and_counts_what_was_sent(tmp_path
         assert post(server, "/nowhere", b"{}").status == 404
         client = server.admin()
         stats = client.stats()
+        assert shape_errors(NodeStats, stats) == []  # a real server, converter child and all
         # The three admin paths tried on the public port were 404s too.
         assert stats["ingest"]["requests_by_status"] == {"200": 5, "404": 4}
         assert stats["spool"]["records"] == 5

@@ -74,7 +74,7 @@ def test_dask_output_equals_local(cluster, converted, tmp_path, name, reducers):
                         reducers=reducers).run()
     phases = []
     dask_summary = DaskRunner(job, inputs, tmp_path / "dask.out", scheduler=client,
-                              reducers=reducers, progress=lambda i: phases.append(i["phase"])
+                              reducers=reducers, progress=lambda i: phases.append(i.phase)
                               ).run()
     want = (tmp_path / "local.out").read_bytes()
     assert want and (tmp_path / "dask.out").read_bytes() == want

@@ -77,23 +77,25 @@ class GetCounter:
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Every client `job run` builds gets a GetCounter; returns the list of counters."""
-    import appliance.export.factory as factory
+    """Every S3 client made from now on gets a GetCounter; returns the list of counters (clear
+    it to count only the clients made after that)."""
+    import appliance.export.s3client as s3client
 
     counters: list[GetCounter] = []
-    real = factory.build_uploader
+    real = s3client.make_client
 
     def build(config):
-        up = real(config)
-        counters.append(GetCounter(up.client))
-        return up
+        client = real(config)
+        counters.append(GetCounter(client))
+        return client
 
-    monkeypatch.setattr(factory, "build_uploader", build)
+    monkeypatch.setattr(s3client, "make_client", build)
     return counters
 
 
 def test_default_reads_both_and_local_copy_wins(tmp_path, s3, bucket, counted):
     config, g = split_store(tmp_path, s3, bucket)
+    counted.clear()  # the uploader's client: count only what `job run` makes
     n, err = count([], config, tmp_path)
     assert n == total(g["s3"] + g["both"] + g["local"])  # each record once
     selected, local = len(g["s3"]) + len(g["both"]), len(g["both"])
@@ -122,6 +124,7 @@ def test_without_a_bucket_local_only_and_remote_only_is_an_error(tmp_path):
 
 def test_second_run_reuses_the_cache_without_any_get(tmp_path, s3, bucket, counted):
     config, g = split_store(tmp_path, s3, bucket)
+    counted.clear()
     cache = tmp_path / "c"
     first, _ = count(["--cache-dir", str(cache)], config, tmp_path)
     inodes = {p: p.stat().st_ino for p in cache.rglob("*.zst")}

@@ -11,14 +11,17 @@ import copy
 import threading
 
 from appliance.admin.client import AdminError, AdminUnavailable
+from appliance.admin.nodestats import NodeStats
 
 T0 = 1_700_000_000.0  # fixed epoch: no clock in the data, so snapshots are stable
 
 
-def stats_snapshot(uptime: float = 7_385.0, requests: int = 12_345) -> dict:
-    """A /v1/stats answer for a healthy node with some of everything."""
+def stats_snapshot(uptime: float = 7_385.0, requests: int = 12_345) -> NodeStats:
+    """A /v1/stats answer for a healthy node with some of everything (its shape is checked
+    against NodeStats by tests/unit/test_stats_shape.py)."""
     return {
-        "version": "0.1.0", "node_id": "node-a1", "uptime_seconds": uptime,
+        "version": "0.1.0", "node_id": "node-a1", "node_label": "", "node_registry": None,
+        "time": T0, "uptime_seconds": uptime,
         "health": {"ok": True, "problems": []},
         "ingest": {
             "requests_by_status": {"200": requests - 66, "400": 41, "413": 3, "507": 22},
@@ -36,15 +39,17 @@ def stats_snapshot(uptime: float = 7_385.0, requests: int = 12_345) -> dict:
                   "oldest_sealed_age_seconds": 12.0},
         "converter": {"records": 12_100, "converted": 12_050, "invalid": 50,
                       "invalid_by_reason": {"unknown_revision": 38, "bad_json": 12},
-                      "commits": 40, "files": 95, "idle": False},
+                      "commits": 40, "files": 95, "idle": False, "running": True,
+                      "restarts": 0},
         "export": {"enabled": True, "bucket": "telemetry", "backlog_files": 4,
                    "backlog_bytes": 3_400_000, "lag_seconds": 75.0, "in_flight": 1,
                    "uploaded_files": 91, "uploaded_bytes": 88_000_000,
                    "throughput_bytes_per_second": 250_000.0, "errors": {},
                    "last_error": None, "problem": None},
         "disk": {"free_bytes": 61_000_000_000, "total_bytes": 100_000_000_000,
-                 "watermark_bytes": 5_000_000_000},
-        "store": {"files": 95, "bytes": 91_400_000},
+                 "watermark_bytes": 5_000_000_000, "low": None},
+        "log": {"dropped_lines": 0, "failing": None},
+        "store": {"files": 95, "bytes": 91_400_000, "records": 180_000},
         "jobs": {"enabled": True, "queued": 1, "running": 1, "succeeded": 3, "failed": 1,
                  "cancelled": 0},
         "rates": {"requests_per_s": 42.0, "bytes_per_s": 441_000.0},
@@ -164,7 +169,7 @@ class FakeClient:
 
     # -- the AdminClient interface --------------------------------------------------------------
 
-    def stats(self) -> dict:
+    def stats(self) -> NodeStats:
         self._call("stats")
         return copy.deepcopy(self.stats_data)
 

@@ -286,7 +286,7 @@ async def test_launch_from_the_form_then_see_the_output(fake, tmp_path, monkeypa
                    mappers="3", reducers="2", scheduler="tcp://10.0.0.5:8786")
         assert fake.submitted == [{"script": script, "name": "by_reason.py",
                                    "filter": {"version": 1, "dimensions": []}, "mappers": 3,
-                                   "reducers": 2, "inputs": "all", "dedupe": True,
+                                   "reducers": 2, "dedupe": True,
                                    "runner": "dask", "scheduler": "tcp://10.0.0.5:8786"}]
         assert isinstance(app.screen, JobScreen) and app.screen.job_id == "j-0006"
         await settle(pilot)

@@ -3,10 +3,14 @@ metrics, errors."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from twisted.logger import LogLevel
 
 from appliance.admin.token import bearer_matches, ensure_token
+from appliance.jobs.record import JobRecord
+from appliance.jobs.states import JobState
 from tests.unit.admin_fakes import TOKEN, Api, FakeServer
 
 PATHS = ["/v1/stats", "/v1/history", "/v1/ledger", "/v1/partitions", "/v1/logs",
@@ -171,14 +175,15 @@ class FakePool:
     """The JobPool interface with canned answers and the contract's exceptions."""
 
     def __init__(self):
-        self.jobs = {"j-1": {"id": "j-1", "state": "running"}}
+        self.jobs = {"j-1": JobRecord("j-1", "a.py", JobState.RUNNING, submitted_at=1.0)}
 
     def submit(self, request):
         from appliance.jobs.pool import JobRequestError
 
         if "script" not in request:
             raise JobRequestError("script is required")
-        self.jobs["j-2"] = {"id": "j-2", "state": "queued", "options": request}
+        self.jobs["j-2"] = JobRecord("j-2", "b.py", JobState.QUEUED, submitted_at=2.0,
+                                     options=request)
         return self.jobs["j-2"]
 
     def list(self):
@@ -192,7 +197,7 @@ class FakePool:
         return self.jobs[job_id]
 
     def cancel(self, job_id):
-        return dict(self.get(job_id), state="cancelled")
+        return replace(self.get(job_id), state=JobState.CANCELLED)
 
     def read_output(self, job_id, offset, limit):
         from appliance.jobs.pool import NoOutput

@@ -102,6 +102,7 @@ def test_an_authenticated_request_is_served(site):
     assert not c.transport.disconnecting and len(site.rendered) == 1
 
 
+@pytest.mark.logs_failures("a bug in a handler is logged with its traceback, and answered 500")
 def test_an_unexpected_error_is_a_json_500(site, monkeypatch):
     def broken():
         raise RuntimeError("a bug")

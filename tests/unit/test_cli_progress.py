@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from appliance.cli.progress import job_progress
+from appliance.mr.progress import Progress
 
 
 class Terminal(io.StringIO):
@@ -13,12 +14,11 @@ class Terminal(io.StringIO):
 
 
 def feed(show) -> None:
-    base = {"files_total": 3, "errors": 0}
-    show(base | {"phase": "map", "files_done": 0, "records": 0, "bytes": 0})
-    show(base | {"phase": "map", "files_done": 3, "records": 1234, "bytes": 3000})
-    show(base | {"phase": "reduce", "files_done": 3, "records": 1234, "bytes": 3000,
-                 "reducers_done": 1, "reducers_total": 2})
-    show(base | {"phase": "done", "files_done": 3, "records": 1234, "bytes": 3000})
+    show(Progress("map", files_total=3))
+    show(Progress("map", files_total=3, files_done=3, records=1234, bytes=3000))
+    show(Progress("reduce", files_total=3, files_done=3, records=1234, bytes=3000,
+                  reducers_done=1, reducers_total=2))
+    show(Progress("done", files_total=3, files_done=3, records=1234, bytes=3000))
 
 
 def test_a_terminal_gets_a_bar_per_phase(monkeypatch):

@@ -8,7 +8,7 @@ from twisted.logger import LogLevel, capturedLogs
 
 from appliance.convert.service import ConverterService
 from appliance.stats import Stats
-from tests.unit.test_receiver_pool import ProcessReactor, end
+from tests.unit.process_fakes import ProcessReactor, end
 
 
 def started():

@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import pytest
 from twisted.internet.task import Clock
 
 from appliance.disk import DiskGuard
@@ -48,6 +49,7 @@ def test_zero_watermark_never_refuses():
     assert g.low is None
 
 
+@pytest.mark.logs_failures("a failing watcher is logged with its traceback at each check")
 def test_watchers_hear_every_check_and_one_failing_does_not_stop_the_rest():
     clock, fs = Clock(), FakeFs(free=10 << 30, total=100 << 30)
     g = guard(fs, clock, min_free_bytes=1 << 30, min_free_percent=0.0)

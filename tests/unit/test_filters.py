@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from appliance.storage.filters import Filter
-from appliance.storage.keys import Partition, partition_key, walk_partitions
+from appliance.storage.keys import partition_key
 from appliance.storage.schema import Schema, SchemaError, SchemaRegistry
+from appliance.storage.walk import Partition, walk_partitions
 
 TELEMETRY = Schema.telemetry_default()
 GENERIC = Schema.generic_default()

@@ -4,7 +4,7 @@ import gzip
 
 import pytest
 
-from appliance.receiver.gzipcheck import GzipProblem, check_gzip
+from appliance.submission.gzipcheck import GzipProblem, check_gzip
 
 
 def test_valid_gzip_and_plain_bodies_pass():

@@ -54,12 +54,12 @@ def test_after_a_restart_running_jobs_failed_and_queued_ones_run(tmp_path):
     pool = JobPool(reactor, tmp_path, ["appliance", "_job-worker"])
     pool.start()
     failed = pool.get("j-1")
-    assert failed["state"] == "failed" and "server stopped" in failed["error"]
-    assert failed["progress"]["phase"] == "done" and not running.work.exists()
+    assert failed.state == "failed" and "server stopped" in failed.error
+    assert failed.progress["phase"] == "done" and not running.work.exists()
     assert json.loads(running.state.read_text())["state"] == "failed"
     [(_, argv)] = reactor.spawned
     assert argv == ["appliance", "_job-worker", str(tmp_path / "j-2")]
-    assert pool.get("j-2")["state"] == "running"
+    assert pool.get("j-2").state == "running"
 
 
 def test_a_finished_job_keeps_its_summary_progress_and_output_size(tmp_path):
@@ -67,20 +67,20 @@ def test_a_finished_job_keeps_its_summary_progress_and_output_size(tmp_path):
     pool = JobPool(reactor, tmp_path / "jobs", ["appliance", "_job-worker"])
     pool.start()
     job = pool.submit({"script": "def map(k, d, v, c): pass\n", "name": "t.py"})
-    assert job["state"] == "running" and job["progress"] == {"phase": "listing"}
-    jd = JobDir(tmp_path / "jobs" / job["id"])
+    assert job.state == "running" and job.progress == {"phase": "listing"}
+    jd = JobDir(tmp_path / "jobs" / job.id)
     jd.write(jd.progress, {"phase": "merge", "records": 7})
-    assert pool.get(job["id"])["progress"]["records"] == 7  # read while it runs
+    assert pool.get(job.id).progress["records"] == 7  # read while it runs
     jd.output.write_text("records\t7\n")
     jd.write(jd.result, {"state": "succeeded", "summary": {"records": 7}})
     [(protocol, _)] = reactor.spawned
     protocol.processEnded(Failure(ProcessDone(0)))
-    done = pool.get(job["id"])
-    assert done["state"] == "succeeded" and done["summary"] == {"records": 7}
-    assert done["progress"] == {"phase": "done", "records": 7} and done["output_bytes"] == 10
+    done = pool.get(job.id)
+    assert done.state == "succeeded" and done.summary == {"records": 7}
+    assert done.progress == {"phase": "done", "records": 7} and done.output_bytes == 10
     jd.progress.unlink()  # a finished job is answered from its record
-    assert pool.get(job["id"])["progress"]["records"] == 7
-    assert pool.read_output(job["id"], 0, 100)["text"] == "records\t7\n"
+    assert pool.get(job.id).progress["records"] == 7
+    assert pool.read_output(job.id, 0, 100)["text"] == "records\t7\n"
 
 
 class Guard:
@@ -133,7 +133,7 @@ def test_below_the_watermark_jobs_are_refused_not_started_and_stopped(tmp_path):
     pool.start()
     running = pool.submit({"script": SCRIPT, "name": "a.py"})
     queued = pool.submit({"script": SCRIPT, "name": "b.py"})
-    assert [pool.get(j["id"])["state"] for j in (running, queued)] == ["running", "queued"]
+    assert [pool.get(j.id).state for j in (running, queued)] == ["running", "queued"]
     guard.low = "disk space low: 5 bytes free"
     with pytest.raises(JobRefused, match="not accepting jobs while disk space low"):
         pool.submit({"script": SCRIPT, "name": "c.py"})
@@ -142,15 +142,15 @@ def test_below_the_watermark_jobs_are_refused_not_started_and_stopped(tmp_path):
     [(protocol, _)] = reactor.spawned
     assert reactor.transports[0].signalled == "TERM"
     protocol.processEnded(Failure(ProcessTerminated(signal=15)))
-    stopped = pool.get(running["id"])
-    assert (stopped["state"], stopped["error"]) == ("failed",
+    stopped = pool.get(running.id)
+    assert (stopped.state, stopped.error) == ("failed",
                                                     "stopped: disk space low: 5 bytes free")
-    never = pool.get(queued["id"])  # ...and the queued one does not start
-    assert (never["state"], never["error"]) == ("failed",
+    never = pool.get(queued.id)  # ...and the queued one does not start
+    assert (never.state, never.error) == ("failed",
                                                 "not started: disk space low: 5 bytes free")
     assert len(reactor.spawned) == 1
     guard.low = None  # space is back: jobs are taken again
-    assert pool.submit({"script": SCRIPT, "name": "d.py"})["state"] == "running"
+    assert pool.submit({"script": SCRIPT, "name": "d.py"}).state == "running"
 
 
 def test_a_state_file_that_cannot_be_written_does_not_stop_the_pool(tmp_path, monkeypatch):
@@ -165,5 +165,5 @@ def test_a_state_file_that_cannot_be_written_does_not_stop_the_pool(tmp_path, mo
     monkeypatch.setattr(JobDir, "write", full)
     [(protocol, _)] = reactor.spawned
     protocol.processEnded(Failure(ProcessDone(0)))
-    done = pool.get(job["id"])
-    assert done["state"] == "failed" and "without a result" in done["error"]
+    done = pool.get(job.id)
+    assert done.state == "failed" and "without a result" in done.error

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appliance.config import load_config
-from appliance.jobs.request import JobRequestError, parse_request
+from appliance.jobs.request import JobRequest, JobRequestError, parse_request
 from appliance.jobs.worker import choose_runner
 from appliance.mr import JobError
 
@@ -14,6 +14,10 @@ SCRIPT = "def map(k, d, v, c): pass\n"
 
 def config(**env: str):
     return load_config(env=env)
+
+
+def request(**options: str) -> JobRequest:
+    return JobRequest(script=SCRIPT, **options)
 
 
 def test_a_request_may_name_a_runner_and_a_scheduler():
@@ -35,17 +39,17 @@ def test_a_bad_runner_or_scheduler_is_refused_naming_the_field(field, value, mes
 
 def test_the_request_wins_over_the_server_settings():
     dask = config(APPLIANCE_JOBS_RUNNER="dask", APPLIANCE_JOBS_SCHEDULER="tcp://s:8786")
-    assert choose_runner({}, dask) == ("dask", "tcp://s:8786")
-    assert choose_runner({"runner": "local"}, dask) == ("local", "")
-    assert choose_runner({"scheduler": "tcp://t:1"}, dask) == ("dask", "tcp://t:1")
-    assert choose_runner({"runner": "", "scheduler": ""}, config()) == ("local", "")
-    assert choose_runner({"runner": "dask", "scheduler": "tcp://t:1"}, config()) == \
+    assert choose_runner(request(), dask) == ("dask", "tcp://s:8786")
+    assert choose_runner(request(runner="local"), dask) == ("local", "")
+    assert choose_runner(request(scheduler="tcp://t:1"), dask) == ("dask", "tcp://t:1")
+    assert choose_runner(request(runner="", scheduler=""), config()) == ("local", "")
+    assert choose_runner(request(runner="dask", scheduler="tcp://t:1"), config()) == \
         ("dask", "tcp://t:1")
 
 
 def test_dask_without_a_scheduler_is_a_clear_error():
     with pytest.raises(JobError, match=r"needs a scheduler: \[jobs\] scheduler"):
-        choose_runner({"runner": "dask"}, config())
+        choose_runner(request(runner="dask"), config())
 
 
 def test_the_config_refuses_an_unknown_runner():

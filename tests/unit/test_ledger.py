@@ -7,13 +7,14 @@ import json
 from collections import Counter
 
 from appliance.convert.factory import converter_loop
-from appliance.ledger.accepted import AcceptedGate, AcceptedLedger, sealed_at
+from appliance.ledger.accepted import AcceptedGate, AcceptedLedger
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.exported import ExportedLedger
 from appliance.ledger.local import date_of_key, scan_store
 from appliance.ledger.pending import PendingConversion
 from appliance.ledger.reconcile import day_rows
 from appliance.spool import RecordIds, SegmentAppender, SpoolDir, SpoolRecord
+from appliance.spool.segments import sealed_at
 from appliance.storage.checkpoint import Checkpoint, CheckpointLog
 from appliance.storage.schema import SchemaRegistry
 from tests.stores import NS_2026, config_for, make_spool

@@ -6,7 +6,6 @@ import threading
 import pytest
 
 from appliance.node.identity import (
-    ID_FILE,
     IdentityError,
     load_identity,
     node_key,
@@ -21,7 +20,7 @@ def test_the_id_is_made_once_and_kept_whatever_the_label(tmp_path):
     again = load_identity(tmp_path / "data", "renamed")
     assert (again.id, again.created) == (first.id, False)
     assert again.name == f"renamed-{first.id}"
-    assert json.loads((tmp_path / "data" / ID_FILE).read_text()) == {"node_id": first.id}
+    assert json.loads((tmp_path / "data" / "node.json").read_text()) == {"node_id": first.id}
 
 
 def test_two_data_dirs_with_one_label_get_different_ids(tmp_path):
@@ -43,13 +42,13 @@ def test_processes_creating_the_id_at_once_agree(tmp_path):
         t.join()
     assert len({i.id for i in ids}) == 1
     assert sum(i.created for i in ids) == 1
-    assert [p.name for p in tmp_path.iterdir()] == [ID_FILE]  # no temporary file left
+    assert [p.name for p in tmp_path.iterdir()] == ["node.json"]  # no temporary file left
 
 
 @pytest.mark.parametrize("text", ["", "{", '{"node_id": "short"}', '{"other": 1}', "[1]"])
 def test_a_damaged_id_file_is_an_error_naming_it(tmp_path, text):
-    (tmp_path / ID_FILE).write_text(text)
-    with pytest.raises(IdentityError, match=ID_FILE):
+    (tmp_path / "node.json").write_text(text)
+    with pytest.raises(IdentityError, match="node.json"):
         load_identity(tmp_path, "n")
 
 

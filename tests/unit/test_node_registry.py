@@ -70,3 +70,12 @@ def test_the_registration_is_outside_the_store_keys():
     assert registry_key("", "x") == ".nodes/x.json"
     assert registry_key("/a/b/", "x") == "a/b/.nodes/x.json"
     assert read_registration(FakeS3(), "b", "pre", "x") is None
+
+
+def test_the_registration_carries_the_times_of_the_clock_it_is_given():
+    s3, now = FakeS3(), [1000.0]
+    registration = Registration(s3, "b", "pre", "aaaaaaaaaaaaaaaa", "vm", wall=lambda: now[0])
+    now[0] = 1060.0
+    registration.check_in()
+    written = json.loads(s3.objects["pre/.nodes/aaaaaaaaaaaaaaaa.json"])
+    assert (written["started"], written["seen"]) == (1000.0, 1060.0)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import signal
 
-from twisted.internet.task import Clock
-from twisted.python.failure import Failure
+from twisted.internet.defer import CancelledError
 
-from appliance.receiver.pool import MAX_BACKOFF, MIN_BACKOFF, ReceiverPool
+from appliance.receiver.pool import MAX_BACKOFF, ReceiverPool
 from appliance.stats import Stats
+from appliance.supervise import MIN_DELAY, ChildExited
+from tests.unit.process_fakes import ProcessReactor, end
 
 
 class FakeSocket:
@@ -22,35 +23,6 @@ class FakeSocket:
         pass
 
 
-class FakeTransport:
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.signals: list[int] = []
-
-    def signalProcess(self, sig):
-        self.signals.append(sig)
-
-
-class ProcessReactor(Clock):
-    """A Clock that records spawnProcess calls instead of starting processes."""
-
-    def __init__(self):
-        super().__init__()
-        self.spawned: list[tuple] = []  # (protocol, argv, transport)
-
-    def spawnProcess(self, protocol, executable, argv, env=None, childFDs=None):
-        transport = FakeTransport(1000 + len(self.spawned))
-        protocol.transport = transport
-        self.spawned.append((protocol, argv, transport))
-        return transport
-
-
-class Ended(Exception):
-    def __init__(self, code, sig):
-        super().__init__(code, sig)
-        self.exitCode, self.signal = code, sig
-
-
 def report(**fields) -> bytes:
     line = {"status": {}, "form": {}, "bytes_received": 0, "open_connections": 0,
             "latency": {"values": [], "count": 0, "total": 0.0},
@@ -59,10 +31,6 @@ def report(**fields) -> bytes:
             "spool_segments_sealed": 0, "spool_reappends": 0}
     line.update(fields)
     return json.dumps(line).encode() + b"\n"
-
-
-def end(protocol, code=None, sig=signal.SIGKILL) -> None:
-    protocol.processEnded(Failure(Ended(code, sig)))
 
 
 def started_pool(count=2):
@@ -92,7 +60,7 @@ def test_ready_once_every_child_reported_and_counters_add_up():
         pool.stop()
 
 
-def test_a_dead_child_is_restarted_with_growing_backoff_and_its_connections_forgotten():
+def test_a_dead_child_is_restarted_in_its_slot_and_its_connections_forgotten():
     reactor, stats, pool, _ = started_pool()
     try:
         for protocol, _, _ in list(reactor.spawned):
@@ -100,18 +68,26 @@ def test_a_dead_child_is_restarted_with_growing_backoff_and_its_connections_forg
         end(reactor.spawned[0][0])
         assert stats.open_connections == 4
         assert len(reactor.spawned) == 2
-        reactor.advance(MIN_BACKOFF)
-        assert len(reactor.spawned) == 3  # slot 0 again
-        end(reactor.spawned[2][0])  # dies again before reporting
-        reactor.advance(MIN_BACKOFF)
+        reactor.advance(MIN_DELAY)
         assert len(reactor.spawned) == 3
-        reactor.advance(MIN_BACKOFF)
-        assert len(reactor.spawned) == 4
-        reactor.spawned[3][0].outReceived(report())  # a report resets the backoff
-        end(reactor.spawned[3][0])
-        reactor.advance(MIN_BACKOFF)
-        assert len(reactor.spawned) == 5
-        assert pool.restarts == 3
+        assert reactor.spawned[2][1] == reactor.spawned[0][1]  # slot 0 again, same address
+        end(reactor.spawned[1][0])
+        reactor.advance(MIN_DELAY)
+        assert pool.restarts == 2
+        assert pool.pids == [1002, 1003]
+    finally:
+        pool.stop()
+
+
+def test_start_fails_if_a_child_exits_before_listening():
+    reactor, _, pool, ready = started_pool()
+    try:
+        reactor.spawned[0][0].outReceived(report())
+        end(reactor.spawned[1][0], code=1, sig=None)
+        failure = ready.result
+        ready.addErrback(lambda _: None)
+        assert failure.check(ChildExited)
+        assert "receiver process 1 exited before it was ready (code 1" in str(failure.value)
     finally:
         pool.stop()
 
@@ -128,6 +104,18 @@ def test_stop_signals_every_child_and_fires_when_all_exited_without_restarting()
     assert stopped.called
     reactor.advance(MAX_BACKOFF)
     assert len(reactor.spawned) == 2  # no restart after stop
+
+
+def test_a_stop_given_up_on_kills_the_children_and_fails_as_cancelled():
+    reactor, _, pool, _ = started_pool()
+    for protocol, _, _ in reactor.spawned:
+        protocol.outReceived(report())
+    stopped = pool.stop()
+    stopped.cancel()  # the server's shutdown deadline ran out
+    assert [t.signals for _, _, t in reactor.spawned] == [[signal.SIGTERM, signal.SIGKILL]] * 2
+    failure = stopped.result
+    stopped.addErrback(lambda _: None)
+    assert failure.check(CancelledError)
 
 
 def test_a_childs_failing_spool_is_the_pools_until_it_reports_otherwise():

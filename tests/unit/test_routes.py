@@ -2,7 +2,7 @@
 
 import pytest
 
-from appliance.receiver.routes import (
+from appliance.submission.routes import (
     FORM_GENERIC,
     FORM_TELEMETRY,
     FORM_TELEMETRY_DIMS,

@@ -1,4 +1,5 @@
-"""Numbers as an operator reads them: bytes, rates, durations, counts."""
+"""Numbers as an operator reads them: bytes, rates, durations, counts (in the dashboard,
+`appliance status` and job progress alike)."""
 
 from __future__ import annotations
 
