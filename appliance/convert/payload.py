@@ -41,6 +41,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
+
+from appliance.convert.rowsjson import rows_json
 from appliance.convert.specs import BadRevision, SpecStore, UnknownRevision, revision_key
 
 VERSION_UNCONVERTED = 1
@@ -92,11 +95,15 @@ class ConvertResult:
         return list(self.unknown)
 
 
-def convert_payload(payload, specs: SpecStore, *, unknown_version: str = "keep") -> ConvertResult:
+def convert_payload(payload, specs: SpecStore, *, unknown_version: str = "keep",
+                    json_rows: bool = False) -> ConvertResult:
     """Convert one parsed ping (see the module docstring).
 
     unknown_version: "keep" returns a document whose "ver" is neither 1 nor 2
     unchanged; "reject" raises ConversionError("unsupported_version").
+    json_rows: True may give the converted "histograms" as an orjson.Fragment
+    of the very bytes orjson.dumps writes for the rows (convert/rowsjson.py):
+    faster, for a payload that is only going to be written with orjson.
     """
     if unknown_version not in ("keep", "reject"):
         raise ValueError(f"unknown_version must be 'keep' or 'reject', not {unknown_version!r}")
@@ -148,15 +155,20 @@ def convert_payload(payload, specs: SpecStore, *, unknown_version: str = "keep")
             raise ConversionError("unknown_revision", str(e)) from None
         except BadRevision as e:  # pragma: no cover - revision_key only yields hashes
             raise ConversionError("bad_revision", str(e)) from None
-        layouts = spec.layouts
-        for name, hist in histograms.items():
-            layout = layouts.get(name)
-            if layout is None:
-                layout = spec.layout(name)      # STARTUP_ names
+        text = rows_json(histograms, spec.row_table, unknown) if json_rows else None
+        if text is not None:
+            converted = orjson.Fragment(text)
+        else:
+            unknown.clear()         # rows_json may have begun to fill it
+            layouts = spec.layouts
+            for name, hist in histograms.items():
+                layout = layouts.get(name)
                 if layout is None:
-                    unknown[name] = hist
-                    continue
-            converted[name] = _convert_one(name, hist, layout)
+                    layout = spec.layout(name)      # STARTUP_ names
+                    if layout is None:
+                        unknown[name] = hist
+                        continue
+                converted[name] = _convert_one(name, hist, layout)
 
     payload["histograms"] = converted
     payload["ver"] = VERSION_CONVERTED

@@ -184,7 +184,7 @@ class RecordConverter:
                 unknown: tuple[str, ...] = ()
             else:
                 try:
-                    result = convert_payload(payload, self.specs)
+                    result = convert_payload(payload, self.specs, json_rows=True)
                 except ConversionError as e:
                     raise Invalid(e.reason, e.detail) from None
                 payload, unknown = result.payload, tuple(result.unknown)

@@ -39,8 +39,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from itertools import pairwise
 from pathlib import Path
 
 import orjson
@@ -121,6 +123,9 @@ class RevisionSpec(dict):
     Treat it as read-only: it is shared by every caller. `layouts` holds the
     same buckets with their key -> position maps; `skipped` the definitions
     that could not be used (name -> why); `sources` the files it came from.
+    `row_table` is what the compiled converter looks up (convert/rowsjson.py):
+    every name `layout` knows, `STARTUP_` names included, -> (index, n, packed
+    bounds or None; see `_packed_bounds`).
     """
 
     def __init__(self, revision: str, layouts: dict[str, BucketLayout],
@@ -130,6 +135,7 @@ class RevisionSpec(dict):
         self.layouts = layouts
         self.skipped = skipped
         self.sources = sources
+        self.row_table = _row_table(layouts)
 
     def layout(self, name: str) -> BucketLayout | None:
         """The layout of a ping's histogram `name` (`STARTUP_X` uses `X`'s); None if unknown."""
@@ -137,6 +143,26 @@ class RevisionSpec(dict):
         if layout is None and name.startswith(STARTUP_PREFIX):
             layout = self.layouts.get(name[len(STARTUP_PREFIX):])
         return layout
+
+
+def _row_table(layouts: dict[str, BucketLayout]) -> dict[str, tuple]:
+    """RevisionSpec.row_table: one lookup answers what `RevisionSpec.layout` would."""
+    entries = {id(layout): (layout.index, layout.n, _packed_bounds(layout.bounds))
+               for layout in layouts.values()}
+    table = {STARTUP_PREFIX + name: entries[id(layout)] for name, layout in layouts.items()}
+    table.update((name, entries[id(layout)]) for name, layout in layouts.items())
+    return table
+
+
+def _packed_bounds(bounds: list[int]) -> bytes | None:
+    """The bounds as native 64-bit integers, which the compiled converter searches
+    instead of hashing each key; None unless ascending (ties allowed) and 64-bit."""
+    if any(b < a for a, b in pairwise(bounds)):
+        return None
+    try:
+        return array("q", bounds).tobytes()
+    except OverflowError:
+        return None
 
 
 def default_fetch(timeout: float, max_bytes: int = MAX_SPEC_BYTES) -> Fetch:

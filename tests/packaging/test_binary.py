@@ -50,6 +50,20 @@ def test_selftest_passes_in_a_bare_environment(binary, tmp_path):
     assert "FAIL" not in result.stdout
 
 
+def test_the_binary_carries_the_compiled_conversion(binary):
+    # Built from an install that has the extension, the binary must convert with it
+    # (appliance/convert/rowsjson.py), not fall back to pure Python.
+    from PyInstaller.archive.readers import CArchiveReader
+
+    from appliance.convert import rowsjson
+
+    if not rowsjson.COMPILED:
+        pytest.skip("the extension is not built in this install")
+    names = CArchiveReader(str(binary)).toc
+    assert [n for n in names if n.startswith("appliance/convert/_rowsjson.")
+            and n.endswith(".so")]
+
+
 def test_serve_convert_job_and_drain(binary, tmp_path):
     data_dir = tmp_path / "data"
     env = {"APPLIANCE_HISTOGRAMS_SPEC_DIR": str(pings.write_spec(tmp_path / "specs")),

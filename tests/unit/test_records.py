@@ -52,7 +52,7 @@ def test_nesting_past_orjsons_parser_limit_is_too_deep(converter, depth):
 
 
 def test_an_unforeseen_exception_is_conversion_failed_with_its_type(converter, monkeypatch):
-    def explode(payload, specs):
+    def explode(payload, specs, **options):
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(records, "convert_payload", explode)
@@ -62,7 +62,7 @@ def test_an_unforeseen_exception_is_conversion_failed_with_its_type(converter, m
 
 
 def test_a_recursion_error_anywhere_is_too_deep(converter, monkeypatch):
-    def recurse(payload, specs):
+    def recurse(payload, specs, **options):
         raise RecursionError("maximum recursion depth exceeded")
 
     monkeypatch.setattr(records, "convert_payload", recurse)
