@@ -36,7 +36,7 @@ class ReduceContext:
     """What `setup_reduce` configures and `reduce` writes output records to.
 
     `sink` receives each formatted record as a str. A map-only job's map
-    output is formatted the same way, with the default separators.
+    output is formatted the same way, with the separators `setup_reduce` sets.
     """
 
     def __init__(self, sink: Callable[[str], None], field_separator: str = "\t",
@@ -71,6 +71,15 @@ def setup_header(job: Job) -> str:
     header: list[str] = []
     call_setup(job, ReduceContext(header.append))
     return "".join(header)
+
+
+def output_separators(job: Job) -> tuple[str, str]:
+    """The field and record separators that the job's `setup_reduce` sets (tab and newline
+    without one). A map-only job's records use them too: in 2013 its map output went
+    through a reducer's context."""
+    ctx = ReduceContext(lambda text: None)  # the header is the driver's (`setup_header`)
+    call_setup(job, ctx)
+    return ctx.field_separator, ctx.record_separator
 
 
 def call_setup(job: Job, ctx: ReduceContext) -> None:

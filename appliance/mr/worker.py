@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.disk import is_no_space
-from appliance.mr.context import MapContext, ReduceContext, call_setup
+from appliance.mr.context import MapContext, ReduceContext, call_setup, output_separators
 from appliance.mr.dedupe import arrival, input_node, load_winners
 from appliance.mr.inputs import RemoteInput, SpoolInput
 from appliance.mr.job import Job, JobError, describe_error, load_job
@@ -81,6 +81,7 @@ class Mapper:
         self.sorter = (RecordSorter(self.work, f"m{mid}", spec.spill_bytes)
                        if job.map_only else None)
         self.combine = job.combine if not job.map_only else None
+        self.field_sep, self.record_sep = output_separators(job) if job.map_only else ("", "")
 
     # the map context's write
     def write(self, key: Any, value: Any) -> None:
@@ -98,7 +99,7 @@ class Mapper:
             self.est += _size(new)
 
     def write_map_only(self, key: Any, value: Any) -> None:
-        self.sorter.add_text(f"{key}\t{value}\n")
+        self.sorter.add_text(f"{key}{self.field_sep}{value}{self.record_sep}")
 
     def _combine(self, key: Any, vals: list) -> Any:
         got = []

@@ -106,6 +106,18 @@ def test_a_map_only_job_writes_its_map_output_sorted(store, tmp_path):
     assert s.output_records == 3000 and s.keys == 0
 
 
+def test_a_map_only_job_uses_the_separators_setup_reduce_sets(store, tmp_path):
+    # As in 2013, where a map-only job's output went through a reducer's context.
+    root, docs = store
+    job = script(tmp_path, "import json\n"
+                           "def map(k, dims, v, c):\n    c.write(k, json.loads(v)['info']['OS'])\n"
+                           "def setup_reduce(c):\n    c.field_separator = ','\n"
+                           "    c.record_separator = ';\\n'\n")
+    s, text = run(job, select_inputs(root), tmp_path / "out", mappers=2)
+    assert text.splitlines() == sorted(f"{d},{r['info']['OS']};" for d, r in docs.items())
+    assert s.output_records == 3000
+
+
 def test_setup_reduce_and_writecsv_make_csv(store, tmp_path):
     root, docs = store
     s, text = run(EXAMPLES / "histogram_by_channel.py", select_inputs(root),
