@@ -157,7 +157,8 @@ def convert_payload(payload, specs: SpecStore, *, unknown_version: str = "keep",
             raise ConversionError("bad_revision", str(e)) from None
         text = rows_json(histograms, spec.row_table, unknown) if json_rows else None
         if text is not None:
-            converted = orjson.Fragment(text)
+            # orjson writes a Fragment as the dict of rows it stands for
+            converted = orjson.Fragment(text)  # type: ignore[assignment]
         else:
             unknown.clear()         # rows_json may have begun to fill it
             layouts = spec.layouts
