@@ -370,7 +370,7 @@ class Schema:
     def telemetry_default(cls) -> Schema:
         """The 2013 server's telemetry schema: its order, its lists of allowed values
         (`TELEMETRY_ALLOWED`, others become OTHER) and its sanitising."""
-        return cls(1, tuple(Dimension(n, TELEMETRY_ALLOWED.get(n, "*"))
+        return cls(1, tuple(Dimension(n, parse_allowed(list(TELEMETRY_ALLOWED.get(n, ())) or "*"))
                             for n in TELEMETRY_FIELDS), rule_2013=True)
 
     @classmethod
