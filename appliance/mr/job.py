@@ -28,6 +28,10 @@ class JobError(Exception):
     """A job that cannot run or that failed: the message names the script and what went wrong."""
 
 
+class Python2JobError(JobError):
+    """The script is Python 2 (the message says how to port it: `appliance.mr.py2`)."""
+
+
 @dataclass(frozen=True)
 class Job:
     """A loaded job script."""
@@ -51,7 +55,8 @@ def module_name(path: Path) -> str:
 
 
 def load_job(path: str | Path) -> Job:
-    """Load the job script at `path`; `JobError` if it cannot be loaded or has no `map`.
+    """Load the job script at `path`; `JobError` if it cannot be loaded or has no `map`
+    (`Python2JobError` when it failed because it is Python 2).
 
     The script's directory is put on `sys.path` (if it is not there yet) so it
     can import helper modules next to it.
@@ -72,6 +77,11 @@ def load_job(path: str | Path) -> Job:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as e:  # SyntaxError, ImportError, anything at import time
         sys.modules.pop(name, None)
+        from appliance.mr.py2.detect import python2_error
+
+        py2 = python2_error(path, e)
+        if py2 is not None:
+            raise Python2JobError(py2) from e
         raise JobError(f"job script {path} cannot be loaded: {type(e).__name__}: {e}") from e
     funcs = {}
     for fname in ("map", "combine", "reduce", "setup_reduce"):
