@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from appliance.cli import job_server
+from appliance.cli import job_files, job_port, job_server
 from appliance.cli.common import CommandError, load_filter
 from appliance.cli.progress import job_progress
 from appliance.selfcmd import JOB_WORKER
@@ -23,7 +25,9 @@ def add_parser(sub, common) -> None:
                                          "with N mapper and M reducer processes; progress "
                                          "goes to stderr, a summary to stdout. The output "
                                          "is sorted, so it does not depend on N or M.")
-    run.add_argument("script", type=Path, metavar="SCRIPT", help="the job script (.py)")
+    run.add_argument("script", type=Path, metavar="SCRIPT",
+                     help="the job script (.py), or a job directory or zip (job.py, helper "
+                          "modules, filter.json)")
     run.add_argument("--filter", type=Path, metavar="FILTER.json",
                      help="a filter in the schema format (see docs/storage-keys.md; default: "
                           "every valid partition, as for job submit)")
@@ -59,8 +63,10 @@ def add_parser(sub, common) -> None:
                      help="where S3 objects are cached (default <data_dir>/cache/s3)")
     run.add_argument("--cache-bytes", type=_size, default=None, metavar="BYTES",
                      help="bound of the S3 cache, e.g. 10G (default 10 GiB)")
+    job_files.add_options(run, local=True)
     run.set_defaults(run=run_job)
     job_server.add_parsers(actions, common)
+    job_port.add_parser(actions, common)
 
     worker = sub.add_parser(JOB_WORKER, parents=[common])  # no help: not listed
     worker.add_argument("job_dir")
@@ -81,14 +87,24 @@ def _size(text: str) -> int:
 
 
 def run_job(args, config, out, err=None) -> int:
-    from appliance.mr import JobCancelled, JobError, LocalRunner
-    from appliance.mr.plan import InputError, choose_sources, plan_inputs
-
     err = err or sys.stderr
     if (args.mappers is not None and args.mappers < 1) or args.reducers < 1 \
             or args.max_errors < 0:
         raise CommandError("--mappers and --reducers must be at least 1, --max-errors >= 0")
-    flt, schemas = load_filter(args.filter, config)
+    scratch = Path(tempfile.mkdtemp(prefix=".appliance-job-",
+                                    dir=args.work_dir or args.output.resolve().parent))
+    try:
+        script, filter_path = job_files.local_job(args, config, scratch, err)
+        return _run(args, config, out, err, script, filter_path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(args, config, out, err, script: Path, filter_path: Path | None) -> int:
+    from appliance.mr import JobCancelled, JobError, LocalRunner
+    from appliance.mr.plan import InputError, choose_sources, plan_inputs
+
+    flt, schemas = load_filter(filter_path, config)
     runner_kind = getattr(args, "runner", "local")
     if runner_kind == "dask" and not getattr(args, "scheduler", None):
         raise CommandError("--runner dask needs --scheduler tcp://HOST:PORT")
@@ -116,13 +132,13 @@ def run_job(args, config, out, err=None) -> int:
         if runner_kind == "dask":
             from appliance.mr.dask_runner import DaskRunner
 
-            runner = DaskRunner(args.script, inputs.files, args.output,
+            runner = DaskRunner(script, inputs.files, args.output,
                                 scheduler=args.scheduler, mappers=args.mappers,
                                 reducers=args.reducers, max_errors=args.max_errors,
                                 progress=show, config=config, schemas=schemas,
                                 spool_filter=flt, dedupe=args.dedupe)
         else:
-            runner = LocalRunner(args.script, inputs.files, args.output,
+            runner = LocalRunner(script, inputs.files, args.output,
                                  mappers=args.mappers or 2, reducers=args.reducers,
                                  max_errors=args.max_errors, work_dir=args.work_dir,
                                  progress=show, config=config,

@@ -202,6 +202,10 @@ KEYS: tuple[Key, ...] = (
         choices=("local", "dask")),
     Key("jobs", "scheduler", "",
         "The Dask scheduler address (tcp://HOST:PORT) for jobs run with the dask runner."),
+    Key("jobs", "python_path", "",
+        "Site directories, separated by ':' like PYTHONPATH, where job scripts find their "
+        "libraries (e.g. a virtualenv's site-packages with numpy): used by job run, the "
+        "server's pool and the binary alike (docs/mapreduce.md, \"Libraries\")."),
     Key("jobs", "keep", 200,
         "Finished jobs whose output and log are kept in <data_dir>/jobs (oldest removed "
         "first).", minimum=1),

@@ -84,6 +84,7 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
     started = time.monotonic()
     inputs = None
     try:
+        script = _prepare(jd, request, config, out)
         kind, scheduler = choose_runner(request, config)
         local, remote = choose_sources(request["inputs"], config)
         jd.write(jd.progress, {"phase": "listing"})
@@ -101,10 +102,10 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
             from appliance.mr.dask_runner import DaskRunner
 
             print(f"runner: dask, scheduler {scheduler}", file=out, flush=True)
-            runner = DaskRunner(jd.script, inputs.files, jd.output, scheduler=scheduler,
+            runner = DaskRunner(script, inputs.files, jd.output, scheduler=scheduler,
                                 mappers=request["mappers"], **options)
         else:
-            runner = LocalRunner(jd.script, inputs.files, jd.output, mappers=request["mappers"],
+            runner = LocalRunner(script, inputs.files, jd.output, mappers=request["mappers"],
                                  work_dir=jd.work, **options)
         if cancelled:
             runner.cancel()
@@ -128,6 +129,28 @@ def run_worker(root: Path, config, out=sys.stdout) -> int:
     out.write(f"worker: {time.monotonic() - started:.2f} s in all\n")
     jd.write(jd.result, {"state": "succeeded", "summary": summary.as_dict()})
     return 0
+
+
+def _prepare(jd: JobDir, request: dict, config, out) -> Path:
+    """The script to run: the job's libraries on the python path ([jobs] python_path), and
+    a Python 2 job (py2) ported into the work dir, with the port's notes in the log."""
+    from appliance.mr import JobError
+    from appliance.mr.pythonpath import add_site_dirs, python_path
+
+    add_site_dirs(python_path(config))
+    if not request.get("py2"):
+        return jd.script
+    from appliance.mr.py2.port import PortError, port_job
+
+    try:  # script/ holds the job's files alone: port them all
+        script, ported = port_job(jd.script, jd.script.parent, jd.work / "py3")
+    except PortError as e:
+        raise JobError(f"--py2: {e}") from None
+    for p in ported:
+        print(f"py2: ported {p.name}", file=out, flush=True)
+        for note in p.notes:
+            print(f"py2: {p.name}: {note}", file=out, flush=True)
+    return script
 
 
 def _failed(jd: JobDir, error: str, out) -> None:

@@ -4,7 +4,7 @@ Flow (docs/mapreduce.md, "Running on a Dask cluster"):
 
 1. The driver loads the script by path (`load_job`, a module name unique per
    path) and registers the module with ``cloudpickle.register_pickle_by_value``
-   (and helper modules imported from the script's folder), so its functions
+   (and helper modules and packages imported from the script's folder), so its functions
    are shipped to the workers by value: workers never import the script.
    Without this Dask hangs on a ModuleNotFoundError seen only in worker logs.
 2. One map task per input file (or per balanced group with ``mappers=N``).
@@ -209,14 +209,18 @@ def _names(files: list, shown: int = 3) -> str:
 # --- the driver --------------------------------------------------------------------------------
 
 def _register_by_value(job: Job) -> list:
-    """Register the script module (and helper modules next to it) for pickling by value."""
+    """Register the script module (and the helper modules and packages next to it: a job
+    directory's) for pickling by value."""
     import cloudpickle
 
     folder = job.path.parent
     mods = [job.module]
     for m in list(sys.modules.values()):
         f = getattr(m, "__file__", None)
-        if m is not job.module and f and Path(f).parent == folder and "." not in m.__name__:
+        if m is job.module or not f or "." in m.__name__:
+            continue
+        f = Path(f)
+        if f.parent == folder or (f.name == "__init__.py" and f.parent.parent == folder):
             mods.append(m)
     done = []
     for m in mods:
