@@ -79,3 +79,14 @@ def test_a_python2_job_is_refused_with_a_clear_message(store, tmp_path):
     assert "is Python 2: line 3: 'import cStringIO' (ModuleNotFoundError" in err
     assert "appliance job port" in err and "--py2" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_ported_job_directory_runs_on_a_dask_cluster(store, tmp_path, dask_cluster):
+    tmp, rows = store
+    src = job_source("chromehangs", tmp_path)
+    assert appliance(tmp, "job", "port", src)[0] == 0
+    out = tmp_path / "out"
+    code, _, err = appliance(tmp, *run_args(tmp, src.with_name("chromehangs_py3"), out),
+                             "--runner", "dask", "--scheduler", dask_cluster.address)
+    assert code == 0, err
+    assert parse_output(out.read_text()) == expected("chromehangs", rows)
