@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from collections import Counter
 
 import pytest
 
@@ -90,3 +91,18 @@ def test_a_ported_job_directory_runs_on_a_dask_cluster(store, tmp_path, dask_clu
                              "--runner", "dask", "--scheduler", dask_cluster.address)
     assert code == 0, err
     assert parse_output(out.read_text()) == expected("chromehangs", rows)
+
+
+def test_the_example_port_is_what_job_port_writes_and_both_forms_run(store, tmp_path):
+    tmp, rows = store
+    example = JOBS.parents[2] / "examples" / "jobs" / "port2013"
+    assert appliance(tmp, "job", "port", example / "os_by_channel_py2.py",
+                     "-o", tmp_path / "port.py")[0] == 0
+    assert (tmp_path / "port.py").read_text() == (example / "os_by_channel.py").read_text()
+    want = Counter(f"{d[2]},{r['info']['OS']}" for d, r in rows if "info" in r)
+    for job, py2 in ((example / "os_by_channel.py", ()), (example / "os_by_channel_py2.py",
+                                                          ("--py2",))):
+        out = tmp_path / "out.csv"
+        assert appliance(tmp, *run_args(tmp, job, out), *py2)[0] == 0
+        got = dict(line.rsplit(",", 1) for line in out.read_text().splitlines())
+        assert got == {k: str(n) for k, n in want.items()}

@@ -11,8 +11,10 @@ runs the same set.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,17 @@ _FISSIX = ("apply", "asserts", "basestring", "buffer", "dict", "except", "exec",
 _OURS = ("maketrans", "translate_delete", "py3_notes")
 FIXERS = tuple(f"fissix.fixes.fix_{n}" for n in _FISSIX) + tuple(
     f"appliance.mr.py2.fixers.fix_{n}" for n in _OURS)
+
+def _grammar_cache() -> None:
+    """Give fissix a writable cache for its grammar tables: it writes them under the user's
+    cache dir and fails when there is none (a service user without a home)."""
+    import fissix
+
+    try:
+        fissix.CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        fissix.CACHE_DIR = Path(tempfile.gettempdir()) / f"appliance-fissix-{os.getuid()}"
+
 
 _LINE = re.compile(r"Line (\d+): (.*)")
 
@@ -68,6 +81,7 @@ class Ported:
 
 
 def _tool():
+    _grammar_cache()
     from fissix.refactor import RefactoringTool
 
     return RefactoringTool(list(FIXERS), options={"print_function": False})
