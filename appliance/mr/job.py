@@ -48,9 +48,12 @@ class Job:
         return self.reduce is None
 
 
+JOB_MODULE_PREFIX = "appliance_job_"
+
+
 def module_name(path: Path) -> str:
     """The module name a script is loaded under: stable across processes, unique per path."""
-    tag = f"appliance_job_{zlib.crc32(str(path).encode('utf-8', 'surrogatepass')):08x}"
+    tag = f"{JOB_MODULE_PREFIX}{zlib.crc32(str(path).encode('utf-8', 'surrogatepass')):08x}"
     return f"{tag}_{path.stem}" if path.stem.isidentifier() else tag
 
 

@@ -56,8 +56,11 @@ def _size(v: Any) -> int:
 
 
 def describe_error(e: BaseException) -> str:
+    """A job's error with its traceback (and, when the job is Python 2, how to port it)."""
+    from appliance.mr.py2.detect import python2_note
+
     tb = traceback.format_exception(type(e), e, e.__traceback__)
-    return "".join(tb).rstrip()
+    return "".join(tb).rstrip() + python2_note(e)
 
 
 class Mapper:

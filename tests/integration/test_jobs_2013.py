@@ -106,3 +106,23 @@ def test_the_example_port_is_what_job_port_writes_and_both_forms_run(store, tmp_
         assert appliance(tmp, *run_args(tmp, job, out), *py2)[0] == 0
         got = dict(line.rsplit(",", 1) for line in out.read_text().splitlines())
         assert got == {k: str(n) for k, n in want.items()}
+
+
+def test_a_python2_job_failing_while_it_maps_says_so(store, tmp_path):
+    tmp, _ = store
+    src = job_source("flash_versions", tmp_path)  # compiles and imports: fails in map
+    code, _, err = appliance(tmp, *run_args(tmp, src, tmp_path / "out"))
+    assert code == 2
+    assert "map raised NameError: name 'basestring' is not defined" in err
+    assert f"{src} is Python 2: line 6: 'if not isinstance(version, basestring):'" in err
+    assert "--py2" in err
+
+
+def test_a_python2_helper_module_is_named(store, tmp_path):
+    tmp, _ = store
+    src = job_source("slowsql", tmp_path)  # job.py compiles; its helper fails on import
+    code, _, err = appliance(tmp, *run_args(tmp, src, tmp_path / "out"))
+    assert code == 2
+    assert f"{src / 'job.py'} is Python 2: sqlutil.py line 4: " in err
+    assert "(AttributeError: module 'string' has no attribute 'maketrans')" in err
+    assert f"appliance job port {src}`" in err
