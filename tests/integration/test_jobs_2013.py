@@ -126,3 +126,24 @@ def test_a_python2_helper_module_is_named(store, tmp_path):
     assert f"{src / 'job.py'} is Python 2: sqlutil.py line 4: " in err
     assert "(AttributeError: module 'string' has no attribute 'maketrans')" in err
     assert f"appliance job port {src}`" in err
+
+
+def test_job_port_never_overwrites_and_a_zip_job_runs(store, tmp_path):
+    tmp, rows = store
+    src = job_source("slowsql", tmp_path)
+    script = job_source("fxos", tmp_path)
+    assert appliance(tmp, "job", "port", script, "-o", script)[0] == 2
+    broken = tmp_path / "broken.py"
+    broken.write_text("def (:\n")
+    code, _, err = appliance(tmp, "job", "port", broken)
+    assert code == 2 and "line 1: cannot parse as Python 2 or 3" in err
+    assert not (tmp_path / "broken_py3.py").exists()
+    assert appliance(tmp, "job", "port", src)[0] == 0
+    code, _, err = appliance(tmp, "job", "port", src)  # the port of a directory exists
+    assert code == 2 and "slowsql_py3 exists" in err
+    archive = shutil.make_archive(str(tmp_path / "slowsql"), "zip", tmp_path, "slowsql_py3")
+    out = tmp_path / "out"
+    code, summary, err = appliance(tmp, *run_args(tmp, archive, out))
+    assert code == 0, err
+    assert "input: 6 files" in summary  # filter.json from the zip: not the 2 FirefoxOS ones
+    assert parse_output(out.read_text()) == expected("slowsql", rows)
