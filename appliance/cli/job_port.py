@@ -1,7 +1,5 @@
-"""`appliance job port SCRIPT`: a Python 3 copy of a 2013 (Python 2) job, and the diff.
-
-Also the on-the-fly port of `job run --py2` (`ported_job`).
-"""
+"""`appliance job port SCRIPT`: a Python 3 copy of a 2013 (Python 2) job, and the diff
+(`appliance.mr.py2.port`; `job run --py2` ports on the fly in `job_files`)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ message.
 from __future__ import annotations
 
 import functools
+import re
 import traceback
 from pathlib import Path
 
@@ -67,15 +68,21 @@ def python2_error(script: Path, exc: BaseException) -> str | None:
             f"Python 3 copy and shows the diff) or run it with --py2")
 
 
+# Python 2 syntax on a line that does not compile: print and exec statements, `except E, e`,
+# `raise E, msg`, long literals, `<>` and backquotes. A regular expression rather than a
+# port, because submissions are checked on the server's event loop.
+_PY2_SYNTAX = re.compile(r"^\s*(print|exec)\b(?!\s*\()|except\s+[^:]*,\s*\w+\s*:"
+                         r"|^\s*raise\s+[\w.]+\s*,|\b\d+[lL]\b|<>|`")
+
+
 def python2_source_error(source: str, name: str, exc: SyntaxError) -> str | None:
-    """The message for a submitted script that does not compile because it is Python 2."""
-    try:
-        changed = port_source(source, name).changed_lines()
-    except PortError:
+    """The message for a submitted script that does not compile because of Python 2
+    syntax (recognised on the failing line, quickly: no port)."""
+    lines = source.splitlines()
+    line = exc.lineno or 0
+    if not 0 < line <= len(lines) or not _PY2_SYNTAX.search(lines[line - 1]):
         return None
-    if exc.lineno not in changed:
-        return None
-    return (f"script {name} is Python 2: {_where(source, exc.lineno, exc)}. Submit it with "
+    return (f"script {name} is Python 2: {_where(source, line, exc)}. Submit it with "
             f"--py2 (the server ports it) or port it first with `appliance job port`")
 
 
