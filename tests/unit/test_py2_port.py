@@ -26,6 +26,8 @@ from appliance.mr.py2.port import PortError, port_source
      "try:\n    pass\nexcept ValueError as e:\n    pass\n"),
     ("if a <> b: pass\n", "if a != b: pass\n"),
     ("for i in xrange(3): pass\n", "for i in range(3): pass\n"),
+    ("m = s[len(s) / 2] + s[(n - 1) / 2:][0]\n", "m = s[len(s) // 2] + s[(n - 1) // 2:][0]\n"),
+    ("for i in xrange(1, n / 2): pass\n", "for i in range(1, n // 2): pass\n"),
 ])
 def test_the_port_rewrites_what_2013_jobs_used(py2, py3):
     ported = port_source(py2)
@@ -34,10 +36,12 @@ def test_the_port_rewrites_what_2013_jobs_used(py2, py3):
 
 
 def test_lines_that_changed_meaning_are_noted_not_rewritten():
-    src = "a = n / 2\nb = s.encode('utf8')\nc = io.BytesIO()\nd = sorted(x, cmp=f)\ne = n // 2\n"
+    src = ("a = n / 2\nb = s.encode('utf8')\nc = io.BytesIO()\nd = sorted(x, cmp=f)\n"
+           "e = n // 2\nf = s[i] / 2\n")
     ported = port_source(src)
     assert ported.text == src and not ported.changed
-    assert [n.split(":")[0] for n in ported.notes] == ["line 1", "line 2", "line 3", "line 4"]
+    assert [n.split(":")[0] for n in ported.notes] == ["line 1", "line 2", "line 3", "line 4",
+                                                        "line 6"]
     assert "'//'" in ported.notes[0]
     assert port_source("from __future__ import division\na = n / 2\n").notes == []
 

@@ -28,7 +28,7 @@ _FISSIX = ("apply", "asserts", "basestring", "buffer", "dict", "except", "exec",
            "paren", "print", "raise", "raw_input", "reduce", "reload", "renames", "repr",
            "standarderror", "sys_exc", "throw", "tuple_params", "types", "unicode", "urllib",
            "xrange", "xreadlines", "zip")
-_OURS = ("maketrans", "translate_delete", "py3_notes")
+_OURS = ("maketrans", "translate_delete", "division", "py3_notes")
 FIXERS = tuple(f"fissix.fixes.fix_{n}" for n in _FISSIX) + tuple(
     f"appliance.mr.py2.fixers.fix_{n}" for n in _OURS)
 
