@@ -57,12 +57,32 @@ def module_name(path: Path) -> str:
     return f"{tag}_{path.stem}" if path.stem.isidentifier() else tag
 
 
+_added: list[str] = []  # folders load_job put on sys.path in this process
+
+
+def _use_folder(folder: str) -> None:
+    """Put a job's folder on `sys.path`, in place of the folder of an earlier job of this
+    process, whose modules are forgotten: two jobs' `helper` modules are never confused
+    (a process running several jobs: the Python API, the Dask runner's driver, tests)."""
+    for old in [f for f in _added if f != folder]:
+        _added.remove(old)
+        if old in sys.path:
+            sys.path.remove(old)
+        for name, m in list(sys.modules.items()):
+            f = getattr(m, "__file__", None)
+            if f and Path(f).is_relative_to(old) and not name.startswith(JOB_MODULE_PREFIX):
+                del sys.modules[name]
+    if folder not in sys.path:
+        sys.path.append(folder)
+        _added.append(folder)
+
+
 def load_job(path: str | Path) -> Job:
     """Load the job script at `path`; `JobError` if it cannot be loaded or has no `map`
     (`Python2JobError` when it failed because it is Python 2).
 
     The script's directory is put on `sys.path` (if it is not there yet) so it
-    can import helper modules next to it.
+    can import helper modules next to it (`_use_folder`).
     """
     path = Path(path).resolve()
     if not path.is_file():
@@ -72,9 +92,7 @@ def load_job(path: str | Path) -> Job:
     if spec is None or spec.loader is None:
         raise JobError(f"job script {path}: not a Python module")
     module = importlib.util.module_from_spec(spec)
-    folder = str(path.parent)
-    if folder not in sys.path:
-        sys.path.append(folder)
+    _use_folder(str(path.parent))
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)

@@ -14,7 +14,7 @@ import pytest
 from appliance.config import load_config
 from appliance.jobs.request import JobRequestError, parse_request
 from appliance.mr.bundle import BundleError, check, open_job, pack, unpack
-from appliance.mr.job import JobError
+from appliance.mr.job import JobError, load_job
 from appliance.mr.pythonpath import add_site_dirs, python_path
 
 JOB = "import helper\ndef map(k, d, v, c):\n    c.write(helper.KEY, 1)\n"
@@ -119,3 +119,14 @@ def test_python_path_from_config_and_options(tmp_path, monkeypatch):
     assert str(a) in sys.path and str(a / "sub") in sys.path  # .pth files count
     with pytest.raises(JobError, match="python path .*missing: not a directory"):
         python_path(config, [tmp_path / "missing"])
+
+
+def test_two_jobs_with_same_named_helpers_each_get_their_own(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "helper.py").write_text(f"WHO = {name!r}\n")
+        (tmp_path / name / "job.py").write_text(
+            "import helper\ndef map(k, d, v, c):\n    c.write(helper.WHO, 1)\n")
+    for name in ("a", "b", "a"):
+        job = load_job(tmp_path / name / "job.py")
+        assert job.module.helper.WHO == name
