@@ -49,7 +49,7 @@ from typing import Any
 
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, SpoolInput, balance
-from appliance.mr.job import Job, JobError, load_job
+from appliance.mr.job import Job, JobError, imported_from, load_job
 from appliance.mr.runner import DEFAULT_COMBINE_THRESHOLD, JobCancelled, JobSummary
 from appliance.mr.runs import group_key, write_output
 from appliance.mr.shipping import ConvertedSpool, convert_spool, is_local, pack, unpack
@@ -213,15 +213,10 @@ def _register_by_value(job: Job) -> list:
     directory's) for pickling by value."""
     import cloudpickle
 
-    folder = job.path.parent
-    mods = [job.module]
-    for m in list(sys.modules.values()):
-        f = getattr(m, "__file__", None)
-        if m is job.module or not f or "." in m.__name__:
-            continue
-        f = Path(f)
-        if f.parent == folder or (f.name == "__init__.py" and f.parent.parent == folder):
-            mods.append(m)
+    folder = str(job.path.parent)
+    mods = [job.module] + [m for m in list(sys.modules.values())
+                           if m is not job.module and "." not in m.__name__
+                           and imported_from(m, folder)]
     done = []
     for m in mods:
         try:

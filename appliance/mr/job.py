@@ -68,13 +68,24 @@ def _use_folder(folder: str) -> None:
         _added.remove(old)
         if old in sys.path:
             sys.path.remove(old)
-        for name, m in list(sys.modules.items()):
-            f = getattr(m, "__file__", None)
-            if f and Path(f).is_relative_to(old) and not name.startswith(JOB_MODULE_PREFIX):
+        gone = [name for name, m in list(sys.modules.items())
+                if "." not in name and not name.startswith(JOB_MODULE_PREFIX)
+                and imported_from(m, old)]
+        for name in list(sys.modules):
+            if name.split(".")[0] in gone:
                 del sys.modules[name]
     if folder not in sys.path:
         sys.path.append(folder)
         _added.append(folder)
+
+
+def imported_from(module: ModuleType, folder: str) -> bool:
+    """Whether top-level `module` was found in `folder` (a module or a package there)."""
+    f = getattr(module, "__file__", None)
+    if not f:
+        return False
+    f = Path(f)
+    return str(f.parent) == folder or (f.name == "__init__.py" and str(f.parent.parent) == folder)
 
 
 def load_job(path: str | Path) -> Job:
