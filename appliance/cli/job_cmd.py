@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from appliance.cli import job_2013, job_server
+from appliance.cli import job_2013, job_files, job_port, job_server
 from appliance.cli.common import CommandError, common_options, load_filter
 from appliance.cli.progress import job_progress
 from appliance.selfcmd import JOB_WORKER
@@ -26,7 +28,9 @@ def add_parser(sub, common) -> None:
                                          "with N mapper and M reducer processes; progress "
                                          "goes to stderr, a summary to stdout. The output "
                                          "is sorted, so it does not depend on N or M.")
-    run.add_argument("script", type=Path, metavar="SCRIPT", help="the job script (.py)")
+    run.add_argument("script", type=Path, metavar="SCRIPT",
+                     help="the job script (.py), or a job directory or zip (job.py, helper "
+                          "modules, filter.json)")
     run.add_argument("-f", "--filter", "--input-filter", type=Path, metavar="FILTER.json",
                      help="a filter in the schema format (see docs/storage-keys.md; default: "
                           "every valid partition, as for job submit)")
@@ -65,8 +69,10 @@ def add_parser(sub, common) -> None:
     run.add_argument("--cache-bytes", type=_size, default=None, metavar="BYTES",
                      help="bound of the S3 cache, e.g. 10G (default 10 GiB)")
     job_2013.add_flags(run)
+    job_files.add_options(run, local=True)
     run.set_defaults(run=run_job, config_overrides=job_2013.config_overrides)
     job_server.add_parsers(actions, common)
+    job_port.add_parser(actions, common)
 
     worker = sub.add_parser(JOB_WORKER, parents=[common])  # no help: not listed
     worker.add_argument("job_dir")
@@ -87,10 +93,6 @@ def _size(text: str) -> int:
 
 
 def run_job(args, config, out, err=None) -> int:
-    from appliance.mr import JobCancelled, JobError, LocalRunner
-    from appliance.mr.plan import InputError, choose_sources, plan_dir_inputs, plan_inputs
-    from appliance.mr.runner import NO_INPUTS
-
     err = err or sys.stderr
     if (args.mappers is not None and args.mappers < 1) or args.reducers < 1 \
             or args.max_errors < 0:
@@ -101,7 +103,22 @@ def run_job(args, config, out, err=None) -> int:
                            f"the input files: give one")
     if input_dir is None and args.store is None:
         job_2013.require_data_dir(config.data_dir)
-    flt, schemas = load_filter(args.filter, config)
+    scratch = Path(tempfile.mkdtemp(prefix=".appliance-job-",
+                                    dir=args.work_dir or args.output.resolve().parent))
+    try:
+        script, filter_path = job_files.local_job(args, config, scratch, err)
+        return _run(args, config, out, err, script, filter_path, input_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(args, config, out, err, script: Path, filter_path: Path | None,
+         input_dir: Path | None) -> int:
+    from appliance.mr import JobCancelled, JobError, LocalRunner
+    from appliance.mr.plan import InputError, choose_sources, plan_dir_inputs, plan_inputs
+    from appliance.mr.runner import NO_INPUTS
+
+    flt, schemas = load_filter(filter_path, config)
     runner_kind = getattr(args, "runner", "local")
     if runner_kind == "dask" and not getattr(args, "scheduler", None):
         raise CommandError("--runner dask needs --scheduler tcp://HOST:PORT")
@@ -140,14 +157,14 @@ def run_job(args, config, out, err=None) -> int:
         if runner_kind == "dask":
             from appliance.mr.dask_runner import DaskRunner
 
-            runner = DaskRunner(args.script, inputs.files, args.output,
+            runner = DaskRunner(script, inputs.files, args.output,
                                 scheduler=args.scheduler, mappers=args.mappers,
                                 reducers=args.reducers, max_errors=args.max_errors,
                                 progress=show, config=config, schemas=schemas,
                                 spool_filter=flt, dedupe=args.dedupe)
         else:
             profile = Path(f"{args.output}.profile") if args.profile else None
-            runner = LocalRunner(args.script, inputs.files, args.output,
+            runner = LocalRunner(script, inputs.files, args.output,
                                  mappers=args.mappers or job_2013.DEFAULT_MAPPERS,
                                  reducers=args.reducers, max_errors=args.max_errors,
                                  work_dir=args.work_dir, progress=show, config=config,

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from appliance.cli import job_files
 from appliance.cli.common import CommandError, admin_client, admin_options
 from appliance.jobs.record import JobRecord
 from appliance.jobs.request import JobRequest
@@ -25,9 +26,12 @@ def add_parsers(actions, common) -> None:
     p = actions.add_parser("submit", parents=parents, help="queue a job in the running server",
                            description="Send SCRIPT (and a filter) to the running server, "
                                        "which runs it in its job pool; prints the job id.")
-    p.add_argument("script", type=Path, metavar="SCRIPT", help="the job script (.py)")
+    p.add_argument("script", type=Path, metavar="SCRIPT",
+                   help="the job script (.py), or a job directory or zip (sent whole)")
     p.add_argument("-f", "--filter", "--input-filter", type=Path, metavar="FILTER.json",
-                   help="a filter in the schema format (default: every valid partition)")
+                   help="a filter in the schema format (default: the job's filter.json, "
+                        "else every valid partition)")
+    job_files.add_options(p, local=False)
     p.add_argument("-m", "--mappers", "--num-mappers", type=int, default=2, metavar="N",
                    help="mapper processes (default 2)")
     p.add_argument("-r", "--reducers", "--num-reducers", type=int, default=1, metavar="M",
@@ -80,22 +84,7 @@ def _call(fn, *args):
 
 
 def submit(args, config, out) -> int:
-    try:
-        script = args.script.read_text(encoding="utf-8")
-    except OSError as e:
-        raise CommandError(f"job script {args.script}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"job script {args.script}: not UTF-8 text") from None
-    flt = None
-    if args.filter is not None:
-        try:
-            flt = json.loads(args.filter.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise CommandError(f"filter {args.filter}: cannot read: {e.strerror or e}") \
-                from None
-        except ValueError as e:
-            raise CommandError(f"filter {args.filter}: not valid JSON: {e}") from None
-    request = JobRequest(script=script, name=args.script.name, filter=flt,
+    request = JobRequest(**job_files.submitted_job(args),
                          mappers=args.mappers, reducers=args.reducers,
                          max_errors=args.max_errors, dedupe=args.dedupe,
                          inputs="remote" if args.remote_only else

@@ -4,7 +4,7 @@ Flow (docs/mapreduce.md, "Running on a Dask cluster"):
 
 1. The driver loads the script by path (`load_job`, a module name unique per
    path) and registers the module with ``cloudpickle.register_pickle_by_value``
-   (and helper modules imported from the script's folder), so its functions
+   (and helper modules and packages imported from the script's folder), so its functions
    are shipped to the workers by value: workers never import the script.
    Without this Dask hangs on a ModuleNotFoundError seen only in worker logs.
 2. One map task per input file (or per balanced group with ``mappers=N``).
@@ -53,7 +53,7 @@ from typing import Any
 from appliance.mr.context import setup_header
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, SpoolInput, balance
-from appliance.mr.job import Job, JobError, load_job
+from appliance.mr.job import Job, JobError, imported_from, load_job
 from appliance.mr.messages import MapProgress
 from appliance.mr.progress import Progress, ProgressCallback, relabelled
 from appliance.mr.runner import DEFAULT_COMBINE_THRESHOLD, JobCancelled, JobSummary
@@ -212,15 +212,14 @@ def _names(files: list, shown: int = 3) -> str:
 # --- the driver --------------------------------------------------------------------------------
 
 def _register_by_value(job: Job) -> list:
-    """Register the script module (and helper modules next to it) for pickling by value."""
+    """Register the script module (and the helper modules and packages next to it: a job
+    directory's) for pickling by value."""
     import cloudpickle
 
-    folder = job.path.parent
-    mods = [job.module]
-    for m in list(sys.modules.values()):
-        f = getattr(m, "__file__", None)
-        if m is not job.module and f and Path(f).parent == folder and "." not in m.__name__:
-            mods.append(m)
+    folder = str(job.path.parent)
+    mods = [job.module] + [m for m in list(sys.modules.values())
+                           if m is not job.module and "." not in m.__name__
+                           and imported_from(m, folder)]
     done = []
     for m in mods:
         try:
