@@ -71,7 +71,7 @@ class Ported:
 
     def changed_lines(self) -> set[int]:
         """Line numbers (1-based) of the original that the port rewrote."""
-        lines = set()
+        lines: set[int] = set()
         matcher = difflib.SequenceMatcher(None, self.original.splitlines(),
                                           self.text.splitlines(), autojunk=False)
         for tag, i1, i2, _, _ in matcher.get_opcodes():
