@@ -1,6 +1,7 @@
-"""2013-style Python 2 jobs (tests/data/jobs2013) after `appliance job port`, and with
-`job run --py2`: answers checked against tests/jobs2013.expected; helper modules from a
-job directory, a library from --python-path."""
+"""2013-style Python 2 jobs (tests/data/jobs2013) after `appliance job port`, run with a
+2013 run.sh's flags, and with `job run --py2`: answers checked against
+tests/jobs2013.expected; helper modules from a job directory, a library from
+--python-path."""
 
 from __future__ import annotations
 
@@ -43,6 +44,19 @@ def run_args(tmp, job, out) -> list:
             "--mappers", "2", "--reducers", "2"]
 
 
+def run_2013(tmp, job, out, *more) -> tuple[int, str, str]:
+    """`job run` with a 2013 run.sh's flags: a filter, mappers and reducers, the store as
+    a plain data dir (-d) read locally (-l), a work dir, the output."""
+    flt = tmp / "filter.json"
+    flt.write_text('{"version": 1, "dimensions": '
+                   '[{"field_name": "reason", "allowed_values": "*"}]}')
+    argv = ["job", "run", job, "-f", flt, "-m", "2", "-r", "2", "-d", tmp / "store", "-l",
+            "-w", tmp, "-o", out, "--python-path", LIB, *more]
+    out_, err = io.StringIO(), io.StringIO()
+    code = main([str(a) for a in argv], out_, err)
+    return code, out_.getvalue(), err.getvalue()
+
+
 @pytest.mark.parametrize("style", STYLES)
 def test_a_ported_2013_job_gives_the_2013_answer(store, tmp_path, style):
     tmp, rows = store
@@ -55,7 +69,7 @@ def test_a_ported_2013_job_gives_the_2013_answer(store, tmp_path, style):
     ported = src.with_name(src.name + "_py3") if src.is_dir() else \
         src.with_name(f"{style}_py3.py")
     out = tmp_path / "out"
-    code, summary, err = appliance(tmp, *run_args(tmp, ported, out))
+    code, summary, err = run_2013(tmp, ported, out)
     assert code == 0, err
     assert parse_output(out.read_text()) == expected(style, rows)
     assert "errors: 0" in summary
