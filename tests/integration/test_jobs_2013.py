@@ -22,6 +22,7 @@ STYLES = ["simple_counter", "os_distribution", "slowsql", "mainthreadio", "chrom
 def store(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("jobs2013")
     rows = write_store(tmp / "store", 240)
+    (tmp / "data" / "spool").mkdir(parents=True)  # an (empty) appliance data dir
     return tmp, rows
 
 
