@@ -77,7 +77,7 @@ def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
     request = jd.read_request()
     schemas = schema_registry(config)
     flt = (Filter.from_dict(request.filter, schemas) if request.filter is not None
-           else Filter(trees=None, schemas=schemas))
+           else Filter.all_records(schemas))
     runner: LocalRunner | DaskRunner | None = None
     cancelled: list[int] = []
 

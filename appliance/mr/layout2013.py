@@ -94,11 +94,11 @@ def select_dir_inputs(directory: Path, flt, schemas) -> tuple[list[InputFile], l
     """The inputs of a directory given as a job's input, and notes for the user: its store
     files, or, when it holds none, its 2013 files; `NothingToRead` if it holds neither
     (whatever the filter), so that a wrong directory is not a job over nothing. No
-    filter (None) selects every partition but the side trees."""
+    filter (None) selects every valid partition (`Filter.all_records`)."""
     from appliance.storage.filters import Filter
     from appliance.storage.keys import resolve_schemas
 
-    flt = flt if flt is not None else Filter.all_records()
+    flt = flt if flt is not None else Filter.all_records(schemas)
     files = select_inputs(directory, flt, schemas)
     if files:
         return files, []

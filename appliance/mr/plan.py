@@ -90,7 +90,7 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
     `<data_dir>/tmp`), which must be on the data dir's file system. With `download` false the
     S3 objects are only listed, as `RemoteInput`s that the workers fetch (the Dask runner)."""
     inputs = JobInputs()
-    flt = flt if flt is not None else Filter.all_records()
+    flt = flt if flt is not None else Filter.all_records(schemas)
     try:
         if store is not None:
             if not store.is_dir():

@@ -100,10 +100,11 @@ class Filter:
         return cls(trees=None, include_valid=True, include_invalid=True, side_trees=True)
 
     @classmethod
-    def all_records(cls) -> Filter:
-        """`all` but the side trees, whose lines are not records: what a job without a
-        filter reads."""
-        return cls(trees=None, include_valid=True, include_invalid=True)
+    def all_records(cls, schemas: SchemaSource = None) -> Filter:
+        """Every valid partition of every tree, neither the invalid store nor the side trees
+        (whose lines are not records): what a job without a filter reads, from the command
+        line as in the server's pool."""
+        return cls(trees=None, schemas=schemas)
 
     @classmethod
     def from_dict(cls, obj: Any, schemas: SchemaSource = None) -> Filter:

@@ -405,3 +405,17 @@ def test_a_store_written_before_the_2013_rule_is_read_with_the_new_one(tmp_path)
     f = Filter.from_dict({"dimensions": [
         {"field_name": "reason", "allowed_values": ["saved-session"]}]})
     assert [list(p.values) for p in walk_partitions(tmp_path, f)] == [old, new]
+
+
+def test_a_job_without_a_filter_reads_every_valid_record_and_nothing_else():
+    # The command line and the server's pool alike (docs/mapreduce.md, "Filters").
+    f = Filter.all_records()
+    reads = {k: f.allows_key(parse_key(k)) for k in (
+        "telemetry/saved_session/a/b/c/d/e/f.zst",
+        "glean/main/metrics/1/release/20261101/f.zst",
+        "invalid/telemetry/saved_session/a/b/c/d/e/f.zst",
+        "telemetry-unknown-histograms/saved_session/a/b/c/d/e/f.zst")}
+    assert reads == {"telemetry/saved_session/a/b/c/d/e/f.zst": True,
+                     "glean/main/metrics/1/release/20261101/f.zst": True,
+                     "invalid/telemetry/saved_session/a/b/c/d/e/f.zst": False,
+                     "telemetry-unknown-histograms/saved_session/a/b/c/d/e/f.zst": False}
