@@ -9,6 +9,7 @@ from pathlib import Path
 import zstandard
 
 from appliance.config import load_config
+from appliance.ledger.accepted import AcceptedLedger
 from appliance.spool import RecordIds, SegmentAppender, SpoolDir, SpoolRecord
 from appliance.storage.keys import parse_key
 from appliance.storage.schema import SchemaRegistry
@@ -38,6 +39,23 @@ def make_spool(data_dir: Path, n: int, per_segment: int, bad_every: int = 7) -> 
         assert appender.append(batch).acked == len(batch)
         appender.rotate()
     return expected
+
+
+def spool_pings(data_dir: Path, docs: dict[str, dict]) -> AcceptedLedger:
+    """One sealed segment of telemetry pings (docId -> ping, sent with the 2013 path
+    dimensions), counted by an accepted ledger, which is returned."""
+    spool = SpoolDir(data_dir / "spool")
+    spool.create()
+    appender = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=1e9,
+                               fsync=False)
+    ids = RecordIds()
+    appender.append([SpoolRecord(ids.next(), NS_2026 + i, f"/submit/telemetry/{doc}/{pings.DIMS}",
+                                 json.dumps(ping).encode())
+                     for i, (doc, ping) in enumerate(docs.items())])
+    appender.rotate()
+    accepted = AcceptedLedger(data_dir / "ledger")
+    assert accepted.recover(spool) == len(docs)
+    return accepted
 
 
 def config_for(data_dir: Path, **env):

@@ -9,12 +9,13 @@ class CommandError(Exception):
     """A problem the user can fix; printed as `appliance: <message>` with exit code 2."""
 
 
-def common_options() -> argparse.ArgumentParser:
-    """Options every subcommand accepts."""
+def common_options(*data_dir_flags: str,
+                   data_dir_help: str = "data directory (overrides [server] data_dir)"
+                   ) -> argparse.ArgumentParser:
+    """Options every subcommand accepts; `data_dir_flags` are more spellings of --data-dir."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML configuration file")
-    common.add_argument("--data-dir", metavar="DIR",
-                        help="data directory (overrides [server] data_dir)")
+    common.add_argument(*data_dir_flags, "--data-dir", metavar="DIR", help=data_dir_help)
     return common
 
 
@@ -28,7 +29,9 @@ def load_filter(path, config):
     if path is None:
         return None, schemas
     try:
-        return Filter.from_file(path, schemas), schemas
+        flt = Filter.from_file(path, schemas)
+        flt.check_dimensions()
+        return flt, schemas
     except (OSError, SchemaError, ValueError) as e:
         message = str(e)
         if not message.startswith(str(path)):  # errors from reading it name the file already

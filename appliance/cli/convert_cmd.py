@@ -72,7 +72,7 @@ def run(args, config, out) -> int:
         n = 0
         for record in _records(path):
             result = converter.convert(record)
-            files.write(result.partition, result.line, record.received_ns)
+            result.write(files, record.received_ns)
             n += 1
         out.write(f"{path}: {n} records\n")
     done = files.finish_all()

@@ -12,11 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+from appliance.cli import job_files
 from appliance.cli.common import CommandError, admin_client, admin_options
 from appliance.jobs.record import JobRecord
 from appliance.jobs.request import JobRequest
 from appliance.jobs.states import ACTIVE, JobState
-from appliance.mr.runner import describe_sources
+from appliance.mr.runner import NO_INPUTS, describe_sources
 
 
 def add_parsers(actions, common) -> None:
@@ -25,15 +26,19 @@ def add_parsers(actions, common) -> None:
     p = actions.add_parser("submit", parents=parents, help="queue a job in the running server",
                            description="Send SCRIPT (and a filter) to the running server, "
                                        "which runs it in its job pool; prints the job id.")
-    p.add_argument("script", type=Path, metavar="SCRIPT", help="the job script (.py)")
-    p.add_argument("--filter", type=Path, metavar="FILTER.json",
-                   help="a filter in the schema format (default: every valid partition)")
-    p.add_argument("--mappers", type=int, default=2, metavar="N",
+    p.add_argument("script", type=Path, metavar="SCRIPT",
+                   help="the job script (.py), or a job directory or zip (sent whole)")
+    p.add_argument("-f", "--filter", "--input-filter", type=Path, metavar="FILTER.json",
+                   help="a filter in the schema format (default: the job's filter.json, "
+                        "else every valid partition)")
+    job_files.add_options(p, local=False)
+    p.add_argument("-m", "--mappers", "--num-mappers", type=int, default=2, metavar="N",
                    help="mapper processes (default 2)")
-    p.add_argument("--reducers", type=int, default=1, metavar="M",
+    p.add_argument("-r", "--reducers", "--num-reducers", type=int, default=1, metavar="M",
                    help="reducer processes (default 1)")
     p.add_argument("--max-errors", type=int, default=0, metavar="N",
-                   help="skip up to N records on which map raises (default 0: stop)")
+                   help="skip up to N records on which map raises other than ValueError "
+                        "(default 0: stop); a ValueError skips the record as a bad line")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="cancel the job after this long (default: [jobs] timeout)")
     p.add_argument("--dedupe", action="store_true",
@@ -44,10 +49,11 @@ def add_parsers(actions, common) -> None:
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="the Dask scheduler (default: the server's [jobs] scheduler)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--local-only", action="store_true", help="store and spool only")
+    where.add_argument("-l", "--local-only", action="store_true", help="store and spool only")
     where.add_argument("--remote-only", action="store_true", help="S3 only")
     p.add_argument("--wait", action="store_true",
-                   help="wait for the job to end; exit 1 unless it succeeded")
+                   help="wait for the job to end; exit 1 unless it succeeded, 3 if it "
+                        "read no input records")
     p.set_defaults(run=submit)
 
     p = actions.add_parser("list", parents=parents, help="jobs of the running server")
@@ -78,22 +84,7 @@ def _call(fn, *args):
 
 
 def submit(args, config, out) -> int:
-    try:
-        script = args.script.read_text(encoding="utf-8")
-    except OSError as e:
-        raise CommandError(f"job script {args.script}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"job script {args.script}: not UTF-8 text") from None
-    flt = None
-    if args.filter is not None:
-        try:
-            flt = json.loads(args.filter.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise CommandError(f"filter {args.filter}: cannot read: {e.strerror or e}") \
-                from None
-        except ValueError as e:
-            raise CommandError(f"filter {args.filter}: not valid JSON: {e}") from None
-    request = JobRequest(script=script, name=args.script.name, filter=flt,
+    request = JobRequest(**job_files.submitted_job(args),
                          mappers=args.mappers, reducers=args.reducers,
                          max_errors=args.max_errors, dedupe=args.dedupe,
                          inputs="remote" if args.remote_only else
@@ -110,7 +101,9 @@ def submit(args, config, out) -> int:
         time.sleep(0.5)  # polling a remote server: there is no event to wait on
         job = JobRecord.from_json(_call(client.job, job.id))
     out.write(describe(job))
-    return 0 if job.state is JobState.SUCCEEDED else 1
+    if job.state is not JobState.SUCCEEDED:
+        return 1
+    return NO_INPUTS if job.warning else 0
 
 
 def describe(job: JobRecord) -> str:
@@ -129,6 +122,8 @@ def describe(job: JobRecord) -> str:
             lines.append(f"  sources: {describe_sources(s['sources'])}")
     if job.error and job.state is not JobState.SUCCEEDED:
         lines.append("  " + job.error.replace("\n", "\n  "))
+    if job.warning:
+        lines.append(f"  warning: {job.warning}")
     return "\n".join(lines) + "\n"
 
 

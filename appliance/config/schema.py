@@ -252,6 +252,10 @@ class JobsSection:
         choices=("local", "dask"))
     scheduler: str = key("",
         "The Dask scheduler address (tcp://HOST:PORT) for jobs run with the dask runner.")
+    python_path: str = key("",
+        "Site directories, separated by ':' like PYTHONPATH, where job scripts find their "
+        "libraries (e.g. a virtualenv's site-packages with numpy): used by job run, the "
+        "server's pool and the binary alike (docs/mapreduce.md, \"Libraries\").")
     keep: int = key(200,
         "Finished jobs whose output and log are kept in <data_dir>/jobs (oldest removed "
         "first).", minimum=1)

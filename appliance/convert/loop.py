@@ -292,7 +292,7 @@ class ConverterLoop:
         else:
             detail = self._quarantined(gen, record, segment, offset)
             result = self.converter.quarantine(record, "converter_crash", detail)
-        gen.files.write(result.partition, result.line, record.received_ns)
+        result.write(gen.files, record.received_ns)
         self.guard.end()
         gen.days.add(self._day_of(record.received_ns), result.invalid_reason)
         if result.invalid_reason:

@@ -13,14 +13,18 @@ where absent or null):
     [count_0, ..., count_N-1, sum, log_sum, log_sum_squares, sum_squares_lo, sum_squares_hi]
 
 and sets "ver" to 2. `STARTUP_X` histograms use the spec of `X`. A histogram
-that the revision's spec does not define is moved, unchanged, into the
-top-level object "unknownHistograms" (created only when needed) and its name
-reported, so nothing is lost and it can be converted later.
+that the revision's spec does not define is taken out of the ping, unchanged,
+and returned in `ConvertResult.unknown` (the 2013 server dropped it): the
+converter keeps it beside the record, in the side tree of docs/storage.md, so
+the record a job sees is the 2013 one and nothing is lost.
 
 Which documents are converted:
 - not a JSON object -> ConversionError("not_an_object");
 - no "ver" key (not a classic ping: generic-edge documents, unified pings)
   and "ver": 2 (already converted) -> returned unchanged, converted=False;
+- "ver": 3 (a Firefox OS 1.3 "first time use" ping) -> converted as the 2013
+  server did (`convert_fxos`): a new "info" built from its flat
+  "deviceinfo.*" keys, "pingID" removed, "ver" 2;
 - any other "ver" -> unchanged (converted=False) by default, or
   ConversionError("unsupported_version") with unknown_version="reject" (what
   the 2013 server did for versions it did not know);
@@ -44,8 +48,8 @@ from appliance.convert.specs import BadRevision, SpecStore, UnknownRevision, rev
 
 VERSION_UNCONVERTED = 1
 VERSION_CONVERTED = 2
+VERSION_FXOS = 3
 STATISTICS = ("sum", "log_sum", "log_sum_squares", "sum_squares_lo", "sum_squares_hi")
-UNKNOWN_HISTOGRAMS = "unknownHistograms"
 
 REASONS = frozenset({
     "not_an_object",        # the document is not a JSON object
@@ -56,11 +60,11 @@ REASONS = frozenset({
     "unknown_revision",     # no spec for the revision, locally or on the histogram server
     "spec_unavailable",     # the histogram server could not be asked: convert it again later
     "bad_histogram",        # "histograms", a histogram or its "values" is not an object,
-                            # a statistic is not a number, or "unknownHistograms" exists
+                            # or a statistic is not a number
     "invalid_bucket",       # a "values" key is not an integer, not a bucket of the spec,
                             # or names a bucket twice
     "bad_count",            # a count is not an integer, or is negative
-    "unsupported_version",  # "ver" is neither 1 nor 2 (only with unknown_version="reject")
+    "unsupported_version",  # "ver" is not 1, 2 or 3 (only with unknown_version="reject")
 })
 
 
@@ -82,8 +86,13 @@ class ConversionError(ValueError):
 class ConvertResult:
     payload: dict
     converted: bool                     # False: returned unchanged (ver 2, no ver, other ver)
-    unknown_histograms: list[str] = field(default_factory=list)
+    unknown: dict = field(default_factory=dict)  # histograms the spec lacks, as received
     revision: str | None = None         # the revision hash used, if any
+
+    @property
+    def unknown_histograms(self) -> list[str]:
+        """The names of the histograms taken out of the ping (`unknown`)."""
+        return list(self.unknown)
 
 
 def convert_payload(payload, specs: SpecStore, *, unknown_version: str = "keep",
@@ -107,6 +116,8 @@ def convert_payload(payload, specs: SpecStore, *, unknown_version: str = "keep",
     if type(ver) is not int or ver != VERSION_UNCONVERTED:
         if type(ver) is int and ver == VERSION_CONVERTED:
             return ConvertResult(payload, False)
+        if type(ver) is int and ver == VERSION_FXOS:
+            return ConvertResult(convert_fxos(payload), True)
         if unknown_version == "reject":
             raise ConversionError("unsupported_version", f"unknown ver {str(ver)[:40]!r}")
         return ConvertResult(payload, False)
@@ -131,8 +142,6 @@ def convert_payload(payload, specs: SpecStore, *, unknown_version: str = "keep",
     if not isinstance(histograms, dict):
         raise ConversionError("bad_histogram",
                               f"histograms is a JSON {_json_type(histograms)}, not an object")
-    if UNKNOWN_HISTOGRAMS in payload:
-        raise ConversionError("bad_histogram", f"a ver 1 ping already has {UNKNOWN_HISTOGRAMS}")
 
     converted: dict = {}
     unknown: dict = {}
@@ -163,10 +172,33 @@ def convert_payload(payload, specs: SpecStore, *, unknown_version: str = "keep",
                 converted[name] = _convert_one(name, hist, layout)
 
     payload["histograms"] = converted
-    if unknown:
-        payload[UNKNOWN_HISTOGRAMS] = unknown
     payload["ver"] = VERSION_CONVERTED
-    return ConvertResult(payload, True, list(unknown), rev)
+    return ConvertResult(payload, True, unknown, rev)
+
+
+# A Firefox OS ping's info, as the 2013 server made it: each dimension from a flat
+# top-level key (the FTU ping's "deviceinfo.*" keys hold dots in their names).
+FXOS_INFO = (("appUpdateChannel", "deviceinfo.update_channel"),
+             ("appBuildID", "deviceinfo.platform_build_id"),
+             ("appVersion", "deviceinfo.platform_version"))
+
+
+def convert_fxos(payload: dict) -> dict:
+    """Convert a "ver": 3 (Firefox OS 1.3) ping in place, as the 2013 server did.
+
+    "info" is replaced by {"reason": "ftu", "appName": "FirefoxOS",
+    "appUpdateChannel", "appBuildID", "appVersion"}, the last three taken from
+    the top-level keys "deviceinfo.update_channel", "deviceinfo.platform_build_id"
+    and "deviceinfo.platform_version" ("UNKNOWN" where absent); "pingID" is
+    removed and "ver" becomes 2. Every other key is kept as received.
+    """
+    info = {"reason": "ftu", "appName": "FirefoxOS"}
+    for name, key in FXOS_INFO:
+        info[name] = payload.get(key, "UNKNOWN")
+    payload["info"] = info
+    payload.pop("pingID", None)
+    payload["ver"] = VERSION_CONVERTED
+    return payload
 
 
 def _convert_one(name: str, hist, layout) -> list:

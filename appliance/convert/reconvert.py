@@ -110,7 +110,7 @@ def reconvert(store_root: Path, spool_root: Path, converter: RecordConverter, *,
             if result is None:
                 files.write(partition, line + b"\n", received_ns)
             else:
-                files.write(result.partition, result.line, received_ns)
+                result.write(files, received_ns)
         replaced.append(key)
         report.files_replaced += 1
     if replaced:

@@ -29,6 +29,7 @@ from appliance.ledger.dates import submission_date
 from appliance.spool.record import SpoolRecord
 from appliance.storage.keys import (
     TELEMETRY_TREE,
+    UNKNOWN_HISTOGRAMS_TREE,
     invalid_tree,
     partition_key,
     tree_for_namespace,
@@ -37,6 +38,8 @@ from appliance.storage.schema import UNKNOWN, Schema
 from appliance.submission.gzipcheck import is_gzip
 from appliance.submission.routes import FORM_GENERIC, RouteError, parse_submit_path
 
+# The key of a side line's histograms (the name the record itself once held them under).
+UNKNOWN_HISTOGRAMS = "unknownHistograms"
 # Dimensions the 2013 path form carries, and where the payload keeps them.
 INFO_DIMENSIONS = ("reason", "appName", "appUpdateChannel", "appVersion", "appBuildID")
 
@@ -49,12 +52,20 @@ CONVERSION_FAILED = "conversion_failed"
 
 @dataclass(frozen=True)
 class Converted:
-    """Where a record goes: `partition` (a store key prefix) and its line."""
+    """Where a record goes: `partition` (a store key prefix) and its line; `side`, the
+    (partition, line) of its unknown histograms in the side tree, if it had any."""
 
     partition: str
     line: bytes
     invalid_reason: str | None = None
     unknown_histograms: tuple[str, ...] = ()
+    side: tuple[str, bytes] | None = None
+
+    def write(self, files, received_ns: int | None) -> None:
+        """Add the record's line, and its side line if any, to `files` (`PartitionFiles`)."""
+        files.write(self.partition, self.line, received_ns)
+        if self.side is not None:
+            files.write(*self.side, received_ns)
 
 
 class Invalid(Exception):
@@ -167,6 +178,7 @@ class RecordConverter:
             route = _route(record.path)
             text = decompress(record.body, self.max_decompressed)
             payload = parse_json(text)
+            side = None
             if route.form == FORM_GENERIC:
                 partition = self._generic_partition(record, route, payload, date)
                 unknown: tuple[str, ...] = ()
@@ -175,8 +187,13 @@ class RecordConverter:
                     result = convert_payload(payload, self.specs, json_rows=True)
                 except ConversionError as e:
                     raise Invalid(e.reason, e.detail) from None
-                payload, unknown = result.payload, tuple(result.unknown_histograms)
-                partition = self._telemetry_partition(route.dimensions, payload, date)
+                payload, unknown = result.payload, tuple(result.unknown)
+                values = self._telemetry_values(route.dimensions, payload, date)
+                partition = partition_key(TELEMETRY_TREE, values)
+                if unknown:
+                    side = (partition_key(UNKNOWN_HISTOGRAMS_TREE, values), b"%s\t%s\n" % (
+                        route.doc_id.encode(), serialise({UNKNOWN_HISTOGRAMS: result.unknown,
+                                                          "revision": result.revision}, text)))
             line = b"%s\t%s\n" % (route.doc_id.encode(), serialise(payload, text))
         except RouteError as e:
             return self._invalid(record, None, date, Invalid("bad_path", str(e)))
@@ -186,7 +203,7 @@ class RecordConverter:
             return self._invalid(record, route, date, failure(e))
         self.converted += 1
         self.unknown_histograms.update(unknown)
-        return Converted(partition, line, None, unknown)
+        return Converted(partition, line, None, unknown, side)
 
     def quarantine(self, record: SpoolRecord, reason: str, detail: str) -> Converted:
         """The invalid/ line of a record that is not converted at all (it crashed the
@@ -198,7 +215,8 @@ class RecordConverter:
             route = None
         return self._invalid(record, route, date, Invalid(reason, detail))
 
-    def _telemetry_partition(self, url_dims: dict[str, str], payload, date: str) -> str:
+    def _telemetry_values(self, url_dims: dict[str, str], payload, date: str) -> list[str]:
+        """The key segments of a telemetry record: its path's dimensions, else its info's."""
         if url_dims:
             values = dict(url_dims)
         else:
@@ -206,7 +224,7 @@ class RecordConverter:
             info = info if isinstance(info, dict) else {}
             values = {name: _text(info.get(name)) for name in INFO_DIMENSIONS}
         values["submission_date"] = date
-        return partition_key(TELEMETRY_TREE, self.telemetry_schema.partition(values))
+        return self.telemetry_schema.partition(values)
 
     def _generic_partition(self, record: SpoolRecord, route, payload, date: str) -> str:
         """The partition of a generic-form document, which gets its ``metadata`` here."""

@@ -235,7 +235,7 @@ class _Worker:
                     result = self.converter.convert(record)
                 else:
                     result = self.converter.quarantine(record, "converter_crash", quarantine)
-                self.files.write(result.partition, result.line, record.received_ns)
+                result.write(self.files, record.received_ns)
                 self.guard.end()
                 self.days.add(self.day_of(record.received_ns), result.invalid_reason)
         except OSError as e:  # ENOSPC, say: the committer drops the generation and pauses

@@ -1,7 +1,8 @@
 """One job's directory under `<data_dir>/jobs/<id>/`, shared by the pool and its worker.
 
     request.json   the submission without the script (JobRequest.options())
-    script/NAME    the script, under the name it was submitted with
+    script/NAME    the script, under the name it was submitted with (a job directory
+                   submitted as a bundle: its files, NAME being job.py)
     state.json     the pool's record (JobRecord.to_json()): state, times, error; once
                    finished also the last progress, the summary and the output size
                    (atomically replaced)
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -22,6 +24,7 @@ from typing import Any
 
 from appliance.durable import write_atomic
 from appliance.jobs.request import JobRequest
+from appliance.mr.bundle import unpack
 
 
 class JobDir:
@@ -54,9 +57,12 @@ class JobDir:
         return options
 
     def create(self, request: JobRequest) -> None:
-        """Write a new job's request and script."""
-        (self.root / "script").mkdir(parents=True)
-        (self.root / "script" / request.name).write_text(request.script, encoding="utf-8")
+        """Write a new job's request and script (or its bundle's files)."""
+        if request.bundle:
+            unpack(base64.b64decode(request.bundle), self.root / "script")
+        else:
+            (self.root / "script").mkdir(parents=True)
+            (self.root / "script" / request.name).write_text(request.script, encoding="utf-8")
         self.write(self.request, request.options())
 
     def write(self, path: Path, obj: dict[str, Any]) -> None:

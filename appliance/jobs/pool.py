@@ -341,7 +341,9 @@ class JobPool:
             output_bytes = None
         record.state, record.finished_at, record.error = state, self.reactor.seconds(), error
         record.progress = dict(jd.read(jd.progress) or {}, phase="done")
-        record.summary = (jd.read(jd.result) or {}).get("summary")
+        result = jd.read(jd.result) or {}
+        record.summary = result.get("summary")
+        record.warning = result.get("warning") if state == JobState.SUCCEEDED else None
         record.output_bytes = output_bytes
         self._save(jd, record)
         log.info("job {id} {state}{detail}", id=job_id, state=state,

@@ -11,7 +11,8 @@ from appliance.jobs.states import JobState
 @dataclass
 class JobRecord:
     """One job as the API shows it. `options` is `JobRequest.options()`; `progress` the
-    worker's latest progress.json; `summary` the run's summary once it succeeded."""
+    worker's latest progress.json; `summary` the run's summary once it succeeded;
+    `warning` why a succeeded job's answer may be wrong (it read no records)."""
 
     id: str
     name: str
@@ -24,6 +25,7 @@ class JobRecord:
     progress: dict[str, Any] = field(default_factory=lambda: {"phase": "queued"})
     summary: dict[str, Any] | None = None
     output_bytes: int | None = None
+    warning: str | None = None  # a succeeded job that read no records
 
     @property
     def timeout(self) -> float | None:

@@ -36,11 +36,14 @@ class JobRequest:
     timeout: float | None = None
     runner: str = ""      # "local" or "dask"; "" is the server's [jobs] runner
     scheduler: str = ""   # the Dask scheduler address; "" is the server's [jobs] scheduler
+    bundle: str = ""      # base64 zip of a job directory (appliance.mr.bundle); name is in it
+    py2: bool = False     # a Python 2 script, ported by the worker before it runs
 
     def options(self) -> dict[str, Any]:
-        """Everything but the script, as shown in job listings and kept in request.json."""
+        """Everything but the script and its files, as shown in job listings and kept in
+        request.json."""
         out = asdict(self)
-        del out["script"]
+        del out["script"], out["bundle"]
         return out
 
     def submission(self) -> dict[str, Any]:
@@ -106,15 +109,16 @@ def parse_request(obj: Any, schemas: SchemaSource = None,
     if len(script.encode()) > MAX_SCRIPT_BYTES:
         raise JobRequestError(f"script is larger than {MAX_SCRIPT_BYTES} bytes")
     name = _file_name(obj.get("name", "job.py"))
-    try:
-        compile(script, name, "exec")
-    except SyntaxError as e:
-        raise JobRequestError(f"script {name} does not compile: {e.msg} (line {e.lineno})") \
-            from None
+    py2 = obj.get("py2", False)
+    if not isinstance(py2, bool):
+        raise JobRequestError(f"py2 must be true or false, not {py2!r}")
+    if not py2:
+        _compiles(script, name)
+    bundle = _bundle(obj.get("bundle", ""), name)
     flt = obj.get("filter")
     if flt is not None:
         try:
-            Filter.from_dict(flt, schemas)
+            Filter.from_dict(flt, schemas).check_dimensions()
         except (SchemaError, ValueError, TypeError) as e:
             raise JobRequestError(f"filter: {e}") from None
     inputs = obj.get("inputs", "all")
@@ -138,4 +142,35 @@ def parse_request(obj: Any, schemas: SchemaSource = None,
                       mappers=_int(obj, "mappers", 2, 1), reducers=_int(obj, "reducers", 1, 1),
                       inputs=inputs, dedupe=dedupe, max_errors=_int(obj, "max_errors", 0, 0),
                       timeout=None if timeout is None else float(timeout), runner=runner,
-                      scheduler=scheduler)
+                      scheduler=scheduler, bundle=bundle, py2=py2)
+
+
+def _compiles(script: str, name: str) -> None:
+    try:
+        compile(script, name, "exec")
+    except SyntaxError as e:
+        from appliance.mr.py2.detect import python2_source_error
+
+        py2 = python2_source_error(script, name, e)
+        raise JobRequestError(py2 or f"script {name} does not compile: {e.msg} "
+                                     f"(line {e.lineno})") from None
+
+
+def _bundle(value: Any, name: str) -> str:
+    """A job directory's zip (base64), checked to hold `name` and nothing that could escape
+    the job's folder."""
+    import base64
+    import binascii
+
+    from appliance.mr.bundle import BundleError, check
+
+    if value == "":
+        return ""
+    if not isinstance(value, str):
+        raise JobRequestError("bundle must be a zip of the job's directory, in base64")
+    try:
+        check(base64.b64decode(value, validate=True), "bundle", entry=name)
+    except (binascii.Error, ValueError) as e:  # BundleError is a ValueError
+        raise JobRequestError(str(e) if isinstance(e, BundleError) else
+                              f"bundle is not base64: {e}") from None
+    return value

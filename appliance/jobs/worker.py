@@ -28,6 +28,8 @@ from appliance.lifecycle import die_with_parent
 from appliance.mr import JobCancelled, JobError, LocalRunner
 from appliance.mr.plan import InputError, choose_sources, plan_inputs
 from appliance.mr.progress import Progress, ProgressCallback, throttle
+from appliance.mr.py2.port import PortError, port_job
+from appliance.mr.pythonpath import add_site_dirs, python_path
 from appliance.storage.factory import schema_registry
 from appliance.storage.filters import Filter
 
@@ -88,6 +90,7 @@ def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
     started = time.monotonic()
     inputs = None
     try:
+        script = _prepare(jd, request, config, out)
         kind, scheduler = choose_runner(request, config)
         local, remote = choose_sources(request.inputs, config)
         jd.write(jd.progress, {"phase": "listing"})
@@ -103,10 +106,10 @@ def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
             from appliance.mr.dask_runner import DaskRunner  # needs the optional dask extra
 
             print(f"runner: dask, scheduler {scheduler}", file=out, flush=True)
-            runner = DaskRunner(jd.script, inputs.files, jd.output, scheduler=scheduler,
+            runner = DaskRunner(script, inputs.files, jd.output, scheduler=scheduler,
                                 mappers=request.mappers, **options)
         else:
-            runner = LocalRunner(jd.script, inputs.files, jd.output, mappers=request.mappers,
+            runner = LocalRunner(script, inputs.files, jd.output, mappers=request.mappers,
                                  work_dir=jd.work, **options)
         if cancelled:
             runner.cancel()
@@ -128,8 +131,29 @@ def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
         jd.remove_work()
     out.write(summary.report())
     out.write(f"worker: {time.monotonic() - started:.2f} s in all\n")
-    jd.write(jd.result, {"state": JobState.SUCCEEDED, "summary": summary.as_dict()})
+    warning = summary.warning()
+    if warning:
+        out.write(f"warning: {warning}\n")
+    jd.write(jd.result, {"state": JobState.SUCCEEDED, "summary": summary.as_dict(),
+                         "warning": warning})
     return 0
+
+
+def _prepare(jd: JobDir, request: JobRequest, config: Config, out: TextIO) -> Path:
+    """The script to run: the job's libraries on the python path ([jobs] python_path), and
+    a Python 2 job (py2) ported into the work dir, with the port's notes in the log."""
+    add_site_dirs(python_path(config))
+    if not request.py2:
+        return jd.script
+    try:  # script/ holds the job's files alone: port them all
+        script, ported = port_job(jd.script, jd.script.parent, jd.work / "py3")
+    except PortError as e:
+        raise JobError(f"--py2: {e}") from None
+    for p in ported:
+        print(f"py2: ported {p.name}", file=out, flush=True)
+        for note in p.notes:
+            print(f"py2: {p.name}: {note}", file=out, flush=True)
+    return script
 
 
 def _failed(jd: JobDir, error: str, out: TextIO) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.storage.filenames import file_records, is_data_file_name
-from appliance.storage.keys import parse_key
+from appliance.storage.keys import is_side_tree, parse_key
 from appliance.storage.walk import walk_partitions
 
 UNKNOWN_DATE = "unknown"
@@ -31,9 +31,12 @@ class LocalFile:
 
 
 def scan_store(store_root: Path, schemas) -> list[LocalFile]:
-    """Every finished data file in the store (blocking: walks the tree)."""
+    """Every finished data file of records in the store (blocking: walks the tree); the
+    side trees' files hold parts of records counted elsewhere and are left out."""
     found = []
     for part in walk_partitions(store_root, None, schemas):
+        if is_side_tree(part.tree):
+            continue
         names = part.tree.split("/") + list(part.values)
         partition = "/".join(names)
         fields = schemas(part.tree).field_names

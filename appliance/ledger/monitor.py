@@ -30,6 +30,7 @@ from appliance.ledger.pending import PendingConversion
 from appliance.ledger.reconcile import day_rows
 from appliance.spool.segments import SpoolDir
 from appliance.storage.checkpoint import CheckpointLog
+from appliance.storage.keys import holds_records
 
 log = Logger()
 SAVE_INTERVAL = 1.0
@@ -137,8 +138,8 @@ class LedgerMonitor:
         def done(result) -> None:
             converted, pending, local = result
             per_day: dict[str, int] = {}
-            for files, records, _size, date in exported.values():
-                if files:
+            for partition, (files, records, _size, date) in exported.items():
+                if files and holds_records(partition):
                     per_day[date] = per_day.get(date, 0) + records
             self._publish(day_rows(accepted, converted, pending, per_day, local, still_local,
                                    self.export_enabled), local)

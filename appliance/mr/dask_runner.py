@@ -4,7 +4,7 @@ Flow (docs/mapreduce.md, "Running on a Dask cluster"):
 
 1. The driver loads the script by path (`load_job`, a module name unique per
    path) and registers the module with ``cloudpickle.register_pickle_by_value``
-   (and helper modules imported from the script's folder), so its functions
+   (and helper modules and packages imported from the script's folder), so its functions
    are shipped to the workers by value: workers never import the script.
    Without this Dask hangs on a ModuleNotFoundError seen only in worker logs.
 2. One map task per input file (or per balanced group with ``mappers=N``).
@@ -50,9 +50,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from appliance.mr.context import setup_header
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, SpoolInput, balance
-from appliance.mr.job import Job, JobError, load_job
+from appliance.mr.job import Job, JobError, imported_from, load_job
 from appliance.mr.messages import MapProgress
 from appliance.mr.progress import Progress, ProgressCallback, relabelled
 from appliance.mr.runner import DEFAULT_COMBINE_THRESHOLD, JobCancelled, JobSummary
@@ -183,9 +184,7 @@ def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list, errors_name: s
         parts = [[] for _ in range(spec.reducers)]
         for r, lists in res.runs.items():  # one list per spill (one: nothing spills early)
             parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
-    return {"parts": parts, "records": res.records, "skipped": res.skipped,
-            "first_error": res.first_error, "data_bytes": mapper.out.data_bytes,
-            "sources": res.sources, "counts": res.counts}
+    return {"parts": parts, "map": replace(res, runs={}), "data_bytes": mapper.out.data_bytes}
 
 
 def _part(result: dict, r: int) -> list:
@@ -213,15 +212,14 @@ def _names(files: list, shown: int = 3) -> str:
 # --- the driver --------------------------------------------------------------------------------
 
 def _register_by_value(job: Job) -> list:
-    """Register the script module (and helper modules next to it) for pickling by value."""
+    """Register the script module (and the helper modules and packages next to it: a job
+    directory's) for pickling by value."""
     import cloudpickle
 
-    folder = job.path.parent
-    mods = [job.module]
-    for m in list(sys.modules.values()):
-        f = getattr(m, "__file__", None)
-        if m is not job.module and f and Path(f).parent == folder and "." not in m.__name__:
-            mods.append(m)
+    folder = str(job.path.parent)
+    mods = [job.module] + [m for m in list(sys.modules.values())
+                           if m is not job.module and "." not in m.__name__
+                           and imported_from(m, folder)]
     done = []
     for m in mods:
         try:
@@ -378,13 +376,7 @@ class DaskRunner:
             sent.clear()  # mapped: the workers drop the shipped inputs once nothing refers to them
             summary.data_bytes = state["data_bytes"]
             for i in range(len(groups)):
-                res = results[i]
-                summary.records += res["records"]
-                summary.errors += res["skipped"]
-                summary.first_error = summary.first_error or res["first_error"]
-                for name, n in res["counts"].items():
-                    summary.extra[name] = summary.extra.get(name, 0) + n
-                summary.add_sources(res["sources"])
+                summary.add_map_result(results[i]["map"])
 
             if job.map_only:
                 record_lists = [results[i]["parts"][0] for i in range(len(groups))]
@@ -415,7 +407,8 @@ class DaskRunner:
             self._check_cancel()
             self._report(phase="merge", files_total=len(self.inputs), errors=summary.errors,
                          **state)
-            write_output(self.output, record_lists, summary, self._check_cancel)
+            write_output(self.output, record_lists, summary, self._check_cancel,
+                         setup_header(job))
             return summary
         finally:
             if futures or sent:
@@ -465,9 +458,9 @@ class DaskRunner:
     def _on_map(self, state: dict, files: list[InputFile], res: dict) -> None:
         state["files_done"] += len(files)
         state["bytes"] += sum(f.size for f in files)
-        state["records"] += res["records"]
+        state["records"] += res["map"].records
         state["data_bytes"] += res["data_bytes"]
-        self._map_errors += res["skipped"]
+        self._map_errors += res["map"].skipped
         self._report(phase="map", files_total=len(self.inputs), errors=self._map_errors,
                      **state)
 

@@ -17,15 +17,29 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from appliance.mr.modnames import JOB_MODULE_PREFIX
+from appliance.mr.py2.detect import python2_error, python2_note
+
 
 class JobError(Exception):
     """A job that cannot run or that failed: the message names the script and what went wrong."""
+
+
+class Python2JobError(JobError):
+    """The script is Python 2 (the message says how to port it: `appliance.mr.py2`)."""
+
+
+def describe_error(e: BaseException) -> str:
+    """A job's error with its traceback (and, when the job is Python 2, how to port it)."""
+    tb = traceback.format_exception(type(e), e, e.__traceback__)
+    return "".join(tb).rstrip() + python2_note(e)
 
 
 @dataclass(frozen=True)
@@ -46,15 +60,47 @@ class Job:
 
 def module_name(path: Path) -> str:
     """The module name a script is loaded under: stable across processes, unique per path."""
-    tag = f"appliance_job_{zlib.crc32(str(path).encode('utf-8', 'surrogatepass')):08x}"
+    tag = f"{JOB_MODULE_PREFIX}{zlib.crc32(str(path).encode('utf-8', 'surrogatepass')):08x}"
     return f"{tag}_{path.stem}" if path.stem.isidentifier() else tag
 
 
+_added: list[str] = []  # folders load_job put on sys.path in this process
+
+
+def _use_folder(folder: str) -> None:
+    """Put a job's folder on `sys.path`, in place of the folder of an earlier job of this
+    process, whose modules are forgotten: two jobs' `helper` modules are never confused
+    (a process running several jobs: the Python API, the Dask runner's driver, tests)."""
+    for old in [f for f in _added if f != folder]:
+        _added.remove(old)
+        if old in sys.path:
+            sys.path.remove(old)
+        gone = [name for name, m in list(sys.modules.items())
+                if "." not in name and not name.startswith(JOB_MODULE_PREFIX)
+                and imported_from(m, old)]
+        for name in list(sys.modules):
+            if name.split(".")[0] in gone:
+                del sys.modules[name]
+    if folder not in sys.path:
+        sys.path.append(folder)
+        _added.append(folder)
+
+
+def imported_from(module: ModuleType, folder: str) -> bool:
+    """Whether top-level `module` was found in `folder` (a module or a package there)."""
+    f = getattr(module, "__file__", None)
+    if not f:
+        return False
+    f = Path(f)
+    return str(f.parent) == folder or (f.name == "__init__.py" and str(f.parent.parent) == folder)
+
+
 def load_job(path: str | Path) -> Job:
-    """Load the job script at `path`; `JobError` if it cannot be loaded or has no `map`.
+    """Load the job script at `path`; `JobError` if it cannot be loaded or has no `map`
+    (`Python2JobError` when it failed because it is Python 2).
 
     The script's directory is put on `sys.path` (if it is not there yet) so it
-    can import helper modules next to it.
+    can import helper modules next to it (`_use_folder`).
     """
     path = Path(path).resolve()
     if not path.is_file():
@@ -64,14 +110,15 @@ def load_job(path: str | Path) -> Job:
     if spec is None or spec.loader is None:
         raise JobError(f"job script {path}: not a Python module")
     module = importlib.util.module_from_spec(spec)
-    folder = str(path.parent)
-    if folder not in sys.path:
-        sys.path.append(folder)
+    _use_folder(str(path.parent))
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as e:  # SyntaxError, ImportError, anything at import time
         sys.modules.pop(name, None)
+        py2 = python2_error(path, e)
+        if py2 is not None:
+            raise Python2JobError(py2) from e
         raise JobError(f"job script {path} cannot be loaded: {type(e).__name__}: {e}") from e
     funcs = {}
     for fname in ("map", "combine", "reduce", "setup_reduce"):

@@ -42,6 +42,8 @@ class MapResult:
     first_error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)   # spool and dedupe counters
     sources: dict[str, int] = field(default_factory=dict)  # records read per source
+    bad_lines: int = 0  # records on which map raised ValueError: skipped, as in 2013
+    bad_notes: list[str] = field(default_factory=list)  # the first few, described
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from appliance.config import ConfigError
 from appliance.datadir import DataDir
-from appliance.mr.inputs import RemoteInput, select_inputs
+from appliance.mr.inputs import RemoteInput
+from appliance.mr.layout2013 import NothingToRead, select_dir_inputs
 from appliance.mr.remote import (
     DEFAULT_CACHE_BYTES,
     RemoteError,
@@ -36,6 +37,7 @@ from appliance.mr.resolve import InputConflict, LocalMatch
 from appliance.mr.snapshot import LocalSnapshot, SnapshotError, take_snapshot
 from appliance.node import node_identity
 from appliance.node.identity import IdentityError
+from appliance.storage.filters import Filter
 from appliance.storage.keys import parse_key
 
 MODES = ("all", "local", "remote")
@@ -88,11 +90,15 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
     `<data_dir>/tmp`), which must be on the data dir's file system. With `download` false the
     S3 objects are only listed, as `RemoteInput`s that the workers fetch (the Dask runner)."""
     inputs = JobInputs()
+    flt = flt if flt is not None else Filter.all_records()
     try:
         if store is not None:
             if not store.is_dir():
                 raise InputError(f"no store at {store}")
-            inputs.files = select_inputs(store, flt, schemas)
+            try:
+                inputs.files, inputs.notes = select_dir_inputs(store, flt, schemas)
+            except NothingToRead as e:
+                raise InputError(str(e)) from None
             return inputs
         tmp_dir = tmp_dir or DataDir(config.data_dir).tmp
         if local:
@@ -111,6 +117,38 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
         raise
     inputs.files.sort(key=lambda f: f.path)
     return inputs
+
+
+def plan_dir_inputs(config, flt, schemas, directory: Path, *, local: bool, remote: bool,
+                    cache_dir: Path, cache_bytes: int | None = None,
+                    download: bool = True) -> JobInputs:
+    """The inputs of a 2013 command line whose `--data-dir` is a plain directory of input
+    files: those files, and with `remote` the S3 objects of `[export]` bucket and prefix
+    cached in `cache_dir`. As in 2013, an object whose key is a file of `directory` is
+    read from there (a directory that holds downloaded objects is not read twice)."""
+    # the local files are read exactly as `--store` reads a store tree
+    inputs = (plan_inputs(config, flt, schemas, local=False, remote=False, store=directory)
+              if local else JobInputs())
+    if remote:
+        inputs.files += _remote(config, flt, schemas, inputs, cache_dir, cache_bytes,
+                                download, tmp_dir=None, match=SameName(directory))
+    inputs.files.sort(key=lambda f: f.path)
+    return inputs
+
+
+class SameName:
+    """2013's rule for S3 objects: one whose key is a file under `directory` is left out."""
+
+    spooled = 0
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.same = 0
+
+    def __call__(self, listed: list) -> list:
+        wanted = [o for o in listed if not self.directory.joinpath(*o.key.split("/")).is_file()]
+        self.same = len(listed) - len(wanted)
+        return wanted
 
 
 def _node(config):
@@ -134,7 +172,10 @@ def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot
 
 
 def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
-            download: bool, tmp_dir: Path) -> list:
+            download: bool, tmp_dir: Path | None, match=None) -> list:
+    """The S3 inputs; `match` decides which listed objects are read locally instead (by
+    default `LocalMatch`: this node's snapshot). Without `tmp_dir` cached files are not
+    pinned (a 2013 command line has no data dir: its cache is its own)."""
     # botocore and boto3 (about 0.2 s to import) load only for jobs that read S3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -145,13 +186,14 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
     except ConfigError as e:
         raise InputError(str(e)) from None
     export = config.export
-    _refuse_clone(client, config)
-    match = LocalMatch(inputs.snapshot, export.part_size, _where(config),
-                       DataDir(config.data_dir).store)
+    if match is None:
+        _refuse_clone(client, config)
+        match = LocalMatch(inputs.snapshot, export.part_size, _where(config),
+                           DataDir(config.data_dir).store)
     if not download:
         return _listed(client, config, flt, schemas, match, inputs)
     cache = cache_dir or DataDir(config.data_dir).s3_cache
-    pinned = tmp_dir / f"s3-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    pinned = tmp_dir / f"s3-{os.getpid()}-{uuid.uuid4().hex[:8]}" if tmp_dir else None
     for _ in range(PIN_ATTEMPTS):
         stats: dict = {}
         try:
@@ -164,6 +206,8 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
         except (BotoCoreError, ClientError, RemoteError, OSError) as e:
             raise InputError(f"S3 inputs from s3://{export.bucket}/{export.prefix}: "
                              f"{type(e).__name__}: {e}") from None
+        if pinned is None:
+            break
         try:
             remote = _pin(remote, Path(cache), pinned)
             inputs.pinned = pinned
@@ -211,6 +255,8 @@ def _where(config) -> str:
 
 
 def _local_note(match) -> str:
+    if isinstance(match, SameName):
+        return f"{match.same} read locally instead (a file of that name in the data dir)"
     return (f"{match.same + match.spooled} read locally instead ({match.same} identical to "
             f"local files, {match.spooled} from this node's spool)")
 

@@ -43,18 +43,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from appliance.mr.context import setup_header
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
 from appliance.mr.inputs import InputFile, balance
 from appliance.mr.job import JobError, load_job
-from appliance.mr.messages import MapDone, MapProgress, MapTask, ReduceDone, ReduceTask, TaskFailed
+from appliance.mr.messages import (
+    MapDone,
+    MapProgress,
+    MapResult,
+    MapTask,
+    ReduceDone,
+    ReduceTask,
+    TaskFailed,
+)
 from appliance.mr.progress import Progress, ProgressCallback, relabelled
 from appliance.mr.runs import premerge, read_records, write_output
-from appliance.mr.worker import JobSpec, worker_main
+from appliance.mr.worker import NOTED_BAD_LINES, JobSpec, worker_main
 
 _Done = TypeVar("_Done", MapDone, ReduceDone)
 
 DEFAULT_SPILL_BYTES = 64 << 20
 DEFAULT_COMBINE_THRESHOLD = 256
+NO_INPUTS = 3  # exit status of `job run` (and `job submit --wait`) without input records
 
 class JobCancelled(Exception):
     """The job was cancelled (`LocalRunner.cancel`); workers are gone and temp files removed."""
@@ -76,6 +86,8 @@ class JobSummary:
     data_bytes: int = 0
     errors: int = 0
     first_error: str | None = None
+    bad_lines: int = 0       # records on which map raised ValueError: skipped, as in 2013
+    bad_line_notes: list = field(default_factory=list)  # where the first ones are
     keys: int = 0
     output_records: int = 0
     output_bytes: int = 0
@@ -88,6 +100,25 @@ class JobSummary:
         """Add one mapper's records per source."""
         for name, n in counts.items():
             self.sources[name] = self.sources.get(name, 0) + n
+
+    def add_map_result(self, res: MapResult) -> None:
+        """Add one map task's counts (records, skipped errors, bad lines, sources)."""
+        self.records += res.records
+        self.errors += res.skipped
+        self.first_error = self.first_error or res.first_error
+        self.bad_lines += res.bad_lines
+        self.bad_line_notes.extend(res.bad_notes[:NOTED_BAD_LINES - len(self.bad_line_notes)])
+        for name, n in res.counts.items():
+            self.extra[name] = self.extra.get(name, 0) + n
+        self.add_sources(res.sources)
+
+    def warning(self) -> str | None:
+        """What a job that ran may have got wrong: no input records at all (`job run` exits
+        3). Its output is then empty, but for the header `setup_reduce` writes."""
+        if self.records == 0:
+            return ("the job read no input records: the filter selected no partition with "
+                    "data (check its dimensions and dates, and the data dir or store)")
+        return None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -110,6 +141,9 @@ class JobSummary:
                      f"{self.extra.get('spool_duplicates', 0)} duplicates dropped\n")
         if self.first_error:
             text += f"first error: {self.first_error}\n"
+        if self.bad_lines:
+            text += f"bad lines: {self.bad_lines} records skipped (map raised ValueError)\n"
+            text += "".join(f"Bad line: {note}\n" for note in self.bad_line_notes)
         return text
 
 
@@ -125,7 +159,8 @@ class LocalRunner:
 
     `progress` (if given) is called in the driver with a `Progress` at each phase
     and as mappers report. `cancel()` may be called from any thread: workers are
-    terminated and `run` raises `JobCancelled`.
+    terminated and `run` raises `JobCancelled`. With `profile_dir` each mapper's
+    cProfile stats go there as ``mapper-N.prof``.
 
     `inputs` are store files (`InputFile`) and at most one `SpoolInput` (records
     not converted yet, see `appliance.mr.plan`); for the latter the runner needs
@@ -139,6 +174,7 @@ class LocalRunner:
                  combine_threshold: int = DEFAULT_COMBINE_THRESHOLD, max_errors: int = 0,
                  progress: ProgressCallback | None = None,
                  config=None, schemas=None, spool_filter=None, dedupe: bool = False,
+                 profile_dir: str | Path | None = None,
                  _positions: dict | None = None) -> None:
         if mappers < 1 or reducers < 1:
             raise ValueError("mappers and reducers must be at least 1")
@@ -155,6 +191,7 @@ class LocalRunner:
         self.progress = progress
         self.convert = (config, schemas, spool_filter)  # for a `SpoolInput` among the inputs
         self.dedupe = dedupe
+        self.profile_dir = Path(profile_dir) if profile_dir is not None else None
         self._positions = _positions  # ranks, when this is the first pass of a dedupe
         self._cancel = threading.Event()
         self._procs: list[mp.Process] = []
@@ -174,6 +211,7 @@ class LocalRunner:
     def run(self) -> JobSummary:
         start = time.monotonic()
         job = load_job(self.script)  # a bad script fails here, before any process starts
+        header = setup_header(job)
         summary = JobSummary(str(self.script), str(self.output), self.mappers,
                              1 if job.map_only else self.reducers,
                              input_files=len(self.inputs),
@@ -190,7 +228,8 @@ class LocalRunner:
                 ranks, winners = self._winners(work, summary)
             spec = JobSpec(str(self.script), str(work), summary.reducers, self.spill_bytes,
                            self.combine_threshold, self.max_errors, *self.convert, ranks=ranks,
-                           positions=self._positions is not None, winners=winners)
+                           positions=self._positions is not None, winners=winners,
+                           profile=self._profile_dir())
             groups = balance(self.inputs, self.mappers)
             summary.mappers = max(1, len(groups))
             errors = ctx.Value("i", 0)
@@ -214,13 +253,8 @@ class LocalRunner:
             runs_by_r: dict[int, list[str]] = {}
             for i in sorted(mapped):
                 res = mapped[i].result
-                summary.records += res.records
-                summary.errors += res.skipped
+                summary.add_map_result(res)
                 summary.spills += res.spills
-                summary.first_error = summary.first_error or res.first_error
-                for name, n in res.counts.items():
-                    summary.extra[name] = summary.extra.get(name, 0) + n
-                summary.add_sources(res.sources)
                 for r, paths in res.runs.items():
                     runs_by_r.setdefault(r, []).extend(paths)
             summary.data_bytes = state["data_bytes"]
@@ -254,7 +288,7 @@ class LocalRunner:
                          **state)
             final_runs = premerge(final_runs, work, "final", groups=False)
             write_output(self.output, [read_records(p) for p in final_runs], summary,
-                         self._check_cancel)
+                         self._check_cancel, header)
             summary.elapsed = time.monotonic() - start
             self._report(phase="done", files_total=len(self.inputs), errors=summary.errors,
                          **state)
@@ -268,6 +302,14 @@ class LocalRunner:
                 channel.close()
                 channel.cancel_join_thread()
             shutil.rmtree(work, ignore_errors=True)
+
+    def _profile_dir(self) -> str | None:
+        """Where mappers write their cProfile stats (emptied first), if profiling."""
+        if self.profile_dir is None:
+            return None
+        shutil.rmtree(self.profile_dir, ignore_errors=True)
+        self.profile_dir.mkdir(parents=True)
+        return str(self.profile_dir)
 
     def _winners(self, work: Path, summary: JobSummary) -> tuple[dict, str]:
         """Run the first pass of --dedupe (appliance.mr.dedupe); (ranks, winners file)."""

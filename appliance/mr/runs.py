@@ -109,8 +109,9 @@ class RecordSorter:
 
 
 def write_output(output: Path, runs: list[Iterable[bytes]], summary,
-                 check: Callable[[], None] | None = None) -> None:
-    """Merge sorted record runs into `output` atomically (temp file, fsync, rename).
+                 check: Callable[[], None] | None = None, header: str = "") -> None:
+    """Merge sorted record runs into `output` atomically (temp file, fsync, rename),
+    after `header` (what `setup_reduce` wrote; not a record, so not sorted).
 
     Counts records and bytes into `summary`; `check` is called now and then
     (it may raise to cancel). On any error the temp file is removed and
@@ -120,6 +121,9 @@ def write_output(output: Path, runs: list[Iterable[bytes]], summary,
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 16) as f:
+            head = header.encode("utf-8", "surrogatepass")
+            f.write(head)
+            summary.output_bytes += len(head)
             for n, rec in enumerate(heapq.merge(*runs)):
                 f.write(rec)
                 summary.output_records += 1

@@ -6,7 +6,6 @@ import heapq
 import multiprocessing as mp
 import os
 import pickle
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -14,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from appliance.disk import is_no_space
-from appliance.mr.context import MapContext, ReduceContext
+from appliance.mr.context import MapContext, ReduceContext, call_setup, output_separators
 from appliance.mr.dedupe import arrival, input_node, load_winners
 from appliance.mr.inputs import RemoteInput, SpoolInput
-from appliance.mr.job import Job, JobError, load_job
+from appliance.mr.job import Job, JobError, describe_error, load_job
 from appliance.mr.keys import canonical_key, partition_of
+from appliance.mr.layout2013 import SOURCE_2013, records_2013
 from appliance.mr.messages import (
     MapDone,
     MapProgress,
@@ -32,6 +32,7 @@ from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, wr
 from appliance.mr.sources import Record, remote_records, spool_records, store_records
 
 PROGRESS_RECORDS = 20_000   # a mapper reports progress at least this often
+NOTED_BAD_LINES = 20        # bad lines a mapper describes (the rest are only counted)
 _OVERHEAD = 64              # estimated bytes per buffered value besides its payload
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class JobSpec:
     ranks: Any = None            # --dedupe: input path -> rank (appliance.mr.dedupe)
     positions: bool = False      # --dedupe first pass: map gets (rank, record number) as value
     winners: str | None = None   # --dedupe second pass: the first pass's output
+    profile: str | None = None   # a directory for each mapper's cProfile stats (--profile)
 
 
 def _size(v: Any) -> int:
@@ -62,11 +64,6 @@ def _size(v: Any) -> int:
         return len(pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:
         return 256
-
-
-def describe_error(e: BaseException) -> str:
-    tb = traceback.format_exception(type(e), e, e.__traceback__)
-    return "".join(tb).rstrip()
 
 
 class Mapper:
@@ -84,6 +81,7 @@ class Mapper:
         self.sorter = (RecordSorter(self.work, f"m{mid}", spec.spill_bytes)
                        if job.map_only else None)
         self.combine = job.combine if not job.map_only else None
+        self.field_sep, self.record_sep = output_separators(job) if job.map_only else ("", "")
 
     # the map context's write
     def write(self, key: Any, value: Any) -> None:
@@ -101,7 +99,7 @@ class Mapper:
             self.est += _size(new)
 
     def write_map_only(self, key: Any, value: Any) -> None:
-        self.sorter.add_text(f"{key}\t{value}\n")
+        self.sorter.add_text(f"{key}{self.field_sep}{value}{self.record_sep}")
 
     def _combine(self, key: Any, vals: list) -> Any:
         got = []
@@ -154,7 +152,7 @@ class Mapper:
         if isinstance(f, RemoteInput):
             return remote_records(f, self.spec.convert_config)
         if not isinstance(f, SpoolInput):
-            return store_records(f)
+            return records_2013(f) if f.source == SOURCE_2013 else store_records(f)
         if self.converter is None:
             # The converter (specs, payload conversion) loads only for jobs that read the spool.
             from appliance.convert.factory import record_converter
@@ -167,7 +165,8 @@ class Mapper:
         job, limit = self.job, self.spec.spill_bytes
         ctx = MapContext(self.write_map_only if job.map_only else self.write)
         fmap = job.map
-        records = skipped = 0
+        records = skipped = bad_lines = 0
+        bad_notes: list[str] = []
         pending_records = pending_bytes = 0
         first_error = None
         ranks = self.spec.ranks
@@ -190,6 +189,11 @@ class Mapper:
                     fmap(doc, list(dims), value, ctx)
                 except JobError:
                     raise
+                except ValueError as e:  # a bad line: skipped and counted, as in 2013
+                    bad_lines += 1
+                    if len(bad_notes) < NOTED_BAD_LINES:
+                        bad_notes.append(f"{self._describe()} (docId {doc!r}): "
+                                         f"{type(e).__name__}: {e}")
                 except Exception as e:
                     if is_no_space(e):
                         raise  # not the record's fault: the whole job fails (run_task)
@@ -225,7 +229,7 @@ class Mapper:
             self.spill()
             runs, spills = self.runs, self.spills
         return MapResult(runs, records, skipped, spills, first_error, dict(self.counts),
-                         dict(sources))
+                         dict(sources), bad_lines, bad_notes)
 
 
 def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors) -> None:
@@ -237,7 +241,9 @@ def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors)
         try:
             job = job or load_job(spec.script)
             if isinstance(task, MapTask):
-                out.put(MapDone(task.tid, Mapper(task.tid, spec, job, out, errors).run(task.files)))
+                mapper = Mapper(task.tid, spec, job, out, errors)
+                result = _profiled(spec.profile, task.tid, mapper.run, task.files)
+                out.put(MapDone(task.tid, result))
             else:
                 out.put(ReduceDone(task.tid, _reduce(task.tid, spec, task.runs, job)))
         except JobError as e:
@@ -251,22 +257,33 @@ def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors)
             return
 
 
+def _profiled(directory: str | None, mid: int, run: Callable, files: list) -> dict:
+    """`run(files)`, under cProfile when profiling (`directory`/mapper-N.prof)."""
+    if directory is None:
+        return run(files)
+    import cProfile
+
+    profile = cProfile.Profile()
+    try:
+        return profile.runcall(run, files)
+    finally:
+        profile.dump_stats(os.path.join(directory, f"mapper-{mid}.prof"))
+
+
+def _drop(text: str) -> None:
+    pass
+
+
 def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[str], None],
                   combine_threshold: int) -> int:
-    """Call setup_reduce, then reduce once per key of `groups` (sorted (canonical, key,
-    values) tuples, a key possibly spread over several); formatted records go to `emit`.
-    Returns the number of keys. Shared by the local and the Dask runner."""
+    """Call setup_reduce (for its separators), then reduce once per key of `groups` (sorted
+    (canonical, key, values) tuples, a key possibly spread over several); formatted records
+    go to `emit`. Returns the number of keys. Shared by the local and the Dask runner."""
     ctx = ReduceContext(emit)
     if job.setup_reduce is not None:
-        ctx._setup = True
-        try:
-            job.setup_reduce(ctx)
-        except JobError:
-            raise
-        except Exception as e:
-            raise JobError(f"job script {job.path}: setup_reduce raised {type(e).__name__}: "
-                           f"{e}\n{describe_error(e)}") from None
-        ctx._setup = False
+        ctx._sink = _drop  # the header it writes is the driver's (`setup_header`)
+        call_setup(job, ctx)
+        ctx._sink = emit
     fred, fcomb = job.reduce, job.combine
 
     def combine(key, values):

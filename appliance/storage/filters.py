@@ -13,14 +13,17 @@ A filter file has the schema format plus two optional top-level keys::
   to its tree with `tree_for_namespace`, exactly as the converter does, so
   "invalid" means the generic namespace "invalid" (tree ``invalid_``), not the
   invalid store. ``"*"`` selects every namespace. A 2013 filter has no
-  ``namespace`` and therefore selects the telemetry tree.
+  ``namespace`` and therefore selects the telemetry tree. The side tree
+  ``telemetry-unknown-histograms`` is selected only by its name.
 - ``include_invalid``: false reads only valid data; true also reads the
   invalid store of the selected namespaces (``invalid/<tree>/...``, as the
   2013 key did); ``"only"`` reads only that.
 - ``dimensions`` are matched by ``field_name``, not by position, against the
   *sanitised* key segments: list items are sanitised before comparing
-  ("Firefox OS" matches the segment ``Firefox_OS``); range bounds are compared
-  as written, by string comparison. ``OTHER`` and ``UNKNOWN`` are ordinary
+  ("Firefox OS" matches the segment ``Firefox_OS``); in a tree whose schema
+  sanitises as in 2013, ``-`` and ``_`` compare equal, so "saved-session"
+  selects ``saved_session`` and the ``saved-session`` of older stores alike.
+  Range bounds are compared as written, by string comparison. ``OTHER`` and ``UNKNOWN`` are ordinary
   values. A dimension the filter does not mention allows every value. A
   condition on a field that a tree's schema lacks excludes that tree, unless it
   is ``"*"``. An empty or missing ``dimensions`` list allows everything.
@@ -40,8 +43,10 @@ from typing import Any
 from appliance.storage.keys import (
     INVALID_TREE,
     TELEMETRY_TREE,
+    BadKey,
     ParsedKey,
     SchemaSource,
+    is_side_tree,
     resolve_schemas,
     tree_for_namespace,
 )
@@ -57,6 +62,7 @@ from appliance.storage.schema import (
 )
 
 _INVALID_PREFIX = INVALID_TREE + "/"
+_ANY_GENERIC_TREE = "_generic"  # any tree but telemetry: the schema of generic namespaces
 _INCLUDE_INVALID = {False: (True, False), True: (True, True), "only": (False, True)}
 # What a filter file selects on a dimension it does not name, in trees that have it.
 FILE_DEFAULTS: Mapping[str, Allowed] = {"traffic": OneOf(("main",))}
@@ -75,6 +81,7 @@ class Filter:
     include_invalid: bool = False
     schemas: SchemaSource = None
     defaults: Mapping[str, Allowed] = field(default_factory=dict)
+    side_trees: bool = False    # with `trees` None: the side trees too (else only by name)
     _plans: dict[Schema, list[Allowed | None] | None] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
@@ -89,7 +96,13 @@ class Filter:
 
     @classmethod
     def all(cls) -> Filter:
-        """Every partition of every tree, valid and invalid."""
+        """Every partition of every tree, valid and invalid, and of the side trees."""
+        return cls(trees=None, include_valid=True, include_invalid=True, side_trees=True)
+
+    @classmethod
+    def all_records(cls) -> Filter:
+        """`all` but the side trees, whose lines are not records: what a job without a
+        filter reads."""
         return cls(trees=None, include_valid=True, include_invalid=True)
 
     @classmethod
@@ -120,6 +133,24 @@ class Filter:
         except SchemaError as e:
             raise SchemaError(f"{path}: {e}") from None
 
+    def check_dimensions(self) -> None:
+        """SchemaError if a condition names a dimension that no selected tree's schema has
+        (a misspelt `appUpdateChanel` would otherwise select nothing, silently)."""
+        trees = self.trees if self.trees is not None else (TELEMETRY_TREE, _ANY_GENERIC_TREE)
+        schemas = []
+        for tree in sorted(trees):
+            try:
+                schemas.append((tree, self._schema_of(tree)))
+            except BadKey:  # a schema table without that tree: nothing to check against
+                continue
+        known = {name for _, schema in schemas for name in schema.field_names}
+        unknown = sorted(n for n in self.conditions if n not in known)
+        if schemas and unknown:
+            have = "; ".join(f"{'generic namespaces' if tree == _ANY_GENERIC_TREE else tree}: "
+                             f"{', '.join(schema.field_names)}" for tree, schema in schemas)
+            raise SchemaError(f"no dimension named {', '.join(map(repr, unknown))} in the "
+                              f"schema (its dimensions: {have})")
+
     # --- matching --------------------------------------------------------------------------
 
     @property
@@ -135,7 +166,9 @@ class Filter:
             tree = tree[len(_INVALID_PREFIX):]
         elif not self.include_valid or tree == INVALID_TREE:
             return False
-        return self.trees is None or tree in self.trees
+        if self.trees is None:
+            return self.side_trees or not is_side_tree(tree)
+        return tree in self.trees
 
     def allows_prefix(self, tree: str, values: Sequence[str],
                       schema: Schema | None = None) -> bool:
@@ -157,17 +190,23 @@ class Filter:
         return len(values) == len(schema) and self.allows_prefix(tree, values, schema)
 
     def allows_key(self, key: ParsedKey) -> bool:
-        """`allows` for a parsed key (its dimension names are used, not a schema lookup)."""
+        """`allows` for a parsed key (its dimension names are used; its tree's schema only
+        to know whether it sanitises as in 2013)."""
         if not self.allows_tree(key.tree):
             return False
+        try:
+            schema = self._schema_of(key.tree)
+        except KeyError:  # BadKey: a mapping without this tree
+            schema = None
         for name, cond in self.conditions.items():
             value = key.dimensions.get(name)
             if value is None:
                 if not isinstance(cond, AnyValue):
                     return False
-            elif not cond.matches(value):
+            elif not _for_schema(cond, schema).matches(value):
                 return False
-        return all(cond.matches(value) for name, cond in self.defaults.items()
+        return all(_for_schema(cond, schema).matches(value)
+                   for name, cond in self.defaults.items()
                    if (value := key.dimensions.get(name)) is not None)
 
     def _plan(self, schema: Schema) -> list[Allowed | None] | None:
@@ -178,11 +217,16 @@ class Filter:
                    for n, c in self.conditions.items()):
                 plan = None
             else:
-                plan = [None if isinstance(c, AnyValue) else c
+                plan = [None if c is None or isinstance(c, AnyValue) else _for_schema(c, schema)
                         for c in (self.conditions.get(n, self.defaults.get(n))
                                   for n in schema.field_names)]
             self._plans[schema] = plan
         return self._plans[schema]
+
+
+def _for_schema(cond: Allowed, schema: Schema | None) -> Allowed:
+    """`cond` (already `for_keys`) as tested against the segments of `schema`'s trees."""
+    return cond.for_2013_keys() if schema is not None and schema.rule_2013 else cond
 
 
 def _parse_namespace(raw: Any) -> frozenset[str] | None:
@@ -195,4 +239,4 @@ def _parse_namespace(raw: Any) -> frozenset[str] | None:
             raise SchemaError(f"\"namespace\" items must be non-empty strings, not {item!r}")
     if "*" in items:
         return None
-    return frozenset(tree_for_namespace(n) for n in items)
+    return frozenset(n if is_side_tree(n) else tree_for_namespace(n) for n in items)

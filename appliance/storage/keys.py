@@ -3,7 +3,9 @@
 The same relative key names a file under ``data_dir/store`` and an object under
 the S3 prefix. ``<tree>`` is ``telemetry`` for telemetry submissions, the
 sanitised namespace for generic-edge ones (see `tree_for_namespace`), and
-``invalid/<tree>`` for submissions that failed validation or conversion. The
+``invalid/<tree>`` for submissions that failed validation or conversion
+(``telemetry-unknown-histograms`` holds what conversion took out of telemetry
+records: see `UNKNOWN_HISTOGRAMS_TREE`). The
 values are the schema's dimension values after `Schema.partition`, so each is
 a safe path segment and the key splits back into them (`parse_key`).
 docs/storage-keys.md has the whole layout.
@@ -19,7 +21,13 @@ from appliance.storage.schema import Schema, SchemaRegistry, is_safe_segment, sa
 
 TELEMETRY_TREE = "telemetry"
 INVALID_TREE = "invalid"
-_RESERVED = re.compile(r"(?i)(invalid|telemetry)_*")
+# The side tree: per telemetry partition, `<docId>\t{"unknownHistograms": {...}}` lines for
+# the records whose histograms the spec did not define (docs/storage.md). Its lines are
+# parts of records counted in `telemetry`, not records: the ledger does not count them,
+# and only a filter that names it reads it.
+UNKNOWN_HISTOGRAMS_TREE = "telemetry-unknown-histograms"
+SIDE_TREES = frozenset({UNKNOWN_HISTOGRAMS_TREE})
+_RESERVED = re.compile(r"(?i)(invalid|telemetry|telemetry-unknown-histograms)_*")
 # A data file's name: a safe segment of up to 255 characters (NAME_MAX).
 _FILE_NAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,254}")
 
@@ -36,10 +44,10 @@ class BadKey(KeyError, ValueError):
 def tree_for_namespace(namespace: object) -> str:
     """The tree of a submission namespace: ``telemetry`` stays, others are sanitised.
 
-    The tree names ``invalid`` (the invalid store) and ``telemetry`` (the
-    telemetry schema) are reserved: any other namespace that would sanitise to
-    ``invalid``, ``telemetry`` or one of them in another case, optionally
-    followed by underscores, gets one more ``_`` ("invalid" -> "invalid_",
+    The tree names ``invalid`` (the invalid store), ``telemetry`` (the
+    telemetry schema) and the side tree ``telemetry-unknown-histograms`` are
+    reserved: any other namespace that would sanitise to one of them, in any
+    letter case, optionally followed by underscores, gets one more ``_`` ("invalid" -> "invalid_",
     "invalid_" -> "invalid__", "Telemetry" -> "Telemetry_"). The mapping is
     one-to-one on sanitised names, so no two namespaces share a tree unless
     they sanitise alike.
@@ -50,6 +58,16 @@ def tree_for_namespace(namespace: object) -> str:
     if _RESERVED.fullmatch(name):
         name = name + "_" if len(name) < 128 else sanitise(name + "_")
     return name
+
+
+def is_side_tree(tree: str) -> bool:
+    """True for a tree whose lines belong to records of another tree (`SIDE_TREES`)."""
+    return tree in SIDE_TREES
+
+
+def holds_records(key: str) -> bool:
+    """False for a key (or partition) of a side tree: its lines are not records."""
+    return not is_side_tree(key.partition("/")[0])
 
 
 def is_valid_tree(tree: str) -> bool:

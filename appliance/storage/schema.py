@@ -15,7 +15,11 @@ Turning a submission's value into a key segment is two steps, in order:
    comparison (either bound may be absent). Anything else becomes ``OTHER``.
    A missing or empty value is not tested: it becomes ``UNKNOWN`` (absent
    is told apart from present-but-not-allowed).
-2. `sanitise`: the result is a safe single path segment (see there).
+2. `sanitise`: the result is a safe single path segment (see there). A
+   schema in the 2013 file format, and the default telemetry schema, sanitise
+   as the 2013 server did (`sanitise_2013`: ``-`` becomes ``_`` too, so
+   "saved-session" is the segment ``saved_session``); the generic-edge schema
+   keeps ``-``.
 
 docs/storage-keys.md describes the layout built from these segments.
 """
@@ -36,11 +40,19 @@ MAX_SEGMENT = 128
 _HASH_CHARS = 16
 _KEEP = MAX_SEGMENT - 1 - _HASH_CHARS  # prefix kept when a value is capped
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+_UNSAFE_2013 = re.compile(r"[^A-Za-z0-9_.]")   # the 2013 server's safe_filename kept no "-"
 _LEADING_DOTS = re.compile(r"^\.+")
 SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}")
 
 TELEMETRY_FIELDS = ("reason", "appName", "appUpdateChannel", "appVersion", "appBuildID",
                     "submission_date")
+# The 2013 server's telemetry_schema.json (as last published, with the Firefox OS, loop and
+# Android ANR reasons it added): values outside these lists are partitioned as OTHER.
+TELEMETRY_ALLOWED = {
+    "reason": ("idle-daily", "saved-session", "android-anr-report", "ftu", "loop"),
+    "appName": ("Firefox", "Fennec", "Thunderbird", "FirefoxOS"),
+    "appUpdateChannel": ("release", "beta", "nightly", "aurora"),
+}
 GENERIC_FIELDS = ("traffic", "docType", "docVersion", "channel", "submission_date")
 
 
@@ -71,10 +83,27 @@ def sanitise(value: object) -> str:
     The result always matches `SAFE_SEGMENT`, and ``sanitise(sanitise(v)) ==
     sanitise(v)``.
     """
+    return _sanitise(value, _UNSAFE)
+
+
+def sanitise_2013(value: object) -> str:
+    """`sanitise` as the 2013 server did it: ``-`` also becomes ``_`` ("saved-session" ->
+    "saved_session"). (2013 kept ``/``, which split a value over two directories, and
+    leading dots; here they become ``_`` as in `sanitise`.)"""
+    return _sanitise(value, _UNSAFE_2013)
+
+
+def fold_2013(segment: str) -> str:
+    """A key segment as `sanitise_2013` would have made it, for comparing segments written
+    with and without the 2013 rule (the stores of earlier versions kept ``-``)."""
+    return segment.replace("-", "_")
+
+
+def _sanitise(value: object, unsafe: re.Pattern) -> str:
     text = as_text(value)
     if not text:
         return UNKNOWN
-    text = _UNSAFE.sub("_", text)
+    text = unsafe.sub("_", text)
     text = _LEADING_DOTS.sub(lambda m: "_" * len(m.group(0)), text)
     if len(text) > MAX_SEGMENT:
         digest = hashlib.sha256(text.encode("ascii")).hexdigest()[:_HASH_CHARS]
@@ -98,6 +127,11 @@ class Allowed:
 
     def for_keys(self) -> Allowed:
         """The same condition, to be tested against sanitised key segments."""
+        return self
+
+    def for_2013_keys(self) -> Allowed:
+        """This condition (from `for_keys`) for the segments of a schema that sanitises as
+        in 2013, whether a segment was written with the 2013 rule or before it."""
         return self
 
     def to_json(self) -> Any:
@@ -131,8 +165,25 @@ class OneOf(Allowed):
     def for_keys(self) -> Allowed:
         return OneOf(tuple(dict.fromkeys(sanitise(v) for v in self.values)))
 
+    def for_2013_keys(self) -> Allowed:
+        return Folded2013(frozenset(fold_2013(v) for v in self.values))
+
     def to_json(self) -> Any:
         return list(self.values)
+
+
+@dataclass(frozen=True)
+class Folded2013(Allowed):
+    """Segments equal, after `fold_2013`, to one of `folded` ("saved-session" in a filter
+    selects ``saved_session`` and a store's older ``saved-session`` alike)."""
+
+    folded: frozenset[str]
+
+    def matches(self, value: str) -> bool:
+        return fold_2013(value) in self.folded
+
+    def to_json(self) -> Any:
+        return sorted(self.folded)
 
 
 @dataclass(frozen=True)
@@ -205,12 +256,14 @@ class Dimension:
         object.__setattr__(self, "allowed",
                            parse_allowed(self.allowed, f"dimension {self.field_name!r}"))
 
-    def value(self, raw: object) -> str:
-        """The key segment for `raw`: allowed values, then `sanitise`."""
+    def value(self, raw: object, *, rule_2013: bool = False) -> str:
+        """The key segment for `raw`: allowed values, then `sanitise` (`sanitise_2013`
+        with `rule_2013`)."""
         text = as_text(raw)
         if not text:
             return UNKNOWN
-        return sanitise(text if self.allowed.matches(text) else OTHER)
+        kept = text if self.allowed.matches(text) else OTHER
+        return sanitise_2013(kept) if rule_2013 else sanitise(kept)
 
     def to_json(self) -> dict[str, Any]:
         return {"field_name": self.field_name, "allowed_values": self.allowed.to_json()}
@@ -270,10 +323,15 @@ def load_json(path: str | Path) -> Any:
 
 @dataclass(frozen=True)
 class Schema:
-    """An ordered list of dimensions: the directory levels of a store tree."""
+    """An ordered list of dimensions: the directory levels of a store tree.
+
+    `rule_2013`: values are sanitised as the 2013 server did (`sanitise_2013`); true for
+    schemas read from a (2013-format) schema file and for the default telemetry schema.
+    """
 
     version: int
     dimensions: tuple[Dimension, ...]
+    rule_2013: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dimensions", tuple(self.dimensions))
@@ -292,7 +350,8 @@ class Schema:
         version = check_version(obj)
         if "dimensions" not in obj:
             raise SchemaError("\"dimensions\" is missing")
-        return cls(version, tuple(parse_dimensions(obj["dimensions"], allow_empty=False)))
+        return cls(version, tuple(parse_dimensions(obj["dimensions"], allow_empty=False)),
+                   rule_2013=True)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Schema:
@@ -309,8 +368,10 @@ class Schema:
 
     @classmethod
     def telemetry_default(cls) -> Schema:
-        """The 2013 telemetry order, every value allowed."""
-        return cls.of_fields(TELEMETRY_FIELDS)
+        """The 2013 server's telemetry schema: its order, its lists of allowed values
+        (`TELEMETRY_ALLOWED`, others become OTHER) and its sanitising."""
+        return cls(1, tuple(Dimension(n, parse_allowed(list(TELEMETRY_ALLOWED.get(n, ())) or "*"))
+                            for n in TELEMETRY_FIELDS), rule_2013=True)
 
     @classmethod
     def generic_default(cls) -> Schema:
@@ -327,14 +388,16 @@ class Schema:
 
     def partition(self, values: Mapping[str, object]) -> list[str]:
         """The key segments for a submission's dimension values (missing -> ``UNKNOWN``)."""
-        return [d.value(values.get(d.field_name)) for d in self.dimensions]
+        return [d.value(values.get(d.field_name), rule_2013=self.rule_2013)
+                for d in self.dimensions]
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "dimensions": [d.to_json() for d in self.dimensions]}
 
 
 class SchemaRegistry:
-    """Which schema a store tree uses: `telemetry` for ``telemetry``, `generic` for the rest.
+    """Which schema a store tree uses: `telemetry` for ``telemetry`` and its side tree
+    ``telemetry-unknown-histograms``, `generic` for the rest.
 
     A tree of the invalid store, ``invalid/<tree>``, uses the schema of ``<tree>``.
     Call it with a tree name; it is the ``schemas`` argument of the key functions.
@@ -347,4 +410,5 @@ class SchemaRegistry:
     def __call__(self, tree: str) -> Schema:
         if tree.startswith("invalid/"):
             tree = tree[len("invalid/"):]
-        return self.telemetry if tree == "telemetry" else self.generic
+        telemetry = tree == "telemetry" or tree == "telemetry-unknown-histograms"
+        return self.telemetry if telemetry else self.generic

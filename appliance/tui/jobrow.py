@@ -14,6 +14,7 @@ from appliance.units import human_bytes, human_count, human_seconds, text_bar
 STATE_STYLES = {JobState.QUEUED: "cyan", JobState.RUNNING: "bold yellow",
                 JobState.SUCCEEDED: "green", JobState.FAILED: "bold red",
                 JobState.CANCELLED: "magenta", JobState.TIMED_OUT: "bold red"}
+WARNING_STYLE = "bold yellow"  # a succeeded job with a warning (no input records)
 JOB_COLUMNS = ("id", "name", "state", "progress", "records", "UTC", "took")
 NAME = JOB_COLUMNS.index("name")
 MIN_NAME = 8  # below this a name is no use: the table scrolls sideways instead
@@ -52,8 +53,10 @@ def job_cells(job: dict, name_width: int | None = None) -> list:
     name = Text(job.get("name", ""))
     if name_width is not None and name.cell_len > name_width:
         name.truncate(name_width, overflow="ellipsis")
-    return [job["id"], name,
-            Text(job["state"].replace("_", " "), style=STATE_STYLES.get(job["state"], "")),
+    state = Text(job["state"].replace("_", " "), style=STATE_STYLES.get(job["state"], ""))
+    if job.get("warning"):
+        state = Text(f"{job['state']} !", style=WARNING_STYLE)
+    return [job["id"], name, state,
             progress_cell(job), human_count((job.get("progress") or {}).get("records", 0)),
             utc_clock(job.get("submitted_at")), human_seconds(took) if took is not None else ""]
 
@@ -86,4 +89,6 @@ def job_heading(job: dict) -> Text:
         text.append(f"\nrecords read: {describe_sources(sources)}")
     if job.get("error"):
         text.append(f"\n{job['error']}", style="bold red")
+    if job.get("warning"):
+        text.append(f"\nwarning: {job['warning']}", style=WARNING_STYLE)
     return text

@@ -26,6 +26,7 @@ from appliance.tui.launch_request import INPUTS, RUNNERS, LaunchFields, build_re
 from appliance.tui.messages import JobRejected, JobSubmitted
 
 ERROR_FIELDS = ("script_path", "filter", "mappers", "reducers", "inputs", "runner", "server")
+FILTER_REFUSED = "filter: "  # how the server's refusals of a filter start (jobs/request.py)
 
 
 class PathPicker(ModalScreen[str | None]):
@@ -164,4 +165,7 @@ class LaunchScreen(ModalScreen[dict | None]):
 
     def on_job_rejected(self, message: JobRejected) -> None:
         self.query_one("#launch", Button).disabled = False
-        self.show_errors({"server": f"the server refused the job: {message.error}"})
+        if message.error.startswith(FILTER_REFUSED):  # e.g. a misspelt dimension: by the field
+            self.show_errors({"filter": message.error.removeprefix(FILTER_REFUSED)})
+        else:
+            self.show_errors({"server": f"the server refused the job: {message.error}"})

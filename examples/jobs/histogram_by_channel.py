@@ -6,8 +6,9 @@ adds up the bucket counts of HISTOGRAM over all selected records. Converted
 summary values (sum, log_sum, log_sum_squares, sum_squares_lo,
 sum_squares_hi), so the buckets are ``array[:-5]``.
 
-Output: CSV with ``,`` as the field separator, one line per channel and
-bucket: ``channel,bucket_index,count,submissions`` (submissions: records of
+Output: CSV as the 2013 server wrote it (comma, CRLF line ends): a header
+``channel,bucket_index,count,submissions`` written by ``setup_reduce`` (once,
+at the top), then one line per channel and bucket (submissions: records of
 that channel that had the histogram).
 
 Run it::
@@ -53,8 +54,7 @@ def combine(key, values, context):
 
 
 def setup_reduce(context):
-    context.field_separator = ","
-    context.record_separator = "\n"
+    context.writecsv(["channel", "bucket_index", "count", "submissions"])
 
 
 def reduce(key, values, context):

@@ -52,8 +52,8 @@ def test_convert_a_segment_then_list_and_filter_the_store(tmp_path):
     listed = {row["partition"]: row["records"] for row in map(json.loads, out.splitlines())}
     date = "20261118"
     assert listed == {
-        f"telemetry/saved-session/Firefox/beta/23.0/20130814063812/{date}": 5,
-        f"telemetry/saved-session/Firefox/release/23.0/20130814063812/{date}": 5,
+        f"telemetry/saved_session/Firefox/beta/23.0/20130814063812/{date}": 5,
+        f"telemetry/saved_session/Firefox/release/23.0/20130814063812/{date}": 5,
         f"eco/main/event/1/UNKNOWN/{date}": 1,
         f"invalid/telemetry/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/{date}": 1,
     }
@@ -91,7 +91,10 @@ def test_convert_the_corpus_raw_log(tmp_path):
                          "--specs", CORPUS / "histograms", "--data-dir", tmp_path / "data")
     assert code == 0, err
     assert "converted 1, invalid 0" in out
-    (path,) = (tmp_path / "out").rglob("*.zst")
-    rel = path.relative_to(tmp_path / "out").parts
-    assert rel[:-1] == ("telemetry", "idle-daily", "Firefox", "release", "23.0.1",
-                        "20130814063812", "20130910")
+    record, side = sorted((tmp_path / "out").rglob("*.zst"))
+    dims = ("idle_daily", "Firefox", "release", "23.0.1", "20130814063812", "20130910")
+    assert record.relative_to(tmp_path / "out").parts[:-1] == ("telemetry", *dims)
+    # Its two histograms that the spec lacks, beside it.
+    assert side.relative_to(tmp_path / "out").parts[:-1] == (
+        "telemetry-unknown-histograms", *dims)
+    assert side.name.endswith(".1.zst")

@@ -27,6 +27,7 @@ def files(tmp_path):
     (tmp_path / "all.json").write_text('{"version": 1, "dimensions": []}')
     (tmp_path / "syntax.py").write_text("def map(:\n")
     (tmp_path / "count.py").write_text("def map(k, d, v, c):\n    c.write(1, 1)\n")
+    (tmp_path / "d" / "store").mkdir(parents=True)  # an appliance data dir
     return tmp_path
 
 

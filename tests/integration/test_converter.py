@@ -36,8 +36,8 @@ def test_segments_become_partitioned_store_files_and_are_deleted(tmp_path, proce
                   for p in (tmp_path / "store").rglob("*.zst")}
     date = "20261118"
     assert partitions == {
-        f"telemetry/saved-session/Firefox/release/23.0/20130814063812/{date}",
-        f"invalid/telemetry/saved-session/Firefox/release/23.0/20130814063812/{date}",
+        f"telemetry/saved_session/Firefox/release/23.0/20130814063812/{date}",
+        f"invalid/telemetry/saved_session/Firefox/release/23.0/20130814063812/{date}",
         f"invalid/telemetry/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/{date}",
     }
     assert loop.counts.converted + loop.counts.invalid == 60

@@ -85,7 +85,7 @@ def test_dedupe_within_a_batch_keeps_the_later_arrival(tmp_path, monkeypatch):
     converter_loop(config).drain()
     code, stored, err = job(config, tmp_path, "--dedupe")
     assert code == 0, err
-    assert spooled == stored == {"other": "saved-session 0", "doc": "saved-session 2"}
+    assert spooled == stored == {"other": "saved_session 0", "doc": "saved_session 2"}
     code, every, _ = job(config, tmp_path)
     assert len(every) == 2  # the output has one line per docId; without dedupe map saw 3
 
@@ -110,5 +110,5 @@ def test_dedupe_across_nodes_keeps_the_later_arrival(tmp_path, s3, bucket, monke
     assert code == 0, err
     code, last, err = job(config_here, tmp_path, "--dedupe")
     assert code == 0, err
-    assert last == {"doc": "idle-daily 0" if later == "here" else "saved-session 0",
-                    "a-only": "idle-daily 1"}
+    assert last == {"doc": "idle_daily 0" if later == "here" else "saved_session 0",
+                    "a-only": "idle_daily 1"}

@@ -87,15 +87,22 @@ def test_bad_submissions_are_refused_with_the_reason(server):
         submit(server, "def map(k, d, v, c): pass\n", filter={"version": 1, "oops": 1})
     assert e.value.status == 400 and "filter" in e.value.message
     with pytest.raises(AdminError) as e:
+        submit(server, "def map(k, d, v, c): pass\n", filter={
+            "version": 1, "dimensions": [{"field_name": "appUpdateChanel",
+                                          "allowed_values": ["beta"]}]})
+    assert e.value.status == 400 and e.value.message.startswith(
+        "filter: no dimension named 'appUpdateChanel' in the schema (its dimensions: "
+        "telemetry: reason, appName, appUpdateChannel,")
+    with pytest.raises(AdminError) as e:
         server.admin().job("j-nope")
     assert e.value.status == 404
 
 
 def test_a_crashing_script_fails_its_job_and_the_pool_goes_on(server):
-    raising = submit(server, "def map(k, d, v, c):\n    raise ValueError('boom')\n")
+    raising = submit(server, "def map(k, d, v, c):\n    raise RuntimeError('boom')\n")
     dying = submit(server, "import os\n\ndef map(k, d, v, c):\n    os._exit(7)\n")
     failed = wait_end(server, raising, "failed")
-    assert "map raised ValueError: boom" in failed["error"] and "t.py" in failed["error"]
+    assert "map raised RuntimeError: boom" in failed["error"] and "t.py" in failed["error"]
     assert "exited with code 7" in wait_end(server, dying, "failed")["error"]
     with pytest.raises(AdminError) as e:
         server.admin().job_output(raising["id"])
@@ -154,3 +161,34 @@ def test_the_job_commands_talk_to_the_server(server, tmp_path):
     assert main(["job", "status", "j-missing", "--data-dir", str(server.data_dir)],
                 stdout=io.StringIO(), stderr=err) == 2
     assert "no such job: j-missing (HTTP 404)" in err.getvalue()
+
+
+def test_a_job_without_inputs_succeeds_with_a_warning(server, tmp_path):
+    nothing = tmp_path / "nothing.json"
+    nothing.write_text(json.dumps({"version": 1, "dimensions": [
+        {"field_name": "submission_date", "allowed_values": ["20991231"]}]}))
+    code, out = run_cli(server, "submit", str(EXAMPLES / "count.py"), "-f", str(nothing),
+                        "-m", "1", "--num-reducers", "1", "--wait")
+    job_id = out.splitlines()[0]
+    assert code == 3 and "succeeded" in out
+    assert "  warning: the job read no input records" in out
+    record = server.admin().job(job_id)
+    assert record["state"] == "succeeded"
+    assert record["warning"].startswith("the job read no input records")
+    assert record["options"]["mappers"] == 1
+    assert "warning: the job read no input records" in server.admin().job_log(job_id)["text"]
+
+
+def test_bad_lines_are_skipped_counted_and_logged_in_the_pool(server):
+    job = submit(server, "import json\n\ndef map(k, d, v, c):\n"
+                         "    if k.endswith('7'):\n        raise ValueError('no 7s')\n"
+                         "    c.write('n', 1)\n\n"
+                         "def reduce(k, vs, c):\n    c.write(k, sum(vs))\n")
+    done = wait_end(server, job, "succeeded")
+    sevens = sum(1 for i in range(30) if str(i).endswith("7"))  # job-7, job-17, job-27
+    assert server.admin().job_output(job["id"])["text"] == f"n\t{30 - sevens}\n"
+    assert done["summary"]["bad_lines"] == sevens and done["summary"]["errors"] == 0
+    assert done.get("warning") is None
+    log = server.admin().job_log(job["id"])["text"]
+    assert f"bad lines: {sevens} records skipped" in log
+    assert log.count("Bad line: ") == sevens and "(docId 'job-7'): ValueError: no 7s" in log

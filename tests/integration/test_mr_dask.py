@@ -49,7 +49,7 @@ def map(key, dims, value, context):
 MAP_RAISES = """
 def map(key, dims, value, context):
     if key.endswith("5"):
-        raise ValueError("bad record")
+        raise KeyError("bad record")
     context.write("n", 1)
 
 def reduce(key, values, context):
@@ -94,13 +94,13 @@ def test_dask_map_error_is_clear(cluster, converted, tmp_path):
     with pytest.raises(JobError) as e:
         DaskRunner(job, inputs, out, scheduler=lc.address).run()
     msg = str(e.value)
-    assert f"job script {job}: map raised ValueError: bad record" in msg
+    assert f"job script {job}: map raised KeyError: 'bad record'" in msg
     assert "  input " in msg and ", line " in msg and "(docId 'doc-" in msg
     assert out.read_text() == "old\n"  # left as it was
     # with max_errors high enough the bad records are skipped and counted (shared counter)
     s = DaskRunner(job, inputs, out, scheduler=lc.address, max_errors=1000).run()
     bad = s.errors
-    assert bad > 0 and s.first_error.startswith(f"job script {job}: map raised ValueError")
+    assert bad > 0 and s.first_error.startswith(f"job script {job}: map raised KeyError")
     assert out.read_text() == f"n\t{s.records - bad}\n"
     with pytest.raises(JobError, match=f"more than max_errors={bad - 1} bad records"):
         DaskRunner(job, inputs, out, scheduler=lc.address, max_errors=bad - 1).run()

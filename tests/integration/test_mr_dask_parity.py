@@ -23,7 +23,7 @@ import json
 
 def map(key, dims, value, context):
     if key == "doc-1":
-        raise ValueError("doc-1 is bad")
+        raise RuntimeError("doc-1 is bad")
     context.write(key, json.loads(value)["simpleMeasurements"]["uptime"])
 """
 
@@ -101,7 +101,7 @@ def test_max_errors_on_dask(node, dask_cluster, tmp_path):
     _, dask, out = run_both(node, dask_cluster, tmp_path, "raises.py", "--max-errors", "4")
     assert b"doc-1\t" not in out and len(out.splitlines()) == 21 - 4
     assert "errors: 4 records skipped" in dask
-    assert "map raised ValueError: doc-1 is bad" in lines(dask, "first error:")
+    assert "map raised RuntimeError: doc-1 is bad" in lines(dask, "first error:")
     with pytest.raises(Exception, match="more than max_errors=3 bad records"):
         cli(["job", "run", str(tmp / "raises.py"), "--filter", str(tmp / "all.json"),
              "--output", str(tmp_path / "x"), "--max-errors", "3", "--runner", "dask",
@@ -137,3 +137,35 @@ def test_an_object_gone_before_a_worker_fetches_it_fails_the_job(dask_cluster, t
     assert f"(inputs: s3://{bucket}/" in str(e.value) and gone in str(e.value)
     assert "NoSuchKey" in str(e.value)
     assert not (tmp_path / "out").exists()
+
+
+STYLE_2013 = """
+import json
+
+def map(key, dims, value, context):
+    if key == "doc-2":
+        raise ValueError("doc-2 is a bad line")
+    context.write(key[:5], json.loads(value)["simpleMeasurements"]["uptime"])
+
+def setup_reduce(context):
+    context.writecsv(["doc", "submissions", "uptime"])
+
+def reduce(key, values, context):
+    context.writecsv([key, len(values), sum(values)])
+"""
+
+
+def test_2013_output_and_bad_lines_on_dask(node, dask_cluster, tmp_path):
+    tmp, _ = node
+    (tmp / "style2013.py").write_text(STYLE_2013)
+    local, dask, out = run_both(node, dask_cluster, tmp_path, "style2013.py", "--reducers", "3")
+    # doc-2 was submitted 3 times: 3 bad lines skipped, not errors; the header once, on top
+    rows = out.decode().split("\r\n")
+    assert rows[0] == "doc,submissions,uptime" and rows.count(rows[0]) == 1
+    assert rows[1:] == ["doc-0,4,600", "doc-1,4,604", "doc-3,2,106", "doc-4,2,108",
+                        "doc-5,2,110", "doc-6,1,6", "doc-7,1,7", "doc-8,1,8", "doc-9,1,9", ""]
+    for summary in (local, dask):
+        assert "errors: 0 records skipped" in summary
+        assert lines(summary, "bad lines:") == ("bad lines: 3 records skipped "
+                                                "(map raised ValueError)")
+        assert summary.count("Bad line: ") == 3 and "(docId 'doc-2'): ValueError" in summary

@@ -106,12 +106,25 @@ def test_a_map_only_job_writes_its_map_output_sorted(store, tmp_path):
     assert s.output_records == 3000 and s.keys == 0
 
 
+def test_a_map_only_job_uses_the_separators_setup_reduce_sets(store, tmp_path):
+    # As in 2013, where a map-only job's output went through a reducer's context.
+    root, docs = store
+    job = script(tmp_path, "import json\n"
+                           "def map(k, dims, v, c):\n    c.write(k, json.loads(v)['info']['OS'])\n"
+                           "def setup_reduce(c):\n    c.field_separator = ','\n"
+                           "    c.record_separator = ';\\n'\n")
+    s, text = run(job, select_inputs(root), tmp_path / "out", mappers=2)
+    assert text.splitlines() == sorted(f"{d},{r['info']['OS']};" for d, r in docs.items())
+    assert s.output_records == 3000
+
+
 def test_setup_reduce_and_writecsv_make_csv(store, tmp_path):
     root, docs = store
     s, text = run(EXAMPLES / "histogram_by_channel.py", select_inputs(root),
                   tmp_path / "out.csv", mappers=2, reducers=3)
     rows = [line.split(",") for line in text.splitlines()]
-    assert text.endswith("\n") and "\t" not in text
+    assert rows[0] == ["channel", "bucket_index", "count", "submissions"]  # once, on top
+    assert (tmp_path / "out.csv").read_bytes().count(b"\r\n") == len(rows)
     per_channel = Counter(d["_partition"][0] for d in docs.values())
     odd = Counter(d["_partition"][0] for d in docs.values()
                   if d["simpleMeasurements"]["uptime"] % 2)
@@ -120,20 +133,21 @@ def test_setup_reduce_and_writecsv_make_csv(store, tmp_path):
     assert {r[0]: int(r[2]) for r in rows if r[1] == "1"} == odd
 
 
-def test_writecsv_quotes_fields(store, tmp_path):
+def test_writecsv_quotes_fields_as_the_csv_defaults_do(store, tmp_path):
     root, _ = store
     job = script(tmp_path, "def map(k, d, v, c):\n    c.write(d[2], 1)\n"
                            "def setup_reduce(c):\n    c.field_separator = ';'\n"
                            "def reduce(k, vs, c):\n"
-                           "    c.writecsv([k + ';x', 'say \"hi\"', len(vs)])\n")
-    _, text = run(job, select_inputs(root), tmp_path / "out")
-    assert text.splitlines()[0] == '"aurora;x";"say ""hi""";750'
+                           "    c.writecsv([k + ';x', k + ',y', 'say \"hi\"', len(vs)])\n")
+    run(job, select_inputs(root), tmp_path / "out")
+    first = (tmp_path / "out").read_bytes().split(b"\r\n")[0]
+    assert first == b'aurora;x,"aurora,y","say ""hi""",750'
 
 
 BAD_RECORDS = """
 def map(k, dims, v, context):
     if k.endswith("7"):
-        raise ValueError("no sevens: " + k)
+        raise RuntimeError("no sevens: " + k)
     context.write("ok", 1)
 def reduce(k, values, context):
     context.write(k, sum(values))
@@ -147,7 +161,7 @@ def test_a_map_error_names_script_function_file_and_line(store, tmp_path):
     with pytest.raises(JobError) as e:
         LocalRunner(job, inputs, tmp_path / "out", mappers=1, work_dir=tmp_path).run()
     msg = str(e.value)
-    assert str(job) in msg and "map raised ValueError: no sevens" in msg
+    assert str(job) in msg and "map raised RuntimeError: no sevens" in msg
     assert "line " in msg and any(f.path in msg for f in inputs)
     first = msg.split("\n")[1]
     path, line = first.split("input ")[1].split(", line ")
@@ -167,6 +181,40 @@ def test_max_errors_skips_bad_records_and_counts_them(store, tmp_path):
     assert "no sevens" in s.first_error
     with pytest.raises(JobError, match=f"more than max_errors={sevens - 1}"):
         run(job, select_inputs(root), tmp_path / "out2", mappers=2, max_errors=sevens - 1)
+
+
+def test_a_value_error_in_map_is_a_bad_line_skipped_and_counted(store, tmp_path):
+    root, docs = store
+    job = script(tmp_path, BAD_RECORDS.replace("RuntimeError", "ValueError"))
+    s, text = run(job, select_inputs(root), tmp_path / "out", mappers=2)
+    sevens = sorted(d for d in docs if d.endswith("7"))
+    assert text == f"ok\t{3000 - len(sevens)}\n"
+    assert s.bad_lines == len(sevens) and s.errors == 0 and s.first_error is None
+    # the first 20 are described: file, line and docId; the line holds that docId
+    assert len(s.bad_line_notes) == 20
+    for note in s.bad_line_notes:
+        where, doc = note.split(" (docId '")
+        path, line = where.removeprefix("input ").split(", line ")
+        with open(path, "rb") as f:
+            data = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True).read()
+        assert data.splitlines()[int(line) - 1].decode().startswith(doc.split("'")[0] + "\t")
+        assert doc.endswith("ValueError: no sevens: " + doc.split("'")[0])
+    assert f"bad lines: {len(sevens)} records skipped" in s.report()
+
+
+def test_setup_reduce_header_is_written_once_on_top(store, tmp_path):
+    root, docs = store
+    job = script(tmp_path, "def map(k, d, v, c):\n    c.write(d[2], 1)\n"
+                           "def setup_reduce(c):\n    c.writecsv(['channel', 'n'])\n"
+                           "def reduce(k, vs, c):\n    c.writecsv([k, len(vs)])\n")
+    for reducers in (1, 3):
+        s, _ = run(job, select_inputs(root), tmp_path / f"out{reducers}", mappers=2,
+                   reducers=reducers)
+        text = (tmp_path / f"out{reducers}").read_bytes().decode()
+        per_channel = Counter(d["_partition"][0] for d in docs.values())
+        assert text.split("\r\n") == (["channel,n"] + [f"{c},{per_channel[c]}"
+                                                       for c in sorted(CHANNELS)] + [""])
+        assert s.output_records == len(CHANNELS)
 
 
 @pytest.mark.parametrize("example", ["count_by_os.py", "histogram_by_channel.py", "extract.py"])
@@ -302,7 +350,8 @@ def converted(tmp_path_factory):
     ("count_by_os.py", "saved_session_firefox.json",
      lambda t: {line.split("\t")[0] for line in t.splitlines()} == set(OSES)),
     ("histogram_by_channel.py", "saved_session_firefox.json",
-     lambda t: t.splitlines()[0].startswith("release,0,")),
+     lambda t: t.splitlines()[0] == "channel,bucket_index,count,submissions"
+     and t.splitlines()[1].startswith("release,0,")),
     ("extract.py", "saved_session_firefox.json",
      lambda t: all(line.startswith("doc-") for line in t.splitlines())),
 ])

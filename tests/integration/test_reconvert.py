@@ -13,12 +13,17 @@ import pytest
 from appliance.cli import reconvert_cmd
 from appliance.cli.common import CommandError
 from appliance.convert.factory import converter_loop
+from appliance.ledger.converted import DayCounts
+from appliance.ledger.local import scan_store
+from appliance.ledger.reconcile import day_rows
 from appliance.lifecycle import hold_data_dir
 from appliance.spool import RecordIds, SegmentAppender, SpoolDir, SpoolRecord
 from appliance.storage.checkpoint import CheckpointLog
+from appliance.storage.keys import UNKNOWN_HISTOGRAMS_TREE
+from appliance.storage.schema import SchemaRegistry
 from tests import pings
-from tests.integration.test_poison_records import store_outcomes
-from tests.stores import NS_2026, config_for
+from tests.integration.test_poison_records import read_zst, store_outcomes
+from tests.stores import NS_2026, config_for, spool_pings
 
 LATE_REVISION = "fedcba987654"
 
@@ -136,3 +141,33 @@ def test_invalid_files_already_exported_are_left_out(tmp_path):
     assert "1 invalid file(s) already exported: left out" in text
     assert (store / exported).exists()
     ledger_balances(tmp_path, 30)
+
+
+def test_unknown_histograms_of_reconverted_records_go_to_the_side_tree_once(tmp_path):
+    docs = {}
+    for i in range(12):
+        docs[f"d{i}"] = ping = json.loads(late_ping(i)) if i % 2 else pings.ping(i)
+        if i % 4 < 2:
+            ping["histograms"]["MYSTERY"] = {"values": {"1": i}}
+    accepted = spool_pings(tmp_path, docs)
+    config, _ = config_for(tmp_path)
+    converter_loop(config).drain()
+    install_late_spec(tmp_path)
+    assert "reconverted 6, unknown_revision: 6" in reconvert(config)
+    assert "reconverted 0" in reconvert(config)
+
+    store = tmp_path / "store"
+    side = {}
+    for path in (store / UNKNOWN_HISTOGRAMS_TREE).rglob("*.zst"):
+        for line in read_zst(path.read_bytes()):
+            doc, _, text = line.partition(b"\t")
+            assert doc.decode() not in side                      # nothing twice
+            side[doc.decode()] = json.loads(text)["unknownHistograms"]
+    assert side == {f"d{i}": {"MYSTERY": {"values": {"1": i}}} for i in range(12) if i % 4 < 2}
+    assert store_outcomes(store) == {f"d{i}": ["ok"] for i in range(12)}   # each record once
+    # Every day reconciles: the side lines are not records.
+    checkpoint = CheckpointLog(store, tmp_path / "spool").load()
+    [row] = day_rows(accepted.days, DayCounts(checkpoint.ledger), {}, {},
+                     scan_store(store, SchemaRegistry()), frozenset(), export_enabled=False)
+    assert (row["accepted"], row["converted"], row["invalid"]) == (12, 12, {})
+    assert (row["pending_export"], row["reconciled"]) == (12, True)

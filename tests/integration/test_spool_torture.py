@@ -342,6 +342,10 @@ class Writers:
         self.reap(r)
 
 
+KILLS = 40       # kill -9s of a writer, at random moments 30-120 ms apart
+MIN_ACKED = 100  # and at least this many acknowledged records to check
+
+
 @pytest.mark.slow
 def test_kill9_writers_lose_nothing_acked(tmp_path):
     root = tmp_path / "spool"
@@ -353,12 +357,12 @@ def test_kill9_writers_lose_nothing_acked(tmp_path):
                       stop_at=None)
     for _ in range(3):
         writers.start()
+    # Count kills and acks, not seconds: on a loaded machine the writers start slower.
     kills = 0
-    deadline = time.monotonic() + 5.0
     next_kill = time.monotonic() + rnd.uniform(0.03, 0.12)
     unexpected = []
-    while (now := time.monotonic()) < deadline:
-        for r in writers.poll(max(0.0, min(next_kill, deadline) - now)):
+    while kills < KILLS or len(writers.acked) <= MIN_ACKED:
+        for r in writers.poll(max(0.0, next_kill - time.monotonic())):
             unexpected.append(r)  # a writer ended by itself: an error in it
             writers.reap(r)
             writers.start()
@@ -372,13 +376,11 @@ def test_kill9_writers_lose_nothing_acked(tmp_path):
         kills += 1
     assert unexpected == [], writers.exitcodes
     assert all(code == -signal.SIGKILL for code in writers.exitcodes), writers.exitcodes
-    assert kills >= 30
 
     spool = SpoolDir(root)
     spool.recover()
     assert not list(root.glob("rotating-*"))
     check = check_spool(root)
-    assert len(writers.acked) > 100
     assert check.missing(writers.acked) == set()
     assert check.duplicated() == set()
     assert check.bad_body == []

@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,6 +103,30 @@ def test_serve_convert_job_and_drain(binary, tmp_path):
     assert server.proc.wait(timeout=60) == 0
     spool = SpoolDir(data_dir / "spool")
     assert body in [r.body for seg in spool.all_segments() for r in read_segment(seg)]
+
+
+def test_the_binary_ports_a_2013_job_and_finds_its_libraries(binary, tmp_path):
+    """fissix's fixers and grammar are in the binary; a job directory's helper module and a
+    library from PYTHONPATH (which the frozen binary reads for jobs) are importable."""
+    from tests.jobs2013 import JOBS, LIB, expected, parse_output, write_store
+
+    rows = write_store(tmp_path / "store", 60)
+    shutil.copytree(JOBS / "slowsql", tmp_path / "slowsql")
+    env = {**bare_env(tmp_path), "PYTHONPATH": str(LIB)}
+
+    def run(*argv):
+        result = subprocess.run([str(binary), *map(str, argv), "--data-dir", tmp_path / "d"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    assert "+++ slowsql_py3/job.py" in run("job", "port", tmp_path / "slowsql")
+    for job, style in ((tmp_path / "slowsql_py3", "slowsql"), (JOBS / "mainthreadio.py", None)):
+        out = tmp_path / "out"
+        run("job", "run", job, "--store", tmp_path / "store", "--output", out, "--mappers", "2",
+            *(() if style else ("--py2",)))
+        assert parse_output(out.read_text()) == expected(style or "mainthreadio", rows)
 
 
 def test_binary_runs_with_every_python_on_the_machine_hidden(binary, tmp_path):

@@ -86,7 +86,7 @@ def job(job_id: str, name: str, state: str, *, done: int = 0, total: int = 0,
                      "files_done": done, "files_total": total, "records": done * 100,
                      "bytes": done * 1000, "bytes_total": total * 1000},
         "summary": None, "error": "script raised ZeroDivisionError" if state == "failed" else None,
-        "output_bytes": output_bytes,
+        "output_bytes": output_bytes, "warning": None,
     }
 
 

@@ -261,15 +261,29 @@ async def test_form_validation_errors(fake, tmp_path, monkeypatch):
 async def test_the_servers_refusal_is_shown_in_the_form(fake, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "job.py").write_text("def map(k, d, v, c):\n    c.write(k, 1)\n")
-    fake.reject_with = "filter: unknown dimension 'colour'"
+    fake.reject_with = "mappers must be an integer >= 1, not 0"
     app = dashboard(fake)
     async with app.run_test(size=SIZE) as pilot:
         form = await open_form(pilot)
         await fill(pilot, form, script_path="job.py", filter='{"colour": "red"}')
         assert errors(form) == {
-            "server": "the server refused the job: filter: unknown dimension 'colour'"}
+            "server": "the server refused the job: mappers must be an integer >= 1, not 0"}
         assert app.screen is form  # still open, to fix and retry
         assert not form.query_one("#launch").disabled
+
+
+async def test_a_refused_filter_is_shown_beside_the_filter(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text("def map(k, d, v, c):\n    c.write(k, 1)\n")
+    why = ("no dimension named 'appUpdateChanel' in the schema (its dimensions: telemetry: "
+           "reason, appName, appUpdateChannel, appVersion, appBuildID, submission_date)")
+    fake.reject_with = f"filter: {why}"
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot)
+        await fill(pilot, form, script_path="job.py", filter='{"dimensions": []}')
+        assert errors(form) == {"filter": why}
+        assert app.screen is form and not form.query_one("#launch").disabled
 
 
 async def test_launch_from_the_form_then_see_the_output(fake, tmp_path, monkeypatch):

@@ -61,6 +61,16 @@ def test_a_finished_job_shows_its_records_per_source():
     assert "records read" not in job_heading(dict(job, summary=None)).plain
 
 
+def test_a_job_with_a_warning_shows_it_in_its_row_and_heading():
+    job = {"id": "j1", "name": "count.py", "state": "succeeded", "progress": {},
+           "warning": "the job read no input records: the filter selected no partition"}
+    assert job_cells(job)[JOB_COLUMNS.index("state")].plain == "succeeded !"
+    assert "\nwarning: the job read no input records" in job_heading(job).plain
+    plain = dict(job, warning=None)
+    assert job_cells(plain)[JOB_COLUMNS.index("state")].plain == "succeeded"
+    assert "warning" not in job_heading(plain).plain
+
+
 def test_names_get_the_room_the_other_columns_leave():
     jobs = [job("j-0001", "n" * 60, "timed_out", done=3, total=8)]
     rows = [job_cells(j) for j in jobs]

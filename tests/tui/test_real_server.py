@@ -63,16 +63,39 @@ async def test_attached_overview_and_a_job_from_the_form(tmp_path, monkeypatch):
             await settle(pilot)
             await pilot.press("n")
             await pilot.pause()
+            form = app.screen
+            form.query_one("#script_path", Input).value = "examples/jobs/count.py"
+            # a misspelt dimension: the server refuses it, the form says why by the filter
+            form.query_one("#filter", Input).value = (
+                '{"version": 1, "dimensions": [{"field_name": "appUpdateChanel", '
+                '"allowed_values": ["beta"]}]}')
+            await pilot.press("ctrl+s")
+            error = form.query_one("#filter-error", Static)
+            await until(pilot, lambda: error.display, "the refusal under the filter")
+            assert str(error.render()).startswith("no dimension named 'appUpdateChanel'")
+            # a filter that selects nothing: the job succeeds with a warning
+            form.query_one("#filter", Input).value = (
+                '{"version": 1, "dimensions": [{"field_name": "submission_date", '
+                '"allowed_values": ["20991231"]}]}')
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: isinstance(app.screen, JobScreen), "the job view")
+            heading = app.screen.query_one("#job-heading", Static)
+            await until(pilot, lambda: "warning: the job read no input records"
+                        in str(heading.render()), "the warning in the job's heading")
+            await pilot.press("escape")
+            await settle(pilot)
+            await pilot.press("n")
+            await pilot.pause()
             app.screen.query_one("#script_path", Input).value = "examples/jobs/count.py"
             app.screen.query_one("#filter", Input).value = "examples/jobs/filters/all.json"
             await pilot.press("ctrl+s")
-            await settle(pilot, poll=False)
-            assert isinstance(app.screen, JobScreen)
+            await until(pilot, lambda: isinstance(app.screen, JobScreen), "the job view")
             table = app.screen.query_one("#output-table", DataTable)
             await until(pilot, lambda: table.row_count > 0, "the job's output")
             assert [str(c) for c in table.get_row_at(0)] == ["records", "5"]
             heading = str(app.screen.query_one("#job-heading", Static).render())
             assert "count.py" in heading and "succeeded" in heading
+            assert "warning" not in heading
     finally:
         server.stop()
 

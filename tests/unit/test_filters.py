@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from appliance.storage.filters import Filter
-from appliance.storage.keys import partition_key
+from appliance.storage.keys import parse_key, partition_key
 from appliance.storage.schema import Schema, SchemaError, SchemaRegistry
 from appliance.storage.walk import Partition, walk_partitions
 
@@ -109,6 +109,17 @@ def test_namespaces_are_given_as_submitted():
     assert not f.allows_tree("invalid") and not f.allows_tree("telemetry")
     assert Filter.from_dict({"namespace": "*"}).allows_tree("anything")
     assert Filter.from_dict({"namespace": ["a", "*"]}).allows_tree("b")
+
+
+def test_the_side_tree_is_read_only_when_named():
+    side = "telemetry-unknown-histograms"
+    assert not Filter.from_dict({}).allows_tree(side)
+    assert not Filter.from_dict({"namespace": "*"}).allows_tree(side)
+    named = Filter.from_dict({"namespace": side, "dimensions": [
+        {"field_name": "appName", "allowed_values": ["Firefox"]}]})
+    assert named.allows_tree(side) and not named.allows_tree("telemetry")
+    assert named.allows(side, ["saved-session", "Firefox", "release", "23.0", "1", "20131002"])
+    assert Filter.all().allows_tree(side)     # store ls and export see it
 
 
 def test_include_invalid():
@@ -332,3 +343,65 @@ def test_walk_tolerates_directories_vanishing(store, monkeypatch):
     monkeypatch.setattr(os, "scandir", flaky)
     found = list(walk_partitions(store, Filter.from_dict({})))
     assert {p.values for p in found} == {tuple(v) for v in TEL_PARTS if v[1] != "Thunderbird"}
+
+
+def _dims(*names: str) -> list[dict]:
+    return [{"field_name": n, "allowed_values": "x"} for n in names]
+
+
+def test_a_dimension_no_selected_schema_has_is_an_error_naming_them():
+    schemas = SchemaRegistry()
+    flt = Filter.from_dict({"version": 1, "dimensions": _dims("appUpdateChanel")}, schemas)
+    with pytest.raises(SchemaError) as e:
+        flt.check_dimensions()
+    assert str(e.value) == (
+        "no dimension named 'appUpdateChanel' in the schema (its dimensions: telemetry: "
+        "reason, appName, appUpdateChannel, appVersion, appBuildID, submission_date)")
+    # docType is a dimension of generic namespaces, not of the telemetry tree
+    with pytest.raises(SchemaError, match="'docType'"):
+        Filter.from_dict({"version": 1, "dimensions": _dims("docType")},
+                         schemas).check_dimensions()
+
+
+def test_a_dimension_of_any_selected_schema_is_fine():
+    schemas = SchemaRegistry()
+    for doc in ({"version": 1, "dimensions": _dims("appUpdateChannel", "submission_date")},
+                {"version": 1, "namespace": "*", "dimensions": _dims("docType", "appName")},
+                {"version": 1, "namespace": ["glean-app"], "dimensions": _dims("channel")}):
+        Filter.from_dict(doc, schemas).check_dimensions()
+    with pytest.raises(SchemaError, match=r"'appName'.*glean-app: traffic, docType"):
+        Filter.from_dict({"version": 1, "namespace": ["glean-app"],
+                          "dimensions": _dims("appName")}, schemas).check_dimensions()
+    # a schema table without an entry for a tree has nothing to check against
+    Filter.from_dict({"version": 1, "dimensions": _dims("colour")},
+                     {"other": Schema.of_fields(["a"])}).check_dimensions()
+
+
+def test_telemetry_segments_compare_dash_and_underscore_alike():
+    # The 2013 rule writes saved_session; stores of earlier versions hold saved-session.
+    for written in (["saved-session"], ["saved_session"]):
+        f = Filter.from_dict({"dimensions": [
+            {"field_name": "reason", "allowed_values": written}]})
+        assert f.allows_prefix("telemetry", ["saved_session"])
+        assert f.allows_prefix("telemetry", ["saved-session"])
+        assert not f.allows_prefix("telemetry", ["idle_daily"])
+        for reason in ("saved-session", "saved_session"):
+            assert f.allows_key(parse_key(f"telemetry/{reason}/a/b/c/d/e/f.zst"))
+    # Generic trees keep "-" in their segments and compare exactly.
+    f = Filter.from_dict({"namespace": "*", "dimensions": [
+        {"field_name": "docType", "allowed_values": ["first-shutdown"]}]})
+    assert f.allows_prefix("addons", ["main", "first-shutdown"])
+    assert not f.allows_prefix("addons", ["main", "first_shutdown"])
+
+
+def test_a_store_written_before_the_2013_rule_is_read_with_the_new_one(tmp_path):
+    old = ["saved-session", "Firefox", "nightly", "27.0a1", "20131001030204", "20131002"]
+    new = TELEMETRY.partition({"reason": "saved-session", "appName": "Firefox",
+                               "appUpdateChannel": "nightly", "appVersion": "27.0a1",
+                               "appBuildID": "20131001030204", "submission_date": "20131003"})
+    assert new[0] == "saved_session"
+    for values in (old, new):
+        (tmp_path / partition_key("telemetry", values)).mkdir(parents=True)
+    f = Filter.from_dict({"dimensions": [
+        {"field_name": "reason", "allowed_values": ["saved-session"]}]})
+    assert [list(p.values) for p in walk_partitions(tmp_path, f)] == [old, new]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from appliance.convert.buckets import DefinitionError, compute_buckets
-from appliance.convert.payload import UNKNOWN_HISTOGRAMS, convert_payload
+from appliance.convert.payload import convert_payload
 from appliance.convert.specs import SpecStore, revision_key
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -112,9 +112,9 @@ def test_real_ping_converts(real_ping):
     # Two histograms that this revision's spec does not define are kept as they were.
     assert sorted(result.unknown_histograms) == ["HTTP_OFFLINE_CACHE_DOCUMENT_LOAD",
                                                  "MIXED_CONTENT_PAGE_LOAD"]
-    assert doc[UNKNOWN_HISTOGRAMS] == {n: before[n] for n in result.unknown_histograms}
-    # Everything but the histograms is untouched.
-    assert {k: v for k, v in doc.items() if k not in ("histograms", "ver", UNKNOWN_HISTOGRAMS)} \
+    assert result.unknown == {n: before[n] for n in result.unknown_histograms}
+    # Everything but the histograms is untouched, and no key is added.
+    assert {k: v for k, v in doc.items() if k not in ("histograms", "ver")} \
         == {k: v for k, v in real_ping.items() if k not in ("histograms", "ver")}
 
 
@@ -126,4 +126,4 @@ def test_real_ping_with_precomputed_specs_only(real_ping, tmp_path):
     result = convert_payload(doc, SpecStore(tmp_path))
     # GC_REASON_2 is not in the precomputed file: it is kept aside, not lost.
     assert "GC_REASON_2" in result.unknown_histograms
-    assert len(doc["histograms"]) + len(doc[UNKNOWN_HISTOGRAMS]) == 328
+    assert len(doc["histograms"]) + len(result.unknown) == 328

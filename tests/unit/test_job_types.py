@@ -41,7 +41,7 @@ def test_a_record_keeps_its_json_form_and_reads_what_it_wrote():
     assert obj == {"id": "j-1", "name": "c.py", "state": "timed_out", "submitted_at": 1.0,
                    "started_at": None, "finished_at": None, "options": {"timeout": 5},
                    "error": "timed out after 5.0 s", "progress": {"phase": "queued"},
-                   "summary": None, "output_bytes": None}
+                   "summary": None, "output_bytes": None, "warning": None}
     back = JobRecord.from_json(obj | {"added_by_a_newer_server": 1})
     assert back == record and back.state is JobState.TIMED_OUT and back.timeout == 5.0
 

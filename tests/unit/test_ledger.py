@@ -16,8 +16,10 @@ from appliance.ledger.reconcile import day_rows
 from appliance.spool import RecordIds, SegmentAppender, SpoolDir, SpoolRecord
 from appliance.spool.segments import sealed_at
 from appliance.storage.checkpoint import Checkpoint, CheckpointLog
+from appliance.storage.keys import UNKNOWN_HISTOGRAMS_TREE, holds_records
 from appliance.storage.schema import SchemaRegistry
-from tests.stores import NS_2026, config_for, make_spool
+from tests import pings
+from tests.stores import NS_2026, config_for, make_spool, spool_pings
 
 DAY = "20261118"  # the day of NS_2026
 NEXT_DAY_NS = NS_2026 + 86_400 * 10**9
@@ -151,6 +153,22 @@ def test_a_converted_spool_reconciles_and_a_deleted_file_does_not(tmp_path):
     assert broken["problem"] == (
         f"converted + invalid 40 != exported 0 + in the local store {40 - lost}: "
         f"{lost} record{'s' if lost != 1 else ''} missing from the store")
+
+
+def test_side_lines_of_unknown_histograms_are_not_counted_as_records(tmp_path):
+    docs = {f"d{i}": pings.ping(i) for i in range(6)}
+    for i in (1, 3, 5):
+        docs[f"d{i}"]["histograms"]["MYSTERY"] = {"values": {"1": i}}
+    accepted = spool_pings(tmp_path, docs)
+    config, _ = config_for(tmp_path)
+    converter_loop(config).drain()
+
+    side = list((tmp_path / "store" / UNKNOWN_HISTOGRAMS_TREE).rglob("*.zst"))
+    assert [int(f.name.split(".")[-2]) for f in side] == [3]      # d1, d3 and d5
+    [row] = _rows(tmp_path, accepted)
+    assert (row["converted"], row["pending_export"], row["reconciled"]) == (6, 6, True)
+    assert not holds_records(side[0].relative_to(tmp_path / "store").as_posix())
+    assert holds_records(f"telemetry/{pings.DIMS}/20261118")
 
 
 def test_the_gate_holds_conversion_until_the_accepted_counts_are_saved(tmp_path):

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from appliance.mr import JobError, load_job
-from appliance.mr.context import MapContext, ReduceContext
+from appliance.mr.context import MapContext, ReduceContext, setup_header
 from appliance.mr.inputs import InputFile, balance
 from appliance.mr.keys import canonical_key
 
@@ -45,22 +45,39 @@ def test_reduce_context_formats_records_with_the_separators():
     ctx.write("k", 3)
     ctx.field_separator, ctx.record_separator = ",", "\r\n"
     ctx.write(("a", 1), [2])
-    ctx.writecsv(["x,y", 5, 'q"'])
-    assert out == ["k\t3\n", "('a', 1),[2]\r\n", '"x,y",5,"q"""\r\n']
+    ctx.writeline("just this")
+    assert out == ["k\t3\n", "('a', 1),[2]\r\n", "just this\r\n"]
 
 
-def test_writecsv_with_a_long_separator_is_a_job_error():
-    ctx = ReduceContext([].append)
-    ctx.field_separator = "::"
-    with pytest.raises(JobError, match="one-character"):
-        ctx.writecsv([1, 2])
+def test_writecsv_is_the_csv_default_dialect_whatever_the_separators():
+    # 2013 wrote csv.writer(file).writerow(fields): comma, minimal quoting, CRLF
+    out = []
+    ctx = ReduceContext(out.append)
+    ctx.field_separator, ctx.record_separator = ";", "\n"
+    ctx.writecsv(["x,y", 5, 'q"', None, 1.5, "a;b"])
+    assert out == ['"x,y",5,"q""",,1.5,a;b\r\n']
 
 
-def test_setup_reduce_may_not_write():
-    ctx = ReduceContext([].append)
-    ctx._setup = True
-    with pytest.raises(JobError, match="setup_reduce"):
-        ctx.write("header", 1)
+def test_setup_header_is_what_setup_reduce_writes(tmp_path):
+    script = tmp_path / "header.py"
+    script.write_text("def map(k, d, v, c):\n    pass\n"
+                      "def setup_reduce(c):\n    c.field_separator = ','\n"
+                      "    c.writecsv(['channel', 'count'])\n    c.writeline('# by channel')\n")
+    assert setup_header(load_job(script)) == "channel,count\r\n# by channel\n"
+
+
+def test_setup_header_without_setup_reduce_is_empty(tmp_path):
+    script = tmp_path / "plain.py"
+    script.write_text("def map(k, d, v, c):\n    pass\n")
+    assert setup_header(load_job(script)) == ""
+
+
+def test_an_exception_in_setup_reduce_names_it(tmp_path):
+    script = tmp_path / "broken.py"
+    script.write_text("def map(k, d, v, c):\n    pass\n"
+                      "def setup_reduce(c):\n    raise KeyError('nope')\n")
+    with pytest.raises(JobError, match="setup_reduce raised KeyError"):
+        setup_header(load_job(script))
 
 
 def test_map_context_write_is_the_sink():

@@ -122,7 +122,7 @@ def test_quarantine_writes_the_record_to_invalid_without_reading_its_body(conver
     result = converter.quarantine(record(b"anything"), "converter_crash", "3 crashes")
     entry = invalid_entry(result)
     assert (entry["reason"], entry["detail"]) == ("converter_crash", "3 crashes")
-    assert result.partition.startswith("invalid/telemetry/saved-session/Firefox/")
+    assert result.partition.startswith("invalid/telemetry/saved_session/Firefox/")
     assert converter.invalid_by_reason == {"converter_crash": 1}
 
 
@@ -158,3 +158,38 @@ def test_top_counters_merge_their_other_count_as_other_not_as_a_name():
         total.merge(worker.top())
     assert total.top() == {"a": 6, "b": 4, OTHER: 2}
     assert total.total == 12
+
+
+def test_unknown_histograms_go_to_the_side_tree_keyed_by_doc_id(converter):
+    ping = pings.ping(7)
+    mystery = {"values": {"3": 1}, "sum": 3}
+    ping["histograms"]["MYSTERY"] = mystery
+    result = converter.convert(record(json.dumps(ping).encode(), f"/submit/telemetry/d7/"
+                                                                 f"{pings.DIMS}"))
+    assert result.invalid_reason is None and result.unknown_histograms == ("MYSTERY",)
+    doc_id, _, doc = result.line.partition(b"\t")
+    assert "MYSTERY" not in json.loads(doc)["histograms"]
+    assert set(json.loads(doc)) == set(ping)                 # no key added to the record
+    side_partition, side_line = result.side
+    assert side_partition == result.partition.replace("telemetry/",
+                                                      "telemetry-unknown-histograms/", 1)
+    side_id, _, side = side_line.partition(b"\t")
+    assert side_id == doc_id == b"d7" and side_line.endswith(b"\n")
+    assert json.loads(side) == {"unknownHistograms": {"MYSTERY": mystery},
+                                "revision": pings.REVISION.rsplit("/", 1)[1]}
+
+
+def test_a_record_without_unknown_histograms_has_no_side_line(converter):
+    assert converter.convert(record(pings.body(1))).side is None
+
+
+def test_a_firefox_os_ping_is_partitioned_by_the_info_its_conversion_made(converter):
+    fxos = {"ver": 3, "pingID": "p", "deviceinfo.update_channel": "nightly",
+            "deviceinfo.platform_build_id": "20140101000000",
+            "deviceinfo.platform_version": "1.3.0.0-prerelease"}
+    result = converter.convert(record(json.dumps(fxos).encode(), "/submit/telemetry/fx1"))
+    assert result.invalid_reason is None
+    assert result.partition == ("telemetry/ftu/FirefoxOS/nightly/1.3.0.0_prerelease/"
+                                "20140101000000/20261118")
+    doc = json.loads(result.line.partition(b"\t")[2])
+    assert doc["ver"] == 2 and "pingID" not in doc and doc["info"]["reason"] == "ftu"

@@ -27,8 +27,10 @@ from appliance.storage.schema import (
     Schema,
     SchemaError,
     SchemaRegistry,
+    fold_2013,
     is_safe_segment,
     sanitise,
+    sanitise_2013,
 )
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -168,14 +170,16 @@ def test_long_values_are_capped_with_a_hash():
     assert len(sanitise("日" * 1000)) == MAX_SEGMENT
 
 
-@given(st.one_of(st.none(), st.text()))
-def test_sanitise_is_safe_and_idempotent(value):
-    out = sanitise(value)
+@given(st.one_of(st.none(), st.text()), st.sampled_from([sanitise, sanitise_2013]))
+def test_sanitise_is_safe_and_idempotent(value, rule):
+    out = rule(value)
     assert is_safe_segment(out)
     assert 1 <= len(out) <= MAX_SEGMENT
     assert out not in (".", "..") and "/" not in out and "\x00" not in out
     assert out.encode("ascii")
-    assert sanitise(out) == out
+    assert rule(out) == out
+    if rule is sanitise_2013:
+        assert "-" not in out
 
 
 # --- schemas -------------------------------------------------------------------------------
@@ -185,10 +189,35 @@ def test_defaults():
     t = Schema.telemetry_default()
     assert t.field_names == ["reason", "appName", "appUpdateChannel", "appVersion",
                              "appBuildID", "submission_date"]
-    assert all(isinstance(d.allowed, AnyValue) for d in t.dimensions)
+    # The 2013 server's lists; the rest allows everything.
+    assert [d.allowed.to_json() for d in t.dimensions] == [
+        ["idle-daily", "saved-session", "android-anr-report", "ftu", "loop"],
+        ["Firefox", "Fennec", "Thunderbird", "FirefoxOS"],
+        ["release", "beta", "nightly", "aurora"], "*", "*", "*"]
+    assert t.rule_2013
     g = Schema.generic_default()
     assert g.field_names == ["traffic", "docType", "docVersion", "channel", "submission_date"]
+    assert all(isinstance(d.allowed, AnyValue) for d in g.dimensions) and not g.rule_2013
     assert g.version == t.version == 1
+
+
+def test_the_default_telemetry_schema_buckets_and_sanitises_as_in_2013():
+    t = Schema.telemetry_default()
+    assert t.partition({"reason": "saved-session", "appName": "Firefox",
+                        "appUpdateChannel": "nightly-ux", "appVersion": "27.0a1",
+                        "appBuildID": "2013-10-01 03:02", "submission_date": "20131002"}) == [
+        "saved_session", "Firefox", "OTHER", "27.0a1", "2013_10_01_03_02", "20131002"]
+    assert t.partition({"reason": "main", "appName": "SeaMonkey"})[:3] == [
+        "OTHER", "OTHER", "UNKNOWN"]
+    assert t.partition({"reason": "ftu", "appName": "FirefoxOS"})[:2] == ["ftu", "FirefoxOS"]
+
+
+def test_sanitise_2013_replaces_the_dash_too():
+    assert sanitise_2013("android-anr-report") == "android_anr_report"
+    assert sanitise_2013("a/b c.d") == "a_b_c.d"
+    assert sanitise_2013("..x") == "__x" and sanitise_2013("") == "UNKNOWN"
+    assert sanitise("saved-session") == "saved-session"     # the generic trees keep "-"
+    assert fold_2013("saved-session") == sanitise_2013("saved-session")
 
 
 def test_partition_applies_allowed_and_sanitise_in_order():
@@ -202,6 +231,7 @@ def test_partition_applies_allowed_and_sanitise_in_order():
                         "appBuildID": "20130601000000", "submission_date": "20131015",
                         "extra": "ignored"}) == ["OTHER", "Firefox_OS", "20130601000000",
                                                  "20131015"]
+    assert s.partition({"reason": "saved-session"})[0] == "saved_session"   # the 2013 rule
     assert s.partition({}) == ["UNKNOWN"] * 4
 
 
@@ -214,7 +244,7 @@ def test_load_the_2013_schema():
     assert s.partition({"reason": "saved-session", "appName": "Firefox",
                         "appUpdateChannel": "esr", "appVersion": "24.0",
                         "appBuildID": "20130910160258", "submission_date": "20131001"}) == [
-        "saved-session", "Firefox", "OTHER", "24.0", "20130910160258", "20131001"]
+        "saved_session", "Firefox", "OTHER", "24.0", "20130910160258", "20131001"]
     assert Schema.from_dict(s.to_dict()) == s
 
 
@@ -308,7 +338,10 @@ def test_keys_round_trip():
         {"reason": "saved-session", "appName": "Firefox", "appUpdateChannel": "nightly",
          "appVersion": "27.0a1", "appBuildID": "20131001030204", "submission_date": "20131002"})
     prefix = partition_key("telemetry", values)
-    assert prefix == "telemetry/saved-session/Firefox/nightly/27.0a1/20131001030204/20131002"
+    assert prefix == "telemetry/saved_session/Firefox/nightly/27.0a1/20131001030204/20131002"
+    # A key of an earlier store (the value kept its "-") still parses.
+    assert parse_key(f"telemetry/saved-session/{'/'.join(values[1:])}/f.zst").values == (
+        "saved-session", *values[1:])
     key = object_key("telemetry", values, "node1.000042.zst")
     parsed = parse_key(key)
     assert parsed.tree == "telemetry" and parsed.file_name == "node1.000042.zst"
