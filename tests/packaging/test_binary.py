@@ -111,6 +111,7 @@ def test_the_binary_ports_a_2013_job_and_finds_its_libraries(binary, tmp_path):
     from tests.jobs2013 import JOBS, LIB, expected, parse_output, write_store
 
     rows = write_store(tmp_path / "store", 60)
+    (tmp_path / "d" / "spool").mkdir(parents=True)  # an (empty) appliance data dir
     shutil.copytree(JOBS / "slowsql", tmp_path / "slowsql")
     env = {**bare_env(tmp_path), "PYTHONPATH": str(LIB)}
 
