@@ -258,10 +258,13 @@ class Dimension:
 
     def value(self, raw: object, *, rule_2013: bool = False) -> str:
         """The key segment for `raw`: allowed values, then `sanitise` (`sanitise_2013`
-        with `rule_2013`)."""
+        with `rule_2013`). A missing or empty value is UNKNOWN; with `rule_2013`, as in
+        2013, UNKNOWN is then checked like any value (so it is OTHER under a list)."""
         text = as_text(raw)
         if not text:
-            return UNKNOWN
+            if not rule_2013:
+                return UNKNOWN
+            text = UNKNOWN  # in 2013 a missing value was then tested: OTHER under a list
         kept = text if self.allowed.matches(text) else OTHER
         return sanitise_2013(kept) if rule_2013 else sanitise(kept)
 

@@ -55,7 +55,7 @@ def test_convert_a_segment_then_list_and_filter_the_store(tmp_path):
         f"telemetry/saved_session/Firefox/beta/23.0/20130814063812/{date}": 5,
         f"telemetry/saved_session/Firefox/release/23.0/20130814063812/{date}": 5,
         f"eco/main/event/1/UNKNOWN/{date}": 1,
-        f"invalid/telemetry/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/{date}": 1,
+        f"invalid/telemetry/OTHER/OTHER/OTHER/UNKNOWN/UNKNOWN/{date}": 1,
     }
     flt = tmp_path / "beta.json"
     flt.write_text(json.dumps({"version": 1, "dimensions": [

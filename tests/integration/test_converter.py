@@ -38,7 +38,7 @@ def test_segments_become_partitioned_store_files_and_are_deleted(tmp_path, proce
     assert partitions == {
         f"telemetry/saved_session/Firefox/release/23.0/20130814063812/{date}",
         f"invalid/telemetry/saved_session/Firefox/release/23.0/20130814063812/{date}",
-        f"invalid/telemetry/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/UNKNOWN/{date}",
+        f"invalid/telemetry/OTHER/OTHER/OTHER/UNKNOWN/UNKNOWN/{date}",
     }
     assert loop.counts.converted + loop.counts.invalid == 60
     check_ledger(tmp_path, expected)

@@ -105,6 +105,12 @@ def test_missing_and_empty_values_are_unknown_whatever_is_allowed():
         assert d.value("") == "UNKNOWN"
 
 
+def test_with_the_2013_rule_a_missing_value_is_checked_as_unknown():
+    assert dim(["a"]).value(None, rule_2013=True) == "OTHER"
+    assert dim(["a", "UNKNOWN"]).value("", rule_2013=True) == "UNKNOWN"
+    assert dim("*").value(None, rule_2013=True) == "UNKNOWN"
+
+
 def test_other_is_then_sanitised_and_other_and_unknown_are_ordinary_values():
     d = dim("*")
     assert d.value("UNKNOWN") == "UNKNOWN"
@@ -207,8 +213,9 @@ def test_the_default_telemetry_schema_buckets_and_sanitises_as_in_2013():
                         "appUpdateChannel": "nightly-ux", "appVersion": "27.0a1",
                         "appBuildID": "2013-10-01 03:02", "submission_date": "20131002"}) == [
         "saved_session", "Firefox", "OTHER", "27.0a1", "2013_10_01_03_02", "20131002"]
-    assert t.partition({"reason": "main", "appName": "SeaMonkey"})[:3] == [
-        "OTHER", "OTHER", "UNKNOWN"]
+    # a missing channel is UNKNOWN, which the 2013 list does not allow: OTHER, as in 2013
+    assert t.partition({"reason": "main", "appName": "SeaMonkey"})[:4] == [
+        "OTHER", "OTHER", "OTHER", "UNKNOWN"]
     assert t.partition({"reason": "ftu", "appName": "FirefoxOS"})[:2] == ["ftu", "FirefoxOS"]
 
 
@@ -232,7 +239,9 @@ def test_partition_applies_allowed_and_sanitise_in_order():
                         "extra": "ignored"}) == ["OTHER", "Firefox_OS", "20130601000000",
                                                  "20131015"]
     assert s.partition({"reason": "saved-session"})[0] == "saved_session"   # the 2013 rule
-    assert s.partition({}) == ["UNKNOWN"] * 4
+    # missing values are UNKNOWN, then checked as in 2013: OTHER under a list, kept under
+    # "*" and under a range that allows the string "UNKNOWN"
+    assert s.partition({}) == ["OTHER", "UNKNOWN", "UNKNOWN", "UNKNOWN"]
 
 
 @pytest.mark.skipif(not (CORPUS / "telemetry_schema.json").exists(),
