@@ -50,13 +50,16 @@ def has_2013_files(root: Path) -> bool:
     return False
 
 
-def select_2013_inputs(root: Path, flt, schema: Schema) -> list[InputFile]:
+def select_2013_inputs(root: Path, flt, schema: Schema,
+                       left_out: list[str] | None = None) -> list[InputFile]:
     """The 2013 files under `root` that `flt` selects, as telemetry inputs.
 
     Directory levels are the schema's dimensions but its last two, which come
     from the file name. A directory is listed only if `flt.allows_prefix`
     accepts the values leading to it; hidden names and names that are not safe
-    segments are skipped. Sorted by path.
+    segments are skipped. Sorted by path. Other files where data files belong
+    (an uncompressed ``.log`` still being written, a ``.compressme``) are not
+    read: their paths go to `left_out`, for the caller to say so.
     """
     if len(schema) < FILE_LEVELS:
         raise ValueError(f"a 2013 tree needs a schema of at least {FILE_LEVELS} dimensions")
@@ -77,6 +80,8 @@ def select_2013_inputs(root: Path, flt, schema: Schema) -> list[InputFile]:
                     descend(Path(e.path), [*values, e.name])
                 continue
             dims = file_dimensions(e.name) if e.is_file(follow_symlinks=False) else None
+            if dims is None and left_out is not None and e.is_file(follow_symlinks=False):
+                left_out.append(e.path)
             if dims is not None and flt.allows(TELEMETRY_TREE, [*values, *dims], schema=schema):
                 found.append(InputFile(e.path, TELEMETRY_TREE, (*values, *dims),
                                        e.stat().st_size, SOURCE_2013))
@@ -103,9 +108,15 @@ def select_dir_inputs(directory: Path, flt, schemas) -> tuple[list[InputFile], l
     if files:
         return files, []
     if has_2013_files(directory):
-        files = select_2013_inputs(directory, flt, resolve_schemas(schemas)(TELEMETRY_TREE))
-        return files, [f"{directory}: files of the 2013 server (<dims>/<appBuildID>."
-                       f"<submission_date>.v2.log.<uuid>.lzma); the filter selects {len(files)}"]
+        left_out: list[str] = []
+        files = select_2013_inputs(directory, flt, resolve_schemas(schemas)(TELEMETRY_TREE),
+                                   left_out)
+        notes = [f"{directory}: files of the 2013 server (<dims>/<appBuildID>."
+                 f"<submission_date>.v2.log.<uuid>.lzma); the filter selects {len(files)}"]
+        if left_out:
+            notes.append(f"{directory}: {len(left_out)} other file(s) where 2013 data files "
+                         f"belong NOT read (only .lzma and .xz are), e.g. {left_out[0]}")
+        return files, notes
     if select_inputs(directory, Filter.all(), schemas):
         return [], []
     raise NothingToRead(f"{directory} holds neither store files (<tree>/<dims>/*.zst) nor "

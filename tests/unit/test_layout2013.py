@@ -48,3 +48,14 @@ def test_pruned_directories_are_never_listed(tmp_path, monkeypatch):
     assert sorted(listed) == [".", "saved_session", "saved_session/Firefox",
                               "saved_session/Firefox/release",
                               "saved_session/Firefox/release/24.0"]
+
+
+def test_files_left_out_of_a_2013_tree_are_named(tmp_path):
+    d = tmp_path / "saved_session" / "Firefox" / "release" / "24.0"
+    d.mkdir(parents=True)
+    (d / "20130910160258.20131001.v2.log.u1.lzma").write_bytes(b"x")
+    (d / "20130910160258.20131002.v2.log").write_bytes(b"still being written")
+    files, notes = layout2013.select_dir_inputs(tmp_path, None, None)
+    assert [f.dims[-1] for f in files] == ["20131001"]
+    assert "1 other file(s)" in notes[-1] and "NOT read" in notes[-1]
+    assert notes[-1].endswith(str(d / "20130910160258.20131002.v2.log"))
