@@ -1,11 +1,16 @@
 """Draining the public port at shutdown: every request in flight is answered, then closed.
 
 After the listening port is closed, `DrainingFactory.drain()` closes idle
-connections at once and lets a connection with a request in progress finish
-that request (its body, its spool fsync and its response) and closes it
-after the answer (`Connection: close`), so a keep-alive client gets no
-further request in. `abort()` cuts what is left when the shutdown budget runs
-out: those clients got no answer and retry, so nothing acknowledged is lost.
+keep-alive connections at once and lets a connection with a request in
+progress finish that request (its body, its spool fsync and its response)
+and closes it after the answer (`Connection: close`), so a keep-alive client
+gets no further request in. A connection that has not begun its first
+request yet is given `NEW_CONNECTION_GRACE` seconds for it: its client has
+just connected and may already have sent a request that the reactor has not
+read yet (it is still in the socket, or in a TLS handshake); closing it would
+drop a request its client never got an answer for. `abort()` cuts what is
+left when the shutdown budget runs out: those clients got no answer and
+retry, so nothing acknowledged is lost.
 """
 
 from __future__ import annotations
@@ -16,20 +21,42 @@ from twisted.internet.defer import Deferred
 
 from appliance.receiver.http import ReceiverFactory, ReceiverProtocol
 
+NEW_CONNECTION_GRACE = 2.0
+
 
 class DrainingProtocol(ReceiverProtocol):
     """A receiver connection that closes after its answer once the port drains."""
 
     factory: DrainingFactory
 
+    _grace = None  # the pending close of a connection that has not begun a request
+
     def connectionMade(self) -> None:
         super().connectionMade()
         if self.factory.draining:
             self.drain()
 
+    def connectionLost(self, reason=None) -> None:
+        super().connectionLost(reason)
+        if self._grace is not None and self._grace.active():
+            self._grace.cancel()
+
     def drain(self) -> None:
-        """Close now if idle, else after answering the request in progress."""
+        """Close now if idle, else after answering the request in progress.
+
+        A connection that has not begun a request yet is closed only if none
+        begins within NEW_CONNECTION_GRACE.
+        """
         self.closing = True
+        if not self.idle:
+            return
+        if self.requests_begun:
+            self.close()
+        else:
+            self._grace = self.factory.reactor.callLater(NEW_CONNECTION_GRACE,
+                                                         self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
         if self.idle:
             self.close()
 

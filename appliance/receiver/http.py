@@ -461,6 +461,11 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         return Answer(500, "internal error", close=True)
 
     @property
+    def requests_begun(self) -> int:
+        """How many requests began on this connection (0: none has arrived yet)."""
+        return self._requests_begun
+
+    @property
     def idle(self) -> bool:
         """Between requests: nothing received that is not answered yet."""
         return (not self._busy and not self._in_head and not self._in_body and not self._queue

@@ -8,6 +8,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from appliance.lifecycle import Deadline
+from appliance.receiver.drain import NEW_CONNECTION_GRACE
 from appliance.receiver.stack import ReceiverStack
 from appliance.stats import Stats
 from tests.stores import config_for
@@ -67,10 +68,12 @@ def test_a_request_in_progress_is_waited_for_then_cut_at_the_deadline(tmp_path):
     assert deadline.missed == ["client connections"]
 
 
-def test_an_idle_connection_is_closed_by_the_drain(tmp_path):
+def test_a_connection_without_a_request_is_closed_by_the_drain_after_its_grace(tmp_path):
     reactor, stack, steps = built(tmp_path)
     protocol, transport = connected(stack)
     stopped = Deferred.fromCoroutine(stack.stop(Deadline(reactor, TIMEOUT)))
+    assert not transport.disconnecting
+    reactor.advance(NEW_CONNECTION_GRACE)
     assert transport.disconnecting
     protocol.connectionLost(None)
     assert stopped.called and steps == ["port closed", "writer stopped"]
