@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import os
@@ -86,6 +87,17 @@ class Deadline:
             log.warn("shutdown: gave up waiting for {what} (shutdown_timeout)", what=what)
             return False
         return True
+
+
+def lead_process_group() -> None:
+    """Make this process the leader of a new process group (its id is our pid).
+
+    A supervised child that starts helper processes calls it first thing: the
+    supervisor then signals the whole group (`Supervisor(group=True)`), so a
+    SIGKILL at the end of the grace period ends the helpers at the same moment.
+    """
+    with contextlib.suppress(PermissionError):  # already a session or group leader
+        os.setpgid(0, 0)
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
