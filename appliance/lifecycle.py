@@ -7,7 +7,9 @@ import ctypes
 import fcntl
 import os
 import signal
+import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
@@ -109,6 +111,36 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
         return
     if os.getppid() == 1:  # the parent is already gone
         os.kill(os.getpid(), sig)
+
+
+def call_on_signals(callback: Callable[[int], None], signals: frozenset[int]) -> None:
+    """Call `callback(signal number)` from a thread of its own when one of `signals` arrives.
+
+    For a process whose children must not inherit blocked signals (stop_on_signals
+    blocks them; a job worker's mapper processes are stopped with SIGTERM): the
+    signals stay deliverable, their Python handlers do nothing, and the interpreter's
+    C-level handler writes each one's number to a wakeup socket that the thread reads.
+    So no Python code runs inside the handler, where it could take a lock that the
+    interrupted main thread (or a second signal's handler) holds. Call it from the
+    main thread.
+    """
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    for number in signals:
+        signal.signal(number, _noted_elsewhere)
+
+    def read(wakeup: socket.socket) -> None:  # holds `wakeup` open while it runs
+        while data := reader.recv(64):
+            for number in data:
+                if number in signals:
+                    callback(number)
+
+    threading.Thread(target=read, args=(writer,), name="signals", daemon=True).start()
+
+
+def _noted_elsewhere(number: int, frame: object) -> None:
+    """A Python-level handler that does nothing: call_on_signals' thread acts."""
 
 
 def stop_on_signals(stop: threading.Event,
