@@ -19,7 +19,7 @@ import weakref
 
 from twisted.internet.defer import Deferred
 
-from appliance.receiver.http import ReceiverFactory, ReceiverProtocol
+from appliance.receiver.protocol import ReceiverFactory, ReceiverProtocol
 
 NEW_CONNECTION_GRACE = 2.0
 
