@@ -14,6 +14,7 @@ from collections.abc import Callable
 import orjson
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
@@ -47,6 +48,12 @@ def _int_arg(request, name: str, default: int, maximum: int | None = None) -> in
     if value < 0:
         raise ApiError(400, f"{name} must be >= 0")
     return min(value, maximum) if maximum is not None else value
+
+
+def _not_stored(failure: Failure) -> None:
+    """A submitted job whose files could not be written for want of space: 507."""
+    failure.trap(JobRefused)
+    raise ApiError(507, str(failure.value))
 
 
 def _gone(request) -> bool:
@@ -149,8 +156,9 @@ class AdminResource(Resource):
                 self._allow(method, b"GET", b"POST")
                 if method == b"GET":
                     return {"jobs": [job.to_json() for job in pool.list()]}
+                submitted = pool.submit(self._body(request))  # a bad request raises here
                 request.setResponseCode(201)
-                return {"job": pool.submit(self._body(request)).to_json()}
+                return submitted.addCallbacks(lambda job: {"job": job.to_json()}, _not_stored)
             job_id, action = rest[0], rest[1:]
             if not action:
                 self._allow(method, b"GET")
@@ -207,9 +215,11 @@ class AdminResource(Resource):
             request.finish()
 
     def _failed(self, request, failure) -> None:
-        log.failure("admin API: {path} failed", failure, path=request.path.decode())
-        error = (failure.value if isinstance(failure.value, ApiError)
-                 else ApiError(500, f"internal error: {failure.getErrorMessage()}"))
+        if isinstance(failure.value, ApiError):  # an answer, not a fault
+            error = failure.value
+        else:
+            log.failure("admin API: {path} failed", failure, path=request.path.decode())
+            error = ApiError(500, f"internal error: {failure.getErrorMessage()}")
         self._finish_error(request, error)
 
     def _finish_error(self, request, error: ApiError) -> None:

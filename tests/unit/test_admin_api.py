@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from twisted.internet.defer import succeed
 from twisted.logger import LogLevel
 
 from appliance.admin.token import bearer_matches, ensure_token
@@ -184,7 +185,7 @@ class FakePool:
             raise JobRequestError("script is required")
         self.jobs["j-2"] = JobRecord("j-2", "b.py", JobState.QUEUED, submitted_at=2.0,
                                      options=request)
-        return self.jobs["j-2"]
+        return succeed(self.jobs["j-2"])
 
     def list(self):
         return list(reversed(self.jobs.values()))
@@ -259,6 +260,23 @@ def test_a_job_below_the_watermark_is_a_json_507(api, tmp_path):
     answer = api.call("POST", "/v1/jobs", body={"script": "def map(k, d, v, c): pass"})
     assert answer.status == 507
     assert answer.json() == {"error": "not accepting jobs while disk space low: 5 bytes free"}
+
+
+def test_a_job_that_cannot_be_stored_is_a_json_507_and_leaves_nothing(api, tmp_path,
+                                                                       monkeypatch):
+    import errno
+
+    from appliance.jobs.jobdir import JobDir
+    from appliance.jobs.pool import JobPool
+
+    def full(self, path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(JobDir, "write", full)
+    api.server.jobs = JobPool(api.server.reactor, tmp_path / "jobs", ["x"])
+    answer = api.call("POST", "/v1/jobs", body={"script": "def map(k, d, v, c): pass"})
+    assert answer.status == 507 and answer.json()["error"].startswith("no space to store")
+    assert list((tmp_path / "jobs").iterdir()) == []
 
 
 def test_a_failing_log_file_is_a_health_problem_and_its_dropped_lines_are_counted(api):
