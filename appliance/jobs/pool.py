@@ -125,12 +125,13 @@ class JobPool:
 
     # -- life cycle ----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Load the jobs of earlier runs and start what is queued."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        for path in sorted(p for p in self.root.iterdir() if p.is_dir()):
+    def start(self) -> Deferred[None]:
+        """Load the jobs of earlier runs (read on the io thread) and start what is queued."""
+        return self._io(_saved_jobs, self.root).addCallback(self._restore)
+
+    def _restore(self, saved_jobs: list[tuple[Path, dict[str, Any] | None]]) -> None:
+        for path, saved in saved_jobs:
             jd = JobDir(path)
-            saved = jd.read(jd.state)
             if saved is None:  # a submission cut short by a crash
                 self._io(shutil.rmtree, path, True)
                 continue
@@ -375,6 +376,14 @@ class JobPool:
         for _, job_id in finished[:max(0, len(finished) - self.keep)]:
             del self._records[job_id]
             self._io(shutil.rmtree, self.root / job_id, True)
+
+
+def _saved_jobs(root: Path) -> list[tuple[Path, dict[str, Any] | None]]:
+    """Each job directory under `root`, oldest first, with its saved state (None: the
+    submission was cut short by a crash). On the io thread: `keep` jobs take ~20 ms."""
+    root.mkdir(parents=True, exist_ok=True)
+    return [(path, JobDir.read(JobDir(path).state))
+            for path in sorted(p for p in root.iterdir() if p.is_dir())]
 
 
 def _store(jd: JobDir, request: JobRequest, state: dict[str, Any]) -> None:

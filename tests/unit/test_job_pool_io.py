@@ -15,7 +15,7 @@ from twisted.python.failure import Failure
 from appliance.jobs.jobdir import JobDir
 from appliance.jobs.pool import JobPool, JobRecord, JobRefused, JobRequestError
 from appliance.jobs.states import JobState
-from tests.unit.test_job_pool import Guard, ProcessReactor, outcome
+from tests.unit.test_job_pool import Guard, ProcessReactor, old_job, outcome
 
 SCRIPT = "def map(k, d, v, c): pass\n"
 
@@ -56,6 +56,7 @@ def test_a_finished_jobs_files_are_handled_off_the_reactor_thread_in_order(tmp_p
     reactor, io = ProcessReactor(), QueuedIO()
     pool = JobPool(reactor, tmp_path / "jobs", ["appliance", "_job-worker"], io=io)
     pool.start()
+    io.run_all()
     job = stored(pool, io, {"script": SCRIPT, "name": "t.py"})
     jd = JobDir(tmp_path / "jobs" / job.id)
     jd.work.mkdir()
@@ -78,6 +79,7 @@ def test_pruned_jobs_are_removed_on_the_io_thread(tmp_path):
     reactor, io = ProcessReactor(), QueuedIO()
     pool = JobPool(reactor, tmp_path / "jobs", ["appliance", "_job-worker"], io=io, keep=0)
     pool.start()
+    io.run_all()
     first = stored(pool, io, {"script": SCRIPT, "name": "a.py"})
     pool.cancel(first.id)  # running: SIGTERM ...
     [(protocol, _)] = reactor.spawned
@@ -95,6 +97,7 @@ def test_a_submission_writes_nothing_on_the_calling_thread(tmp_path):
     reactor, io = ProcessReactor(), QueuedIO()
     pool = JobPool(reactor, tmp_path / "jobs", ["appliance", "_job-worker"], io=io)
     pool.start()
+    io.run_all()
     before = sorted((tmp_path / "jobs").iterdir())
     submitting = pool.submit({"script": SCRIPT, "name": "t.py"})
     assert sorted((tmp_path / "jobs").iterdir()) == before  # no job dir yet
@@ -121,6 +124,7 @@ def test_a_refusal_that_needs_no_disk_is_raised_at_once(tmp_path, obj, low, erro
     pool = JobPool(ProcessReactor(), tmp_path / "jobs", ["appliance", "_job-worker"], io=io,
                    disk=guard)
     pool.start()
+    io.run_all()
     with pytest.raises(error):
         pool.submit(obj)
     assert io.queue == [] and pool.list() == []
@@ -130,6 +134,7 @@ def test_jobs_are_queued_in_the_order_submitted(tmp_path):
     reactor, io = ProcessReactor(), QueuedIO()
     pool = JobPool(reactor, tmp_path / "jobs", ["appliance", "_job-worker"], io=io)
     pool.start()
+    io.run_all()
     submitting = [pool.submit({"script": SCRIPT, "name": f"{n}.py"}) for n in "abc"]
     io.run_all()
     jobs = [outcome(d) for d in submitting]
@@ -145,6 +150,7 @@ def test_a_submission_cut_short_by_a_full_disk_fails_and_leaves_nothing(tmp_path
     io = QueuedIO()
     pool = JobPool(ProcessReactor(), tmp_path / "jobs", ["appliance", "_job-worker"], io=io)
     pool.start()
+    io.run_all()
 
     def full(self, path, obj):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -162,6 +168,7 @@ def test_a_job_stored_while_the_pool_stops_is_cancelled_not_started(tmp_path):
     reactor, io = ProcessReactor(), QueuedIO()
     pool = JobPool(reactor, tmp_path / "jobs", ["appliance", "_job-worker"], io=io)
     pool.start()
+    io.run_all()
     submitting = pool.submit({"script": SCRIPT, "name": "t.py"})
     stopping = Deferred.fromCoroutine(pool.stop())
     io.run_all()
@@ -170,3 +177,15 @@ def test_a_job_stored_while_the_pool_stops_is_cancelled_not_started(tmp_path):
     assert (job.state, job.error) == ("cancelled", "cancelled before it started")
     jd = JobDir(tmp_path / "jobs" / job.id)
     assert json.loads(jd.state.read_text())["state"] == "cancelled"
+
+
+def test_the_jobs_of_earlier_runs_are_read_on_the_io_thread(tmp_path):
+    reactor, io = ProcessReactor(), QueuedIO()
+    old_job(tmp_path, "j-1", "queued")
+    pool = JobPool(reactor, tmp_path, ["appliance", "_job-worker"], io=io)
+    starting = pool.start()
+    assert not starting.called and pool.list() == [] and reactor.spawned == []
+    io.run_all()
+    assert starting.called and pool.get("j-1").state is JobState.RUNNING
+    [(_, argv)] = reactor.spawned
+    assert argv[-1] == str(tmp_path / "j-1")
