@@ -50,10 +50,24 @@ def _int_arg(request, name: str, default: int, maximum: int | None = None) -> in
     return min(value, maximum) if maximum is not None else value
 
 
-def _not_stored(failure: Failure) -> None:
-    """A submitted job whose files could not be written for want of space: 507."""
-    failure.trap(JobRefused)
-    raise ApiError(507, str(failure.value))
+_JOB_ERRORS = (JobRequestError, UnknownJob, NoOutput, JobRefused)
+
+
+def _job_error(e: Exception, job_id: str | None) -> ApiError:
+    """The answer to one of the job pool's refusals (_JOB_ERRORS)."""
+    if isinstance(e, JobRequestError):
+        return ApiError(400, str(e))
+    if isinstance(e, UnknownJob):
+        return ApiError(404, f"no such job: {job_id}")
+    if isinstance(e, NoOutput):
+        return ApiError(409, str(e) or "the job has no output yet")
+    return ApiError(507, str(e))  # JobRefused
+
+
+def _job_failed(failure: Failure, job_id: str | None) -> None:
+    """A refusal that came from the pool's file work (its io thread) as a failed Deferred."""
+    failure.trap(*_JOB_ERRORS)
+    raise _job_error(failure.value, job_id)
 
 
 def _gone(request) -> bool:
@@ -150,36 +164,36 @@ class AdminResource(Resource):
         pool = getattr(self.view.server, "jobs", None)
         if pool is None:
             raise ApiError(503, "jobs disabled")
-
+        job_id = rest[0] if rest else None
         try:
-            if not rest:
-                self._allow(method, b"GET", b"POST")
-                if method == b"GET":
-                    return {"jobs": [job.to_json() for job in pool.list()]}
-                submitted = pool.submit(self._body(request))  # a bad request raises here
-                request.setResponseCode(201)
-                return submitted.addCallbacks(lambda job: {"job": job.to_json()}, _not_stored)
-            job_id, action = rest[0], rest[1:]
-            if not action:
-                self._allow(method, b"GET")
-                return {"job": pool.get(job_id).to_json()}
-            if action == ["cancel"]:
-                self._allow(method, b"POST")
-                return {"job": pool.cancel(job_id).to_json()}
-            if action in (["output"], ["log"]):
-                self._allow(method, b"GET")
-                offset = _int_arg(request, "offset", 0)
-                limit = _int_arg(request, "limit", 65536, MAX_CHUNK)
-                read = pool.read_output if action == ["output"] else pool.read_log
-                return read(job_id, offset, limit)
-        except JobRequestError as e:
-            raise ApiError(400, str(e)) from None
-        except UnknownJob:
-            raise ApiError(404, f"no such job: {rest[0]}") from None
-        except NoOutput as e:
-            raise ApiError(409, str(e) or "the job has no output yet") from None
-        except JobRefused as e:
-            raise ApiError(507, str(e)) from None
+            result = self._job_action(request, pool, method, rest)
+        except _JOB_ERRORS as e:
+            raise _job_error(e, job_id) from None
+        if isinstance(result, Deferred):  # file work on the pool's io thread
+            result.addErrback(_job_failed, job_id)
+        return result
+
+    def _job_action(self, request, pool, method: bytes, rest: list[str]):
+        if not rest:
+            self._allow(method, b"GET", b"POST")
+            if method == b"GET":
+                return {"jobs": [job.to_json() for job in pool.list()]}
+            submitted = pool.submit(self._body(request))  # a bad request raises here
+            request.setResponseCode(201)
+            return submitted.addCallback(lambda job: {"job": job.to_json()})
+        job_id, action = rest[0], rest[1:]
+        if not action:
+            self._allow(method, b"GET")
+            return {"job": pool.get(job_id).to_json()}
+        if action == ["cancel"]:
+            self._allow(method, b"POST")
+            return {"job": pool.cancel(job_id).to_json()}
+        if action in (["output"], ["log"]):
+            self._allow(method, b"GET")
+            offset = _int_arg(request, "offset", 0)
+            limit = _int_arg(request, "limit", 65536, MAX_CHUNK)
+            read = pool.read_output if action == ["output"] else pool.read_log
+            return read(job_id, offset, limit)
         raise ApiError(404, f"no such endpoint: {request.path.decode('utf-8', 'replace')}")
 
     @staticmethod

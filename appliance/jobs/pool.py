@@ -11,7 +11,8 @@ again and jobs that were running are marked failed.
 
 File work runs on the `io` thread given (the server's "jobs-io"), in order,
 never on the reactor thread: writing a new job's directory (its bundle may
-hold 16 MiB), its state, removing its files. What stays on the reactor thread
+hold 16 MiB), its state, removing its files, reading the jobs of earlier runs
+and pages of a job's output or log. What stays on the reactor thread
 is small and bounded: opening a starting job's log (the worker needs the fd),
 reading a running job's progress.json and a finished one's result.json (a few
 hundred bytes each; docs/architecture.md, "Reactor hygiene").
@@ -213,18 +214,18 @@ class JobPool:
             self._terminate(job_id)
         return self.get(job_id)
 
-    def read_output(self, job_id: str, offset: int, limit: int) -> dict[str, Any]:
-        """A page of a succeeded job's output. Raises UnknownJob, NoOutput."""
+    def read_output(self, job_id: str, offset: int, limit: int) -> Deferred[dict[str, Any]]:
+        """A page of a succeeded job's output, read on the io thread. Raises UnknownJob, and
+        NoOutput (also as the Deferred's failure, if its file is gone)."""
         record = self._record(job_id)
-        jd = JobDir(self.root / job_id)
-        if record.state is not JobState.SUCCEEDED or not jd.output.exists():
+        if record.state is not JobState.SUCCEEDED:
             raise NoOutput(f"job {job_id} is {record.state}: no output")
-        return read_chunk(jd.output, offset, limit)
+        return self._io(_output_page, JobDir(self.root / job_id).output, offset, limit, job_id)
 
-    def read_log(self, job_id: str, offset: int, limit: int) -> dict[str, Any]:
-        """A page of a job's log (what its worker printed)."""
+    def read_log(self, job_id: str, offset: int, limit: int) -> Deferred[dict[str, Any]]:
+        """A page of a job's log (what its worker printed), read on the io thread."""
         self._record(job_id)
-        return read_chunk(JobDir(self.root / job_id).log, offset, limit)
+        return self._io(read_chunk, JobDir(self.root / job_id).log, offset, limit)
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state."""
@@ -376,6 +377,12 @@ class JobPool:
         for _, job_id in finished[:max(0, len(finished) - self.keep)]:
             del self._records[job_id]
             self._io(shutil.rmtree, self.root / job_id, True)
+
+
+def _output_page(path: Path, offset: int, limit: int, job_id: str) -> dict[str, Any]:
+    if not path.exists():  # removed by hand
+        raise NoOutput(f"job {job_id} is {JobState.SUCCEEDED}: no output")
+    return read_chunk(path, offset, limit)
 
 
 def _saved_jobs(root: Path) -> list[tuple[Path, dict[str, Any] | None]]:

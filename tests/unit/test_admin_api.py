@@ -208,8 +208,8 @@ class FakePool:
 
     def read_log(self, job_id, offset, limit):
         self.get(job_id)
-        return {"offset": offset, "next_offset": offset + 2, "size": 2, "eof": True,
-                "text": "ok"[:limit]}
+        return succeed({"offset": offset, "next_offset": offset + 2, "size": 2, "eof": True,
+                        "text": "ok"[:limit]})
 
     def counts(self):
         return {"running": 1}
@@ -277,6 +277,18 @@ def test_a_job_that_cannot_be_stored_is_a_json_507_and_leaves_nothing(api, tmp_p
     answer = api.call("POST", "/v1/jobs", body={"script": "def map(k, d, v, c): pass"})
     assert answer.status == 507 and answer.json()["error"].startswith("no space to store")
     assert list((tmp_path / "jobs").iterdir()) == []
+
+
+def test_a_succeeded_jobs_missing_output_is_a_json_409(api, tmp_path):
+    from appliance.jobs.pool import JobPool
+    from tests.unit.test_job_pool import old_job
+
+    old_job(tmp_path / "jobs", "j-1", "succeeded")  # its output.txt removed by hand
+    api.server.jobs = JobPool(api.server.reactor, tmp_path / "jobs", ["x"])
+    api.server.jobs.start()
+    answer = api.call("GET", "/v1/jobs/j-1/output")
+    assert answer.status == 409 and "no output" in answer.json()["error"]
+    assert api.call("GET", "/v1/jobs/j-1/log").json()["text"] == ""
 
 
 def test_a_failing_log_file_is_a_health_problem_and_its_dropped_lines_are_counted(api):

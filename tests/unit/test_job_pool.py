@@ -96,7 +96,7 @@ def test_a_finished_job_keeps_its_summary_progress_and_output_size(tmp_path):
     assert done.progress == {"phase": "done", "records": 7} and done.output_bytes == 10
     jd.progress.unlink()  # a finished job is answered from its record
     assert pool.get(job.id).progress["records"] == 7
-    assert pool.read_output(job.id, 0, 100)["text"] == "records\t7\n"
+    assert outcome(pool.read_output(job.id, 0, 100))["text"] == "records\t7\n"
 
 
 class Guard:

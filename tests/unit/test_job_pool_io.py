@@ -13,7 +13,7 @@ from twisted.internet.error import ProcessDone
 from twisted.python.failure import Failure
 
 from appliance.jobs.jobdir import JobDir
-from appliance.jobs.pool import JobPool, JobRecord, JobRefused, JobRequestError
+from appliance.jobs.pool import JobPool, JobRecord, JobRefused, JobRequestError, NoOutput
 from appliance.jobs.states import JobState
 from tests.unit.test_job_pool import Guard, ProcessReactor, old_job, outcome
 
@@ -189,3 +189,21 @@ def test_the_jobs_of_earlier_runs_are_read_on_the_io_thread(tmp_path):
     assert starting.called and pool.get("j-1").state is JobState.RUNNING
     [(_, argv)] = reactor.spawned
     assert argv[-1] == str(tmp_path / "j-1")
+
+
+def test_pages_of_a_jobs_output_and_log_are_read_on_the_io_thread(tmp_path):
+    reactor, io = ProcessReactor(), QueuedIO()
+    jd = old_job(tmp_path, "j-1", "succeeded")
+    jd.output.write_text("records\t7\n")
+    jd.log.write_text("worker: done\n")
+    pool = JobPool(reactor, tmp_path, ["appliance", "_job-worker"], io=io)
+    pool.start()
+    io.run_all()
+    output, log = pool.read_output("j-1", 0, 7), pool.read_log("j-1", 8, 100)
+    assert not output.called and not log.called
+    io.run_all()
+    assert outcome(output)["text"] == "records" and outcome(log)["text"] == "done\n"
+    jd.output.unlink()  # removed by hand
+    gone = pool.read_output("j-1", 0, 7)
+    io.run_all()
+    assert outcome(gone).check(NoOutput)
