@@ -117,13 +117,13 @@ def reactor_cases(tmp: Path, calls: int) -> dict[str, Callable[[], dict]]:
 
 
 def spool_scan_case(data_dir: Path, segments: int, calls: int) -> Callable[[], dict]:
-    """NodeView._sealed, as /v1/stats runs it, over a spool of `segments` sealed files."""
+    """NodeView.spool_backlog, as /v1/stats runs it, over a spool of `segments` sealed files."""
     spool = data_dir / "spool"
     spool.mkdir(parents=True)
     for i in range(segments):
         (spool / f"sealed-{1_700_000_000_000_000_000 + i:020d}-1-abcdef.seg").write_bytes(b"x")
     view = NodeView(SimpleNamespace(data_dir=data_dir, reactor=Clock()), 1)
-    return lambda: {"us": per_call_us(max(1, calls // 10), lambda _: view._sealed())}
+    return lambda: {"us": per_call_us(max(1, calls // 10), lambda _: view.spool_backlog())}
 
 
 def main() -> None:

@@ -80,7 +80,7 @@ class AdminResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, view, events, token: str, metrics: Callable[[], bytes]):
+    def __init__(self, view, events, token: str, metrics: Callable[[], Deferred[bytes]]):
         super().__init__()
         self.view = view
         self.events = events
@@ -98,14 +98,11 @@ class AdminResource(Resource):
             result = self._route(request)
         except ApiError as e:
             return self._error(request, e)
-        if isinstance(result, bytes):  # /metrics
-            request.setHeader(b"Content-Type", b"text/plain; version=0.0.4; charset=utf-8")
-            return result
         if isinstance(result, Deferred):
             result.addCallbacks(lambda r: self._finish(request, r),
                                 lambda f: self._failed(request, f))
             return NOT_DONE_YET
-        return self._json(request, result)
+        return self._answer(request, result)
 
     def _route(self, request):
         method = request.method
@@ -213,6 +210,12 @@ class AdminResource(Resource):
 
     # -- answers -------------------------------------------------------------
 
+    def _answer(self, request, result) -> bytes:
+        if isinstance(result, bytes):  # /metrics
+            request.setHeader(b"Content-Type", b"text/plain; version=0.0.4; charset=utf-8")
+            return result
+        return self._json(request, result)
+
     @staticmethod
     def _json(request, obj) -> bytes:
         request.setHeader(b"Content-Type", b"application/json")
@@ -225,8 +228,7 @@ class AdminResource(Resource):
 
     def _finish(self, request, result) -> None:
         if not _gone(request):
-            request.write(self._json(request, result))
-            request.finish()
+            self._write(request, self._answer(request, result))
 
     def _failed(self, request, failure) -> None:
         if isinstance(failure.value, ApiError):  # an answer, not a fault
@@ -238,8 +240,15 @@ class AdminResource(Resource):
 
     def _finish_error(self, request, error: ApiError) -> None:
         if not _gone(request):
-            request.write(self._error(request, error))
-            request.finish()
+            self._write(request, self._error(request, error))
+
+    @staticmethod
+    def _write(request, body: bytes) -> None:
+        """A late answer in one piece, with its length (as an answer returned at once has),
+        not chunked."""
+        request.setHeader(b"Content-Length", b"%d" % len(body))
+        request.write(body)
+        request.finish()
 
 
 class AdminSite(Site):

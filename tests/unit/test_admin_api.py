@@ -86,6 +86,28 @@ def test_health_names_converter_and_export_problems(api):
     assert 'appliance_healthy 0.0' in api.call("GET", "/metrics").body.decode()
 
 
+def test_stats_and_metrics_list_the_spool_off_the_reactor_thread(tmp_path):
+    from twisted.internet.defer import Deferred
+
+    pending = []
+
+    def later(f):
+        pending.append((Deferred(), f))
+        return pending[-1][0]
+
+    api = Api(FakeServer(tmp_path), blocking=later)
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / f"sealed-{10**9:020d}-1-abc.seg").write_bytes(b"x")
+    stats, metrics = api.view.stats(), api.resource.metrics()
+    assert not stats.called and not metrics.called
+    assert [f for _, f in pending] == [api.view.spool_backlog] * 2
+    for d, f in pending:
+        d.callback(f())
+    assert stats.result["spool"]["sealed_segments"] == 1
+    assert stats.result["spool"]["size_bytes"] == 1
+    assert "appliance_spool_sealed_segments 1.0" in metrics.result.decode()
+
+
 def test_health_names_a_saturated_public_port(api):
     api.server.stats.open_connections = api.server.config.receiver.max_connections - 1
     assert api.call("GET", "/v1/stats").json()["health"]["ok"]
