@@ -4,7 +4,6 @@ runs by hand."""
 
 from __future__ import annotations
 
-import errno
 import json
 
 import pytest
@@ -143,25 +142,6 @@ def test_jobs_are_queued_in_the_order_submitted(tmp_path):
     protocol.processEnded(Failure(ProcessDone(0)))
     assert [pool.get(j.id).state for j in jobs] == ["failed", "running", "queued"]
     assert reactor.spawned[1][1][-1].endswith(jobs[1].id)
-
-
-def test_a_submission_cut_short_by_a_full_disk_fails_and_leaves_nothing(tmp_path,
-                                                                      monkeypatch):
-    io = QueuedIO()
-    pool = JobPool(ProcessReactor(), tmp_path / "jobs", ["appliance", "_job-worker"], io=io)
-    pool.start()
-    io.run_all()
-
-    def full(self, path, obj):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(JobDir, "write", full)
-    submitting = pool.submit({"script": SCRIPT, "name": "t.py"})
-    assert not submitting.called
-    io.run_all()
-    failure = outcome(submitting)
-    assert failure.check(JobRefused) and "no space to store the job" in str(failure.value)
-    assert list((tmp_path / "jobs").iterdir()) == [] and pool.list() == []
 
 
 def test_a_job_stored_while_the_pool_stops_is_cancelled_not_started(tmp_path):
