@@ -1,8 +1,8 @@
 """The server's job pool: a queue, N concurrent worker subprocesses, timeouts, cancellation.
 
-Lives on the reactor thread and never waits on a job. Each job runs in `appliance _job-worker`
-(worker.py), started with `reactor.spawnProcess`, its stdout and stderr going
-to the job's log. Cancelling sends SIGTERM (the worker stops its mapper and
+Lives on the reactor thread and never waits on a job. Each job runs in
+`appliance _job-worker` (worker.py), started with `reactor.spawnProcess`, its
+stdout and stderr going to the job's log. Cancelling sends SIGTERM (the worker stops its mapper and
 reducer processes and removes its temp files) and, after `grace` seconds,
 SIGKILL to the worker's whole process group. A timeout is a cancel that ends
 in state ``timed_out``. Finished jobs keep their output and log; the oldest
@@ -12,8 +12,8 @@ again and jobs that were running are marked failed.
 File work runs on the `io` thread given (the server's "jobs-io"), in order,
 never on the reactor thread: writing a new job's directory (its bundle may
 hold 16 MiB), its state, removing its files, reading the jobs of earlier runs
-and pages of a job's output or log. What stays on the reactor thread
-is small and bounded: opening a starting job's log (the worker needs the fd),
+and pages of a job's output or log. What stays on the reactor thread is
+small and bounded: opening a starting job's log (the worker needs the fd),
 reading a running job's progress.json and a finished one's result.json (a few
 hundred bytes each; docs/architecture.md, "Reactor hygiene").
 
