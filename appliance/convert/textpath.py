@@ -39,7 +39,7 @@ PLACEHOLDER = b"{}"
 def convert_text(text: bytes, specs: SpecStore) -> ConvertResult | None:
     """The converted ping of JSON `text`, its "histograms" an orjson.Fragment; or None
     when only the ordinary path (parse everything, then convert_payload) may decide."""
-    if histograms_span is None:
+    if histograms_span is None or type(text) is not bytes:
         return None
     span = histograms_span(text)
     if span is None:
