@@ -60,15 +60,15 @@ NAMES = {"compiled": "appliance convert", "dict": "appliance, no text path",
 def switched(case: str):
     """Conversion with the parts of the compiled path that `case` does without."""
     off = CASES.get(case, ())
-    span, compiled = textpath.histograms_span, rowsjson._compiled
+    start, compiled = textpath.histograms_start, rowsjson._compiled
     if "text" in off:
-        textpath.histograms_span = None  # type: ignore[assignment]
+        textpath.histograms_start = None  # type: ignore[assignment]
     if "rows" in off:
         rowsjson._compiled = None  # type: ignore[assignment]
     try:
         yield
     finally:
-        textpath.histograms_span, rowsjson._compiled = span, compiled
+        textpath.histograms_start, rowsjson._compiled = start, compiled
 
 
 def workload(count: int, spec_dir: Path) -> tuple[list[bytes], list[SpoolRecord],

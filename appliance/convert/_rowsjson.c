@@ -207,10 +207,10 @@ done:
 
 static PyMethodDef methods[] = {
     {"rows_json", (PyCFunction)(void (*)(void))rows_json, METH_FASTCALL, rows_json_doc},
-    {"histograms_span", (PyCFunction)(void (*)(void))histograms_span, METH_FASTCALL,
-     "histograms_span(text) -> (start, end) | None\n\nSee appliance.convert.textpath."},
+    {"histograms_start", (PyCFunction)(void (*)(void))histograms_start, METH_FASTCALL,
+     "histograms_start(text) -> int | None\n\nSee appliance.convert.textpath."},
     {"rows_text", (PyCFunction)(void (*)(void))rows_text, METH_FASTCALL,
-     "rows_text(text, start, end, table, loads, dumps) -> (bytes, unknown) | None\n\n"
+     "rows_text(text, start, table, loads, dumps) -> (bytes, unknown, end) | None\n\n"
      "See appliance.convert.textpath."},
     {NULL, NULL, 0, NULL},
 };

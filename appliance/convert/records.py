@@ -175,6 +175,7 @@ class RecordConverter:
         self.unknown_histograms = TopCounter()  # names come from clients: bounded
         self.converted = 0
         self._partitions: dict[tuple, tuple[str, list[str]]] = {}
+        self._revision_guess: str | None = None     # the last ping's (convert/textpath.py)
 
     def convert(self, record: SpoolRecord) -> Converted:
         """The record's partition and line; never raises, whatever the record holds."""
@@ -210,8 +211,9 @@ class RecordConverter:
     def _convert_telemetry(self, text: bytes) -> ConvertResult:
         """A telemetry ping converted: from its text where the text path is sure of the
         result (convert/textpath.py), else parsed whole and converted as ever."""
-        result = convert_text(text, self.specs)
+        result = convert_text(text, self.specs, self._revision_guess)
         if result is not None:
+            self._revision_guess = result.revision
             return result
         try:
             return convert_payload(parse_json(text), self.specs, json_rows=True)

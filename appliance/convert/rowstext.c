@@ -515,64 +515,12 @@ histograms(Text *t, const char *text, Writer *w, PyObject *table, PyObject *unkn
         }
         Py_CLEAR(name);
     } while ((more = next_member(t, '}')) == 1);
-    status = more == 0 && t->p == t->end ? 0 : 1;
+    status = more == 0 ? 0 : 1;
 
 done:
     Py_XDECREF(name);
     Py_XDECREF(names);
     return status;
-}
-
-PyObject *
-rows_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *unknown = NULL, *rows = NULL, *result = NULL;
-    Py_ssize_t size, start, end;
-    const char *text;
-    Writer w = {0};
-    Text t;
-    int status;
-
-    if (nargs != 6 || !PyBytes_Check(args[0]) || !PyDict_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "rows_text(text: bytes, start, end, table: dict, loads, dumps)");
-        return NULL;
-    }
-    text = PyBytes_AS_STRING(args[0]);
-    size = PyBytes_GET_SIZE(args[0]);
-    start = PyLong_AsSsize_t(args[1]);
-    end = PyLong_AsSsize_t(args[2]);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    if (start < 0 || start > end || end > size) {
-        PyErr_SetString(PyExc_ValueError, "the span is not within the text");
-        return NULL;
-    }
-    t.p = text + start;
-    t.end = text + end;
-    unknown = PyList_New(0);
-    if (unknown == NULL || writer_open(&w) < 0) {
-        goto done;
-    }
-    status = histograms(&t, text, &w, args[3], unknown);
-    if (status < 0) {
-        goto done;
-    }
-    if (status > 0) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    rows = writer_finish(&w, args[4], args[5]);
-    if (rows != NULL) {
-        result = PyTuple_Pack(2, rows, unknown);
-    }
-
-done:
-    Py_XDECREF(rows);
-    Py_XDECREF(unknown);
-    writer_free(&w);
-    return result;
 }
 
 /* 1 if the key at t (a string) is "histograms", 0 if another, -1 if it is not a
@@ -596,50 +544,109 @@ top_level_key(Text *t)
         return -1;
     }
     len = t->p++ - s;
+    if (!expect(t, ':')) {
+        return -1;
+    }
     return len == 10 && memcmp(s, "histograms", 10) == 0;
 }
 
-PyObject *
-histograms_span(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The document's members after "histograms": 1 if one is "histograms" again (orjson
+ * would keep the last), a key has an escape, or the document does not end there. */
+static int
+rest_of_document(Text *t)
 {
-    const char *text, *start = NULL, *end = NULL, *value;
+    int more;
+
+    while ((more = next_member(t, '}')) == 1) {
+        if (top_level_key(t) != 0 || !skip_value(t, MAX_DEPTH)) {
+            return 1;
+        }
+    }
+    skip_space(t);
+    return more != 0 || t->p != t->end;
+}
+
+PyObject *
+rows_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *unknown = NULL, *rows = NULL, *result = NULL;
+    Py_ssize_t start, end;
+    const char *text;
+    Writer w = {0};
     Text t;
-    int key, more;
+    int status;
+
+    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "rows_text(text: bytes, start, table: dict, loads, dumps)");
+        return NULL;
+    }
+    text = PyBytes_AS_STRING(args[0]);
+    start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (start < 0 || start > PyBytes_GET_SIZE(args[0])) {
+        PyErr_SetString(PyExc_ValueError, "start is not within the text");
+        return NULL;
+    }
+    t.p = text + start;
+    t.end = text + PyBytes_GET_SIZE(args[0]);
+    unknown = PyList_New(0);
+    if (unknown == NULL || writer_open(&w) < 0) {
+        goto done;
+    }
+    status = histograms(&t, text, &w, args[2], unknown);
+    end = t.p - text;
+    if (status == 0) {
+        status = rest_of_document(&t);
+    }
+    if (status < 0) {
+        goto done;
+    }
+    if (status > 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    rows = writer_finish(&w, args[3], args[4]);
+    if (rows != NULL) {
+        result = Py_BuildValue("(OOn)", rows, unknown, end);
+    }
+
+done:
+    Py_XDECREF(rows);
+    Py_XDECREF(unknown);
+    writer_free(&w);
+    return result;
+}
+
+PyObject *
+histograms_start(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    const char *text;
+    Text t;
+    int key;
 
     if (nargs != 1 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "histograms_span(text: bytes)");
+        PyErr_SetString(PyExc_TypeError, "histograms_start(text: bytes)");
         return NULL;
     }
     text = PyBytes_AS_STRING(args[0]);
     t.p = text;
     t.end = text + PyBytes_GET_SIZE(args[0]);
-    if (!expect(&t, '{') || expect(&t, '}')) {
+    if (!expect(&t, '{')) {
         Py_RETURN_NONE;
     }
     do {
-        if ((key = top_level_key(&t)) < 0 || !expect(&t, ':')) {
-            Py_RETURN_NONE;
-        }
-        skip_space(&t);
-        value = t.p;
-        if (!skip_value(&t, MAX_DEPTH)) {
+        if ((key = top_level_key(&t)) < 0) {
             Py_RETURN_NONE;
         }
         if (key) {
-            if (start != NULL) {
-                Py_RETURN_NONE;         /* twice: orjson would keep the last */
-            }
-            start = value;
-            end = t.p;
+            skip_space(&t);
+            return PyLong_FromSsize_t(t.p - text);
         }
-    } while ((more = next_member(&t, '}')) == 1);
-    skip_space(&t);
-    if (more != 0 || t.p != t.end || start == NULL) {
-        Py_RETURN_NONE;
-    }
-    t.p = start;                        /* a non-empty object, or the Python path */
-    if (!expect(&t, '{') || expect(&t, '}')) {
-        Py_RETURN_NONE;
-    }
-    return Py_BuildValue("(nn)", start - text, end - text);
+        if (!skip_value(&t, MAX_DEPTH)) {
+            Py_RETURN_NONE;
+        }
+    } while (next_member(&t, '}') == 1);
+    Py_RETURN_NONE;
 }

@@ -8,13 +8,15 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* histograms_span(text) -> (start, end) | None: where the value of the
- * document's one top-level "histograms" member is, if it is a non-empty object. */
-PyObject *histograms_span(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+/* histograms_start(text) -> int | None: where the value of the document's first
+ * top-level "histograms" member begins (no key before it has an escape). */
+PyObject *histograms_start(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
-/* rows_text(text, start, end, table, loads, dumps) -> (bytes, unknown) | None: the
- * converted histograms object of text[start:end], and the (name, start, end) of
- * each histogram `table` does not know, for the caller to parse. */
+/* rows_text(text, start, table, loads, dumps) -> (bytes, unknown, end) | None:
+ * the converted histograms object that begins at text[start] and ends before
+ * text[end], and the (name, start, end) of each histogram `table` does not know,
+ * for the caller to parse; None unless it is all plain, and the document's
+ * members after it have no escape in their keys and no "histograms". */
 PyObject *rows_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 /* Fill the table of byte classes; once, when the module is loaded. */

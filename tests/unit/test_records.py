@@ -60,7 +60,7 @@ def fail_in(monkeypatch, where: str, error: Exception) -> None:
     def fail(*args, **options):
         raise error
 
-    monkeypatch.setattr(records, "convert_text", lambda text, specs: None)
+    monkeypatch.setattr(records, "convert_text", lambda *args: None)
     monkeypatch.setattr(records, where, fail)
 
 

@@ -27,41 +27,60 @@ from appliance.convert.specs import SpecStore
 from appliance.spool.record import RecordIds, SpoolRecord
 from appliance.storage.schema import Schema
 from tests.unit.test_histograms_corpus import CORPUS, HISTOGRAMS, read_v1_log
-from tests.unit.test_rowsjson import (  # noqa: F401 - `specs` is a fixture
-    REAL_PING_HISTOGRAMS_SHA256,
-    REVISION,
-    specs,
-)
+from tests.unit.test_rowsjson import DEFINITIONS, PRECOMPUTED, REAL_PING_HISTOGRAMS_SHA256, REV
 
-needs_extension = pytest.mark.skipif(textpath.histograms_span is None,
+REVISION = f"http://hg.mozilla.org/releases/mozilla-release/rev/{REV}"
+# A second revision, whose spec lacks LIN and lays EXP out otherwise: a ping converted
+# with the other one's spec first (a wrong guess) must end the same.
+OTHER_REV = "fedcba987654"
+OTHER_DEFINITIONS = {"EXP": {"kind": "linear", "low": 1, "high": 50, "n_buckets": 4,
+                             "description": "x"},
+                     "FLAG": {"kind": "flag", "description": "x"}}
+GUESSES = [None, REV, OTHER_REV, "ffffffffffff"]
+
+needs_extension = pytest.mark.skipif(textpath.histograms_start is None,
                                      reason="extension not built")
 RECORD_ID = RecordIds().next()
 
 
 @contextlib.contextmanager
 def without_text_path():
-    span, textpath.histograms_span = textpath.histograms_span, None
+    start, textpath.histograms_start = textpath.histograms_start, None
     try:
         yield
     finally:
-        textpath.histograms_span = span
+        textpath.histograms_start = start
 
 
-def convert(text: bytes, spec_store: SpecStore, path: str = "/submit/telemetry/doc-1"):
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory) -> SpecStore:
+    spec_dir = tmp_path_factory.mktemp("specs")
+    (spec_dir / f"{REV}.Histograms.json").write_text(json.dumps(DEFINITIONS))
+    (spec_dir / f"{REV}.buckets.json").write_text(json.dumps({"histograms": {
+        name: {"buckets": bounds} for name, bounds in PRECOMPUTED.items()}}))
+    (spec_dir / f"{OTHER_REV}.Histograms.json").write_text(json.dumps(OTHER_DEFINITIONS))
+    return SpecStore(spec_dir)
+
+
+def convert(text: bytes, spec_store: SpecStore, path: str = "/submit/telemetry/doc-1",
+            guess: str | None = None):
     converter = RecordConverter(spec_store, Schema.telemetry_default(),
                                 max_decompressed_bytes=1 << 22)
+    converter._revision_guess = guess
     record = SpoolRecord(RECORD_ID, 1_795_000_000 * 10**9, path, text, {})
     return converter.convert(record)
 
 
 def assert_same(text: bytes, spec_store: SpecStore) -> bool:
-    """Assert both paths give the same record; whether the text path converted it."""
-    taken = textpath.convert_text(text, spec_store) is not None
-    fast = convert(text, spec_store)
+    """Assert both paths give the same record, whatever revision the text path guesses;
+    whether the text path converted it."""
+    taken = {textpath.convert_text(text, spec_store, guess) is not None for guess in GUESSES}
+    assert len(taken) == 1          # a guess changes the work, never the outcome
     with without_text_path():
         ordinary = convert(text, spec_store)
-    assert fast == ordinary
-    return taken
+    for guess in GUESSES:
+        assert convert(text, spec_store, guess=guess) == ordinary
+    return taken.pop()
 
 
 def ping_text(histograms: str, *, head: str = "", tail: str = "") -> bytes:
@@ -88,6 +107,11 @@ PLAIN = {
     "unknown histograms of any JSON": ping_text(
         '{"NOPE":{"values":"x\\u00e9\\"\\\\","k":[{"a":null}],"n":1e300},'
         '"LIN":{"values":{"1":1}},"ZZZ":[1,2],"STARTUP_NOPE":"\\ud83d\\ude00"}'),
+    "info after the histograms, as Firefox sends it": b'{"ver":1,"histograms":{"LIN":{'
+                                                      b'"values":{"4":1}}},"info":{"revision":"'
+                                                      + REVISION.encode() + b'"}}',
+    "another revision": ping_text('{"EXP":{"values":{"26":2}},"LIN":{"values":{}}}').replace(
+        REV.encode(), OTHER_REV.encode()),
     "STARTUP_ names": ping_text('{"STARTUP_LIN":{"values":{"1":1}},"STARTUP_FLAG":{"values":{}}}'),
     "other top-level members around it": ping_text(
         '{"FLAG":{"values":{"2":4}}}', head='"a":{"b":["}",{"histograms":1}]},"é":"\\\\\\"",',
@@ -101,13 +125,13 @@ PLAIN = {
 
 @needs_extension
 @pytest.mark.parametrize("name", list(PLAIN))
-def test_plain_pings_take_the_text_path_and_give_the_same_record(specs, name):  # noqa: F811
+def test_plain_pings_take_the_text_path_and_give_the_same_record(specs, name):
     assert assert_same(PLAIN[name], specs)
     assert convert(PLAIN[name], specs).invalid_reason is None
 
 
 @needs_extension
-def test_the_text_path_writes_the_rows_and_keeps_the_unknown_histograms(specs):  # noqa: F811
+def test_the_text_path_writes_the_rows_and_keeps_the_unknown_histograms(specs):
     result = textpath.convert_text(PLAIN["unknown histograms of any JSON"], specs)
     assert result is not None and isinstance(result.payload["histograms"], orjson.Fragment)
     written = orjson.loads(orjson.dumps(result.payload))
@@ -135,6 +159,9 @@ DOUBTFUL = {
     "a statistic twice": ping_text('{"LIN":{"values":{},"sum":1,"sum":2}}'),
     "a bucket twice": ping_text('{"LIN":{"values":{"1":1,"1":2}}}'),
     "histograms twice": ping_text('{"LIN":{"values":{}}}', tail=',"histograms":{}'),
+    "ver again after histograms": ping_text('{"LIN":{"values":{}}}', tail=',"ver":2'),
+    "info again after histograms": ping_text('{"LIN":{"values":{}}}', tail=',"info":{}'),
+    "an escaped key after histograms": ping_text('{"LIN":{"values":{}}}', tail=',"\\u0041":1'),
     # numbers
     "a statistic -0": ping_text('{"LIN":{"values":{},"sum":-0}}'),
     "a statistic beyond a double": ping_text('{"LIN":{"values":{},"sum":1e400}}'),
@@ -186,11 +213,11 @@ DOUBTFUL = {
 
 @needs_extension
 @pytest.mark.parametrize("name", list(DOUBTFUL))
-def test_doubtful_pings_are_left_to_the_ordinary_path(specs, name):  # noqa: F811
+def test_doubtful_pings_are_left_to_the_ordinary_path(specs, name):
     assert not assert_same(DOUBTFUL[name], specs)
 
 
-def test_the_doubtful_pings_really_end_in_errors_and_odd_results(specs):  # noqa: F811
+def test_the_doubtful_pings_really_end_in_errors_and_odd_results(specs):
     # The comparison above is not vacuous: these end as the ordinary path decides.
     reasons = {name: convert(DOUBTFUL[name], specs).invalid_reason
                for name in ("truncated", "a negative count", "a statistic beyond a double",
@@ -202,18 +229,17 @@ def test_the_doubtful_pings_really_end_in_errors_and_odd_results(specs):  # noqa
                        "a bucket key with a leading zero": None, "a histogram twice": None}
 
 
-def test_without_the_extension_nothing_takes_the_text_path(specs):  # noqa: F811
+def test_without_the_extension_nothing_takes_the_text_path(specs):
     with without_text_path():
         assert textpath.convert_text(PLAIN["counts and statistics"], specs) is None
 
 
 @needs_extension
-def test_a_span_outside_the_text_is_an_error_not_a_read():
+def test_a_start_outside_the_text_is_an_error_not_a_read():
     from appliance.convert._rowsjson import rows_text
-    with pytest.raises(ValueError, match="not within the text"):
-        rows_text(b"{}", 1, 5, {}, orjson.loads, orjson.dumps)
-    with pytest.raises(ValueError, match="not within the text"):
-        rows_text(b"{}", -1, 1, {}, orjson.loads, orjson.dumps)
+    for start in (3, -1):
+        with pytest.raises(ValueError, match="not within the text"):
+            rows_text(b"{}", start, {}, orjson.loads, orjson.dumps)
 
 
 # -- any text at all -------------------------------------------------------------------------
@@ -301,7 +327,7 @@ def ping_texts(draw) -> bytes:
     histograms = draw(HISTOGRAM_OBJECTS)
     members = [("ver", draw(st.sampled_from([1, 1, 1, 1, 1, 2, Raw("1.0"), "1"]))),
                ("info", Members((("revision", draw(st.sampled_from(
-                   [REVISION] * 5 + [REVISION.replace("0123456789ab", "ffffffffffff")]))),))),
+                   [REVISION] * 5 + [REVISION.replace(REV, rev) for rev in GUESSES[2:]]))),))),
                ("histograms", histograms)]
     members += [(k if k != "histogr\\u0061ms" else Raw('"histogr\\u0061ms"'), v)
                 for k, v in draw(TOP)]
@@ -315,12 +341,12 @@ def ping_texts(draw) -> bytes:
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=ping_texts())
-def test_any_text_converts_the_same_with_and_without_the_text_path(specs, text):  # noqa: F811
+def test_any_text_converts_the_same_with_and_without_the_text_path(specs, text):
     assert_same(text, specs)
 
 
 @needs_extension
-def test_the_generated_pings_often_take_the_text_path(specs):  # noqa: F811
+def test_the_generated_pings_often_take_the_text_path(specs):
     # The property above is worth something only if plain pings are among the generated.
     taken = []
 
@@ -341,7 +367,7 @@ def test_the_real_ping_takes_the_text_path_to_the_same_bytes_as_before():
     text = gzip.decompress(body)
     spec_store = SpecStore(HISTOGRAMS)
     result = textpath.convert_text(text, spec_store)
-    if textpath.histograms_span is not None:
+    if textpath.histograms_start is not None:
         assert result is not None
         assert result.unknown_histograms == ["HTTP_OFFLINE_CACHE_DOCUMENT_LOAD",
                                              "MIXED_CONTENT_PAGE_LOAD"]
