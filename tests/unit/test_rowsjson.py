@@ -53,13 +53,17 @@ PRECOMPUTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def specs(tmp_path_factory) -> SpecStore:
-    spec_dir = tmp_path_factory.mktemp("specs")
+def write_specs(spec_dir: Path) -> Path:
+    """The spec of REV (DEFINITIONS and PRECOMPUTED) written into `spec_dir`."""
     (spec_dir / f"{REV}.Histograms.json").write_text(json.dumps(DEFINITIONS))
     (spec_dir / f"{REV}.buckets.json").write_text(json.dumps({"histograms": {
         name: {"buckets": bounds} for name, bounds in PRECOMPUTED.items()}}))
-    return SpecStore(spec_dir)
+    return spec_dir
+
+
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory) -> SpecStore:
+    return SpecStore(write_specs(tmp_path_factory.mktemp("specs")))
 
 
 def ping(histograms) -> dict:

@@ -27,7 +27,7 @@ from appliance.convert.specs import SpecStore
 from appliance.spool.record import RecordIds, SpoolRecord
 from appliance.storage.schema import Schema
 from tests.unit.test_histograms_corpus import CORPUS, HISTOGRAMS, read_v1_log
-from tests.unit.test_rowsjson import DEFINITIONS, PRECOMPUTED, REAL_PING_HISTOGRAMS_SHA256, REV
+from tests.unit.test_rowsjson import REAL_PING_HISTOGRAMS_SHA256, REV, write_specs
 
 REVISION = f"http://hg.mozilla.org/releases/mozilla-release/rev/{REV}"
 # A second revision, whose spec lacks LIN and lays EXP out otherwise: a ping converted
@@ -54,10 +54,7 @@ def without_text_path():
 
 @pytest.fixture(scope="module")
 def specs(tmp_path_factory) -> SpecStore:
-    spec_dir = tmp_path_factory.mktemp("specs")
-    (spec_dir / f"{REV}.Histograms.json").write_text(json.dumps(DEFINITIONS))
-    (spec_dir / f"{REV}.buckets.json").write_text(json.dumps({"histograms": {
-        name: {"buckets": bounds} for name, bounds in PRECOMPUTED.items()}}))
+    spec_dir = write_specs(tmp_path_factory.mktemp("specs"))
     (spec_dir / f"{OTHER_REV}.Histograms.json").write_text(json.dumps(OTHER_DEFINITIONS))
     return SpecStore(spec_dir)
 
