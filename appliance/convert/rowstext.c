@@ -88,7 +88,8 @@ expect(Text *t, char c)
     return 0;
 }
 
-/* ',' then 1 (another member follows), '}' then 0 (the object ends), else -1. */
+/* Past ',' then 1 (another member follows), past `close` then 0 (the object or
+ * array ends), else -1. */
 static int
 next_member(Text *t, char close)
 {
@@ -113,7 +114,9 @@ plain_string(Text *t, const char **s, Py_ssize_t *len)
     if (!expect(t, '"')) {
         return 0;
     }
-    for (p = t->p; p < t->end && (byte_class[(unsigned char)*p] & PLAIN); p++) {
+    p = t->p;
+    while (p < t->end && (byte_class[(unsigned char)*p] & PLAIN)) {
+        p++;
     }
     if (p == t->end || *p != '"') {
         return 0;                       /* an escape, a control byte, beyond ASCII */
@@ -460,13 +463,36 @@ histogram(Text *t, Writer *w, const char *name, Py_ssize_t name_len, PyObject *e
     return writer_row(w, name, name_len, layout.n, m, statistics);
 }
 
+/* Past the value of a histogram the spec does not know, noting (name, start, end)
+ * in `unknown` for orjson to read. 1 if it cannot be skipped, -1 on error. */
+static int
+unknown_histogram(Text *t, const char *text, PyObject *name, PyObject *unknown)
+{
+    PyObject *span;
+    const char *start;
+    int status;
+
+    skip_space(t);
+    start = t->p;
+    if (!skip_value(t, MAX_UNKNOWN_DEPTH)) {
+        return 1;
+    }
+    span = Py_BuildValue("(Onn)", name, start - text, t->p - text);
+    if (span == NULL) {
+        return -1;
+    }
+    status = PyList_Append(unknown, span);
+    Py_DECREF(span);
+    return status;
+}
+
 /* The histograms object at t: rows into w, (name, start, end) of each unknown
  * histogram into `unknown`. 1 if not plain, -1 on error. */
 static int
 histograms(Text *t, const char *text, Writer *w, PyObject *table, PyObject *unknown)
 {
-    PyObject *names, *name = NULL, *entry, *span;
-    const char *s, *start;
+    PyObject *names, *name = NULL, *entry;
+    const char *s;
     Py_ssize_t len, seen;
     int more, status = 1;
 
@@ -493,26 +519,12 @@ histograms(Text *t, const char *text, Writer *w, PyObject *table, PyObject *unkn
             status = -1;
             goto done;
         }
-        if (entry == NULL) {
-            skip_space(t);
-            start = t->p;
-            if (!skip_value(t, MAX_UNKNOWN_DEPTH)) {
-                goto done;
-            }
-            span = Py_BuildValue("(Onn)", name, start - text, t->p - text);
-            if (span == NULL || PyList_Append(unknown, span) < 0) {
-                Py_XDECREF(span);
-                status = -1;
-                goto done;
-            }
-            Py_DECREF(span);
-        } else {
-            status = histogram(t, w, s, len, entry);
-            if (status != 0) {
-                goto done;
-            }
-            status = 1;
+        status = entry == NULL ? unknown_histogram(t, text, name, unknown)
+                               : histogram(t, w, s, len, entry);
+        if (status != 0) {
+            goto done;
         }
+        status = 1;                     /* for the exits above */
         Py_CLEAR(name);
     } while ((more = next_member(t, '}')) == 1);
     status = more == 0 ? 0 : 1;
