@@ -2,7 +2,9 @@
 
 The committing converter process (loop.py) stays the single owner of the
 spool order, the gate, the crash guard, the frontier and the checkpoint. It
-hands records in batches, round robin, to N worker processes; each worker
+hands records in batches to N worker processes, each batch to a worker that
+has acknowledged its last one (so the committer never blocks on a busy worker
+while another one waits for work); each worker
 converts its records and writes them into its own partition files under the
 generation's `.tmp/` directory (part numbers `index`, `index + N`, ...: they
 never collide, and keys keep their form). At commit time the committer asks
@@ -35,6 +37,8 @@ from appliance.storage.partfiles import PartitionFiles
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
+
+ACK = ("ack",)  # a worker's answer to a batch: it wants the next one
 
 BATCH = 64  # records per message: amortises the pipe, keeps the workers evenly loaded
 
@@ -87,7 +91,7 @@ class ConverterPool:
         self._procs: list = []
         self._conns: list[Connection] = []
         self._pending: list[tuple] = []
-        self._next = 0
+        self._busy: list[bool] = []  # per worker: a batch not yet acknowledged
         self._gen: PooledGeneration | None = None
 
     def start(self) -> None:
@@ -104,6 +108,7 @@ class ConverterPool:
             theirs.close()
             self._procs.append(proc)
             self._conns.append(ours)
+            self._busy.append(False)
 
     def begin(self, generation: str) -> PooledGeneration:
         """A new generation: the workers' next records go into its files."""
@@ -122,10 +127,30 @@ class ConverterPool:
             return
         if not self._procs:  # at the first record: an empty segment starts no process
             self.start()
-        index = self._next
-        self._next = (self._next + 1) % self.processes
+        index = self._idle_worker()
         self._send(index, ("batch", self._gen.generation, self._pending))
+        self._busy[index] = True
         self._pending = []
+
+    def _idle_worker(self) -> int:
+        """A worker with no batch in hand; waits for one to acknowledge its batch."""
+        from multiprocessing.connection import wait  # as in start()
+
+        while all(self._busy):
+            for conn in wait(self._conns):
+                self._acknowledged(self._conns.index(conn))
+        return self._busy.index(False)
+
+    def _acknowledged(self, index: int) -> None:
+        """Read worker `index`'s ACK of its batch (all it sends unasked)."""
+        self._recv(index)
+        self._busy[index] = False
+
+    def _answer(self, index: int):
+        """Worker `index`'s answer to "finish" or "drop", after the ACK of its last batch."""
+        if self._busy[index]:
+            self._acknowledged(index)
+        return self._recv(index)
 
     def finish(self) -> Tally:
         """Every worker's files finished and fsynced: their renames and counts, summed.
@@ -137,7 +162,7 @@ class ConverterPool:
             self._send(index, ("finish",))
         tally, error = Tally(), None
         for index in started:
-            reply = self._recv(index)
+            reply = self._answer(index)
             if reply[0] == "error":
                 error = OSError(reply[1], reply[2])
                 continue
@@ -159,7 +184,7 @@ class ConverterPool:
         for index in started:
             self._send(index, ("drop",))
         for index in started:
-            self._recv(index)
+            self._answer(index)
 
     def close(self) -> None:
         """Stop the workers (after a commit: they hold nothing); they start again on use."""
@@ -173,7 +198,7 @@ class ConverterPool:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-        self._procs, self._conns, self._pending, self._gen = [], [], [], None
+        self._procs, self._conns, self._busy, self._pending, self._gen = [], [], [], [], None
 
     def _send(self, index: int, message) -> None:
         try:
@@ -274,6 +299,7 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
         kind = message[0]
         if kind == "batch":
             worker.batch(message[1], message[2])
+            conn.send(ACK)
         elif kind == "finish":
             conn.send(worker.finish())
             worker.reset()
