@@ -1,0 +1,60 @@
+"""ConverterPool hands each batch to a worker that is free, not round robin."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from appliance.convert.records import Converted
+from appliance.convert.topcounts import TopCounter
+from appliance.convert.workers import ConverterPool
+from appliance.spool import SpoolRecord
+
+HOLD = b"hold:"  # a body `hold:<fifo>` keeps its worker busy until the fifo is opened
+
+
+class HoldingConverter:
+    """A worker's converter (spawned workers find it by name): every record goes to one
+    partition as it is; a `hold:<fifo>` record first waits for a writer of that fifo."""
+
+    def __init__(self):
+        self.converted = 0
+        self.invalid_by_reason: Counter = Counter()
+        self.unknown_histograms = TopCounter()
+
+    def convert(self, record: SpoolRecord) -> Converted:
+        if record.body.startswith(HOLD):
+            with open(record.body[len(HOLD):], "rb") as fifo:  # blocks until opened for writing
+                fifo.read()
+        self.converted += 1
+        return Converted("p", record.body + b"\n")
+
+
+def holding_converter(config) -> HoldingConverter:
+    return HoldingConverter()
+
+
+def record(n: int, body: bytes) -> SpoolRecord:
+    return SpoolRecord(n.to_bytes(16, "big"), 1_795_000_000 * 10**9, "/submit/x", body)
+
+
+def test_batches_go_to_the_free_worker_while_another_is_busy(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    store = tmp_path / "store"
+    store.mkdir()
+    pool = ConverterPool(None, 2, make_converter=holding_converter, store_root=store,
+                         node_id="n", level=1, max_file_bytes=1 << 30, batch=1)
+    try:
+        pool.begin("g1")
+        pool.add("seg", 0, record(0, HOLD + str(fifo).encode()), None)
+        for n in range(1, 6):  # with round robin, 2 of these would wait for the held worker
+            pool.add("seg", n, record(n, b"r%d" % n), None)
+        with open(fifo, "wb"):  # let the held worker go on
+            pass
+        tally = pool.finish()
+    finally:
+        pool.close()
+    counts = sorted(int(key.split(".")[-2]) for _, key in tally.renames)
+    assert counts == [1, 5]
+    assert tally.converted == 6
