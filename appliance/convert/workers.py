@@ -137,8 +137,10 @@ class ConverterPool:
         from multiprocessing.connection import wait  # as in start()
 
         while all(self._busy):
-            for conn in wait(self._conns):
-                self._acknowledged(self._conns.index(conn))
+            ready = wait(self._conns)
+            for index, conn in enumerate(self._conns):
+                if conn in ready:
+                    self._acknowledged(index)
         return self._busy.index(False)
 
     def _acknowledged(self, index: int) -> None:
