@@ -2,9 +2,10 @@
 
 The committing converter process (loop.py) stays the single owner of the
 spool order, the gate, the crash guard, the frontier and the checkpoint. It
-hands records in batches to N worker processes, each batch to a worker that
-has acknowledged its last one (so the committer never blocks on a busy worker
-while another one waits for work); each worker
+hands records in batches to N worker processes, each batch to the worker with
+the fewest not yet acknowledged (at most QUEUED each: a worker always has its
+next batch at hand, and the committer never waits on a busy worker while
+another one waits for work); each worker
 converts its records and writes them into its own partition files under the
 generation's `.tmp/` directory (part numbers `index`, `index + N`, ...: they
 never collide, and keys keep their form). At commit time the committer asks
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +41,8 @@ from appliance.storage.partfiles import PartitionFiles
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-ACK = ("ack",)  # a worker's answer to a batch: it wants the next one
+ACK = ("ack",)  # a worker's answer to a batch: it has room for another
+QUEUED = 2  # batches a worker may hold: one converting, one waiting in its inbox
 
 BATCH = 64  # records per message: amortises the pipe, keeps the workers evenly loaded
 
@@ -91,7 +95,7 @@ class ConverterPool:
         self._procs: list = []
         self._conns: list[Connection] = []
         self._pending: list[tuple] = []
-        self._busy: list[bool] = []  # per worker: a batch not yet acknowledged
+        self._queued: list[int] = []  # per worker: batches not yet acknowledged
         self._gen: PooledGeneration | None = None
 
     def start(self) -> None:
@@ -108,7 +112,7 @@ class ConverterPool:
             theirs.close()
             self._procs.append(proc)
             self._conns.append(ours)
-            self._busy.append(False)
+            self._queued.append(0)
 
     def begin(self, generation: str) -> PooledGeneration:
         """A new generation: the workers' next records go into its files."""
@@ -127,30 +131,31 @@ class ConverterPool:
             return
         if not self._procs:  # at the first record: an empty segment starts no process
             self.start()
-        index = self._idle_worker()
+        index = self._free_worker()
         self._send(index, ("batch", self._gen.generation, self._pending))
-        self._busy[index] = True
+        self._queued[index] += 1
         self._pending = []
 
-    def _idle_worker(self) -> int:
-        """A worker with no batch in hand; waits for one to acknowledge its batch."""
+    def _free_worker(self) -> int:
+        """The worker with the fewest batches in hand, once it has fewer than QUEUED
+        (waiting for an ACK if need be)."""
         from multiprocessing.connection import wait  # as in start()
 
-        while all(self._busy):
+        while min(self._queued) >= QUEUED:
             ready = wait(self._conns)
             for index, conn in enumerate(self._conns):
                 if conn in ready:
                     self._acknowledged(index)
-        return self._busy.index(False)
+        return self._queued.index(min(self._queued))
 
     def _acknowledged(self, index: int) -> None:
-        """Read worker `index`'s ACK of its batch (all it sends unasked)."""
+        """Read worker `index`'s ACK of a batch (all it sends unasked)."""
         self._recv(index)
-        self._busy[index] = False
+        self._queued[index] -= 1
 
     def _answer(self, index: int):
-        """Worker `index`'s answer to "finish" or "drop", after the ACK of its last batch."""
-        if self._busy[index]:
+        """Worker `index`'s answer to "finish" or "drop", after the ACKs of its batches."""
+        while self._queued[index]:
             self._acknowledged(index)
         return self._recv(index)
 
@@ -200,7 +205,7 @@ class ConverterPool:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-        self._procs, self._conns, self._busy, self._pending, self._gen = [], [], [], [], None
+        self._procs, self._conns, self._queued, self._pending, self._gen = [], [], [], [], None
 
     def _send(self, index: int, message) -> None:
         try:
@@ -293,11 +298,10 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
         signal.signal(sig, signal.SIG_IGN)
     die_with_parent(signal.SIGKILL)
     worker = _Worker(index, processes, settings)
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_receive, args=(conn, inbox), name="inbox", daemon=True).start()
     while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
+        message = inbox.get()
         kind = message[0]
         if kind == "batch":
             worker.batch(message[1], message[2])
@@ -309,4 +313,17 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
             worker.reset()
             conn.send(("dropped",))
         else:
+            return
+
+
+def _receive(conn: Connection, inbox: queue.SimpleQueue) -> None:
+    """Move the committer's messages into `inbox` as they come, so that its next batch
+    is never stuck behind the one being converted; ("stop",) at the end."""
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            message = ("stop",)
+        inbox.put(message)
+        if message[0] == "stop":
             return
