@@ -5,12 +5,14 @@ spool order, the gate, the crash guard, the frontier and the checkpoint. It
 hands records in batches to N worker processes, each batch to the worker with
 the fewest not yet acknowledged (at most QUEUED each: a worker always has its
 next batch at hand, and the committer never waits on a busy worker while
-another one waits for work); each worker
-converts its records and writes them into its own partition files under the
-generation's `.tmp/` directory (part numbers `index`, `index + N`, ...: they
-never collide, and keys keep their form). At commit time the committer asks
+another one waits for work); each worker converts its records and writes
+them into its own partition files under the generation's `.tmp/` directory
+(part numbers `index`, `index + N`, ...: they never collide, and keys keep
+their form). At commit time the committer asks
 every worker to finish (fsync) its files and return their renames and counts,
-then writes one checkpoint with all of them: the commit stays atomic.
+then writes one checkpoint with all of them: the commit stays atomic. It need
+not wait for the answers (hand_in, then tally): each worker answers, then goes
+on with the next generation's batches, which the committer hands out meanwhile.
 
 Before each record a worker writes its position into its own crash-guard file
 (`.converting.<index>`). A worker that dies makes the committer record that
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 ACK = ("ack",)  # a worker's answer to a batch: it has room for another
+DROPPED = ("dropped",)
 QUEUED = 2  # batches a worker may hold: one converting, one waiting in its inbox
 
 BATCH = 64  # records per message: amortises the pipe, keeps the workers evenly loaded
@@ -96,6 +99,8 @@ class ConverterPool:
         self._conns: list[Connection] = []
         self._pending: list[tuple] = []
         self._queued: list[int] = []  # per worker: batches not yet acknowledged
+        self._finishing: list[int] = []  # workers asked to finish, by hand_in()
+        self._answers: dict[int, tuple] = {}  # their answers so far
         self._gen: PooledGeneration | None = None
 
     def start(self) -> None:
@@ -145,31 +150,49 @@ class ConverterPool:
             ready = wait(self._conns)
             for index, conn in enumerate(self._conns):
                 if conn in ready:
-                    self._acknowledged(index)
+                    self._take(index)
         return self._queued.index(min(self._queued))
 
-    def _acknowledged(self, index: int) -> None:
-        """Read worker `index`'s ACK of a batch (all it sends unasked)."""
-        self._recv(index)
-        self._queued[index] -= 1
-
-    def _answer(self, index: int):
-        """Worker `index`'s answer to "finish" or "drop", after the ACKs of its batches."""
-        while self._queued[index]:
-            self._acknowledged(index)
-        return self._recv(index)
+    def _take(self, index: int) -> None:
+        """Read worker `index`'s next message: the ACK of a batch, or its answer to
+        "finish" (kept for tally())."""
+        reply = self._recv(index)
+        if reply == ACK:
+            self._queued[index] -= 1
+        else:
+            self._answers[index] = reply
 
     def finish(self) -> Tally:
         """Every worker's files finished and fsynced: their renames and counts, summed.
         A worker's write error (ENOSPC) is raised once all have answered."""
+        self.hand_in()
+        return self.tally()
+
+    def hand_in(self) -> None:
+        """Ask every worker to finish (fsync) the current generation's files, and go on at
+        once: the next records start the next generation, which each worker begins after
+        it has answered. tally() collects the answers."""
         self._flush()
         self._gen = None
-        started = range(len(self._conns))  # none if no record was handed out yet
-        for index in started:
+        self._finishing = list(range(len(self._conns)))  # none if no record was handed out
+        self._answers = {}
+        for index in self._finishing:
             self._send(index, ("finish",))
+
+    def finished(self) -> bool:
+        """Whether every worker has answered the last hand_in() (reads, never waits)."""
+        for index in self._finishing:
+            while index not in self._answers and self._conns[index].poll():
+                self._take(index)
+        return all(index in self._answers for index in self._finishing)
+
+    def tally(self) -> Tally:
+        """The answers to the last hand_in(), summed (waits for them)."""
         tally, error = Tally(), None
-        for index in started:
-            reply = self._answer(index)
+        for index in self._finishing:
+            while index not in self._answers:
+                self._take(index)
+            reply = self._answers[index]
             if reply[0] == "error":
                 error = OSError(reply[1], reply[2])
                 continue
@@ -180,18 +203,23 @@ class ConverterPool:
             tally.invalid_by_reason.update(invalid)
             for name, n in unknown.items():
                 tally.unknown_histograms[name] = tally.unknown_histograms.get(name, 0) + n
+        self._finishing, self._answers = [], {}
         if error is not None:
             raise error
         return tally
 
     def drop(self) -> None:
-        """Forget the current generation (its files are deleted by the committer's recovery)."""
+        """Forget the current generation, and one handed in (their files are deleted by the
+        committer's recovery)."""
         self._pending, self._gen = [], None
         started = range(len(self._conns))  # none before the first generation
         for index in started:
             self._send(index, ("drop",))
-        for index in started:
-            self._answer(index)
+        for index in started:  # what comes before "dropped": ACKs, an answer to "finish"
+            while self._recv(index) != DROPPED:
+                pass
+            self._queued[index] = 0
+        self._finishing, self._answers = [], {}
 
     def close(self) -> None:
         """Stop the workers (after a commit: they hold nothing); they start again on use."""
@@ -206,6 +234,7 @@ class ConverterPool:
                 proc.kill()
                 proc.join()
         self._procs, self._conns, self._queued, self._pending, self._gen = [], [], [], [], None
+        self._finishing, self._answers = [], {}
 
     def _send(self, index: int, message) -> None:
         try:
@@ -311,7 +340,7 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
             worker.reset()
         elif kind == "drop":
             worker.reset()
-            conn.send(("dropped",))
+            conn.send(DROPPED)
         else:
             return
 

@@ -58,3 +58,34 @@ def test_batches_go_to_the_worker_with_room_while_another_is_busy(tmp_path):
     counts = sorted(int(key.split(".")[-2]) for _, key in tally.renames)
     assert counts == [QUEUED, 10 - QUEUED]  # the held worker got only what it may queue
     assert tally.converted == 10
+
+
+def records_in(tally) -> dict[str, int]:
+    """Records per generation in a tally's store keys (`<node>.<gen>.<part>.<n>.zst`)."""
+    out: Counter = Counter()
+    for _, key in tally.renames:
+        name = key.rsplit("/", 1)[-1].split(".")
+        out[name[1]] += int(name[-2])
+    return dict(out)
+
+
+def test_the_next_generation_is_handed_out_before_the_last_one_is_tallied(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    pool = ConverterPool(None, 2, make_converter=holding_converter, store_root=store,
+                         node_id="n", level=1, max_file_bytes=1 << 30, batch=1)
+    try:
+        pool.begin("g1")
+        for n in range(4):
+            pool.add("seg", n, record(n, b"a%d" % n), None)
+        pool.hand_in()
+        pool.begin("g2")  # the workers answer for g1, then go on with these
+        for n in range(4, 9):
+            pool.add("seg", n, record(n, b"b%d" % n), None)
+        first = pool.tally()
+        second = pool.finish()
+    finally:
+        pool.close()
+    assert records_in(first) == {"g1": 4}
+    assert records_in(second) == {"g2": 5}
+    assert first.converted + second.converted == 9
