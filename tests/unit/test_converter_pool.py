@@ -38,13 +38,18 @@ def record(n: int, body: bytes) -> SpoolRecord:
     return SpoolRecord(n.to_bytes(16, "big"), 1_795_000_000 * 10**9, "/submit/x", body)
 
 
+def two_workers(tmp_path) -> ConverterPool:
+    """A pool of 2 workers with holding converters, one record per batch."""
+    store = tmp_path / "store"
+    store.mkdir()
+    return ConverterPool(None, 2, make_converter=holding_converter, store_root=store,
+                         node_id="n", level=1, max_file_bytes=1 << 30, batch=1)
+
+
 def test_batches_go_to_the_worker_with_room_while_another_is_busy(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    store = tmp_path / "store"
-    store.mkdir()
-    pool = ConverterPool(None, 2, make_converter=holding_converter, store_root=store,
-                         node_id="n", level=1, max_file_bytes=1 << 30, batch=1)
+    pool = two_workers(tmp_path)
     try:
         pool.begin("g1")
         pool.add("seg", 0, record(0, HOLD + str(fifo).encode()), None)
@@ -70,10 +75,7 @@ def records_in(tally) -> dict[str, int]:
 
 
 def test_the_next_generation_is_handed_out_before_the_last_one_is_tallied(tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-    pool = ConverterPool(None, 2, make_converter=holding_converter, store_root=store,
-                         node_id="n", level=1, max_file_bytes=1 << 30, batch=1)
+    pool = two_workers(tmp_path)
     try:
         pool.begin("g1")
         for n in range(4):
