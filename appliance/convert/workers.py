@@ -8,11 +8,11 @@ next batch at hand, and the committer never waits on a busy worker while
 another one waits for work); each worker converts its records and writes
 them into its own partition files under the generation's `.tmp/` directory
 (part numbers `index`, `index + N`, ...: they never collide, and keys keep
-their form). At commit time the committer asks
-every worker to finish (fsync) its files and return their renames and counts,
-then writes one checkpoint with all of them: the commit stays atomic. It need
-not wait for the answers (hand_in, then tally): each worker answers, then goes
-on with the next generation's batches, which the committer hands out meanwhile.
+their form). At commit time the committer asks every worker to finish (fsync)
+its files and return their renames and counts, then writes one checkpoint
+with all of them: the commit stays atomic. It need not wait for the answers
+(hand_in, then tally): each worker answers, then goes on with the next
+generation's batches, which the committer hands out meanwhile.
 
 Before each record a worker writes its position into its own crash-guard file
 (`.converting.<index>`). A worker that dies makes the committer record that
@@ -162,12 +162,6 @@ class ConverterPool:
         else:
             self._answers[index] = reply
 
-    def finish(self) -> Tally:
-        """Every worker's files finished and fsynced: their renames and counts, summed.
-        A worker's write error (ENOSPC) is raised once all have answered."""
-        self.hand_in()
-        return self.tally()
-
     def hand_in(self) -> None:
         """Ask every worker to finish (fsync) the current generation's files, and go on at
         once: the next records start the next generation, which each worker begins after
@@ -187,7 +181,9 @@ class ConverterPool:
         return all(index in self._answers for index in self._finishing)
 
     def tally(self) -> Tally:
-        """The answers to the last hand_in(), summed (waits for them)."""
+        """The answers to the last hand_in(): every worker's files finished and fsynced,
+        their renames and counts, summed (waits for them). A worker's write error
+        (ENOSPC) is raised once all have answered."""
         tally, error = Tally(), None
         for index in self._finishing:
             while index not in self._answers:

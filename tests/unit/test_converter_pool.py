@@ -57,7 +57,8 @@ def test_batches_go_to_the_worker_with_room_while_another_is_busy(tmp_path):
             pool.add("seg", n, record(n, b"r%d" % n), None)
         with open(fifo, "wb"):  # let the held worker go on
             pass
-        tally = pool.finish()
+        pool.hand_in()
+        tally = pool.tally()
     finally:
         pool.close()
     counts = sorted(int(key.split(".")[-2]) for _, key in tally.renames)
@@ -85,7 +86,8 @@ def test_the_next_generation_is_handed_out_before_the_last_one_is_tallied(tmp_pa
         for n in range(4, 9):
             pool.add("seg", n, record(n, b"b%d" % n), None)
         first = pool.tally()
-        second = pool.finish()
+        pool.hand_in()
+        second = pool.tally()
     finally:
         pool.close()
     assert records_in(first) == {"g1": 4}
