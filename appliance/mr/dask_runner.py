@@ -132,15 +132,25 @@ class _DaskMapper(Mapper):
     """The local mapper, with its spills kept in memory as per-partition group lists, and
     local inputs read from the copies their shipped bytes were written to."""
 
-    def __init__(self, mid: int, spec: JobSpec, job: Job, errors, copies: dict) -> None:
-        super().__init__(mid, spec, job, _Progress(), errors)
-        if job.map_only:
-            self.sorter = _MemorySorter()
+    def __init__(self, mid: int, spec: JobSpec, job: Job, errors,
+                 copies: dict[str, InputFile | ConvertedSpool]) -> None:
+        self.progress = _Progress()
+        super().__init__(mid, spec, job, self.progress, errors)
+        self.records = _MemorySorter()  # a map-only job's records
+        self.emit = self.records.add_text
+        self.groups: dict[int, list[list[tuple]]] = {}  # per partition, one sorted list a spill
         self.copies = copies  # input path -> that input with its paths in this task's temp dir
 
     def spill(self) -> None:
         for r, groups in self.partitioned().items():
-            self.runs.setdefault(r, []).append(groups)
+            self.groups.setdefault(r, []).append(groups)
+
+    def finish_runs(self) -> tuple[dict[int, list[str]], int]:
+        """No runs on disk: the task returns `records` or `groups` itself."""
+        if self.job.map_only:
+            return {}, self.records.spills
+        self.spill()
+        return {}, self.spills
 
     def _sources(self, f):
         copy = self.copies.get(f.path, f)
@@ -166,7 +176,7 @@ def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list, errors_name: s
     job = _job_from(funcs, spec.script)
     errors = _ClusterErrors(errors_name) if errors_name else _LocalErrors()
     with tempfile.TemporaryDirectory(prefix="appliance-task-") as tmp:
-        copies = {}
+        copies: dict[str, InputFile | ConvertedSpool] = {}
         for i, (f, payload) in enumerate(zip(files, shipped, strict=True)):
             if isinstance(payload, ConvertedSpool):
                 copies[f.path] = payload
@@ -179,12 +189,12 @@ def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list, errors_name: s
         mapper = _DaskMapper(mid, spec, job, errors, copies)
         res = mapper.run(files)
     if job.map_only:
-        parts = [res.runs.get(0, [])]
-    else:
-        parts = [[] for _ in range(spec.reducers)]
-        for r, lists in res.runs.items():  # one list per spill (one: nothing spills early)
-            parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
-    return {"parts": parts, "map": replace(res, runs={}), "data_bytes": mapper.out.data_bytes}
+        return {"parts": [mapper.records.finish()], "map": res,
+                "data_bytes": mapper.progress.data_bytes}
+    parts: list[list[tuple]] = [[] for _ in range(spec.reducers)]
+    for r, lists in mapper.groups.items():  # one list per spill (one: nothing spills early)
+        parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
+    return {"parts": parts, "map": res, "data_bytes": mapper.progress.data_bytes}
 
 
 def _part(result: dict, r: int) -> list:

@@ -42,7 +42,7 @@ def _order(f) -> tuple:
         return (2, "", 0, "", "")
     name = split_file_name(os.path.basename(f.path))
     position = generation_position(name.generation) if name is not None else None
-    if position is None:
+    if name is None or position is None:
         return (0, "", 0, "", f.path)
     return (1, position[0], position[1], name.node, name.part, f.path)
 

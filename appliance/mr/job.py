@@ -47,7 +47,7 @@ class Job:
     """A loaded job script."""
 
     path: Path
-    module: ModuleType
+    module: ModuleType | None  # None in a Dask task: its functions come pickled by value
     map: Callable
     combine: Callable | None
     reduce: Callable | None
@@ -120,12 +120,14 @@ def load_job(path: str | Path) -> Job:
         if py2 is not None:
             raise Python2JobError(py2) from e
         raise JobError(f"job script {path} cannot be loaded: {type(e).__name__}: {e}") from e
-    funcs = {}
+    funcs: dict[str, Callable | None] = {}
     for fname in ("map", "combine", "reduce", "setup_reduce"):
         f = getattr(module, fname, None)
         if f is not None and not callable(f):
             raise JobError(f"job script {path}: {fname} is not a function")
         funcs[fname] = f
-    if funcs["map"] is None:
+    map_func = funcs["map"]
+    if map_func is None:
         raise JobError(f"job script {path} has no map(key, dims, value, context) function")
-    return Job(path=path, module=module, **funcs)
+    return Job(path=path, module=module, map=map_func, combine=funcs["combine"],
+               reduce=funcs["reduce"], setup_reduce=funcs["setup_reduce"])

@@ -57,6 +57,7 @@ from appliance.storage.keys import (
     parse_key,
     resolve_schemas,
 )
+from appliance.storage.schema import Schema
 
 DEFAULT_PART_SIZE = 16 << 20
 DEFAULT_CACHE_BYTES = 10 << 30
@@ -139,7 +140,7 @@ def list_remote(client, bucket: str, prefix: str, flt=None, schemas=None, *,
     try:
         roots, _ = _paginate(client, bucket, base)
         # frontier items: (tree, schema, values); a tree's schema is found once.
-        frontier = []
+        frontier: list[tuple[str, Schema, tuple[str, ...]]] = []
         trees = []
         for name in sorted(roots):
             if name == INVALID_TREE:

@@ -9,10 +9,12 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 FAN_IN = 64                 # runs merged at once (bounds open files)
 _OVERHEAD = 64              # estimated bytes per buffered value besides its payload
 _LEN = struct.Struct(">I")
+_Item = TypeVar("_Item")    # a run's element: a record (bytes) or a group (tuple)
 
 def write_records(path: str, records: Iterable[bytes]) -> None:
     """Write a run of byte records (length-prefixed)."""
@@ -56,8 +58,17 @@ def group_key(item: tuple) -> bytes:
 
 def premerge(paths: list[str], work: Path, tag: str, groups: bool) -> list[str]:
     """Merge sorted runs FAN_IN at a time until at most FAN_IN are left (inputs are deleted)."""
-    read, write, key = ((read_groups, write_groups, group_key) if groups
-                        else (read_records, write_records, None))
+    if groups:
+        return _premerge(paths, work, tag, read_groups, write_groups,
+                         lambda runs: heapq.merge(*runs, key=group_key))
+    return _premerge(paths, work, tag, read_records, write_records,
+                     lambda runs: heapq.merge(*runs))
+
+
+def _premerge(paths: list[str], work: Path, tag: str,
+              read: Callable[[str], Iterator[_Item]],
+              write: Callable[[str, Iterable[_Item]], None],
+              merge: Callable[[Iterator[Iterator[_Item]]], Iterator[_Item]]) -> list[str]:
     n = 0
     while len(paths) > FAN_IN:
         merged = []
@@ -65,7 +76,7 @@ def premerge(paths: list[str], work: Path, tag: str, groups: bool) -> list[str]:
             chunk = paths[i:i + FAN_IN]
             out = str(work / f"{tag}-merge{n}")
             n += 1
-            write(out, heapq.merge(*(read(p) for p in chunk), key=key))
+            write(out, merge(read(p) for p in chunk))
             for p in chunk:
                 os.unlink(p)
             merged.append(out)

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appliance.disk import is_no_space
 from appliance.mr.context import MapContext, ReduceContext, call_setup, output_separators
@@ -34,6 +34,16 @@ from appliance.mr.sources import Record, remote_records, spool_records, store_re
 PROGRESS_RECORDS = 20_000   # a mapper reports progress at least this often
 NOTED_BAD_LINES = 20        # bad lines a mapper describes (the rest are only counted)
 _OVERHEAD = 64              # estimated bytes per buffered value besides its payload
+
+if TYPE_CHECKING:  # only for the annotation: the converter loads for spool inputs (_sources)
+    from appliance.convert.records import RecordConverter
+
+
+class ProgressQueue(Protocol):
+    """Where a mapper puts its `MapProgress`: the runner's queue, or the Dask task's tally."""
+
+    def put(self, msg: MapProgress, /) -> None: ...
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -67,7 +77,7 @@ def _size(v: Any) -> int:
 
 
 class Mapper:
-    def __init__(self, mid: int, spec: JobSpec, job: Job, out: mp.Queue, errors) -> None:
+    def __init__(self, mid: int, spec: JobSpec, job: Job, out: ProgressQueue, errors) -> None:
         self.mid, self.spec, self.job, self.out, self.errors = mid, spec, job, out, errors
         self.work = Path(spec.work)
         self.data: dict[Any, list] = {}
@@ -76,10 +86,11 @@ class Mapper:
         self.spills = 0
         self.nspill = 0
         self.at: tuple = (None, None)  # (input, where) of the record being mapped
-        self.converter = None  # built on the first spool input
+        self.converter: RecordConverter | None = None  # built on the first spool input
         self.counts: Counter = Counter()
-        self.sorter = (RecordSorter(self.work, f"m{mid}", spec.spill_bytes)
-                       if job.map_only else None)
+        # a map-only job's records (nothing is written until the first spill)
+        self.sorter = RecordSorter(self.work, f"m{mid}", spec.spill_bytes)
+        self.emit: Callable[[str], None] = self.sorter.add_text
         self.combine = job.combine if not job.map_only else None
         self.field_sep, self.record_sep = output_separators(job) if job.map_only else ("", "")
 
@@ -93,15 +104,15 @@ class Mapper:
         vals.append(value)
         self.est += _size(value) + _OVERHEAD
         if self.combine is not None and len(vals) > self.spec.combine_threshold:
-            new = self._combine(key, vals)
+            new = self._combine(self.combine, key, vals)
             self.est -= sum(_size(v) for v in vals) + _OVERHEAD * (len(vals) - 1)
             self.data[key] = [new]
             self.est += _size(new)
 
     def write_map_only(self, key: Any, value: Any) -> None:
-        self.sorter.add_text(f"{key}{self.field_sep}{value}{self.record_sep}")
+        self.emit(f"{key}{self.field_sep}{value}{self.record_sep}")
 
-    def _combine(self, key: Any, vals: list) -> Any:
+    def _combine(self, combine: Callable, key: Any, vals: list) -> Any:
         got = []
 
         def collect(k, v):
@@ -110,7 +121,7 @@ class Mapper:
             got.append(v)
 
         try:
-            self.combine(key, vals, MapContext(collect))
+            combine(key, vals, MapContext(collect))
         except Exception as e:
             raise JobError(f"job script {self.job.path}: combine raised {type(e).__name__}: "
                            f"{e} for key {key!r} at {self._describe()}\n"
@@ -127,7 +138,7 @@ class Mapper:
         for key, vals in self.data.items():
             c = canonical_key(key)
             if self.combine is not None and len(vals) > 1:
-                vals = [self._combine(key, vals)]
+                vals = [self._combine(self.combine, key, vals)]
             parts.setdefault(partition_of(c, r_count), []).append((c, key, vals))
         for groups in parts.values():
             groups.sort(key=group_key)
@@ -169,20 +180,19 @@ class Mapper:
         bad_notes: list[str] = []
         pending_records = pending_bytes = 0
         first_error = None
-        ranks = self.spec.ranks
+        ranks: dict[str, int] = self.spec.ranks or {}  # set with --dedupe (positions, winners)
         keep = (load_winners(self.spec.winners, {ranks[f.path] for f in files})
                 if self.spec.winners else None)
         sources: Counter = Counter()
         for f in files:
-            rank = ranks[f.path] if ranks else None
+            rank = ranks[f.path] if ranks else 0
             node = input_node(f) if self.spec.positions else ""
             before = records
-            for n, (where, dims, doc, value, nbytes, received) in enumerate(self._sources(f)):
+            for n, (where, dims, doc, text, nbytes, received) in enumerate(self._sources(f)):
                 if keep is not None and (rank, n) not in keep:
                     self.counts["dedupe_dropped"] += 1
                     continue
-                if self.spec.positions:
-                    value = arrival(received, node, rank, n)
+                value = arrival(received, node, rank, n) if self.spec.positions else text
                 pending_bytes += nbytes
                 self.at = (f, where)
                 try:
@@ -222,14 +232,17 @@ class Mapper:
             self.out.put(MapProgress(self.mid, pending_records, pending_bytes, 1, f.size))
             pending_records = pending_bytes = 0
         self.at = (None, None)
-        if job.map_only:
-            runs = {0: self.sorter.finish()}
-            spills = self.sorter.spills
-        else:
-            self.spill()
-            runs, spills = self.runs, self.spills
+        runs, spills = self.finish_runs()
         return MapResult(runs, records, skipped, spills, first_error, dict(self.counts),
                          dict(sources), bad_lines, bad_notes)
+
+    def finish_runs(self) -> tuple[dict[int, list[str]], int]:
+        """Spill what is buffered; the sorted runs' paths per reducer partition (partition 0
+        for a map-only job's records) and the number of spills."""
+        if self.job.map_only:
+            return {0: self.sorter.finish()}, self.sorter.spills
+        self.spill()
+        return self.runs, self.spills
 
 
 def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors) -> None:
@@ -257,7 +270,8 @@ def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors)
             return
 
 
-def _profiled(directory: str | None, mid: int, run: Callable, files: list) -> dict:
+def _profiled(directory: str | None, mid: int, run: Callable[[list], MapResult],
+              files: list) -> MapResult:
     """`run(files)`, under cProfile when profiling (`directory`/mapper-N.prof)."""
     if directory is None:
         return run(files)
@@ -308,7 +322,9 @@ def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[s
                            f"for key {key!r} (reducer {rid})\n{describe_error(e)}") from None
 
     keys = 0
-    cur = cur_key = values = None
+    cur: bytes | None = None
+    cur_key: Any = None
+    values: list[Any] = []
     for c, key, vals in groups:
         if c != cur:
             if cur is not None:
