@@ -131,17 +131,18 @@ class AdminClient:
                  ) -> tuple[int, str, bytes]:
         with self._lock:
             for attempt in (1, 2):
-                fresh = self._conn is None
-                if fresh:
+                conn = self._conn
+                fresh = conn is None
+                if conn is None:
                     self._conn_token = self._token()
                     url = self._url()
-                    self._conn = _connection(url, self._timeout)
+                    self._conn = conn = _connection(url, self._timeout)
                 headers = {"Authorization": f"Bearer {self._conn_token}"}
                 if body is not None:
                     headers["Content-Type"] = "application/json"
                 try:
-                    self._conn.request(method, path, body=body, headers=headers)
-                    response = self._conn.getresponse()
+                    conn.request(method, path, body=body, headers=headers)
+                    response = conn.getresponse()
                     data = response.read()
                 except (OSError, http.client.HTTPException) as e:
                     self._drop()

@@ -101,7 +101,9 @@ def from_spool(record: SpoolRecord) -> DebugPing | None:
 
 def _ping(doc, size: int) -> DebugPing | None:
     meta = doc.get("metadata") if isinstance(doc, dict) else None
-    header = meta.get("header") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    header = meta.get("header")
     debug_id = header.get("x_debug_id") if isinstance(header, dict) else None
     if not isinstance(debug_id, str):
         return None
@@ -143,7 +145,7 @@ class DebugPings:
     def scan(self) -> int:
         """Read the debug partitions' new files; returns how many pings were added."""
         with self._scan_lock:
-            added = self._scan_spool() if self.spool_root is not None else 0
+            added = self._scan_spool(self.spool_root) if self.spool_root is not None else 0
             seen: set[Path] = set()
             for part in walk_partitions(self.store_root, self._filter(), SchemaRegistry()):
                 for path in _data_files(part.path):
@@ -153,12 +155,12 @@ class DebugPings:
             self._read = seen  # older days' files drop out: the set stays bounded
             return added
 
-    def _scan_spool(self) -> int:
+    def _scan_spool(self, spool_root: Path) -> int:
         """Add the debug pings of the spool's frames not read yet (a renamed segment keeps
         its inode, so sealing does not make it new)."""
         offsets: dict[tuple[int, int], int] = {}
         added = 0
-        for segment in SpoolDir(self.spool_root).all_segments():
+        for segment in SpoolDir(spool_root).all_segments():
             try:
                 with open(segment, "rb") as f:
                     st = os.fstat(f.fileno())

@@ -36,11 +36,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import Protocol as TypingProtocol
+from typing import cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from OpenSSL import SSL
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IProtocolNegotiationFactory, IPushProducer
+from twisted.internet.interfaces import IAddress, IProtocolNegotiationFactory, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
@@ -77,6 +79,18 @@ class Limits:
     min_body_rate: float = 1024.0
 
 
+class Connection(TypingProtocol):
+    """What the receiver uses of its transport: a TCP or TLS connection, which can also be
+    aborted and takes a push producer."""
+
+    def getPeer(self) -> IAddress: ...
+    def write(self, data: bytes) -> None: ...
+    def loseConnection(self) -> None: ...
+    def abortConnection(self) -> None: ...
+    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
+
+
 @implementer(IPushProducer)
 class ReceiverProtocol(Protocol, TimeoutMixin):
     """One client connection: parse requests, hand them to the handler, answer in order.
@@ -89,6 +103,13 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     """
 
     factory: ReceiverFactory
+
+    @property
+    def connection(self) -> Connection:
+        """The transport (set by makeConnection, before connectionMade)."""
+        # Twisted types it as an optional ITransport; the receiver's is a TCP or TLS
+        # connection (tcp.Server, TLSMemoryBIOProtocol), which has all of Connection.
+        return cast(Connection, self.transport)
 
     def __init__(self) -> None:
         self._buf = b""  # received while a request is with the handler, not parsed yet
@@ -107,7 +128,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._feeding = False
         self._serving = False  # in _next's loop
         self._paused = 0  # _INPUT | _OUTPUT: why reading from the socket is paused
-        self._producer = None
+        self._producer: IPushProducer | None = None
         self._registered = False
         self._deadline = None  # the head's or the body's
         self._body_started = 0.0
@@ -124,7 +145,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
 
     def connectionMade(self) -> None:
         factory = self.factory
-        self._ip = getattr(self.transport.getPeer(), "host", None)
+        self._ip = getattr(self.connection.getPeer(), "host", None)
         # Answered when the request arrives: writing before a TLS handshake would
         # make the TLS layer pause this connection as a producer, stalling the handshake.
         self._over_limit = factory.connection_opened(self._ip)
@@ -134,7 +155,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
                             + limits.max_path_bytes + WIRE_BYTES_PER_CHUNK * limits.max_chunks)
         self._parser = HttpRequestParser(self)
         self._producer = IPushProducer(self.transport, None)
-        self.transport.registerProducer(self, True)
+        self.connection.registerProducer(self, True)
         self._registered = True
         self.setTimeout(factory.idle_timeout)
         self._deadline = factory.reactor.callLater(self._limits.head_timeout, self._timed_out)
@@ -154,7 +175,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         return self.factory.reactor.callLater(period, func)
 
     def timeoutConnection(self) -> None:
-        self.transport.abortConnection()
+        self.connection.abortConnection()
 
     def close(self) -> None:
         """Close once what is written is sent; abort if that takes CLOSE_SECONDS."""
@@ -163,15 +184,15 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._cancel_deadline()
         if self._registered:  # a registered producer keeps a TLS connection from closing
             self._registered = False
-            self.transport.unregisterProducer()
-        self.transport.loseConnection()
+            self.connection.unregisterProducer()
+        self.connection.loseConnection()
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
         self._linger = self.factory.reactor.callLater(CLOSE_SECONDS, self._abort)
 
     def _abort(self) -> None:
         if not self._closed:
-            self.transport.abortConnection()
+            self.connection.abortConnection()
 
     # -- deadlines ----------------------------------------------------------
 
@@ -193,7 +214,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     def _timed_out(self) -> None:
         self._deadline = None
         self.factory.count(TIMED_OUT, None)
-        self.transport.abortConnection()
+        self.connection.abortConnection()
 
     def _check_body_rate(self) -> None:
         """Abort unless the body has come at `min_body_rate` since its grace period."""
@@ -394,7 +415,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._in_body = True
         expect = headers.get(b"expect")
         if expect is not None and expect.lower() == b"100-continue" and version == "1.1":
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.connection.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _check_request_line(self, method: bytes, version: str) -> None:
         """Refuse a request line llhttp reads leniently (extra spaces, a bare LF before it):
@@ -477,7 +498,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         if self._closed:
             return  # the client went away; the record is durable or failed all the same
         close = answer.close or not self._keep_alive or self.closing
-        self.transport.write(plain_response(
+        self.connection.write(plain_response(
             answer.status, answer.message, answer.headers, close=close, date=factory.date(),
             keep_alive=self._version == "1.0", head_only=request.method == b"HEAD"))
         if close:
@@ -499,7 +520,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._queue.clear()
         self._cancel_deadline()
         self.factory.count(status, None)
-        self.transport.write(plain_response(status, message, (extra or {}).items(),
+        self.connection.write(plain_response(status, message, (extra or {}).items(),
                                             date=self.factory.date()))
         self.setTimeout(None)
         self._resume(_INPUT | _OUTPUT)  # read what arrives, to drop it
@@ -512,7 +533,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
 
 
 @implementer(IProtocolNegotiationFactory)
-class ReceiverFactory(Factory):
+class ReceiverFactory(Factory[ReceiverProtocol]):
     """The public port: counts connections and answers; hands requests to `handler`."""
 
     protocol = ReceiverProtocol

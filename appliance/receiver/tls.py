@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import NameOID
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 
@@ -34,7 +35,7 @@ def ensure_self_signed(tls_dir: Path, host_names: tuple[str, ...] = ("localhost"
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "appliance self-signed")])
     now = datetime.datetime.now(datetime.UTC)
-    alt_names = [x509.DNSName(h) for h in host_names]
+    alt_names: list[x509.GeneralName] = [x509.DNSName(h) for h in host_names]
     alt_names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
     cert = (
         x509.CertificateBuilder()
@@ -64,9 +65,16 @@ def _load(cert_path: Path, key_path: Path):
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as e:
         raise TLSConfigError(f"cannot read private key {key_path}: {e}") from None
-    if certs[0].public_key().public_numbers() != key.public_key().public_numbers():
+    if _public_bytes(certs[0].public_key()) != _public_bytes(key.public_key()):
         raise TLSConfigError(f"private key {key_path} does not match certificate {cert_path}")
     return certs, key
+
+
+def _public_bytes(key: PublicKeyTypes) -> bytes:
+    """A public key's encoding, for comparing keys of any type (Ed25519 keys have no
+    `public_numbers`)."""
+    return key.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def fingerprint(cert_path: Path) -> str:

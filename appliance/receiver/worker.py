@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.task import LoopingCall
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
@@ -49,7 +50,7 @@ class ReceiverWorker:
     def start(self) -> None:
         """Start the writer and the disk guard, listen, and report that it listens."""
         self.stack.start()
-        factory = self.stack.factory
+        factory: IProtocolFactory = self.stack.factory
         if self.tls is not None:
             options = server_options(*self.tls, self.config.receiver.tls_ciphers)
             factory = TLSMemoryBIOFactory(options, False, factory)
