@@ -90,7 +90,7 @@ class DrainingFactory(ReceiverFactory):
         """Cut every connection still open (the drain ran out of time)."""
         for protocol in list(self._protocols):
             if protocol.transport is not None:
-                protocol.connection.abortConnection()
+                protocol.tcp.abortConnection()
 
     def connection_closed(self, ip: str | None) -> None:
         super().connection_closed(ip)

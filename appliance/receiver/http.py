@@ -79,9 +79,9 @@ class Limits:
     min_body_rate: float = 1024.0
 
 
-class Connection(TypingProtocol):
-    """What the receiver uses of its transport: a TCP or TLS connection, which can also be
-    aborted and takes a push producer."""
+class ReceiverTransport(TypingProtocol):
+    """What the receiver uses of its transport: a TCP connection (or TLS over one), which
+    can also be aborted and takes a push producer."""
 
     def getPeer(self) -> IAddress: ...
     def write(self, data: bytes) -> None: ...
@@ -105,11 +105,11 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     factory: ReceiverFactory
 
     @property
-    def connection(self) -> Connection:
+    def tcp(self) -> ReceiverTransport:
         """The transport (set by makeConnection, before connectionMade)."""
         # Twisted types it as an optional ITransport; the receiver's is a TCP or TLS
-        # connection (tcp.Server, TLSMemoryBIOProtocol), which has all of Connection.
-        return cast(Connection, self.transport)
+        # connection (tcp.Server, TLSMemoryBIOProtocol), which has all of ReceiverTransport.
+        return cast(ReceiverTransport, self.transport)
 
     def __init__(self) -> None:
         self._buf = b""  # received while a request is with the handler, not parsed yet
@@ -145,7 +145,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
 
     def connectionMade(self) -> None:
         factory = self.factory
-        self._ip = getattr(self.connection.getPeer(), "host", None)
+        self._ip = getattr(self.tcp.getPeer(), "host", None)
         # Answered when the request arrives: writing before a TLS handshake would
         # make the TLS layer pause this connection as a producer, stalling the handshake.
         self._over_limit = factory.connection_opened(self._ip)
@@ -155,7 +155,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
                             + limits.max_path_bytes + WIRE_BYTES_PER_CHUNK * limits.max_chunks)
         self._parser = HttpRequestParser(self)
         self._producer = IPushProducer(self.transport, None)
-        self.connection.registerProducer(self, True)
+        self.tcp.registerProducer(self, True)
         self._registered = True
         self.setTimeout(factory.idle_timeout)
         self._deadline = factory.reactor.callLater(self._limits.head_timeout, self._timed_out)
@@ -175,7 +175,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         return self.factory.reactor.callLater(period, func)
 
     def timeoutConnection(self) -> None:
-        self.connection.abortConnection()
+        self.tcp.abortConnection()
 
     def close(self) -> None:
         """Close once what is written is sent; abort if that takes CLOSE_SECONDS."""
@@ -184,15 +184,15 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._cancel_deadline()
         if self._registered:  # a registered producer keeps a TLS connection from closing
             self._registered = False
-            self.connection.unregisterProducer()
-        self.connection.loseConnection()
+            self.tcp.unregisterProducer()
+        self.tcp.loseConnection()
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
         self._linger = self.factory.reactor.callLater(CLOSE_SECONDS, self._abort)
 
     def _abort(self) -> None:
         if not self._closed:
-            self.connection.abortConnection()
+            self.tcp.abortConnection()
 
     # -- deadlines ----------------------------------------------------------
 
@@ -214,7 +214,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     def _timed_out(self) -> None:
         self._deadline = None
         self.factory.count(TIMED_OUT, None)
-        self.connection.abortConnection()
+        self.tcp.abortConnection()
 
     def _check_body_rate(self) -> None:
         """Abort unless the body has come at `min_body_rate` since its grace period."""
@@ -415,7 +415,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._in_body = True
         expect = headers.get(b"expect")
         if expect is not None and expect.lower() == b"100-continue" and version == "1.1":
-            self.connection.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.tcp.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _check_request_line(self, method: bytes, version: str) -> None:
         """Refuse a request line llhttp reads leniently (extra spaces, a bare LF before it):
@@ -498,7 +498,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         if self._closed:
             return  # the client went away; the record is durable or failed all the same
         close = answer.close or not self._keep_alive or self.closing
-        self.connection.write(plain_response(
+        self.tcp.write(plain_response(
             answer.status, answer.message, answer.headers, close=close, date=factory.date(),
             keep_alive=self._version == "1.0", head_only=request.method == b"HEAD"))
         if close:
@@ -520,7 +520,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._queue.clear()
         self._cancel_deadline()
         self.factory.count(status, None)
-        self.connection.write(plain_response(status, message, (extra or {}).items(),
+        self.tcp.write(plain_response(status, message, (extra or {}).items(),
                                             date=self.factory.date()))
         self.setTimeout(None)
         self._resume(_INPUT | _OUTPUT)  # read what arrives, to drop it
