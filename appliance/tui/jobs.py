@@ -14,7 +14,7 @@ from appliance.tui.jobrow import JOB_COLUMNS, job_cells, name_room
 from appliance.tui.jobview import JobScreen
 from appliance.tui.launch import LaunchScreen
 from appliance.tui.messages import JobChanged
-from appliance.tui.screen import DashboardScreen
+from appliance.tui.screen import DashboardScreen, dashboard
 
 
 class JobsScreen(DashboardScreen):
@@ -107,7 +107,7 @@ class JobsScreen(DashboardScreen):
     @work(thread=True, group="cancel")
     def _cancel(self, job_id: str) -> None:
         try:
-            self.post_message(JobChanged(self.app.client.cancel_job(job_id)))
+            self.post_message(JobChanged(dashboard(self.app).client.cancel_job(job_id)))
         except AdminError as e:
             self.app.call_from_thread(self.notify, f"cannot cancel {job_id}: {e.message}",
                                       severity="error")

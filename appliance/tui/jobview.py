@@ -12,7 +12,7 @@ from appliance.jobs.states import ACTIVE
 from appliance.tui.feed import Update, Wants
 from appliance.tui.jobrow import job_heading
 from appliance.tui.messages import ChunkFailed, ChunkRead, JobChanged
-from appliance.tui.screen import DashboardScreen
+from appliance.tui.screen import DashboardScreen, dashboard
 from appliance.tui.tabular import TableReader
 
 PAGE_BYTES = 65536
@@ -115,7 +115,8 @@ class JobScreen(DashboardScreen):
 
     @work(thread=True, group="job-read")
     def _fetch(self, kind: str, offset: int) -> None:
-        read = self.app.client.job_output if kind == "output" else self.app.client.job_log
+        client = dashboard(self.app).client
+        read = client.job_output if kind == "output" else client.job_log
         try:
             self.post_message(ChunkRead(self.job_id, kind, read(self.job_id, offset, PAGE_BYTES)))
         except AdminError as e:
@@ -124,7 +125,7 @@ class JobScreen(DashboardScreen):
     @work(thread=True, group="cancel")
     def _cancel(self) -> None:
         try:
-            self.post_message(JobChanged(self.app.client.cancel_job(self.job_id)))
+            self.post_message(JobChanged(dashboard(self.app).client.cancel_job(self.job_id)))
         except AdminError as e:
             self.app.call_from_thread(self.notify, f"cannot cancel: {e.message}",
                                       severity="error")

@@ -24,6 +24,7 @@ from appliance.admin.client import AdminError
 from appliance.jobs.request import JobRequest
 from appliance.tui.launch_request import INPUTS, RUNNERS, LaunchFields, build_request
 from appliance.tui.messages import JobRejected, JobSubmitted
+from appliance.tui.screen import dashboard
 
 ERROR_FIELDS = ("script_path", "filter", "mappers", "reducers", "inputs", "runner", "server")
 FILTER_REFUSED = "filter: "  # how the server's refusals of a filter start (jobs/request.py)
@@ -156,7 +157,7 @@ class LaunchScreen(ModalScreen[dict | None]):
     @work(thread=True, group="launch")
     def _submit(self, request: JobRequest) -> None:
         try:
-            self.post_message(JobSubmitted(self.app.client.submit_job(request.submission())))
+            self.post_message(JobSubmitted(dashboard(self.app).client.submit_job(request.submission())))
         except AdminError as e:
             self.post_message(JobRejected(e.message))
 

@@ -11,7 +11,7 @@ from textual.widgets import Label, RichLog, Select
 
 from appliance.tui.feed import Update, Wants
 from appliance.tui.jobrow import utc_clock
-from appliance.tui.screen import DashboardScreen
+from appliance.tui.screen import DashboardScreen, dashboard
 
 LEVELS = ("debug", "info", "warn", "error", "critical")
 LEVEL_STYLES = {"debug": "dim", "info": "", "warn": "yellow", "error": "bold red",
@@ -63,7 +63,7 @@ class LogScreen(DashboardScreen):
             self.level = str(event.value)
             self._last = None
             self.query_one(RichLog).clear()
-            self.app.poll()
+            dashboard(self.app).poll()
 
     def show(self, update: Update) -> None:
         if update.logs is None or update.log_level != self.level:

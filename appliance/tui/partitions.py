@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from appliance.tui.feed import Update, Wants
-from appliance.tui.screen import DashboardScreen
+from appliance.tui.screen import DashboardScreen, dashboard
 from appliance.units import human_bytes, human_count
 
 
@@ -119,7 +119,7 @@ class PartitionsScreen(DashboardScreen):
         self.query_one("#ledger", DataTable).add_columns(*LEDGER_COLUMNS)
 
     def action_refresh(self) -> None:
-        self.app.poll(partitions=True)
+        dashboard(self.app).poll(partitions=True)
 
     def show(self, update: Update) -> None:
         if update.partitions is not None:
