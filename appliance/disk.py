@@ -52,6 +52,7 @@ class DiskGuard:
 
     def check(self) -> None:
         """Read the file system's free space and update `low`."""
+        reason: str | None
         try:
             st = self._statvfs(self._path)
         except OSError as e:  # a broken file system: treat it as full, and keep checking

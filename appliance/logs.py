@@ -140,9 +140,11 @@ def start_logging(log_dir: Path, level: str, console: TextIO) -> LogFile:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = LogFile(log_dir / "appliance.log")
     predicate = LogLevelFilterPredicate(defaultLogLevel=LEVELS[level])
+    # Twisted's stubs want an IO and ILogFilterPredicate providers; it only calls the file's
+    # write() and flush() and calls each predicate, which a LogFile and its method do.
     observers = [
-        FilteringLogObserver(jsonFileLogObserver(log_file, recordSeparator=""),
-                             [predicate, log_file.admit]),
+        FilteringLogObserver(jsonFileLogObserver(log_file, recordSeparator=""),  # type: ignore[arg-type]
+                             [predicate, log_file.admit]),  # type: ignore[list-item]
         FilteringLogObserver(textFileLogObserver(console), [predicate]),
     ]
     globalLogBeginner.beginLoggingTo(observers, redirectStandardIO=False)

@@ -119,5 +119,5 @@ def run_s3_ls(args, config, out) -> int:
                 row[2] += obj["Size"]
     except Exception as e:  # noqa: BLE001 - S3 trouble is the user's to see
         raise CommandError(f"s3://{uploader.bucket}: {describe(e)}") from None
-    print_partitions({k: tuple(v) for k, v in partitions.items()}, args.json, out)
+    print_partitions(partitions, args.json, out)
     return 0

@@ -8,11 +8,16 @@ import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.cli import job_2013, job_files, job_port, job_server
 from appliance.cli.common import CommandError, common_options, load_filter
 from appliance.cli.progress import job_progress
 from appliance.selfcmd import JOB_WORKER
+
+if TYPE_CHECKING:  # only for the annotation: the runners load when a job runs
+    from appliance.mr import LocalRunner
+    from appliance.mr.dask_runner import DaskRunner
 
 
 def add_parser(sub, common) -> None:
@@ -154,6 +159,7 @@ def _run(args, config, out, err, script: Path, filter_path: Path | None,
             for f in inputs.files:
                 print(f"input: {f.path} ({f.size} bytes)", file=err, flush=True)
         show = stack.enter_context(job_progress(err, sum(f.size for f in inputs.files)))
+        runner: LocalRunner | DaskRunner
         if runner_kind == "dask":
             from appliance.mr.dask_runner import DaskRunner
 

@@ -201,7 +201,9 @@ def check_tui_css(_: Path) -> str:
     import textual.widgets
     from textual.app import App
 
-    for name in textual.widgets.__all__:  # widgets are imported lazily, by name
+    # textual/widgets/__init__.pyi leaves out the __all__ that its .py has
+    widgets: list[str] = textual.widgets.__all__  # type: ignore[attr-defined]
+    for name in widgets:  # widgets are imported lazily, by name
         getattr(textual.widgets, name)
     try:
         import appliance.tui as tui
@@ -212,7 +214,7 @@ def check_tui_css(_: Path) -> str:
     paths = set()
     for info in pkgutil.iter_modules(tui.__path__, "appliance.tui."):
         module = importlib.import_module(info.name)
-        for _, cls in inspect.getmembers(module, inspect.isclass):
+        for _name, cls in inspect.getmembers(module, inspect.isclass):
             css = getattr(cls, "CSS_PATH", None) if cls.__module__ == module.__name__ else None
             for rel in [css] if isinstance(css, str) else list(css or ()):
                 path = Path(inspect.getfile(cls)).parent / rel
@@ -221,12 +223,12 @@ def check_tui_css(_: Path) -> str:
                 paths.add(path)
 
     async def load() -> None:
-        app = App(css_path=sorted(paths))
+        app: App[None] = App(css_path=sorted(paths))
         async with app.run_test(headless=True):
             pass
 
     asyncio.run(load())
-    return f"{len(paths)} stylesheets, {len(textual.widgets.__all__)} widgets"
+    return f"{len(paths)} stylesheets, {len(widgets)} widgets"
 
 
 CHECKS: list[tuple[str, Callable[[Path], str | None]]] = [

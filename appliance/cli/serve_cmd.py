@@ -7,9 +7,18 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from dataclasses import dataclass, field
 
 from appliance.cli.common import CommandError
 from appliance.datadir import DataDir
+
+
+@dataclass
+class Outcome:
+    """How `appliance serve` ends: its exit code, and what the drain abandoned."""
+
+    code: int = 0
+    abandoned: list[str] = field(default_factory=list)
 
 
 def add_parser(sub, common) -> None:
@@ -55,7 +64,7 @@ def run(args, config, out) -> int:
         server = Server(config, reactor, log_file=log_file)
     except IdentityError as e:  # a damaged node.json: the operator must decide
         raise CommandError(str(e)) from None
-    outcome = {"code": 0, "abandoned": []}
+    outcome = Outcome()
 
     def ready(listening) -> None:
         out.write(f"appliance: listening on {listening.url}\n")
@@ -70,7 +79,7 @@ def run(args, config, out) -> int:
             start_dashboard(reactor, config, listening)
 
     def failed(failure) -> None:
-        outcome["code"] = 1
+        outcome.code = 1
         out.write(f"appliance: cannot start: {failure.getErrorMessage()}\n")
         out.flush()
         Deferred.fromCoroutine(server.stop()).addBoth(lambda _: reactor.stop())
@@ -78,13 +87,13 @@ def run(args, config, out) -> int:
     reactor.callWhenRunning(
         lambda: Deferred.fromCoroutine(server.start()).addCallbacks(ready, failed))
     reactor.run()
-    if outcome["abandoned"]:
+    if outcome.abandoned:
         # A thread may still be blocked in what was abandoned (an upload):
         # everything acknowledged is on disk, so leave without joining it.
         out.flush()
         log_file.flush()
-        os._exit(outcome["code"])
-    return outcome["code"]
+        os._exit(outcome.code)
+    return outcome.code
 
 
 # -- signals and shutdown ----------------------------------------------------------------------
@@ -137,7 +146,7 @@ def reopen_log(log_file) -> None:
     Logger().info("log file reopened (SIGHUP)")
 
 
-def drain(server, outcome: dict):
+def drain(server, outcome: Outcome):
     """Stop `server` within its shutdown budget; note what was abandoned in `outcome`."""
     from twisted.internet.defer import Deferred
     from twisted.logger import Logger
@@ -147,7 +156,7 @@ def drain(server, outcome: dict):
              "(at most {timeout:g}s)", timeout=server.config.server.shutdown_timeout)
 
     def done(abandoned: list[str]) -> None:
-        outcome["abandoned"] = abandoned
+        outcome.abandoned = abandoned
         if abandoned:
             log.warn("stopped; abandoned at the deadline: {what}", what=", ".join(abandoned))
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from appliance.cli.common import CommandError, load_filter
@@ -27,7 +28,7 @@ def add_parser(sub, common) -> None:
     ls.set_defaults(run=run_ls)
 
 
-def print_partitions(rows: dict[str, tuple[int, int, int]], as_json: bool, out) -> None:
+def print_partitions(rows: Mapping[str, Sequence[int]], as_json: bool, out) -> None:
     """Partition -> (files, records, bytes) as tab-separated lines and a total, or JSON lines."""
     for name in sorted(rows):
         files, records, size = rows[name]

@@ -242,7 +242,7 @@ def detect_version(buf) -> str | None:
     """"v1" or "v2" for a raw log (None if it is empty); RawLogError if it is not one."""
     if len(buf) == 0:
         return None
-    scores = []
+    scores: list[tuple[int, int, int, str]] = []
     for name, layout in LAYOUTS.items():
         trial = RawLogReport()
         for _ in _scan(buf, layout, trial, stop=DETECT_WINDOW, limit=DETECT_RECORDS):

@@ -131,7 +131,8 @@ class SpoolWriter:
                 self._cond.wait(self._appender.seconds_until_rotation())
             if not self._queue:
                 return None if self._stopping else []
-            batch, size = [], 0
+            batch: list[tuple[SpoolRecord, Deferred, int]] = []
+            size = 0
             while self._queue and (not batch or size + self._queue[0][2] <= self._max_batch_bytes):
                 item = self._queue.popleft()
                 batch.append(item)
