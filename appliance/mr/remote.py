@@ -52,12 +52,11 @@ from appliance.storage.keys import (
     INVALID_TREE,
     BadKey,
     is_file_name,
-    is_safe_segment,
     is_valid_tree,
     parse_key,
     resolve_schemas,
 )
-from appliance.storage.schema import Schema
+from appliance.storage.schema import Schema, is_safe_segment
 
 DEFAULT_PART_SIZE = 16 << 20
 DEFAULT_CACHE_BYTES = 10 << 30
