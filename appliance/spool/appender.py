@@ -15,7 +15,7 @@ import fcntl
 import os
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from appliance.spool import frame
@@ -227,7 +227,7 @@ class SegmentAppender:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _groups(frames: list[list[bytes]]):
+def _groups(frames: list[list[bytes]]) -> Iterator[list[list[bytes]]]:
     """Consecutive groups of whole frames with at most IOV_MAX buffers each."""
     group: list[list[bytes]] = []
     count = 0
