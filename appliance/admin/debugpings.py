@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import zstandard
@@ -50,7 +51,7 @@ class DebugPing:
 
     submission_timestamp: str
     debug_id: str
-    document: dict
+    document: dict[str, Any]
     size: int
 
     @property
@@ -58,7 +59,7 @@ class DebugPing:
         return self.submission_timestamp, str(self.document.get("metadata", {})
                                               .get("document_id"))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         meta = self.document.get("metadata", {})
         return {"submission_timestamp": self.submission_timestamp, "debug_id": self.debug_id,
                 "namespace": meta.get("document_namespace"),
@@ -99,8 +100,10 @@ def from_spool(record: SpoolRecord) -> DebugPing | None:
     return _ping(doc, len(text))
 
 
-def _ping(doc, size: int) -> DebugPing | None:
-    meta = doc.get("metadata") if isinstance(doc, dict) else None
+def _ping(doc: object, size: int) -> DebugPing | None:
+    if not isinstance(doc, dict):
+        return None
+    meta = doc.get("metadata")
     if not isinstance(meta, dict):
         return None
     header = meta.get("header")
@@ -213,7 +216,7 @@ class DebugPings:
                 self._held.discard(dropped.identity)
         return len(new)
 
-    def latest(self, debug_id: str | None = None, limit: int = 50) -> list[dict]:
+    def latest(self, debug_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The newest pings first, only those with `debug_id` if given."""
         with self._lock:
             pings = list(self._pings)
@@ -239,7 +242,7 @@ def _data_files(directory: Path) -> list[Path]:
         return []
 
 
-def describe(ping: dict) -> str:
+def describe(ping: dict[str, Any]) -> str:
     """A debug ping as text: a summary line, its metadata, then the document pretty-printed
     (as `appliance debug tail` and the dashboard's debug view show it)."""
     document = dict(ping.get("document") or {})

@@ -15,6 +15,7 @@ from typing import IO, Protocol
 
 import orjson
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.http import RESPONSES
 from twisted.web.server import Request
 
@@ -50,7 +51,7 @@ class AdminRequest(Request):
     @property
     def _site(self) -> AdminBounds:
         # Site.buildProtocol sets `site` on each channel; HTTPChannel does not declare it
-        return self.channel.site  # type: ignore[attr-defined]
+        return self.channel.site  # type: ignore[attr-defined, no-any-return]
 
     def gotLength(self, length: int | None) -> None:
         site = self._site
@@ -90,7 +91,7 @@ class AdminRequest(Request):
             self.channel.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
         self.channel.loseConnection()
 
-    def processingFailed(self, reason):
+    def processingFailed(self, reason: Failure) -> Failure | None:
         """An unexpected error: a JSON 500 (twisted's own is an HTML page)."""
         log.failure("admin API: {path} failed", reason,
                     path=self.path.decode("utf-8", "replace"))
