@@ -29,6 +29,7 @@ def run_worker(args, config, out) -> int:
     )
 
     from appliance.lifecycle import die_with_parent
+    from appliance.reactortype import service_reactor
     from appliance.receiver.worker import ReceiverWorker, run
 
     die_with_parent()
@@ -39,4 +40,5 @@ def run_worker(args, config, out) -> int:
         [LogLevelFilterPredicate(defaultLogLevel=level)])], redirectStandardIO=False)
     host, port = parse_listen(args.listen)
     tls = (args.cert, args.key or args.cert) if args.cert else None
-    return run(ReceiverWorker(config, reactor, host, port, tls, out), reactor, sys.stderr)
+    worker = ReceiverWorker(config, service_reactor(reactor), host, port, tls, out)
+    return run(worker, reactor, sys.stderr)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -32,6 +31,7 @@ from appliance.ledger.exported import ExportedLedger
 from appliance.ledger.local import LocalFile, date_of_key, scan_store
 from appliance.ledger.pending import PendingConversion
 from appliance.ledger.reconcile import day_rows
+from appliance.reactortype import IServiceReactor
 from appliance.spool.segments import SpoolDir
 from appliance.storage.checkpoint import CheckpointLog
 from appliance.storage.keys import holds_records
@@ -47,7 +47,7 @@ _Stages = tuple[DayCounts, dict[str, int], list[LocalFile]]
 class LedgerMonitor:
     """Owns the accepted and exported counters of a server and its latest reconciliation."""
 
-    def __init__(self, reactor: IReactorTime, data_dir: Path, spool: SpoolDir,
+    def __init__(self, reactor: IServiceReactor, data_dir: Path, spool: SpoolDir,
                  schemas: Callable[[str], Schema], *, export_enabled: bool, interval: float,
                  threadpool: ThreadPool | None = None, node_id: str | None = None):
         self.reactor = reactor
@@ -79,10 +79,8 @@ class LedgerMonitor:
         self.alerts: list[str] = []
 
     def _in_thread(self, f: Callable[..., _Result], *args: object) -> Deferred[_Result]:
-        # the server's reactor runs threads too (the tests give a pool or such a reactor)
-        threads = cast(IReactorThreads, self.reactor)
-        pool = self._pool or threads.getThreadPool()
-        return deferToThreadPool(threads, pool, f, *args)
+        pool = self._pool or self.reactor.getThreadPool()
+        return deferToThreadPool(self.reactor, pool, f, *args)
 
     async def open(self) -> int:
         """Load the counters and count records a crash left uncounted; returns how many."""

@@ -42,15 +42,23 @@ from typing import cast
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from OpenSSL import SSL
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress, IProtocolNegotiationFactory, IPushProducer
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IProtocolNegotiationFactory,
+    IPushProducer,
+    IReactorTime,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from appliance.receiver.handshakes import HandshakeFailures
 from appliance.receiver.messages import Answer, Request, plain_response
 from appliance.receiver.strict import SINGLE, Refused, check_head, content_length
+from appliance.stats import Stats
 
 log = Logger()
 
@@ -130,13 +138,13 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._paused = 0  # _INPUT | _OUTPUT: why reading from the socket is paused
         self._producer: IPushProducer | None = None
         self._registered = False
-        self._deadline = None  # the head's or the body's
+        self._deadline: IDelayedCall | None = None  # the head's or the body's
         self._body_started = 0.0
         self.rejected = False
         self._refusal: tuple[int, str] | None = None  # to answer once those before it are
         self.closing = False  # answer with Connection: close from now on (a drain)
         self._discarded = 0
-        self._linger = None
+        self._linger: IDelayedCall | None = None
         self._closed = False
         self._ip = None
         self._got_data = False
@@ -160,7 +168,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self.setTimeout(factory.idle_timeout)
         self._deadline = factory.reactor.callLater(self._limits.head_timeout, self._timed_out)
 
-    def connectionLost(self, reason=None) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         if not self._got_data and reason is not None and reason.check(SSL.Error):
             self.factory.handshakes.failed(self._ip, reason.getErrorMessage())
         self._closed = True
@@ -170,7 +178,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
 
-    def callLater(self, period: float, func):
+    def callLater(self, period: float, func: Callable[[], object]) -> IDelayedCall:
         """TimeoutMixin's scheduling, on the factory's reactor (not the global one)."""
         return self.factory.reactor.callLater(period, func)
 
@@ -477,7 +485,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             self._answer(answer, request)
 
     @staticmethod
-    def _failed(failure) -> Answer:
+    def _failed(failure: Failure) -> Answer:
         log.failure("unexpected error handling a request", failure)
         return Answer(500, "internal error", close=True)
 
@@ -539,8 +547,8 @@ class ReceiverFactory(Factory[ReceiverProtocol]):
     protocol = ReceiverProtocol
     noisy = False
 
-    def __init__(self, handler: Callable[[Request], Answer | Deferred], limits: Limits,
-                 stats, reactor, idle_timeout: float):
+    def __init__(self, handler: Callable[[Request], Answer | Deferred[Answer]], limits: Limits,
+                 stats: Stats, reactor: IReactorTime, idle_timeout: float):
         self.handler = handler
         self.limits = limits
         self.stats = stats

@@ -49,7 +49,7 @@ class SubmissionHandler:
         """Why submissions are refused right now, or None when they are accepted."""
         return self._disk.low or self._writer.failing
 
-    def __call__(self, request: Request) -> Answer | Deferred:
+    def __call__(self, request: Request) -> Answer | Deferred[Answer]:
         """The answer to `request`, or a Deferred firing with it once the body is durable."""
         path = request.path
         method = request.method
@@ -102,7 +102,7 @@ class SubmissionHandler:
         return Answer(200, f"ok\nexport failing: {problem}" if problem else "ok")
 
 
-def _stored(_record) -> Answer:
+def _stored(_record: object) -> Answer:
     return STORED
 
 

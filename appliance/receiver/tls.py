@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.x509.oid import NameOID
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 
@@ -56,7 +56,8 @@ def ensure_self_signed(tls_dir: Path, host_names: tuple[str, ...] = ("localhost"
     return cert_path, key_path, True
 
 
-def _load(cert_path: Path, key_path: Path):
+def _load(cert_path: Path,
+          key_path: Path) -> tuple[list[x509.Certificate], PrivateKeyTypes]:
     try:
         certs = x509.load_pem_x509_certificates(cert_path.read_bytes())
     except (OSError, ValueError) as e:
@@ -88,10 +89,12 @@ def server_options(cert_path: Path, key_path: Path,
     """Server TLS options: the certificate chain in `cert_path`, TLS 1.2 at least, the
     TLS 1.2 suites `ciphers` selects (an OpenSSL cipher string)."""
     certs, key = _load(cert_path, key_path)
+    # Twisted's annotations name pyOpenSSL's PKey and X509; pyOpenSSL takes cryptography's
+    # keys and certificates (and deprecates its own X509 there), which is what these are.
     return CertificateOptions(
-        privateKey=key,
-        certificate=certs[0],
-        extraCertChain=certs[1:],
+        privateKey=key,  # type: ignore[arg-type]
+        certificate=certs[0],  # type: ignore[arg-type]
+        extraCertChain=certs[1:],  # type: ignore[arg-type]
         raiseMinimumTo=TLSVersion.TLSv1_2,
         acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(ciphers),
     )
