@@ -39,8 +39,10 @@ from appliance.jobs.pool import JobPool
 from appliance.ledger.monitor import LedgerMonitor
 from appliance.lifecycle import Deadline
 from appliance.listening import listen
+from appliance.logs import LogFile
 from appliance.node import node_identity
 from appliance.node.registry import CloneWatch, Registration
+from appliance.reactortype import IServiceReactor
 from appliance.receiver.factory import tls_files
 from appliance.receiver.pool import ReceiverPool
 from appliance.receiver.stack import ReceiverStack
@@ -67,7 +69,7 @@ class Listening:
 class Server:
     """Builds and runs every service of one node on the given reactor."""
 
-    def __init__(self, config: Config, reactor, log_file=None):
+    def __init__(self, config: Config, reactor: IServiceReactor, log_file: LogFile | None = None):
         self.config = config
         self.log_file = log_file  # the LogFile of `appliance serve`: it follows the watermark
         self.reactor = reactor
@@ -124,7 +126,7 @@ class Server:
         self.receiving = receiving = ReceiverStack(cfg, self.reactor, self.stats,
                                                    on_acked=self.ledger.accepted.count)
         if self.log_file is not None:
-            self.log_file.watch(self.disk)
+            self.log_file.watch(receiving.disk)
         receiving.start()
         if cfg.export.enabled:
             self.exporter = build_exporter(self.config, self.reactor, self.stats,

@@ -50,6 +50,7 @@ def run(args, config, out) -> int:
     from appliance.lifecycle import DataDirInUse, hold_data_dir
     from appliance.logs import start_logging
     from appliance.node.identity import IdentityError
+    from appliance.reactortype import service_reactor
     from appliance.server import Server
 
     try:
@@ -61,7 +62,7 @@ def run(args, config, out) -> int:
     log_file = start_logging(DataDir(config.data_dir).logs, config.server.log_level, console)
     handle_signals(reactor, log_file)
     try:
-        server = Server(config, reactor, log_file=log_file)
+        server = Server(config, service_reactor(reactor), log_file=log_file)
     except IdentityError as e:  # a damaged node.json: the operator must decide
         raise CommandError(str(e)) from None
     outcome = Outcome()
