@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from twisted.logger import LogLevel, formatEvent
+from twisted.logger import ILogObserver, LogLevel, formatEvent
+from zope.interface import implementer
 
 LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn,
           "error": LogLevel.error, "critical": LogLevel.critical}
 _ORDER = {level: i for i, level in enumerate(LEVELS.values())}
 
 
+@implementer(ILogObserver)
 class RecentEvents:
     """A twisted.logger observer keeping the most recent `size` events as plain dicts."""
 
