@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import os
 import signal
+import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +93,17 @@ class Deadline:
         return True
 
 
+def lead_process_group() -> None:
+    """Make this process the leader of a new process group (its id is our pid).
+
+    A supervised child that starts helper processes calls it first thing: the
+    supervisor then signals the whole group (`Supervisor(group=True)`), so a
+    SIGKILL at the end of the grace period ends the helpers at the same moment.
+    """
+    with contextlib.suppress(PermissionError):  # already a session or group leader
+        os.setpgid(0, 0)
+
+
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
     """Ask Linux to send `sig` to this process when its parent exits (best effort)."""
     try:
@@ -99,6 +113,36 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
         return
     if os.getppid() == 1:  # the parent is already gone
         os.kill(os.getpid(), sig)
+
+
+def call_on_signals(callback: Callable[[int], None], signals: frozenset[int]) -> None:
+    """Call `callback(signal number)` from a thread of its own when one of `signals` arrives.
+
+    For a process whose children must not inherit blocked signals (stop_on_signals
+    blocks them; a job worker's mapper processes are stopped with SIGTERM): the
+    signals stay deliverable, their Python handlers do nothing, and the interpreter's
+    C-level handler writes each one's number to a wakeup socket that the thread reads.
+    So no Python code runs inside the handler, where it could take a lock that the
+    interrupted main thread (or a second signal's handler) holds. Call it from the
+    main thread.
+    """
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    for number in signals:
+        signal.signal(number, _noted_elsewhere)
+
+    def read(wakeup: socket.socket) -> None:  # holds `wakeup` open while it runs
+        while data := reader.recv(64):
+            for number in data:
+                if number in signals:
+                    callback(number)
+
+    threading.Thread(target=read, args=(writer,), name="signals", daemon=True).start()
+
+
+def _noted_elsewhere(number: int, frame: object) -> None:
+    """A Python-level handler that does nothing: call_on_signals' thread acts."""
 
 
 def stop_on_signals(stop: threading.Event,

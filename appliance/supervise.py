@@ -13,6 +13,15 @@ The shape of Twisted's procmon, with what the server's children need on top:
   seconds later, or at once when the waiting is cancelled (the server's shutdown
   deadline gives up on it).
 
+A child that starts helper processes of its own (the converter's worker
+processes, `[converter] processes`) is supervised with `group=True`: it makes
+itself a process group leader (`lifecycle.lead_process_group`) and every signal
+goes to its whole group. Its helpers are part of it: a helper that dies makes the
+child exit (and be restarted, with the backoff above, from its last commit),
+SIGTERM reaches them as well (they ignore it and stop when their parent tells them),
+and SIGKILL ends them together with it. Until the child has made its group, its
+signals go to it alone.
+
 Children are spawned with SIGINT blocked (`childproc.spawn_child`); that they die with the
 server (PR_SET_PDEATHSIG) is the child's own business (`lifecycle.die_with_parent`).
 """
@@ -20,6 +29,7 @@ server (PR_SET_PDEATHSIG) is the child's own business (`lifecycle.die_with_paren
 from __future__ import annotations
 
 import json
+import os
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -82,9 +92,10 @@ class Supervisor:
                  env: dict[str, str], on_report: Callable[[dict[str, Any]], None],
                  on_ended: Callable[[int | None, int | None], None] = lambda code, sig: None,
                  max_delay: float = 60.0, reset_after: float = RESET_AFTER,
-                 grace: float = GRACE):
+                 grace: float = GRACE, group: bool = False):
         """`on_report(obj)` gets each JSON line; `on_ended(exit code, signal)` is called
-        when a child is gone, before any restart; `grace` is stop()'s default."""
+        when a child is gone, before any restart; `grace` is stop()'s default; with
+        `group`, signals go to the child's process group (see the module docstring)."""
         self.reactor = reactor
         self.label = label
         self.argv = argv
@@ -94,6 +105,7 @@ class Supervisor:
         self.max_delay = max_delay
         self.reset_after = reset_after
         self.grace = grace
+        self.group = group
         self.restarts = 0
         self.delay = MIN_DELAY  # before the next restart
         self.ready: Deferred[Supervisor] = Deferred()  # the first child's first report (see start)
@@ -196,7 +208,20 @@ class Supervisor:
     def _signal(self, sig: int) -> None:
         if self._transport is None:
             return
+        if self.group and self._signal_group(self._transport.pid, sig):
+            return
         try:
             self._transport.signalProcess(sig)
         except ProcessExitedAlready:
             pass  # its end is on its way to _ended
+
+    @staticmethod
+    def _signal_group(pid: int | None, sig: int) -> bool:
+        """Signal the group led by `pid`; False if there is none yet (or any more)."""
+        if pid is None:
+            return False
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True

@@ -56,7 +56,7 @@ def measure(n: int) -> dict[str, float]:
     """In this process, with whichever `appliance` is first on the path: CPU us/request."""
     from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-    from appliance.receiver.http import Answer, Limits, ReceiverFactory
+    from appliance.receiver.protocol import Answer, Limits, ReceiverFactory
     from appliance.stats import Stats
     from bench.payloads import PingGenerator
 
@@ -93,7 +93,7 @@ def many_chunks(ok, limits) -> float:
     answered (served, or refused past max_chunks)."""
     from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-    from appliance.receiver.http import ReceiverFactory
+    from appliance.receiver.protocol import ReceiverFactory
     from appliance.stats import Stats
 
     raw = (b"POST /submit/telemetry/chunks HTTP/1.1\r\nHost: x\r\n"

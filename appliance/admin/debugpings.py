@@ -123,10 +123,12 @@ class DebugPings:
     be called from any thread.
     """
 
-    def __init__(self, store_root: Path, spool_root: Path | None = None, *,
+    def __init__(self, store_root: Path, schemas: SchemaRegistry,
+                 spool_root: Path | None = None, *,
                  max_pings: int = MAX_PINGS,
                  max_bytes: int = MAX_BYTES, wall: Callable[[], float] = time.time):
         self.store_root = Path(store_root)
+        self.schemas = schemas  # the store's layout: [store] schema_file names its own
         self.spool_root = spool_root
         self.max_pings = max_pings
         self.max_bytes = max_bytes
@@ -150,7 +152,7 @@ class DebugPings:
         with self._scan_lock:
             added = self._scan_spool(self.spool_root) if self.spool_root is not None else 0
             seen: set[Path] = set()
-            for part in walk_partitions(self.store_root, self._filter(), SchemaRegistry()):
+            for part in walk_partitions(self.store_root, self._filter(), self.schemas):
                 for path in _data_files(part.path):
                     seen.add(path)
                     if path not in self._read:

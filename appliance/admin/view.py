@@ -45,6 +45,7 @@ from appliance.receiver.pool import ReceiverPool
 from appliance.spool.segments import is_sealed_name, is_segment_name, sealed_at
 from appliance.spool.writer import SpoolWriter
 from appliance.stats import CounterSnapshot, Stats
+from appliance.storage.factory import schema_registry
 
 # The converter is "behind" when the oldest sealed segment waits longer than this
 # many commit periods (plus a segment's age): it commits every max_file_age.
@@ -86,7 +87,8 @@ class NodeView:
         self._wall = wall
         self.history = History(self._sample, server.reactor, wall, size=history_size)
         data = DataDir(server.data_dir)
-        self.debug = DebugPings(data.store, data.spool, wall=wall)
+        self.debug = DebugPings(data.store, schema_registry(server.config), data.spool,
+                                wall=wall)
         self._blocking = blocking or (lambda f: deferToThreadPool(
             server.reactor, server.reactor.getThreadPool(), f))
 

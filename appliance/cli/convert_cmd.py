@@ -94,9 +94,15 @@ def run_worker(args, config, out) -> int:
     from appliance.convert.factory import converter_loop
     from appliance.convert.workers import WorkerDied
     from appliance.ledger.accepted import AcceptedGate
-    from appliance.lifecycle import die_with_parent, lock_exclusive, stop_on_signals
+    from appliance.lifecycle import (
+        die_with_parent,
+        lead_process_group,
+        lock_exclusive,
+        stop_on_signals,
+    )
     from appliance.storage.filenames import CONVERTER_LOCK
 
+    lead_process_group()  # its worker processes are signalled with it (supervise.py)
     stop = threading.Event()
     stop_on_signals(stop)  # before die_with_parent, whose signal may come at once
     die_with_parent()

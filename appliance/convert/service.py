@@ -1,5 +1,8 @@
 """Running the converter loop as a child process of `appliance serve`.
 
+The child leads a process group holding its worker processes (`[converter]
+processes`), and the supervisor signals the group (supervise.py).
+
 A child process keeps conversion (CPU-bound JSON work) off the reactor's core
 and isolates it: if it dies it is restarted with backoff, and whatever it had
 not committed is redone from the last checkpoint. It reports its counters as
@@ -31,7 +34,7 @@ class ConverterService:
         self.supervisor = Supervisor(reactor, "converter", argv,
                                      env=env if env is not None else dict(os.environ),
                                      on_report=self.progress, on_ended=self.ended,
-                                     max_delay=MAX_BACKOFF)
+                                     max_delay=MAX_BACKOFF, group=True)
         self._quarantined_before = 0  # by children that have exited
         self._quarantined_now = 0     # by the running child
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from appliance.mr.bundle import BundleError, check
 from appliance.mr.plan import MODES
+from appliance.mr.py2.detect import python2_source_error
 from appliance.storage.filters import Filter
 from appliance.storage.schema import SchemaError
 
@@ -149,8 +153,6 @@ def _compiles(script: str, name: str) -> None:
     try:
         compile(script, name, "exec")
     except SyntaxError as e:
-        from appliance.mr.py2.detect import python2_source_error
-
         py2 = python2_source_error(script, name, e)
         raise JobRequestError(py2 or f"script {name} does not compile: {e.msg} "
                                      f"(line {e.lineno})") from None
@@ -159,11 +161,6 @@ def _compiles(script: str, name: str) -> None:
 def _bundle(value: Any, name: str) -> str:
     """A job directory's zip (base64), checked to hold `name` and nothing that could escape
     the job's folder."""
-    import base64
-    import binascii
-
-    from appliance.mr.bundle import BundleError, check
-
     if value == "":
         return ""
     if not isinstance(value, str):

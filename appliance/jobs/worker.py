@@ -24,7 +24,7 @@ from appliance.disk import is_no_space
 from appliance.jobs.jobdir import JobDir
 from appliance.jobs.request import JobRequest
 from appliance.jobs.states import JobState
-from appliance.lifecycle import die_with_parent
+from appliance.lifecycle import call_on_signals, die_with_parent
 from appliance.mr import JobCancelled, JobError, LocalRunner
 from appliance.mr.plan import InputError, choose_sources, plan_inputs
 from appliance.mr.progress import Progress, ProgressCallback, throttle
@@ -81,12 +81,12 @@ def run_worker(root: Path, config: Config, out: TextIO = sys.stdout) -> int:
     runner: LocalRunner | DaskRunner | None = None
     cancelled: list[int] = []
 
-    def on_term(signum: int, frame: object) -> None:
+    def on_term(signum: int) -> None:
         cancelled.append(signum)
         if runner is not None:
             runner.cancel()
 
-    signal.signal(signal.SIGTERM, on_term)
+    call_on_signals(on_term, frozenset({signal.SIGTERM}))
     started = time.monotonic()
     inputs = None
     try:

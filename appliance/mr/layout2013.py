@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from appliance.mr.inputs import InputFile, select_inputs
-from appliance.storage.keys import TELEMETRY_TREE
+from appliance.storage.filters import Filter
+from appliance.storage.keys import TELEMETRY_TREE, resolve_schemas
 from appliance.storage.schema import Schema, is_safe_segment
 
 SOURCE_2013 = "published-2013"  # the job summary's name for these records
@@ -100,9 +101,6 @@ def select_dir_inputs(directory: Path, flt, schemas) -> tuple[list[InputFile], l
     files, or, when it holds none, its 2013 files; `NothingToRead` if it holds neither
     (whatever the filter), so that a wrong directory is not a job over nothing. No
     filter (None) selects every valid partition (`Filter.all_records`)."""
-    from appliance.storage.filters import Filter
-    from appliance.storage.keys import resolve_schemas
-
     flt = flt if flt is not None else Filter.all_records(schemas)
     files = select_inputs(directory, flt, schemas)
     if files:

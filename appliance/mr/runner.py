@@ -91,6 +91,7 @@ class JobSummary:
     keys: int = 0
     output_records: int = 0
     output_bytes: int = 0
+    header_lines: int = 0    # lines at the top of the output written by setup_reduce
     spills: int = 0
     elapsed: float = 0.0
     extra: dict = field(default_factory=dict)

@@ -124,7 +124,7 @@ def write_output(output: Path, runs: list[Iterable[bytes]], summary,
     """Merge sorted record runs into `output` atomically (temp file, fsync, rename),
     after `header` (what `setup_reduce` wrote; not a record, so not sorted).
 
-    Counts records and bytes into `summary`; `check` is called now and then
+    Counts records, bytes and the header's lines into `summary`; `check` is called now and then
     (it may raise to cancel). On any error the temp file is removed and
     `output` is left as it was.
     """
@@ -135,6 +135,7 @@ def write_output(output: Path, runs: list[Iterable[bytes]], summary,
             head = header.encode("utf-8", "surrogatepass")
             f.write(head)
             summary.output_bytes += len(head)
+            summary.header_lines = len(header.splitlines())
             for n, rec in enumerate(heapq.merge(*runs)):
                 f.write(rec)
                 summary.output_records += 1

@@ -275,7 +275,7 @@ def _profiled(directory: str | None, mid: int, run: Callable[[list], MapResult],
     """`run(files)`, under cProfile when profiling (`directory`/mapper-N.prof)."""
     if directory is None:
         return run(files)
-    import cProfile
+    import cProfile  # only a profiled run (`job run -p`) needs it
 
     profile = cProfile.Profile()
     try:

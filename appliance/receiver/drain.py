@@ -22,7 +22,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.python.failure import Failure
 
-from appliance.receiver.http import ReceiverFactory, ReceiverProtocol
+from appliance.receiver.protocol import ReceiverFactory, ReceiverProtocol
 
 NEW_CONNECTION_GRACE = 2.0
 

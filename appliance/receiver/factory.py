@@ -10,8 +10,8 @@ from appliance.config import Config
 from appliance.datadir import DataDir
 from appliance.disk import DiskGuard
 from appliance.receiver.drain import DrainingFactory
-from appliance.receiver.http import Limits
 from appliance.receiver.keptheaders import KeptHeaders
+from appliance.receiver.protocol import Limits
 from appliance.receiver.submit import SubmissionHandler
 from appliance.receiver.tls import ensure_self_signed
 from appliance.spool import SpoolWriter

@@ -19,9 +19,12 @@ PAGE_BYTES = 65536
 LOG_LINES = 10_000  # the job log view keeps this many last lines
 
 
-def column_heading(index: int, width: int) -> str:
-    """A job's output is `key<TAB>value...` lines: `key`, then `value` (`value 1`, `value 2`,
-    ... when a line has several)."""
+def column_heading(index: int, width: int, header: list[str] | None = None) -> str:
+    """The job's own heading when its `setup_reduce` wrote a header line (a CSV header);
+    else, as a job's output is `key<TAB>value...` lines: `key`, then `value` (`value 1`,
+    `value 2`, ... when a line has several)."""
+    if header and index < len(header):
+        return header[index]
     if index == 0:
         return "key"
     return "value" if width <= 2 else f"value {index}"
@@ -47,6 +50,7 @@ class JobScreen(DashboardScreen):
         self.job_id = job_id
         self.job: dict | None = None
         self.reader = TableReader()
+        self.header: list[str] | None = None  # the output's header row; None: not read yet
         self.output_offset: int | None = None  # None: nothing read yet
         self.output_eof = False
         self.log_offset = 0
@@ -157,8 +161,12 @@ class JobScreen(DashboardScreen):
             self.query_one("#output-status", Static).update(f"no output: {message.error}")
 
     def _add_rows(self, rows: list[list[str]]) -> None:
+        if self.header is None and rows:
+            summary = (self.job or {}).get("summary") or {}
+            self.header = rows.pop(0) if summary.get("header_lines") else []
         table = self.query_one("#output-table", DataTable)
         while len(table.columns) < self.reader.width:
-            table.add_column(column_heading(len(table.columns), self.reader.width), default="")
+            table.add_column(column_heading(len(table.columns), self.reader.width, self.header),
+                             default="")
         width = len(table.columns)
         table.add_rows(row + [""] * (width - len(row)) for row in rows)

@@ -215,6 +215,7 @@ def test_setup_reduce_header_is_written_once_on_top(store, tmp_path):
         assert text.split("\r\n") == (["channel,n"] + [f"{c},{per_channel[c]}"
                                                        for c in sorted(CHANNELS)] + [""])
         assert s.output_records == len(CHANNELS)
+        assert s.header_lines == 1  # the dashboard names the columns with it
 
 
 @pytest.mark.parametrize("example", ["count_by_os.py", "histogram_by_channel.py", "extract.py"])

@@ -242,11 +242,13 @@ class FakeClient:
 
     # -- helpers for tests ---------------------------------------------------------------------
 
-    def finish(self, job_id: str, output: str) -> None:
-        """Make a job succeed with `output`, as the pool would."""
+    def finish(self, job_id: str, output: str, header_lines: int = 0) -> None:
+        """Make a job succeed with `output` (its first `header_lines` written by
+        setup_reduce), as the pool would."""
         found = self._find(job_id)
         found.update(state="succeeded", finished_at=found["submitted_at"] + 30,
-                     output_bytes=len(output.encode()))
+                     output_bytes=len(output.encode()),
+                     summary={"records": 42, "header_lines": header_lines})
         found["progress"].update(phase="done", files_done=8, files_total=8)
         self.outputs[job_id] = output
 

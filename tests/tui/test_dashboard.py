@@ -413,6 +413,22 @@ async def test_job_output_columns_are_key_and_value(fake):
             await pilot.press("escape")
 
 
+async def test_a_header_written_by_setup_reduce_names_the_columns(fake):
+    app = dashboard(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await settle(pilot)
+        app.screen.query_one(DataTable).move_cursor(row=0)
+        await pilot.press("enter")
+        await settle(pilot)
+        fake.finish(app.screen.job_id, "reason,count\r\nidle-daily,12\r\n", header_lines=1)
+        await settle(pilot)
+        table = app.screen.query_one("#output-table", DataTable)
+        assert [str(c.label) for c in table.columns.values()] == ["reason", "count"]
+        assert [list(map(str, table.get_row_at(i))) for i in range(table.row_count)] == [
+            ["idle-daily", "12"]]
+
+
 async def test_in_the_server_the_dashboard_shows_its_address_and_certificate(fake):
     app = DashboardApp(fake, target="this server", poll_interval=3600,
                        server_url="https://127.0.0.1:8443", fingerprint="AB:CD:EF")

@@ -11,7 +11,7 @@ from appliance.admin.debugpings import MAX_DOCUMENT_BYTES, DebugPings
 from appliance.convert.records import RecordConverter
 from appliance.convert.specs import SpecStore
 from appliance.spool import RecordIds, SpoolRecord
-from appliance.storage.schema import Schema
+from appliance.storage.schema import Schema, SchemaRegistry
 from tests import pings
 from tests.unit.admin_fakes import Api, FakeServer
 
@@ -59,7 +59,7 @@ def store(tmp_path, converter):
 def test_newest_first_only_debug_pings_and_by_debug_id(store):
     store.write(("a", NOW_NS - 3, {"n": 1}), (None, NOW_NS - 2, {"n": 2}),
                 ("b", NOW_NS - 1, {"n": 3}))
-    view = DebugPings(store.root, wall=lambda: NOW)
+    view = DebugPings(store.root, SchemaRegistry(), wall=lambda: NOW)
     assert view.scan() == 2
     assert [p["document"]["n"] for p in view.latest()] == [3, 1]
     [only_a] = view.latest("a")
@@ -75,17 +75,17 @@ def test_newest_first_only_debug_pings_and_by_debug_id(store):
 
 def test_old_days_are_not_read(store):
     store.write(("a", NOW_NS - 3 * DAY_NS, {"n": 1}), ("a", NOW_NS - DAY_NS, {"n": 2}))
-    view = DebugPings(store.root, wall=lambda: NOW)
+    view = DebugPings(store.root, SchemaRegistry(), wall=lambda: NOW)
     view.scan()
     assert [p["document"]["n"] for p in view.latest()] == [2]
 
 
 def test_bounded_by_count_and_bytes(store):
     store.write(*[(f"id-{i}", NOW_NS + i, {"n": i, "pad": "x" * 1000}) for i in range(50)])
-    by_count = DebugPings(store.root, max_pings=10, wall=lambda: NOW)
+    by_count = DebugPings(store.root, SchemaRegistry(), max_pings=10, wall=lambda: NOW)
     by_count.scan()
     assert [p["document"]["n"] for p in by_count.latest()] == list(range(49, 39, -1))
-    by_bytes = DebugPings(store.root, max_bytes=5000, wall=lambda: NOW)
+    by_bytes = DebugPings(store.root, SchemaRegistry(), max_bytes=5000, wall=lambda: NOW)
     by_bytes.scan()
     assert len(by_bytes) == 4 and by_bytes.held_bytes <= 5000
     assert by_bytes.latest()[0]["document"]["n"] == 49
@@ -93,7 +93,7 @@ def test_bounded_by_count_and_bytes(store):
 
 def test_a_huge_document_is_held_as_its_metadata(store):
     store.write(("big", NOW_NS, {"pad": "x" * (MAX_DOCUMENT_BYTES + 10)}))
-    view = DebugPings(store.root, wall=lambda: NOW)
+    view = DebugPings(store.root, SchemaRegistry(), wall=lambda: NOW)
     view.scan()
     [ping] = view.latest()
     assert "pad" not in ping["document"] and "omitted" in ping["document"]
@@ -127,7 +127,7 @@ def test_spool_pings_show_before_conversion_and_once_after(tmp_path, store):
     plain = SpoolRecord(RecordIds().next(), NOW_NS, "/submit/app/events/1/plain", b"{}")
     segment = spool / "current.seg"
     segment.write_bytes(b"".join(encode(plain)))
-    view = DebugPings(store.root, spool, wall=lambda: NOW)
+    view = DebugPings(store.root, SchemaRegistry(), spool, wall=lambda: NOW)
     assert view.scan() == 0
     with open(segment, "ab") as f:             # the writer appends; half a frame so far
         frame = b"".join(encode(debug))

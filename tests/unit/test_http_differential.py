@@ -23,7 +23,7 @@ import httptools
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from appliance.receiver.http import Limits
+from appliance.receiver.protocol import Limits
 from tests.unit.test_receiver_http import Handler, connect, statuses
 
 EXAMPLES = int(os.environ.get("HTTP_FUZZ_EXAMPLES", "300"))

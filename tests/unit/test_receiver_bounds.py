@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from appliance.receiver.http import CLOSE_SECONDS, LINGER_SECONDS, TIMED_OUT
+from appliance.receiver.protocol import CLOSE_SECONDS, LINGER_SECONDS, TIMED_OUT
 from tests.unit.test_receiver_http import LIMITS, Handler, another, connect, post, statuses
 
 SLOW = dataclasses.replace(LIMITS, head_timeout=10, body_timeout=30, min_body_rate=100,

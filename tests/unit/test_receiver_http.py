@@ -9,8 +9,8 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from appliance.receiver.http import Limits, ReceiverFactory
 from appliance.receiver.messages import Answer
+from appliance.receiver.protocol import Limits, ReceiverFactory
 from appliance.stats import Stats
 
 LIMITS = Limits(max_body_bytes=1000, max_path_bytes=100, max_header_bytes=400, max_headers=5,

@@ -12,7 +12,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from appliance.receiver.http import Limits, ReceiverFactory
+from appliance.receiver.protocol import Limits, ReceiverFactory
 from appliance.receiver.submit import SubmissionHandler
 from appliance.spool import SpoolSaturated, SpoolWriteFailed
 from appliance.stats import Stats

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from twisted.internet.defer import CancelledError
 from twisted.logger import LogLevel, capturedLogs
 
 from appliance.supervise import MIN_DELAY, ChildExited, Supervisor
+from tests.integration.serverproc import eventually
 from tests.unit.process_fakes import ProcessReactor, end
 
 MAX_DELAY = 8.0
@@ -15,14 +20,15 @@ RESET_AFTER = 30.0
 GRACE = 10.0
 
 
-def supervised():
+def supervised(group: bool = False):
     reactor = ProcessReactor()
     reports: list[dict] = []
     endings: list[tuple] = []
     supervisor = Supervisor(reactor, "worker", ["appliance", "_worker"], env={},
                             on_report=reports.append,
                             on_ended=lambda code, sig: endings.append((code, sig)),
-                            max_delay=MAX_DELAY, reset_after=RESET_AFTER, grace=GRACE)
+                            max_delay=MAX_DELAY, reset_after=RESET_AFTER, grace=GRACE,
+                            group=group)
     ready: list = []  # what start() gave: the supervisor, or a ChildExited failure
     supervisor.start().addBoth(ready.append)
     return reactor, supervisor, ready, reports, endings
@@ -193,3 +199,62 @@ def test_children_start_with_sigint_blocked_and_the_server_keeps_its_mask():
     Supervisor(MaskReactor(), "worker", ["x"], env={}, on_report=print).start()
     assert signal.SIGINT in masks[0]
     assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == before
+
+
+def test_a_group_child_is_signalled_with_its_whole_process_group(monkeypatch):
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda pgid, sig: sent.append((pgid, sig)))
+    reactor, supervisor, _, _, _ = supervised(group=True)
+    protocol, transport = child(reactor)
+    supervisor.stop(grace=5.0)
+    reactor.advance(5.0)
+    assert sent == [(transport.pid, signal.SIGTERM), (transport.pid, signal.SIGKILL)]
+    assert transport.signals == []
+    end(protocol, sig=signal.SIGKILL)
+
+
+def test_a_group_child_that_has_not_made_its_group_yet_is_signalled_alone(monkeypatch):
+    def no_group(pgid, sig):
+        raise ProcessLookupError(pgid)
+
+    monkeypatch.setattr(os, "killpg", no_group)
+    reactor, supervisor, _, _, _ = supervised(group=True)
+    protocol, transport = child(reactor)
+    supervisor.stop()
+    assert transport.signals == [signal.SIGTERM]
+    end(protocol, code=0, sig=None)
+
+
+def gone(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie waiting for init counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+GROUP_LEADER = """
+import subprocess, sys
+from appliance.lifecycle import lead_process_group
+lead_process_group()
+helper = subprocess.Popen([sys.executable, "-c",
+                           "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                           "print(flush=True); time.sleep(120)"], stdout=subprocess.PIPE)
+helper.stdout.readline()  # it ignores SIGTERM from now on
+print(helper.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_group_leader_and_the_helpers_it_starts_end_with_one_group_sigkill():
+    leader = subprocess.Popen([sys.executable, "-c", GROUP_LEADER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        helper = int(leader.stdout.readline())
+        assert os.getpgid(helper) == leader.pid
+        assert Supervisor._signal_group(leader.pid, signal.SIGKILL)
+        assert leader.wait(timeout=30) == -signal.SIGKILL
+        # The helper is not our child: poll for its end (it cannot ignore SIGKILL).
+        eventually(lambda: gone(helper), "the helper to end with its group")
+    finally:
+        leader.kill()

@@ -18,6 +18,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import fissix
+from fissix.pgen2.parse import ParseError
+from fissix.pgen2.tokenize import TokenError
+
 # fissix's own fixers, except those that only restyle code (idioms, ws_comma,
 # set_literal), that need the files around the script (import: a job is not a
 # package) or that change what a job means (input: jobs read no stdin).
@@ -35,8 +39,6 @@ FIXERS = tuple(f"fissix.fixes.fix_{n}" for n in _FISSIX) + tuple(
 def _grammar_cache() -> None:
     """Give fissix a writable cache for its grammar tables: it writes them under the user's
     cache dir and fails when there is none (a service user without a home)."""
-    import fissix
-
     try:
         fissix.CACHE_DIR.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -82,6 +84,7 @@ class Ported:
 
 def _tool():
     _grammar_cache()
+    # After _grammar_cache: importing fissix.refactor loads (and caches) the grammar tables.
     from fissix.refactor import RefactoringTool
 
     return RefactoringTool(list(FIXERS), options={"print_function": False})
@@ -89,9 +92,6 @@ def _tool():
 
 def port_source(text: str, name: str = "job.py") -> Ported:
     """Port one script's source; `PortError` (with the line) when it cannot be parsed."""
-    from fissix.pgen2.parse import ParseError
-    from fissix.pgen2.tokenize import TokenError
-
     tool = _tool()
     source = text if text.endswith("\n") else text + "\n"  # fissix needs the last newline
     try:
