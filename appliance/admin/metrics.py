@@ -6,15 +6,13 @@ A custom collector reads `NodeView.stats()` and the ledger at scrape time, so
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     InfoMetricFamily,
-    Metric,
     SummaryMetricFamily,
 )
 
@@ -24,19 +22,17 @@ if TYPE_CHECKING:  # only for the annotation: view.py needs Twisted, this module
     from appliance.admin.view import NodeView
 
 
-def _gauge(name: str, doc: str, value: float | None,
-           labels: dict[str, str] | None = None) -> GaugeMetricFamily:
+def _gauge(name: str, doc: str, value, labels: dict | None = None) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=list(labels or {}))
     family.add_metric(list((labels or {}).values()), float(value or 0))
     return family
 
 
-def _counter(name: str, doc: str, value: float | None) -> CounterMetricFamily:
+def _counter(name: str, doc: str, value) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, value=float(value or 0))
 
 
-def _by_label(factory: type[GaugeMetricFamily] | type[CounterMetricFamily], name: str,
-              doc: str, label: str, values: Mapping[str, float]) -> Metric:
+def _by_label(factory, name: str, doc: str, label: str, values: dict):
     family = factory(name, doc, labels=[label])
     for key, value in sorted(values.items()):
         family.add_metric([str(key)], float(value or 0))
@@ -54,7 +50,7 @@ def _latency(name: str, doc: str, summary: LatencySummary) -> SummaryMetricFamil
     return family
 
 
-def ledger_totals(days: list[dict[str, Any]]) -> dict[str, int]:
+def ledger_totals(days: list[dict]) -> dict:
     """Pending and mismatch totals over the ledger's days."""
     pending_conversion = sum(d["pending_conversion"] for d in days)
     pending_export = sum(d["pending_export"] for d in days)
@@ -74,7 +70,7 @@ class StatsCollector:
     def __init__(self, view: NodeView):
         self.view = view
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self):
         s = self.view.stats()
         ingest, spool = s["ingest"], s["spool"]
         converter, export = s["converter"], s["export"]
@@ -152,11 +148,11 @@ class StatsCollector:
                        s["log"]["dropped_lines"])
         yield _gauge("appliance_store_files", "Files in the local store", s["store"]["files"])
         yield _gauge("appliance_store_bytes", "Bytes in the local store", s["store"]["bytes"])
-        jobs = {k: v for k, v in s["jobs"].items() if k != "enabled" and isinstance(v, int)}
+        jobs = {k: v for k, v in s["jobs"].items() if k != "enabled"}
         yield _by_label(GaugeMetricFamily, "appliance_jobs", "Jobs by state", "state", jobs)
         yield from self._ledger()
 
-    def _ledger(self) -> Iterator[Metric]:
+    def _ledger(self):
         ledger = self.view.server.ledger
         totals = ledger_totals(ledger.days if ledger is not None else [])
         yield _gauge("appliance_ledger_pending_conversion_records",
@@ -171,7 +167,7 @@ class StatsCollector:
                      totals["unreconciled_days"])
 
 
-def metrics_renderer(view: NodeView) -> Callable[[], bytes]:
+def metrics_renderer(view: NodeView):
     """A function returning the exposition bytes, for AdminResource."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatsCollector(view))

@@ -15,8 +15,9 @@ from appliance.admin.api import AdminResource, AdminSite
 from appliance.admin.locations import admin_url_file, socket_path, token_path
 from appliance.admin.logbuffer import RecentEvents
 from appliance.admin.metrics import metrics_renderer
+from appliance.admin.serverparts import ServerParts
 from appliance.admin.token import ensure_token
-from appliance.admin.view import NodeView, ServerParts
+from appliance.admin.view import NodeView
 from appliance.config import parse_listen
 from appliance.durable import write_atomic
 from appliance.listening import listen

@@ -10,9 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Protocol, cast
+from collections.abc import Callable
+from typing import cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
@@ -32,19 +31,9 @@ from appliance.admin.nodestats import (
     SpoolStats,
     StoreStats,
 )
-from appliance.config import Config
-from appliance.convert.service import ConverterService
 from appliance.datadir import DataDir
-from appliance.disk import DiskGuard
-from appliance.jobs.pool import JobPool
-from appliance.ledger.monitor import LedgerMonitor
-from appliance.logs import LogFile
-from appliance.node.registry import CloneWatch
-from appliance.reactortype import IServiceReactor
-from appliance.receiver.pool import ReceiverPool
 from appliance.spool.segments import is_sealed_name, is_segment_name, sealed_at
-from appliance.spool.writer import SpoolWriter
-from appliance.stats import CounterSnapshot, Stats
+from appliance.stats import CounterSnapshot
 from appliance.storage.factory import schema_registry
 
 # The converter is "behind" when the oldest sealed segment waits longer than this
@@ -53,35 +42,11 @@ BEHIND_FACTOR = 2.0
 EXPORT_BEHIND_SECONDS = 3600.0
 
 
-class ServerParts(Protocol):
-    """What the admin API reads of the server (`appliance.server.Server` has all of it)."""
-
-    config: Config
-    reactor: IServiceReactor
-    data_dir: Path
-    stats: Stats
-    node_id: str
-    node_label: str
-    log_file: LogFile | None
-    receivers: ReceiverPool | None
-    converter: ConverterService | None
-    ledger: LedgerMonitor | None
-    registry: CloneWatch | None
-    jobs: JobPool | None
-
-    @property
-    def writer(self) -> SpoolWriter | None: ...
-
-    @property
-    def disk(self) -> DiskGuard | None: ...
-
-
 class NodeView:
     """Read-only views of one server for the admin API and /metrics."""
 
-    def __init__(self, server: ServerParts, history_size: int,
-                 wall: Callable[[], float] = time.time,
-                 blocking: Callable[[Callable[[], int]], Deferred[int]] | None = None):
+    def __init__(self, server, history_size: int, wall=time.time,
+                 blocking: Callable[[Callable[[], object]], Deferred] | None = None):
         """`blocking(f)` runs `f` off the reactor thread (default: the reactor's threadpool)."""
         self.server = server
         self._wall = wall
@@ -92,14 +57,14 @@ class NodeView:
         self._blocking = blocking or (lambda f: deferToThreadPool(
             server.reactor, server.reactor.getThreadPool(), f))
 
-    def debug_pings(self, debug_id: str | None, limit: int) -> Deferred[dict[str, Any]]:
+    def debug_pings(self, debug_id: str | None, limit: int) -> Deferred:
         """GET /v1/debug/pings: the newest debug pings, after reading the store's new ones."""
-        def answer(_added: int) -> dict[str, Any]:
+        def answer(_added) -> dict:
             return {"pings": self.debug.latest(debug_id, limit),
                     "held": len(self.debug), "held_bytes": self.debug.held_bytes}
         return self._blocking(self.debug.scan).addCallback(answer)
 
-    def _sample(self) -> dict[str, float]:
+    def _sample(self) -> dict:
         disk = self.server.disk
         return counters_sample(self.server.stats.snapshot(), disk.free_bytes if disk else 0)
 
@@ -230,12 +195,12 @@ class NodeView:
             "rates": self.history.rates(),
         }
 
-    def partitions(self) -> dict[str, Any]:
+    def partitions(self) -> dict:
         """GET /v1/partitions: local partitions (from the ledger's last store scan) and
         exported ones (from the export journal; S3 is never listed per request)."""
         ledger = self.server.ledger
         local: dict[str, list[int]] = {}
-        exported: dict[str, list[Any]] = {}
+        exported: dict[str, list] = {}
         computed_at = None
         if ledger is not None:
             computed_at = ledger.computed_at
@@ -246,7 +211,7 @@ class NodeView:
                 row[2] += f.bytes
             exported, _ = ledger.exported.snapshot()
 
-        def rows(table: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+        def rows(table) -> list[dict]:
             return [{"key": key, "files": v[0], "records": v[1], "bytes": v[2]}
                     for key, v in sorted(table.items()) if v[0] > 0]
 
