@@ -52,7 +52,7 @@ from typing import Any
 
 from appliance.mr.context import setup_header
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
-from appliance.mr.inputs import InputFile, SpoolInput, balance
+from appliance.mr.inputs import Input, InputFile, SpoolInput, balance
 from appliance.mr.job import Job, JobError, imported_from, load_job
 from appliance.mr.messages import MapProgress
 from appliance.mr.progress import Progress, ProgressCallback, relabelled
@@ -255,7 +255,7 @@ class DaskRunner:
     same first pass as `LocalRunner` (`appliance.mr.dedupe`), on the cluster.
     """
 
-    def __init__(self, script: str | Path, inputs: Iterable[InputFile], output: str | Path, *,
+    def __init__(self, script: str | Path, inputs: Iterable[Input], output: str | Path, *,
                  scheduler, mappers: int | None = None, reducers: int = 1,
                  max_errors: int = 0, combine_threshold: int = DEFAULT_COMBINE_THRESHOLD,
                  progress: ProgressCallback | None = None, config=None, schemas=None,
@@ -465,7 +465,7 @@ class DaskRunner:
             raise JobError(f"job script {self.script}: cannot read the input {f.path} "
                            f"to send it to the cluster: {e}") from None
 
-    def _on_map(self, state: dict, files: list[InputFile], res: dict) -> None:
+    def _on_map(self, state: dict, files: list[Input], res: dict) -> None:
         state["files_done"] += len(files)
         state["bytes"] += sum(f.size for f in files)
         state["records"] += res["map"].records

@@ -9,11 +9,12 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 FAN_IN = 64                 # runs merged at once (bounds open files)
 _OVERHEAD = 64              # estimated bytes per buffered value besides its payload
 _LEN = struct.Struct(">I")
+Group = tuple[bytes, Any, list[Any]]  # (canonical key, key, values) of map output
 _Item = TypeVar("_Item")    # a run's element: a record (bytes) or a group (tuple)
 
 def write_records(path: str, records: Iterable[bytes]) -> None:
@@ -31,7 +32,7 @@ def read_records(path: str) -> Iterator[bytes]:
             yield f.read(_LEN.unpack(head)[0])
 
 
-def write_groups(path: str, groups: Iterable[tuple]) -> None:
+def write_groups(path: str, groups: Iterable[Group]) -> None:
     """Write a run of (canonical key, key, values) groups, pickled one by one."""
     with open(path, "wb", buffering=1 << 16) as f:
         pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -40,7 +41,7 @@ def write_groups(path: str, groups: Iterable[tuple]) -> None:
             pickler.clear_memo()
 
 
-def read_groups(path: str) -> Iterator[tuple]:
+def read_groups(path: str) -> Iterator[Group]:
     """Read back a run written by write_groups."""
     with open(path, "rb", buffering=1 << 16) as f:
         unpickler = pickle.Unpickler(f)
@@ -51,7 +52,7 @@ def read_groups(path: str) -> Iterator[tuple]:
                 return
 
 
-def group_key(item: tuple) -> bytes:
+def group_key(item: Group) -> bytes:
     """The sort key of a group: its canonical key encoding."""
     return item[0]
 
@@ -119,7 +120,15 @@ class RecordSorter:
         return self.runs
 
 
-def write_output(output: Path, runs: list[Iterable[bytes]], summary,
+class OutputCounts(Protocol):
+    """What `write_output` counts into (a `JobSummary`)."""
+
+    output_records: int
+    output_bytes: int
+    header_lines: int
+
+
+def write_output(output: Path, runs: list[Iterable[bytes]], summary: OutputCounts,
                  check: Callable[[], None] | None = None, header: str = "") -> None:
     """Merge sorted record runs into `output` atomically (temp file, fsync, rename),
     after `header` (what `setup_reduce` wrote; not a record, so not sorted).
