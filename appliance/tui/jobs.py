@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,13 +31,13 @@ class JobsScreen(DashboardScreen):
         Binding("enter", "open", "Open", show=True),
     ]
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.jobs: dict[str, dict] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
         self._follow: str | None = None  # a job just launched: select it when it shows up
 
     def body(self) -> ComposeResult:
-        table: DataTable = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Any] = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
         table.border_title = "Jobs"
         yield table
 
@@ -49,7 +51,7 @@ class JobsScreen(DashboardScreen):
     def on_resize(self) -> None:
         self.show_jobs(list(self.jobs.values()))
 
-    def show_jobs(self, jobs: list[dict]) -> None:
+    def show_jobs(self, jobs: list[dict[str, Any]]) -> None:
         """Redraw rows; the cursor stays on the job it was on (by id), wherever new jobs put
         it, or moves to a job just launched."""
         table = self.query_one(DataTable)
@@ -79,7 +81,7 @@ class JobsScreen(DashboardScreen):
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
     def action_launch(self) -> None:
-        def launched(job: dict | None) -> None:
+        def launched(job: dict[str, Any] | None) -> None:
             if job is not None:
                 self._follow = job["id"]
                 self.notify(f"{job['id']} submitted: {job.get('name', '')}")

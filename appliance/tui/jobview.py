@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -45,10 +47,10 @@ class JobScreen(DashboardScreen):
         Binding("t", "show_tab('output-tab')", "Output"),
     ]
 
-    def __init__(self, job_id: str, **kwargs):
+    def __init__(self, job_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.job_id = job_id
-        self.job: dict | None = None
+        self.job: dict[str, Any] | None = None
         self.reader = TableReader()
         self.header: list[str] | None = None  # the output's header row; None: not read yet
         self.output_offset: int | None = None  # None: nothing read yet
@@ -74,7 +76,7 @@ class JobScreen(DashboardScreen):
         if job is not None:
             self.show_job(job)
 
-    def show_job(self, job: dict) -> None:
+    def show_job(self, job: dict[str, Any]) -> None:
         """Redraw the heading and read whatever new output and log there is."""
         self.job = job
         self.refresh_bindings()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,7 +23,8 @@ from textual.widgets import (
 
 from appliance.admin.client import AdminError
 from appliance.jobs.request import JobRequest
-from appliance.tui.launch_request import INPUTS, RUNNERS, LaunchFields, build_request
+from appliance.mr.plan import MODES as INPUTS
+from appliance.tui.launch_request import RUNNERS, LaunchFields, build_request
 from appliance.tui.messages import JobRejected, JobSubmitted
 from appliance.tui.screen import dashboard
 
@@ -56,7 +58,7 @@ class PathPicker(ModalScreen[str | None]):
         self.dismiss(str(path))
 
 
-class LaunchScreen(ModalScreen[dict | None]):
+class LaunchScreen(ModalScreen[dict[str, Any] | None]):
     """Returns the job the server accepted, or None when cancelled."""
 
     CSS_PATH = "launch.tcss"

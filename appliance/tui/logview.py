@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -18,7 +20,7 @@ LEVEL_STYLES = {"debug": "dim", "info": "", "warn": "yellow", "error": "bold red
                 "critical": "bold white on red"}
 
 
-def event_line(event: dict) -> Text:
+def event_line(event: dict[str, Any]) -> Text:
     """`12:00:01 warn  appliance.export  text`, coloured by level."""
     level = event.get("level", "info")
     text = Text(f"{utc_clock(event.get('time'))} ", style="dim")
@@ -34,10 +36,10 @@ class LogScreen(DashboardScreen):
     CSS_PATH = "logview.tcss"
     BINDINGS = [Binding("f", "next_level", "Level filter")]
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.level = "info"
-        self._last: tuple | None = None  # the newest event written, to append only newer ones
+        self._last: tuple[Any, ...] | None = None  # the newest event shown; newer ones are appended
 
     def wants(self) -> Wants:
         return Wants(log_level=self.level)

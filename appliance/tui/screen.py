@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from textual.app import App, ComposeResult
 from textual.screen import Screen
@@ -23,13 +23,13 @@ class Dashboard(Protocol):
     def serving(self) -> str: ...
 
 
-def dashboard(app: App) -> Dashboard:
+def dashboard(app: App[Any]) -> Dashboard:
     """`app` as the screens use it."""
     # the screens run in a DashboardApp (the TUI tests drive one too), which has all of it
     return cast(Dashboard, app)
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(Screen[None]):
     """A screen fed by the app's poller: subclasses compose `body()` and implement `show()`."""
 
     WANTS = Wants()  # what this screen needs polled besides stats
