@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import cast
 
 from twisted.internet.interfaces import (
+    IReactorCore,
     IReactorProcess,
     IReactorSocket,
     IReactorTCP,
@@ -22,9 +23,10 @@ from twisted.internet.interfaces import (
 )
 
 
-class IServiceReactor(IReactorTime, IReactorThreads, IReactorProcess, IReactorSocket,
-                      IReactorTCP, IReactorUNIX):
-    """What the server's services use of the reactor: time, threads, processes, ports."""
+class IServiceReactor(IReactorCore, IReactorTime, IReactorThreads, IReactorProcess,
+                      IReactorSocket, IReactorTCP, IReactorUNIX):
+    """What the server and its services use of the reactor: running and stopping, time,
+    threads, processes, ports."""
 
 
 def service_reactor(reactor: object) -> IServiceReactor:

@@ -7,6 +7,7 @@ It needs no data dir, no network beyond loopback and no configuration.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pkgutil
 import socket
@@ -16,6 +17,10 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
+
+from appliance.cli.common import Subparsers
+from appliance.config import Config
 
 # Modules that need an optional extra the binary does not carry.
 OPTIONAL = {"dask", "distributed", "cloudpickle"}
@@ -31,7 +36,7 @@ def reduce(key, values, context):
 '''
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "selftest", parents=[common], help="check that this build works (imports, TLS, "
                                            "spool, zstd, a MapReduce job, the TUI's CSS)",
@@ -43,7 +48,7 @@ def add_parser(sub, common) -> None:
     p.set_defaults(run=run)
 
 
-def run(args, config, out) -> int:
+def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     failed = []
     with tempfile.TemporaryDirectory(prefix="appliance-selftest-") as tmp:
         for name, check in CHECKS:

@@ -25,8 +25,11 @@ log = Logger()
 class Listening(Protocol):
     """Where the server listens (`appliance.server.Listening`), as the dashboard shows it."""
 
-    url: str
-    fingerprint: str | None
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def fingerprint(self) -> str | None: ...
 
 
 def install_reactor() -> None:
