@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -78,6 +79,14 @@ def select_inputs(store_root: str | Path, flt: Filter | None = None,
             if is_data_file_name(e.name) and e.is_file():
                 files.append(InputFile(e.path, part.tree, tuple(part.values), e.stat().st_size))
     return sorted(files)
+
+
+def check_config(inputs: Iterable[Input], config: object) -> None:
+    """ValueError when `inputs` hold spool records or S3 objects and there is no `config`
+    to read them with (the converter's settings; `[export]`'s)."""
+    if config is None and any(not isinstance(f, InputFile) for f in inputs):
+        raise ValueError("spool and S3 inputs need config= (the configuration to read them "
+                         "with)")
 
 
 def balance(files: list[Input], n: int) -> list[list[Input]]:

@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 from appliance.config import Config
 from appliance.mr.context import setup_header
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
-from appliance.mr.inputs import Input, balance
+from appliance.mr.inputs import Input, balance, check_config
 from appliance.mr.job import JobError, load_job
 from appliance.mr.messages import (
     MapDone,
@@ -190,6 +190,7 @@ class LocalRunner:
                              "max_errors not negative")
         self.script = Path(script).resolve()
         self.inputs = list(inputs)
+        check_config(self.inputs, config)
         self.output = Path(output)
         self.mappers, self.reducers = mappers, reducers
         self.work_dir = Path(work_dir) if work_dir is not None else None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard
 
 from appliance.config import Config
 from appliance.mr.inputs import Input, InputFile, RemoteInput, SpoolInput
@@ -37,7 +37,7 @@ class ConvertedSpool(NamedTuple):
     counts: dict[str, int]
 
 
-def is_local(f: Input) -> bool:
+def is_local(f: Input) -> TypeGuard[InputFile | SpoolInput]:
     """Whether input `f` lives on the driver's node (anything but an S3 object)."""
     return not isinstance(f, RemoteInput)
 

@@ -8,6 +8,7 @@ import os
 import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from appliance.disk import is_no_space
 from appliance.mr.context import MapContext, ReduceContext, call_setup, output_separators
 from appliance.mr.dedupe import arrival, input_node, load_winners
-from appliance.mr.inputs import RemoteInput, SpoolInput
+from appliance.mr.inputs import Input, RemoteInput, SpoolInput
 from appliance.mr.job import Job, JobError, describe_error, load_job
 from appliance.mr.keys import canonical_key, partition_of
 from appliance.mr.layout2013 import SOURCE_2013, records_2013
@@ -28,7 +29,7 @@ from appliance.mr.messages import (
     ReduceResult,
     TaskFailed,
 )
-from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, write_groups
+from appliance.mr.runs import Group, RecordSorter, group_key, premerge, read_groups, write_groups
 from appliance.mr.sources import Record, remote_records, spool_records, store_records
 
 PROGRESS_RECORDS = 20_000   # a mapper reports progress at least this often
@@ -37,6 +38,15 @@ _OVERHEAD = 64              # estimated bytes per buffered value besides its pay
 
 if TYPE_CHECKING:  # only for the annotation: the converter loads for spool inputs (_sources)
     from appliance.convert.records import RecordConverter
+
+
+class ErrorCounter(Protocol):
+    """The records map raised on, counted across the mappers of a run: a shared
+    `mp.Value("i")`, or the Dask runner's counters."""
+
+    value: int
+
+    def get_lock(self) -> AbstractContextManager[Any]: ...
 
 
 class ProgressQueue(Protocol):
@@ -77,17 +87,18 @@ def _size(v: Any) -> int:
 
 
 class Mapper:
-    def __init__(self, mid: int, spec: JobSpec, job: Job, out: ProgressQueue, errors) -> None:
+    def __init__(self, mid: int, spec: JobSpec, job: Job, out: ProgressQueue,
+                 errors: ErrorCounter) -> None:
         self.mid, self.spec, self.job, self.out, self.errors = mid, spec, job, out, errors
         self.work = Path(spec.work)
-        self.data: dict[Any, list] = {}
+        self.data: dict[Any, list[Any]] = {}
         self.est = 0
         self.runs: dict[int, list[str]] = {}
         self.spills = 0
         self.nspill = 0
-        self.at: tuple = (None, None)  # (input, where) of the record being mapped
+        self.at: tuple[Input | None, object] = (None, None)  # (input, where) being mapped
         self.converter: RecordConverter | None = None  # built on the first spool input
-        self.counts: Counter = Counter()
+        self.counts: Counter[str] = Counter()
         # a map-only job's records (nothing is written until the first spill)
         self.sorter = RecordSorter(self.work, f"m{mid}", spec.spill_bytes)
         self.emit: Callable[[str], None] = self.sorter.add_text
@@ -112,10 +123,10 @@ class Mapper:
     def write_map_only(self, key: Any, value: Any) -> None:
         self.emit(f"{key}{self.field_sep}{value}{self.record_sep}")
 
-    def _combine(self, combine: Callable, key: Any, vals: list) -> Any:
+    def _combine(self, combine: Callable[..., Any], key: Any, vals: list[Any]) -> Any:
         got = []
 
-        def collect(k, v):
+        def collect(k: Any, v: Any) -> None:
             if canonical_key(k) != canonical_key(key):
                 raise JobError(f"combine wrote key {k!r} while combining key {key!r}")
             got.append(v)
@@ -131,9 +142,9 @@ class Mapper:
                            f"per key; it wrote {len(got)} for key {key!r}")
         return got[0]
 
-    def partitioned(self) -> dict[int, list[tuple]]:
+    def partitioned(self) -> dict[int, list[Group]]:
         """Take the buffered output as sorted (canonical, key, values) groups per reducer."""
-        parts: dict[int, list[tuple]] = {}
+        parts: dict[int, list[Group]] = {}
         r_count = self.spec.reducers
         for key, vals in self.data.items():
             c = canonical_key(key)
@@ -159,7 +170,7 @@ class Mapper:
             return "the end of map"
         return where if isinstance(where, str) else f"input {f.path}, line {where}"
 
-    def _sources(self, f) -> Iterator[Record]:
+    def _sources(self, f: Input) -> Iterator[Record]:
         if isinstance(f, RemoteInput):
             return remote_records(f, self.spec.convert_config)
         if not isinstance(f, SpoolInput):
@@ -172,7 +183,7 @@ class Mapper:
         return spool_records(f, self.converter, self.spec.schemas, self.spec.spool_filter,
                              self.counts)
 
-    def run(self, files: list) -> MapResult:
+    def run(self, files: list[Input]) -> MapResult:
         job, limit = self.job, self.spec.spill_bytes
         ctx = MapContext(self.write_map_only if job.map_only else self.write)
         fmap = job.map
@@ -183,7 +194,7 @@ class Mapper:
         ranks: dict[str, int] = self.spec.ranks or {}  # set with --dedupe (positions, winners)
         keep = (load_winners(self.spec.winners, {ranks[f.path] for f in files})
                 if self.spec.winners else None)
-        sources: Counter = Counter()
+        sources: Counter[str] = Counter()
         for f in files:
             rank = ranks[f.path] if ranks else 0
             node = input_node(f) if self.spec.positions else ""
@@ -245,7 +256,8 @@ class Mapper:
         return self.runs, self.spills
 
 
-def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors) -> None:
+def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue[Any], out: mp.Queue[Any],
+                errors: ErrorCounter) -> None:
     """A runner process: run `MapTask`s and `ReduceTask`s from `tasks` until None, putting
     results, progress and failures on `out` (appliance.mr.messages; the same processes map
     and then reduce, so a job pays for starting them once)."""
@@ -270,8 +282,8 @@ def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors)
             return
 
 
-def _profiled(directory: str | None, mid: int, run: Callable[[list], MapResult],
-              files: list) -> MapResult:
+def _profiled(directory: str | None, mid: int, run: Callable[[list[Input]], MapResult],
+              files: list[Input]) -> MapResult:
     """`run(files)`, under cProfile when profiling (`directory`/mapper-N.prof)."""
     if directory is None:
         return run(files)
@@ -288,7 +300,7 @@ def _drop(text: str) -> None:
     pass
 
 
-def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[str], None],
+def reduce_groups(job: Job, rid: int, groups: Iterable[Group], emit: Callable[[str], None],
                   combine_threshold: int) -> int:
     """Call setup_reduce (for its separators), then reduce once per key of `groups` (sorted
     (canonical, key, values) tuples, a key possibly spread over several); formatted records
@@ -299,9 +311,11 @@ def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[s
         call_setup(job, ctx)
         ctx._sink = emit
     fred, fcomb = job.reduce, job.combine
+    if fred is None:
+        raise JobError(f"job script {job.path} has no reduce: it is map-only")
 
-    def combine(key, values):
-        got = []
+    def combine(fcomb: Callable[..., Any], key: Any, values: list[Any]) -> list[Any]:
+        got: list[Any] = []
         try:
             fcomb(key, values, MapContext(lambda k, v: got.append(v)))
         except Exception as e:
@@ -312,7 +326,7 @@ def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[s
                            f"key; it wrote {len(got)} for key {key!r}")
         return got
 
-    def call(key, values):
+    def call(key: Any, values: list[Any]) -> None:
         try:
             fred(key, values, ctx)
         except JobError:
@@ -334,7 +348,7 @@ def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[s
         else:
             values.extend(vals)
             if fcomb is not None and len(values) > combine_threshold:
-                values = combine(cur_key, values)
+                values = combine(fcomb, cur_key, values)
     if cur is not None:
         call(cur_key, values)
         keys += 1
