@@ -48,6 +48,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.e2e
 	$(BIN)/python -m bench.binary
 	$(BIN)/python -m bench.admin
+	$(BIN)/python -m bench.jobs_reactor
 
 ## bench-ingest: the receiver side by side with its baselines (needs wrk; nginx optional)
 bench-ingest: $(VENV)/.dev-installed

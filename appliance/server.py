@@ -147,7 +147,7 @@ class Server:
                                 max_running=cfg.jobs.max_running,
                                 default_timeout=cfg.jobs.timeout, keep=cfg.jobs.keep,
                                 schemas=schemas, disk=self.disk, io=self.jobs_io)
-            self.jobs.start()
+            await self.jobs.start()
         self.admin = AdminService(self)
         await self.admin.start()
         return await self._listen(receiving)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import orjson
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
@@ -49,6 +50,26 @@ def _int_arg(request, name: str, default: int, maximum: int | None = None) -> in
     return min(value, maximum) if maximum is not None else value
 
 
+_JOB_ERRORS = (JobRequestError, UnknownJob, NoOutput, JobRefused)
+
+
+def _job_error(e: Exception, job_id: str | None) -> ApiError:
+    """The answer to one of the job pool's refusals (_JOB_ERRORS)."""
+    if isinstance(e, JobRequestError):
+        return ApiError(400, str(e))
+    if isinstance(e, UnknownJob):
+        return ApiError(404, f"no such job: {job_id}")
+    if isinstance(e, NoOutput):
+        return ApiError(409, str(e) or "the job has no output yet")
+    return ApiError(507, str(e))  # JobRefused
+
+
+def _job_failed(failure: Failure, job_id: str | None) -> None:
+    """A refusal that came from the pool's file work (its io thread) as a failed Deferred."""
+    failure.trap(*_JOB_ERRORS)
+    raise _job_error(failure.value, job_id)
+
+
 def _gone(request) -> bool:
     """The request was answered already, or its client went away."""
     return bool(request.finished or getattr(request, "_disconnected", False))
@@ -59,7 +80,7 @@ class AdminResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, view, events, token: str, metrics: Callable[[], bytes]):
+    def __init__(self, view, events, token: str, metrics: Callable[[], Deferred[bytes]]):
         super().__init__()
         self.view = view
         self.events = events
@@ -77,14 +98,11 @@ class AdminResource(Resource):
             result = self._route(request)
         except ApiError as e:
             return self._error(request, e)
-        if isinstance(result, bytes):  # /metrics
-            request.setHeader(b"Content-Type", b"text/plain; version=0.0.4; charset=utf-8")
-            return result
         if isinstance(result, Deferred):
             result.addCallbacks(lambda r: self._finish(request, r),
                                 lambda f: self._failed(request, f))
             return NOT_DONE_YET
-        return self._json(request, result)
+        return self._answer(request, result)
 
     def _route(self, request):
         method = request.method
@@ -143,35 +161,36 @@ class AdminResource(Resource):
         pool = getattr(self.view.server, "jobs", None)
         if pool is None:
             raise ApiError(503, "jobs disabled")
-
+        job_id = rest[0] if rest else None
         try:
-            if not rest:
-                self._allow(method, b"GET", b"POST")
-                if method == b"GET":
-                    return {"jobs": [job.to_json() for job in pool.list()]}
-                request.setResponseCode(201)
-                return {"job": pool.submit(self._body(request)).to_json()}
-            job_id, action = rest[0], rest[1:]
-            if not action:
-                self._allow(method, b"GET")
-                return {"job": pool.get(job_id).to_json()}
-            if action == ["cancel"]:
-                self._allow(method, b"POST")
-                return {"job": pool.cancel(job_id).to_json()}
-            if action in (["output"], ["log"]):
-                self._allow(method, b"GET")
-                offset = _int_arg(request, "offset", 0)
-                limit = _int_arg(request, "limit", 65536, MAX_CHUNK)
-                read = pool.read_output if action == ["output"] else pool.read_log
-                return read(job_id, offset, limit)
-        except JobRequestError as e:
-            raise ApiError(400, str(e)) from None
-        except UnknownJob:
-            raise ApiError(404, f"no such job: {rest[0]}") from None
-        except NoOutput as e:
-            raise ApiError(409, str(e) or "the job has no output yet") from None
-        except JobRefused as e:
-            raise ApiError(507, str(e)) from None
+            result = self._job_action(request, pool, method, rest)
+        except _JOB_ERRORS as e:
+            raise _job_error(e, job_id) from None
+        if isinstance(result, Deferred):  # file work on the pool's io thread
+            result.addErrback(_job_failed, job_id)
+        return result
+
+    def _job_action(self, request, pool, method: bytes, rest: list[str]):
+        if not rest:
+            self._allow(method, b"GET", b"POST")
+            if method == b"GET":
+                return {"jobs": [job.to_json() for job in pool.list()]}
+            submitted = pool.submit(self._body(request))  # a bad request raises here
+            request.setResponseCode(201)
+            return submitted.addCallback(lambda job: {"job": job.to_json()})
+        job_id, action = rest[0], rest[1:]
+        if not action:
+            self._allow(method, b"GET")
+            return {"job": pool.get(job_id).to_json()}
+        if action == ["cancel"]:
+            self._allow(method, b"POST")
+            return {"job": pool.cancel(job_id).to_json()}
+        if action in (["output"], ["log"]):
+            self._allow(method, b"GET")
+            offset = _int_arg(request, "offset", 0)
+            limit = _int_arg(request, "limit", 65536, MAX_CHUNK)
+            read = pool.read_output if action == ["output"] else pool.read_log
+            return read(job_id, offset, limit)
         raise ApiError(404, f"no such endpoint: {request.path.decode('utf-8', 'replace')}")
 
     @staticmethod
@@ -191,6 +210,12 @@ class AdminResource(Resource):
 
     # -- answers -------------------------------------------------------------
 
+    def _answer(self, request, result) -> bytes:
+        if isinstance(result, bytes):  # /metrics
+            request.setHeader(b"Content-Type", b"text/plain; version=0.0.4; charset=utf-8")
+            return result
+        return self._json(request, result)
+
     @staticmethod
     def _json(request, obj) -> bytes:
         request.setHeader(b"Content-Type", b"application/json")
@@ -203,19 +228,27 @@ class AdminResource(Resource):
 
     def _finish(self, request, result) -> None:
         if not _gone(request):
-            request.write(self._json(request, result))
-            request.finish()
+            self._write(request, self._answer(request, result))
 
     def _failed(self, request, failure) -> None:
-        log.failure("admin API: {path} failed", failure, path=request.path.decode())
-        error = (failure.value if isinstance(failure.value, ApiError)
-                 else ApiError(500, f"internal error: {failure.getErrorMessage()}"))
+        if isinstance(failure.value, ApiError):  # an answer, not a fault
+            error = failure.value
+        else:
+            log.failure("admin API: {path} failed", failure, path=request.path.decode())
+            error = ApiError(500, f"internal error: {failure.getErrorMessage()}")
         self._finish_error(request, error)
 
     def _finish_error(self, request, error: ApiError) -> None:
         if not _gone(request):
-            request.write(self._error(request, error))
-            request.finish()
+            self._write(request, self._error(request, error))
+
+    @staticmethod
+    def _write(request, body: bytes) -> None:
+        """A late answer in one piece, with its length (as an answer returned at once has),
+        not chunked."""
+        request.setHeader(b"Content-Length", b"%d" % len(body))
+        request.write(body)
+        request.finish()
 
 
 class AdminSite(Site):

@@ -19,7 +19,6 @@ import io
 import mmap
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +125,7 @@ class DebugPings:
     def __init__(self, store_root: Path, schemas: SchemaRegistry,
                  spool_root: Path | None = None, *,
                  max_pings: int = MAX_PINGS,
-                 max_bytes: int = MAX_BYTES, wall: Callable[[], float] = time.time):
+                 max_bytes: int = MAX_BYTES, wall: Callable[[], float]):
         self.store_root = Path(store_root)
         self.schemas = schemas  # the store's layout: [store] schema_file names its own
         self.spool_root = spool_root

@@ -1,11 +1,13 @@
 """GET /metrics: the admin stats in Prometheus text format.
 
-A custom collector reads `NodeView.stats()` and the ledger at scrape time, so
-/metrics and /v1/stats report the same numbers with no second bookkeeping.
+A custom collector reads `NodeView.stats()` (a Deferred: the spool is listed
+off the reactor thread) and the ledger at scrape time, so /metrics and
+/v1/stats report the same numbers with no second bookkeeping.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -16,9 +18,11 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 
-from appliance.admin.nodestats import LatencySummary
+from appliance.admin.nodestats import LatencySummary, NodeStats
 
-if TYPE_CHECKING:  # only for the annotation: view.py needs Twisted, this module does not
+if TYPE_CHECKING:  # only for the annotations: view.py needs Twisted, this module does not
+    from twisted.internet.defer import Deferred
+
     from appliance.admin.view import NodeView
 
 
@@ -65,13 +69,14 @@ def ledger_totals(days: list[dict]) -> dict:
 
 
 class StatsCollector:
-    """A prometheus_client collector over a NodeView."""
+    """A prometheus_client collector over one NodeView.stats() result and the ledger."""
 
-    def __init__(self, view: NodeView):
+    def __init__(self, view: NodeView, stats: NodeStats):
         self.view = view
+        self.stats = stats
 
     def collect(self):
-        s = self.view.stats()
+        s = self.stats
         ingest, spool = s["ingest"], s["spool"]
         converter, export = s["converter"], s["export"]
         info = InfoMetricFamily("appliance", "Version and node of this appliance")
@@ -167,8 +172,12 @@ class StatsCollector:
                      totals["unreconciled_days"])
 
 
-def metrics_renderer(view: NodeView):
-    """A function returning the exposition bytes, for AdminResource."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatsCollector(view))
-    return lambda: generate_latest(registry)
+def metrics_renderer(view: NodeView) -> Callable[[], Deferred[bytes]]:
+    """A function returning (a Deferred firing with) the exposition bytes, for
+    AdminResource."""
+    def render(stats: NodeStats) -> bytes:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(StatsCollector(view, stats))
+        return generate_latest(registry)
+
+    return lambda: view.stats().addCallback(render)

@@ -51,7 +51,7 @@ class AdminService:
         self.server = server
         cfg = server.config.admin
         self.events = RecentEvents(cfg.log_events)
-        self.view = NodeView(server, cfg.history_seconds, wall=server.reactor.seconds)
+        self.view = NodeView(server, cfg.history_seconds)
         self._publisher = publisher
         self._port: IListeningPort | None = None
         self.url: str | None = None

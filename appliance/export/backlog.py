@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,9 +64,10 @@ def finish_local(file: StoreFile, retained_root: Path | None) -> None:
         pass  # another exporter (e.g. `appliance export --once`) got there first
 
 
-def purge_retained(retained_root: Path, retain_days: float, now: float | None = None) -> int:
-    """Delete retained files older than `retain_days`; returns how many."""
-    cutoff = (time.time() if now is None else now) - retain_days * 86400
+def purge_retained(retained_root: Path, retain_days: float, now: float) -> int:
+    """Delete retained files older than `retain_days` at `now` (the caller's clock, in
+    seconds since the epoch); returns how many."""
+    cutoff = now - retain_days * 86400
     removed = 0
     for file in _walk(retained_root, ""):
         if file.mtime < cutoff:

@@ -1,17 +1,21 @@
 """The server's job pool: a queue, N concurrent worker subprocesses, timeouts, cancellation.
 
-Lives on the reactor thread; every method is quick (small files in the job's
-directory) and never waits on a job. Each job runs in `appliance _job-worker`
-(worker.py), started with `reactor.spawnProcess`, its stdout and stderr going
-to the job's log. Cancelling sends SIGTERM (the worker stops its mapper and
+Lives on the reactor thread and never waits on a job. Each job runs in
+`appliance _job-worker` (worker.py), started with `reactor.spawnProcess`, its
+stdout and stderr going to the job's log. Cancelling sends SIGTERM (the worker stops its mapper and
 reducer processes and removes its temp files) and, after `grace` seconds,
 SIGKILL to the worker's whole process group. A timeout is a cancel that ends
 in state ``timed_out``. Finished jobs keep their output and log; the oldest
 are removed beyond `keep`. After a server restart, queued jobs are queued
 again and jobs that were running are marked failed.
 
-Removing a job's files and writing its state run on the `io` thread given
-(the server's "jobs-io"), in order, never on the reactor thread.
+File work runs on the `io` thread given (the server's "jobs-io"), in order,
+never on the reactor thread: writing a new job's directory (its bundle may
+hold 16 MiB), its state, removing its files, reading the jobs of earlier runs
+and pages of a job's output or log. What stays on the reactor thread is
+small and bounded: opening a starting job's log (the worker needs the fd),
+reading a running job's progress.json and a finished one's result.json (a few
+hundred bytes each; docs/architecture.md, "Reactor hygiene").
 
 Jobs respect the free-space watermark of the server's disk guard: below it a
 submission is refused (JobRefused, 507), a queued job fails instead of
@@ -21,6 +25,7 @@ a job's output can never take the space the spool needs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -42,7 +47,7 @@ from appliance.childproc import spawn_child
 from appliance.disk import DiskGuard, is_no_space
 from appliance.jobs.jobdir import JobDir, read_chunk
 from appliance.jobs.record import JobRecord
-from appliance.jobs.request import JobRequestError, parse_request
+from appliance.jobs.request import JobRequest, JobRequestError, parse_request
 from appliance.jobs.states import FINISHED, JobState
 
 if TYPE_CHECKING:
@@ -117,15 +122,17 @@ class JobPool:
         self._queue: deque[str] = deque()
         self._running: dict[str, _Running] = {}
         self._ending: dict[str, tuple[JobState, str]] = {}  # id -> (state, error) it ends in
+        self._stopping = False
 
     # -- life cycle ----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Load the jobs of earlier runs and start what is queued."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        for path in sorted(p for p in self.root.iterdir() if p.is_dir()):
+    def start(self) -> Deferred[None]:
+        """Load the jobs of earlier runs (read on the io thread) and start what is queued."""
+        return self._io(_saved_jobs, self.root).addCallback(self._restore)
+
+    def _restore(self, saved_jobs: list[tuple[Path, dict[str, Any] | None]]) -> None:
+        for path, saved in saved_jobs:
             jd = JobDir(path)
-            saved = jd.read(jd.state)
             if saved is None:  # a submission cut short by a crash
                 self._io(shutil.rmtree, path, True)
                 continue
@@ -139,6 +146,8 @@ class JobPool:
 
     async def stop(self) -> None:
         """Cancel queued and running jobs and wait for their workers to end."""
+        self._stopping = True
+        await self._io(lambda: None)  # submissions being stored are queued, then cancelled
         for job_id in list(self._queue):
             self.cancel(job_id)
         ended = [running.protocol.ended for running in self._running.values()]
@@ -151,8 +160,13 @@ class JobPool:
 
     # -- the API -------------------------------------------------------------------------
 
-    def submit(self, obj: Any) -> JobRecord:
-        """Check and queue a job; returns its record. Raises JobRequestError."""
+    def submit(self, obj: Any) -> Deferred[JobRecord]:
+        """Check a job, store its directory on the io thread, then queue it.
+
+        The checks that need no disk answer at once: a bad request raises JobRequestError,
+        a disk below the watermark raises JobRefused. The Deferred fires with the queued
+        job's record, or fails with JobRefused (no space to store it) or the OSError that
+        stopped the write; a submission that cannot be stored leaves nothing behind."""
         request = parse_request(obj, self.schemas, self.default_timeout)
         low = self._disk_low()
         if low:
@@ -160,23 +174,20 @@ class JobPool:
         now = self.reactor.seconds()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
         job_id = f"j-{stamp}-{secrets.token_hex(3)}"
-        jd = JobDir(self.root / job_id)
         record = JobRecord(id=job_id, name=request.name, state=JobState.QUEUED,
                            submitted_at=now, options=request.options())
-        try:
-            jd.create(request)
-            jd.write(jd.state, record.to_json())
-        except OSError as e:  # a submission that cannot be stored leaves nothing behind
-            shutil.rmtree(jd.root, ignore_errors=True)
-            if is_no_space(e):
-                raise JobRefused(f"no space to store the job: {e}") from None
-            raise
-        self._records[job_id] = record
-        self._queue.append(job_id)
-        log.info("job {id} ({name}) queued", id=job_id, name=request.name)
+        # The io thread runs its work in order, so jobs are queued in the order submitted.
+        stored = self._io(_store, JobDir(self.root / job_id), request, record.to_json())
+        return stored.addCallback(lambda _: self._queued(record))
+
+    def _queued(self, record: JobRecord) -> JobRecord:
+        self._records[record.id] = record
+        self._queue.append(record.id)
+        log.info("job {id} ({name}) queued", id=record.id, name=record.name)
         self._prune()
-        self._next()
-        return self.get(job_id)
+        if not self._stopping:  # stop() cancels it with the other queued jobs
+            self._next()
+        return self.get(record.id)
 
     def list(self) -> list[JobRecord]:
         """Every job, newest first."""
@@ -203,18 +214,18 @@ class JobPool:
             self._terminate(job_id)
         return self.get(job_id)
 
-    def read_output(self, job_id: str, offset: int, limit: int) -> dict[str, Any]:
-        """A page of a succeeded job's output. Raises UnknownJob, NoOutput."""
+    def read_output(self, job_id: str, offset: int, limit: int) -> Deferred[dict[str, Any]]:
+        """A page of a succeeded job's output, read on the io thread. Raises UnknownJob, and
+        NoOutput (also as the Deferred's failure, if its file is gone)."""
         record = self._record(job_id)
-        jd = JobDir(self.root / job_id)
-        if record.state is not JobState.SUCCEEDED or not jd.output.exists():
+        if record.state is not JobState.SUCCEEDED:
             raise NoOutput(f"job {job_id} is {record.state}: no output")
-        return read_chunk(jd.output, offset, limit)
+        return self._io(_output_page, JobDir(self.root / job_id).output, offset, limit, job_id)
 
-    def read_log(self, job_id: str, offset: int, limit: int) -> dict[str, Any]:
-        """A page of a job's log (what its worker printed)."""
+    def read_log(self, job_id: str, offset: int, limit: int) -> Deferred[dict[str, Any]]:
+        """A page of a job's log (what its worker printed), read on the io thread."""
         self._record(job_id)
-        return read_chunk(JobDir(self.root / job_id).log, offset, limit)
+        return self._io(read_chunk, JobDir(self.root / job_id).log, offset, limit)
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state."""
@@ -325,8 +336,8 @@ class JobPool:
             low = self._disk_low()
             if low:  # it could not even write its result: most likely why it ended
                 error += f" ({low})"
-        if state is not JobState.SUCCEEDED:
-            jd.output.unlink(missing_ok=True)
+        if state is not JobState.SUCCEEDED:  # a partial output may be large
+            self._io(jd.output.unlink, True)
         self._io(jd.remove_work)
         self._finish(job_id, state, error)
         self._next()
@@ -335,10 +346,10 @@ class JobPool:
         """Record the end of a job, with its last progress, summary and output size."""
         record = self._records[job_id]
         jd = JobDir(self.root / job_id)
-        try:
-            output_bytes = jd.output.stat().st_size
-        except FileNotFoundError:
-            output_bytes = None
+        output_bytes = None
+        if state is JobState.SUCCEEDED:  # only a succeeded job's output is kept
+            with contextlib.suppress(FileNotFoundError):
+                output_bytes = jd.output.stat().st_size
         record.state, record.finished_at, record.error = state, self.reactor.seconds(), error
         record.progress = dict(jd.read(jd.progress) or {}, phase="done")
         result = jd.read(jd.result) or {}
@@ -366,3 +377,30 @@ class JobPool:
         for _, job_id in finished[:max(0, len(finished) - self.keep)]:
             del self._records[job_id]
             self._io(shutil.rmtree, self.root / job_id, True)
+
+
+def _output_page(path: Path, offset: int, limit: int, job_id: str) -> dict[str, Any]:
+    if not path.exists():  # removed by hand
+        raise NoOutput(f"job {job_id} is {JobState.SUCCEEDED}: no output")
+    return read_chunk(path, offset, limit)
+
+
+def _saved_jobs(root: Path) -> list[tuple[Path, dict[str, Any] | None]]:
+    """Each job directory under `root`, oldest first, with its saved state (None: the
+    submission was cut short by a crash). On the io thread: `keep` jobs take ~20 ms."""
+    root.mkdir(parents=True, exist_ok=True)
+    return [(path, JobDir.read(JobDir(path).state))
+            for path in sorted(p for p in root.iterdir() if p.is_dir())]
+
+
+def _store(jd: JobDir, request: JobRequest, state: dict[str, Any]) -> None:
+    """Write a new job's directory and its first state (on the io thread); on an error,
+    remove what was written."""
+    try:
+        jd.create(request)
+        jd.write(jd.state, state)
+    except OSError as e:
+        shutil.rmtree(jd.root, ignore_errors=True)
+        if is_no_space(e):
+            raise JobRefused(f"no space to store the job: {e}") from None
+        raise

@@ -65,10 +65,10 @@ class Answer:
 class Api:
     """Drives an AdminResource over a FakeServer with DummyRequests (no reactor, no sockets)."""
 
-    def __init__(self, server: FakeServer):
+    def __init__(self, server: FakeServer, blocking=lambda f: succeed(f())):
+        """`blocking` stands in for the view's thread pool (default: runs the call at once)."""
         self.server = server
-        self.view = NodeView(server, history_size=5, wall=server.reactor.seconds,
-                             blocking=lambda f: succeed(f()))
+        self.view = NodeView(server, history_size=5, blocking=blocking)
         self.events = RecentEvents(50)
         self.resource = AdminResource(self.view, self.events, TOKEN,
                                       metrics_renderer(self.view))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from twisted.internet.defer import succeed
 from twisted.logger import LogLevel
 
 from appliance.admin.token import bearer_matches, ensure_token
@@ -83,6 +84,28 @@ def test_health_names_converter_and_export_problems(api):
     assert problems[1].startswith("converter behind: the oldest sealed spool segment")
     assert problems[2] == "export failing: s3://b: AccessDenied"
     assert 'appliance_healthy 0.0' in api.call("GET", "/metrics").body.decode()
+
+
+def test_stats_and_metrics_list_the_spool_off_the_reactor_thread(tmp_path):
+    from twisted.internet.defer import Deferred
+
+    pending = []
+
+    def later(f):
+        pending.append((Deferred(), f))
+        return pending[-1][0]
+
+    api = Api(FakeServer(tmp_path), blocking=later)
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / f"sealed-{10**9:020d}-1-abc.seg").write_bytes(b"x")
+    stats, metrics = api.view.stats(), api.resource.metrics()
+    assert not stats.called and not metrics.called
+    assert [f for _, f in pending] == [api.view.spool_backlog] * 2
+    for d, f in pending:
+        d.callback(f())
+    assert stats.result["spool"]["sealed_segments"] == 1
+    assert stats.result["spool"]["size_bytes"] == 1
+    assert "appliance_spool_sealed_segments 1.0" in metrics.result.decode()
 
 
 def test_health_names_a_saturated_public_port(api):
@@ -184,7 +207,7 @@ class FakePool:
             raise JobRequestError("script is required")
         self.jobs["j-2"] = JobRecord("j-2", "b.py", JobState.QUEUED, submitted_at=2.0,
                                      options=request)
-        return self.jobs["j-2"]
+        return succeed(self.jobs["j-2"])
 
     def list(self):
         return list(reversed(self.jobs.values()))
@@ -207,8 +230,8 @@ class FakePool:
 
     def read_log(self, job_id, offset, limit):
         self.get(job_id)
-        return {"offset": offset, "next_offset": offset + 2, "size": 2, "eof": True,
-                "text": "ok"[:limit]}
+        return succeed({"offset": offset, "next_offset": offset + 2, "size": 2, "eof": True,
+                        "text": "ok"[:limit]})
 
     def counts(self):
         return {"running": 1}
@@ -259,6 +282,35 @@ def test_a_job_below_the_watermark_is_a_json_507(api, tmp_path):
     answer = api.call("POST", "/v1/jobs", body={"script": "def map(k, d, v, c): pass"})
     assert answer.status == 507
     assert answer.json() == {"error": "not accepting jobs while disk space low: 5 bytes free"}
+
+
+def test_a_job_that_cannot_be_stored_is_a_json_507_and_leaves_nothing(api, tmp_path,
+                                                                       monkeypatch):
+    import errno
+
+    from appliance.jobs.jobdir import JobDir
+    from appliance.jobs.pool import JobPool
+
+    def full(self, path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(JobDir, "write", full)
+    api.server.jobs = JobPool(api.server.reactor, tmp_path / "jobs", ["x"])
+    answer = api.call("POST", "/v1/jobs", body={"script": "def map(k, d, v, c): pass"})
+    assert answer.status == 507 and answer.json()["error"].startswith("no space to store")
+    assert list((tmp_path / "jobs").iterdir()) == []
+
+
+def test_a_succeeded_jobs_missing_output_is_a_json_409(api, tmp_path):
+    from appliance.jobs.pool import JobPool
+    from tests.unit.test_job_pool import old_job
+
+    old_job(tmp_path / "jobs", "j-1", "succeeded")  # its output.txt removed by hand
+    api.server.jobs = JobPool(api.server.reactor, tmp_path / "jobs", ["x"])
+    api.server.jobs.start()
+    answer = api.call("GET", "/v1/jobs/j-1/output")
+    assert answer.status == 409 and "no output" in answer.json()["error"]
+    assert api.call("GET", "/v1/jobs/j-1/log").json()["text"] == ""
 
 
 def test_a_failing_log_file_is_a_health_problem_and_its_dropped_lines_are_counted(api):

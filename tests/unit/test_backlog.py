@@ -35,6 +35,7 @@ def test_after_upload_the_file_is_deleted_or_retained_then_purged(tmp_path):
     finish_local(two, kept)
     assert not two.path.exists() and (kept / "t/a/two.zst").read_bytes() == b"2"
     finish_local(two, kept)  # already gone (another exporter): no error
-    assert purge_retained(kept, retain_days=1) == 0  # retention counts from the export
-    assert purge_retained(kept, retain_days=1, now=time.time() + 2 * 86400) == 1
+    now = time.time()
+    assert purge_retained(kept, retain_days=1, now=now) == 0  # retention counts from the export
+    assert purge_retained(kept, retain_days=1, now=now + 2 * 86400) == 1
     assert not (kept / "t/a/two.zst").exists()
