@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
+
+from twisted.internet.interfaces import IProcessProtocol, IProcessTransport
 
 
-def spawn_child(reactor, process_protocol, argv: list[str], *, env, child_fds: dict):
+def spawn_child(reactor, process_protocol: IProcessProtocol, argv: list[str],
+                *, env: Mapping[str, str], child_fds: dict[int, int | str]) -> IProcessTransport:
     """`reactor.spawnProcess(...)` with SIGINT blocked in the child.
 
     A Ctrl-C at the terminal goes to the whole foreground process group. Only the

@@ -23,27 +23,37 @@ import os
 from pathlib import Path
 
 
+class _Under:
+    """A path under the data dir, as a read-only attribute of DataDir (typed: a Path)."""
+
+    def __init__(self, *parts: str):
+        self.parts = parts
+
+    def __get__(self, data_dir: DataDir, owner: type[DataDir]) -> Path:
+        return data_dir.root.joinpath(*self.parts)
+
+
 class DataDir:
     """The layout of one data dir: a path for each thing kept in it (nothing is created)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
 
     def __repr__(self) -> str:
         return f"DataDir({str(self.root)!r})"
 
-    spool = property(lambda self: self.root / "spool")
-    store = property(lambda self: self.root / "store")
-    ledger = property(lambda self: self.root / "ledger")
-    exported = property(lambda self: self.root / "exported")
-    jobs = property(lambda self: self.root / "jobs")
-    cache = property(lambda self: self.root / "cache")
-    s3_cache = property(lambda self: self.cache / "s3")
-    tmp = property(lambda self: self.root / "tmp")
-    histograms = property(lambda self: self.root / "histograms")
-    tls = property(lambda self: self.root / "tls")
-    logs = property(lambda self: self.root / "logs")
-    node_file = property(lambda self: self.root / "node.json")
-    admin_token = property(lambda self: self.root / "admin.token")
-    admin_url = property(lambda self: self.root / "admin.url")
-    server_lock = property(lambda self: self.root / "appliance.lock")
+    spool = _Under("spool")
+    store = _Under("store")
+    ledger = _Under("ledger")
+    exported = _Under("exported")
+    jobs = _Under("jobs")
+    cache = _Under("cache")
+    s3_cache = _Under("cache", "s3")
+    tmp = _Under("tmp")
+    histograms = _Under("histograms")
+    tls = _Under("tls")
+    logs = _Under("logs")
+    node_file = _Under("node.json")
+    admin_token = _Under("admin.token")
+    admin_url = _Under("admin.url")
+    server_lock = _Under("appliance.lock")

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -32,7 +33,7 @@ class DiskGuard:
     """
 
     def __init__(self, path: Path, *, min_free_bytes: int, min_free_percent: float,
-                 clock, interval: float,
+                 clock: IReactorTime, interval: float,
                  statvfs: Callable[[Path], os.statvfs_result] = os.statvfs):
         self._path = path
         self._min_bytes = min_free_bytes
@@ -52,6 +53,7 @@ class DiskGuard:
 
     def check(self) -> None:
         """Read the file system's free space and update `low`."""
+        reason: str | None
         try:
             st = self._statvfs(self._path)
         except OSError as e:  # a broken file system: treat it as full, and keep checking

@@ -11,8 +11,10 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from appliance.datadir import DataDir
@@ -74,12 +76,12 @@ def _holder(path: Path) -> str:
 class Deadline:
     """One time budget shared by the steps of a shutdown (`[server] shutdown_timeout`)."""
 
-    def __init__(self, clock, seconds: float):
+    def __init__(self, clock: IReactorTime, seconds: float):
         self.clock = clock
         self.at = clock.seconds() + seconds
         self.missed: list[str] = []  # the steps given up on
 
-    async def wait(self, d: Deferred, what: str) -> bool:
+    async def wait(self, d: Deferred[Any], what: str) -> bool:
         """Wait for `d` until the deadline; on time out cancel it, note `what`, return False."""
         d.addTimeout(max(0.0, self.at - self.clock.seconds()), self.clock)
         try:

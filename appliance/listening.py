@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 
 
 class ListenFailed(Exception):
@@ -11,7 +12,8 @@ class ListenFailed(Exception):
     ...`)."""
 
 
-async def listen(key: str, address: str, endpoint, factory):
+async def listen(key: str, address: str, endpoint: IStreamServerEndpoint,
+                 factory: IProtocolFactory) -> IListeningPort:
     """`endpoint.listen(factory)`; a CannotListenError becomes ListenFailed naming `key`."""
     try:
         return await endpoint.listen(factory)

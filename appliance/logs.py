@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Protocol, TextIO
 
 from twisted.logger import (
     FilteringLogObserver,
@@ -30,6 +30,12 @@ LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn,
           "error": LogLevel.error}
 
 
+class Watermark(Protocol):
+    """What a LogFile follows: a DiskGuard's `low` (why the disk is low, or None)."""
+
+    low: str | None
+
+
 class LogFile:
     """An append-only log file that survives write errors and can be reopened by name
     (after logrotate moved it).
@@ -43,7 +49,7 @@ class LogFile:
         self.path = path
         self._lock = threading.Lock()
         self._fd: int | None = None
-        self._guard = None
+        self._guard: Watermark | None = None
         self.dropped = 0  # lines not written: write errors, or info below the watermark
         self.failing: str | None = None  # the last write error, until a write succeeds
         self._dropped_since_written = 0
@@ -59,11 +65,11 @@ class LogFile:
             self._fd = None
             self.failing = f"cannot open {self.path}: {e}"
 
-    def watch(self, guard) -> None:
+    def watch(self, guard: Watermark) -> None:
         """Follow a DiskGuard: below its watermark, lines under warn are dropped (`admit`)."""
         self._guard = guard
 
-    def admit(self, event: dict) -> PredicateResult:
+    def admit(self, event: dict[str, Any]) -> PredicateResult:
         """A log predicate: drop (and count) info and debug lines while the disk is low."""
         guard = self._guard
         if guard is not None and guard.low and event.get("log_level", LogLevel.info) < \
@@ -140,9 +146,11 @@ def start_logging(log_dir: Path, level: str, console: TextIO) -> LogFile:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = LogFile(log_dir / "appliance.log")
     predicate = LogLevelFilterPredicate(defaultLogLevel=LEVELS[level])
+    # Twisted's stubs want an IO and ILogFilterPredicate providers; it only calls the file's
+    # write() and flush() and calls each predicate, which a LogFile and its method do.
     observers = [
-        FilteringLogObserver(jsonFileLogObserver(log_file, recordSeparator=""),
-                             [predicate, log_file.admit]),
+        FilteringLogObserver(jsonFileLogObserver(log_file, recordSeparator=""),  # type: ignore[arg-type]
+                             [predicate, log_file.admit]),  # type: ignore[list-item]
         FilteringLogObserver(textFileLogObserver(console), [predicate]),
     ]
     globalLogBeginner.beginLoggingTo(observers, redirectStandardIO=False)

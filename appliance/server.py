@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import (
     SSL4ServerEndpoint,
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
 )
+from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
 
 from appliance import __version__
@@ -36,8 +39,10 @@ from appliance.jobs.pool import JobPool
 from appliance.ledger.monitor import LedgerMonitor
 from appliance.lifecycle import Deadline
 from appliance.listening import listen
+from appliance.logs import LogFile
 from appliance.node import node_identity
 from appliance.node.registry import CloneWatch, Registration
+from appliance.reactortype import IServiceReactor
 from appliance.receiver.factory import tls_files
 from appliance.receiver.pool import ReceiverPool
 from appliance.receiver.stack import ReceiverStack
@@ -64,7 +69,7 @@ class Listening:
 class Server:
     """Builds and runs every service of one node on the given reactor."""
 
-    def __init__(self, config: Config, reactor, log_file=None):
+    def __init__(self, config: Config, reactor: IServiceReactor, log_file: LogFile | None = None):
         self.config = config
         self.log_file = log_file  # the LogFile of `appliance serve`: it follows the watermark
         self.reactor = reactor
@@ -118,11 +123,11 @@ class Server:
                                     export_enabled=cfg.export.enabled,
                                     interval=cfg.admin.ledger_interval, node_id=self.node_id)
         await self.ledger.open()
-        self.receiving = ReceiverStack(cfg, self.reactor, self.stats,
-                                       on_acked=self.ledger.accepted.count)
+        self.receiving = receiving = ReceiverStack(cfg, self.reactor, self.stats,
+                                                   on_acked=self.ledger.accepted.count)
         if self.log_file is not None:
-            self.log_file.watch(self.disk)
-        self.receiving.start()
+            self.log_file.watch(receiving.disk)
+        receiving.start()
         if cfg.export.enabled:
             self.exporter = build_exporter(self.config, self.reactor, self.stats,
                                            ledger=self.ledger.exported)
@@ -145,7 +150,7 @@ class Server:
             await self.jobs.start()
         self.admin = AdminService(self)
         await self.admin.start()
-        return await self._listen()
+        return await self._listen(receiving)
 
     def _clone_watch(self, exporter: Exporter) -> CloneWatch:
         """Registers the node id in the bucket; holds `exporter` until the registration is
@@ -155,13 +160,13 @@ class Server:
                                     self.node.id, self.node.label, wall=self.reactor.seconds)
 
         def changed() -> None:
-            watch = self.registry
             if watch.problem:
                 exporter.hold("another live data dir claims this node id (a clone: see health)")
             else:
                 exporter.hold(None if watch.confirmed else WAITING)
 
-        return CloneWatch(self.reactor, registration, export.interval, changed)
+        watch = CloneWatch(self.reactor, registration, export.interval, changed)
+        return watch
 
     def _worker_argv(self, subcommand: str) -> list[str]:
         argv = [*self_command(), subcommand, "--data-dir", str(self.data_dir)]
@@ -169,7 +174,7 @@ class Server:
             argv += ["--config", str(self.config.source)]
         return argv
 
-    async def _listen(self) -> Listening:
+    async def _listen(self, receiving: ReceiverStack) -> Listening:
         cfg = self.config.receiver
         host, port = parse_listen(cfg.listen)
         fp, created, tls = None, False, None
@@ -180,15 +185,17 @@ class Server:
         if cfg.processes > 1:
             port = await self._start_receivers(host, port, tls)
         else:
-            port = await self._listen_here(host, port, tls)
+            port = await self._listen_here(receiving, host, port, tls)
         shown = f"[{host}]" if ":" in host else host
         url = f"{'https' if cfg.tls else 'http'}://{shown}:{port}"
         log.info("appliance {version} node {node} listening on {url}", version=__version__,
                  node=self.node.name, url=url, fingerprint=fp)
         return Listening(url, fp, created)
 
-    async def _listen_here(self, host: str, port: int, tls: tuple[Path, Path] | None) -> int:
-        """Serve the public port in this process; returns the port."""
+    async def _listen_here(self, receiving: ReceiverStack, host: str, port: int,
+                           tls: tuple[Path, Path] | None) -> int:
+        """Serve the public port in this process with `receiving`; returns the port."""
+        endpoint: IStreamServerEndpoint
         if tls is not None:
             options = server_options(*tls, self.config.receiver.tls_ciphers)
             endpoint = SSL4ServerEndpoint(self.reactor, port, options, interface=host)
@@ -196,10 +203,11 @@ class Server:
             endpoint = TCP6ServerEndpoint(self.reactor, port, interface=host)
         else:
             endpoint = TCP4ServerEndpoint(self.reactor, port, interface=host)
-        port = await listen("[receiver] listen", self.config.receiver.listen, endpoint,
-                            self.receiving.factory)
-        self.receiving.serve(port)
-        return port.getHost().port
+        listening = await listen("[receiver] listen", self.config.receiver.listen, endpoint,
+                                 receiving.factory)
+        receiving.serve(listening)
+        # a TCP or SSL endpoint's port: an IPv4Address or IPv6Address, which have a port
+        return cast(IPv4Address | IPv6Address, listening.getHost()).port
 
     async def _start_receivers(self, host: str, port: int,
                                tls: tuple[Path, Path] | None) -> int:

@@ -32,14 +32,17 @@ import json
 import os
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import protocol
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessExitedAlready
-from twisted.internet.interfaces import IProcessTransport
+from twisted.internet.interfaces import IDelayedCall, IProcessTransport
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from appliance.childproc import spawn_child
+from appliance.reactortype import IServiceReactor
 
 log = Logger()
 
@@ -76,7 +79,7 @@ class _Child(protocol.ProcessProtocol):
         for line in lines:
             self.supervisor._said(line)
 
-    def processEnded(self, reason) -> None:
+    def processEnded(self, reason: Failure) -> None:
         if self._err:
             self.supervisor._said(self._err)
         self.supervisor._ended(self, reason.value.exitCode, reason.value.signal)
@@ -85,8 +88,8 @@ class _Child(protocol.ProcessProtocol):
 class Supervisor:
     """Keeps one child process running; see the module docstring."""
 
-    def __init__(self, reactor, label: str, argv: list[str], *, env: dict[str, str],
-                 on_report: Callable[[dict], None],
+    def __init__(self, reactor: IServiceReactor, label: str, argv: list[str], *,
+                 env: dict[str, str], on_report: Callable[[dict[str, Any]], None],
                  on_ended: Callable[[int | None, int | None], None] = lambda code, sig: None,
                  max_delay: float = 60.0, reset_after: float = RESET_AFTER,
                  grace: float = GRACE, group: bool = False):
@@ -105,14 +108,14 @@ class Supervisor:
         self.group = group
         self.restarts = 0
         self.delay = MIN_DELAY  # before the next restart
-        self.ready: Deferred = Deferred()  # the first child's first report (see start)
+        self.ready: Deferred[Supervisor] = Deferred()  # the first child's first report (see start)
         self._child: _Child | None = None
         self._transport: IProcessTransport | None = None
         self._started_at = 0.0
         self._reported = False
-        self._restart_call = None
-        self._kill_call = None
-        self._stopped: Deferred | None = None
+        self._restart_call: IDelayedCall | None = None
+        self._kill_call: IDelayedCall | None = None
+        self._stopped: Deferred[int | None] | None = None
 
     @property
     def running(self) -> bool:
@@ -124,7 +127,7 @@ class Supervisor:
         """The running child's process id."""
         return self._transport.pid if self._transport is not None else None
 
-    def start(self) -> Deferred:
+    def start(self) -> Deferred[Supervisor]:
         """Spawn the child; returns `ready`, which fires once it reported, or fails with
         ChildExited if it ended first (its restarts go on either way)."""
         self._spawn()
@@ -180,7 +183,7 @@ class Supervisor:
                   label=self.label, code=code, sig=sig, delay=delay)
         self._restart_call = self.reactor.callLater(delay, self._spawn)
 
-    def stop(self, grace: float | None = None) -> Deferred:
+    def stop(self, grace: float | None = None) -> Deferred[int | None]:
         """SIGTERM the child, SIGKILL it `grace` seconds later (default: the constructor's)
         or when the returned Deferred is cancelled; it fires with the exit code once the
         child is gone (None if none was running). No restart follows."""

@@ -10,23 +10,31 @@ describes each endpoint.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web import http
+from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
+from appliance.admin.logbuffer import RecentEvents
 from appliance.admin.request import CHALLENGE, UNAUTHORIZED, AdminRequest, error_body
 from appliance.admin.token import bearer_matches
-from appliance.jobs.pool import JobRefused, JobRequestError, NoOutput, UnknownJob
+from appliance.admin.view import NodeView
+from appliance.jobs.pool import JobPool, JobRefused, JobRequestError, NoOutput, UnknownJob
 
 log = Logger()
 MAX_BODY_BYTES = 4 << 20  # a job request: a script of at most 1 MiB, JSON-escaped, and options
 MAX_CHUNK = 1 << 20
 MAX_DEBUG_PINGS = 200
 
+
+# What an endpoint gives: a JSON object, the bytes of /metrics, or a Deferred of either.
+Answer = dict[str, Any] | bytes | Deferred[Any]
 
 class ApiError(Exception):
     """An answer other than 200: status and message."""
@@ -37,7 +45,7 @@ class ApiError(Exception):
         self.message = message
 
 
-def _int_arg(request, name: str, default: int, maximum: int | None = None) -> int:
+def _int_arg(request: IRequest, name: str, default: int, maximum: int | None = None) -> int:
     values = request.args.get(name.encode())
     if not values:
         return default
@@ -70,9 +78,10 @@ def _job_failed(failure: Failure, job_id: str | None) -> None:
     raise _job_error(failure.value, job_id)
 
 
-def _gone(request) -> bool:
+def _gone(request: IRequest) -> bool:
     """The request was answered already, or its client went away."""
-    return bool(request.finished or getattr(request, "_disconnected", False))
+    # IRequest declares neither; twisted.web's Request has both
+    return bool(getattr(request, "finished", False) or getattr(request, "_disconnected", False))
 
 
 class AdminResource(Resource):
@@ -80,7 +89,8 @@ class AdminResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, view, events, token: str, metrics: Callable[[], Deferred[bytes]]):
+    def __init__(self, view: NodeView, events: RecentEvents, token: str,
+                 metrics: Callable[[], Deferred[bytes]]):
         super().__init__()
         self.view = view
         self.events = events
@@ -89,7 +99,7 @@ class AdminResource(Resource):
 
     # -- dispatch ------------------------------------------------------------
 
-    def render(self, request):
+    def render(self, request: IRequest) -> bytes | int:
         request.setHeader(b"Cache-Control", b"no-store")
         if not bearer_matches(request.getHeader(b"authorization"), self.token):
             request.setHeader(b"WWW-Authenticate", CHALLENGE)
@@ -104,7 +114,7 @@ class AdminResource(Resource):
             return NOT_DONE_YET
         return self._answer(request, result)
 
-    def _route(self, request):
+    def _route(self, request: IRequest) -> Answer:
         method = request.method
         parts = [p.decode("utf-8", "replace") for p in request.postpath]
         while parts and parts[-1] == "":
@@ -120,9 +130,10 @@ class AdminResource(Resource):
         if name == "debug" and rest == ["pings"]:
             self._allow(method, b"GET")
             return self._debug_pings(request)
-        simple = {"stats": self.view.stats, "history": self.view.history.as_dict,
-                  "partitions": self.view.partitions, "ledger": self._ledger,
-                  "logs": lambda: self._logs(request)}
+        simple: dict[str, Callable[[], Answer]] = {
+            "stats": self.view.stats, "history": self.view.history.as_dict,
+            "partitions": self.view.partitions, "ledger": self._ledger,
+            "logs": lambda: self._logs(request)}
         if name not in simple or rest:
             raise ApiError(404, f"no such endpoint: {request.path.decode('utf-8', 'replace')}")
         self._allow(method, b"GET")
@@ -136,7 +147,7 @@ class AdminResource(Resource):
 
     # -- endpoints -----------------------------------------------------------
 
-    def _ledger(self):
+    def _ledger(self) -> dict[str, Any] | Deferred[dict[str, Any]]:
         ledger = self.view.server.ledger
         if ledger is None:
             raise ApiError(503, "the ledger is not running")
@@ -144,7 +155,7 @@ class AdminResource(Resource):
             return ledger.refresh().addCallback(lambda _: ledger.as_dict())
         return ledger.as_dict()
 
-    def _logs(self, request) -> dict:
+    def _logs(self, request: IRequest) -> dict[str, Any]:
         level = (request.args.get(b"level") or [b"info"])[0].decode("utf-8", "replace")
         limit = _int_arg(request, "limit", 200, self.events.size)
         try:
@@ -152,12 +163,12 @@ class AdminResource(Resource):
         except ValueError as e:
             raise ApiError(400, str(e)) from None
 
-    def _debug_pings(self, request) -> Deferred:
+    def _debug_pings(self, request: IRequest) -> Deferred[dict[str, Any]]:
         values = request.args.get(b"debug_id")
         debug_id = values[0].decode("utf-8", "replace") if values else None
         return self.view.debug_pings(debug_id, _int_arg(request, "limit", 50, MAX_DEBUG_PINGS))
 
-    def _jobs(self, request, method: bytes, rest: list[str]):
+    def _jobs(self, request: IRequest, method: bytes, rest: list[str]) -> Answer:
         pool = getattr(self.view.server, "jobs", None)
         if pool is None:
             raise ApiError(503, "jobs disabled")
@@ -170,7 +181,8 @@ class AdminResource(Resource):
             result.addErrback(_job_failed, job_id)
         return result
 
-    def _job_action(self, request, pool, method: bytes, rest: list[str]):
+    def _job_action(self, request: IRequest, pool: JobPool, method: bytes,
+                    rest: list[str]) -> Answer:
         if not rest:
             self._allow(method, b"GET", b"POST")
             if method == b"GET":
@@ -194,7 +206,7 @@ class AdminResource(Resource):
         raise ApiError(404, f"no such endpoint: {request.path.decode('utf-8', 'replace')}")
 
     @staticmethod
-    def _body(request) -> dict:
+    def _body(request: IRequest) -> dict[str, Any]:
         request.content.seek(0, 2)
         size = request.content.tell()
         if size > MAX_BODY_BYTES:
@@ -210,27 +222,27 @@ class AdminResource(Resource):
 
     # -- answers -------------------------------------------------------------
 
-    def _answer(self, request, result) -> bytes:
+    def _answer(self, request: IRequest, result: dict[str, Any] | bytes) -> bytes:
         if isinstance(result, bytes):  # /metrics
             request.setHeader(b"Content-Type", b"text/plain; version=0.0.4; charset=utf-8")
             return result
         return self._json(request, result)
 
     @staticmethod
-    def _json(request, obj) -> bytes:
+    def _json(request: IRequest, obj: object) -> bytes:
         request.setHeader(b"Content-Type", b"application/json")
         return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
 
-    def _error(self, request, error: ApiError) -> bytes:
+    def _error(self, request: IRequest, error: ApiError) -> bytes:
         request.setResponseCode(error.status)
         request.setHeader(b"Content-Type", b"application/json")
         return error_body(error.message)
 
-    def _finish(self, request, result) -> None:
+    def _finish(self, request: IRequest, result: dict[str, Any] | bytes) -> None:
         if not _gone(request):
             self._write(request, self._answer(request, result))
 
-    def _failed(self, request, failure) -> None:
+    def _failed(self, request: IRequest, failure: Failure) -> None:
         if isinstance(failure.value, ApiError):  # an answer, not a fault
             error = failure.value
         else:
@@ -238,12 +250,12 @@ class AdminResource(Resource):
             error = ApiError(500, f"internal error: {failure.getErrorMessage()}")
         self._finish_error(request, error)
 
-    def _finish_error(self, request, error: ApiError) -> None:
+    def _finish_error(self, request: IRequest, error: ApiError) -> None:
         if not _gone(request):
             self._write(request, self._error(request, error))
 
     @staticmethod
-    def _write(request, body: bytes) -> None:
+    def _write(request: IRequest, body: bytes) -> None:
         """A late answer in one piece, with its length (as an answer returned at once has),
         not chunked."""
         request.setHeader(b"Content-Length", b"%d" % len(body))
@@ -258,11 +270,11 @@ class AdminSite(Site):
     displayTracebacks = False
 
     def __init__(self, resource: AdminResource, *, max_body_bytes: int = MAX_BODY_BYTES,
-                 **kwargs):
+                 **kwargs: Any):
         super().__init__(resource, requestFactory=AdminRequest, **kwargs)
         self.token = resource.token
         self.max_body_bytes = max_body_bytes
 
-    def log(self, request) -> None:
+    def log(self, request: http.Request) -> None:
         pass
 

@@ -15,11 +15,12 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 from appliance.admin.locations import admin_url_file, default_url, token_path
 from appliance.admin.nodestats import NodeStats
+from appliance.config import Config
 
 TIMEOUT = 10.0
 
@@ -79,7 +80,7 @@ class AdminClient:
         self._conn_token: str | None = None
 
     @classmethod
-    def from_config(cls, config, url: str | None = None,
+    def from_config(cls, config: Config, url: str | None = None,
                     token_file: str | Path | None = None) -> AdminClient:
         """A client for the server of this configuration's data dir.
 
@@ -131,17 +132,18 @@ class AdminClient:
                  ) -> tuple[int, str, bytes]:
         with self._lock:
             for attempt in (1, 2):
-                fresh = self._conn is None
-                if fresh:
+                conn = self._conn
+                fresh = conn is None
+                if conn is None:
                     self._conn_token = self._token()
                     url = self._url()
-                    self._conn = _connection(url, self._timeout)
+                    self._conn = conn = _connection(url, self._timeout)
                 headers = {"Authorization": f"Bearer {self._conn_token}"}
                 if body is not None:
                     headers["Content-Type"] = "application/json"
                 try:
-                    self._conn.request(method, path, body=body, headers=headers)
-                    response = self._conn.getresponse()
+                    conn.request(method, path, body=body, headers=headers)
+                    response = conn.getresponse()
                     data = response.read()
                 except (OSError, http.client.HTTPException) as e:
                     self._drop()
@@ -155,7 +157,8 @@ class AdminClient:
                 return response.status, response.getheader("Content-Type", ""), data
         raise AdminUnavailable("unreachable")  # the loop returns or raises
 
-    def _json(self, method: str, path: str, body: dict | None = None) -> dict:
+    def _json(self, method: str, path: str,
+              body: dict[str, Any] | None = None) -> dict[str, Any]:
         payload = None if body is None else json.dumps(body).encode()
         status, _ctype, data = self._request(method, path, payload)
         try:
@@ -168,6 +171,8 @@ class AdminClient:
                 message = ("the server refused the admin token: it does not match the server's "
                            "(wrong --token-file, data dir or --admin address?)")
             raise AdminError(status, message or f"HTTP {status}")
+        if not isinstance(decoded, dict):  # not this API's answer (another --admin service?)
+            raise AdminError(status, f"the answer to {path} is not a JSON object")
         return decoded
 
     # -- the API ------------------------------------------------------------
@@ -176,51 +181,61 @@ class AdminClient:
         """GET /v1/stats: every counter, health, disk, store, jobs, rates."""
         return cast(NodeStats, self._json("GET", "/v1/stats"))
 
-    def history(self) -> dict:
+    def history(self) -> dict[str, Any]:
         """GET /v1/history: the last samples at 1 s resolution."""
         return self._json("GET", "/v1/history")
 
-    def ledger(self) -> dict:
+    def ledger(self) -> dict[str, Any]:
         """GET /v1/ledger: per-day accepted/converted/invalid/exported and reconciliation."""
         return self._json("GET", "/v1/ledger")
 
-    def partitions(self) -> dict:
+    def partitions(self) -> dict[str, Any]:
         """GET /v1/partitions: local and exported partitions with files/records/bytes."""
         return self._json("GET", "/v1/partitions")
 
-    def debug_pings(self, debug_id: str | None = None, limit: int = 50) -> list[dict]:
+    def debug_pings(self, debug_id: str | None = None,
+                    limit: int = 50) -> list[dict[str, Any]]:
         """GET /v1/debug/pings: the latest pings carrying a debug id (only `debug_id`'s if
         given), newest first, each with its document and metadata."""
         query = {"limit": limit} if debug_id is None else {"limit": limit, "debug_id": debug_id}
-        return self._json("GET", f"/v1/debug/pings?{urlencode(query)}")["pings"]
+        answer = self._json("GET", f"/v1/debug/pings?{urlencode(query)}")
+        pings: list[dict[str, Any]] = answer["pings"]
+        return pings
 
-    def logs(self, level: str = "info", limit: int = 200) -> list[dict]:
+    def logs(self, level: str = "info", limit: int = 200) -> list[dict[str, Any]]:
         """GET /v1/logs: recent server log events at `level` or above, oldest first."""
         query = urlencode({"level": level, "limit": limit})
-        return self._json("GET", f"/v1/logs?{query}")["events"]
+        events: list[dict[str, Any]] = self._json("GET", f"/v1/logs?{query}")["events"]
+        return events
 
-    def jobs(self) -> list[dict]:
+    def jobs(self) -> list[dict[str, Any]]:
         """GET /v1/jobs: every job, newest first."""
-        return self._json("GET", "/v1/jobs")["jobs"]
+        jobs: list[dict[str, Any]] = self._json("GET", "/v1/jobs")["jobs"]
+        return jobs
 
-    def job(self, job_id: str) -> dict:
+    def job(self, job_id: str) -> dict[str, Any]:
         """GET /v1/jobs/<id>."""
-        return self._json("GET", f"/v1/jobs/{quote(job_id, safe='')}")["job"]
+        return self._job(self._json("GET", f"/v1/jobs/{quote(job_id, safe='')}"))
 
-    def submit_job(self, request: dict) -> dict:
+    def submit_job(self, request: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/jobs: returns the queued job; AdminError(400) names what is wrong."""
-        return self._json("POST", "/v1/jobs", request)["job"]
+        return self._job(self._json("POST", "/v1/jobs", request))
 
-    def cancel_job(self, job_id: str) -> dict:
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
         """POST /v1/jobs/<id>/cancel."""
-        return self._json("POST", f"/v1/jobs/{quote(job_id, safe='')}/cancel", {})["job"]
+        return self._job(self._json("POST", f"/v1/jobs/{quote(job_id, safe='')}/cancel", {}))
 
-    def job_output(self, job_id: str, offset: int = 0, limit: int = 65536) -> dict:
+    @staticmethod
+    def _job(answer: dict[str, Any]) -> dict[str, Any]:
+        job: dict[str, Any] = answer["job"]
+        return job
+
+    def job_output(self, job_id: str, offset: int = 0, limit: int = 65536) -> dict[str, Any]:
         """GET /v1/jobs/<id>/output: a chunk; AdminError(409) while there is no output."""
         query = urlencode({"offset": offset, "limit": limit})
         return self._json("GET", f"/v1/jobs/{quote(job_id, safe='')}/output?{query}")
 
-    def job_log(self, job_id: str, offset: int = 0, limit: int = 65536) -> dict:
+    def job_log(self, job_id: str, offset: int = 0, limit: int = 65536) -> dict[str, Any]:
         """GET /v1/jobs/<id>/log: a chunk of the job's log."""
         query = urlencode({"offset": offset, "limit": limit})
         return self._json("GET", f"/v1/jobs/{quote(job_id, safe='')}/log?{query}")

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import zstandard
@@ -49,7 +50,7 @@ class DebugPing:
 
     submission_timestamp: str
     debug_id: str
-    document: dict
+    document: dict[str, Any]
     size: int
 
     @property
@@ -57,7 +58,7 @@ class DebugPing:
         return self.submission_timestamp, str(self.document.get("metadata", {})
                                               .get("document_id"))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         meta = self.document.get("metadata", {})
         return {"submission_timestamp": self.submission_timestamp, "debug_id": self.debug_id,
                 "namespace": meta.get("document_namespace"),
@@ -98,9 +99,13 @@ def from_spool(record: SpoolRecord) -> DebugPing | None:
     return _ping(doc, len(text))
 
 
-def _ping(doc, size: int) -> DebugPing | None:
-    meta = doc.get("metadata") if isinstance(doc, dict) else None
-    header = meta.get("header") if isinstance(meta, dict) else None
+def _ping(doc: object, size: int) -> DebugPing | None:
+    if not isinstance(doc, dict):
+        return None
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict):
+        return None
+    header = meta.get("header")
     debug_id = header.get("x_debug_id") if isinstance(header, dict) else None
     if not isinstance(debug_id, str):
         return None
@@ -144,7 +149,7 @@ class DebugPings:
     def scan(self) -> int:
         """Read the debug partitions' new files; returns how many pings were added."""
         with self._scan_lock:
-            added = self._scan_spool() if self.spool_root is not None else 0
+            added = self._scan_spool(self.spool_root) if self.spool_root is not None else 0
             seen: set[Path] = set()
             for part in walk_partitions(self.store_root, self._filter(), self.schemas):
                 for path in _data_files(part.path):
@@ -154,12 +159,12 @@ class DebugPings:
             self._read = seen  # older days' files drop out: the set stays bounded
             return added
 
-    def _scan_spool(self) -> int:
+    def _scan_spool(self, spool_root: Path) -> int:
         """Add the debug pings of the spool's frames not read yet (a renamed segment keeps
         its inode, so sealing does not make it new)."""
         offsets: dict[tuple[int, int], int] = {}
         added = 0
-        for segment in SpoolDir(self.spool_root).all_segments():
+        for segment in SpoolDir(spool_root).all_segments():
             try:
                 with open(segment, "rb") as f:
                     st = os.fstat(f.fileno())
@@ -212,7 +217,7 @@ class DebugPings:
                 self._held.discard(dropped.identity)
         return len(new)
 
-    def latest(self, debug_id: str | None = None, limit: int = 50) -> list[dict]:
+    def latest(self, debug_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The newest pings first, only those with `debug_id` if given."""
         with self._lock:
             pings = list(self._pings)
@@ -238,7 +243,7 @@ def _data_files(directory: Path) -> list[Path]:
         return []
 
 
-def describe(ping: dict) -> str:
+def describe(ping: dict[str, Any]) -> str:
     """A debug ping as text: a summary line, its metadata, then the document pretty-printed
     (as `appliance debug tail` and the dashboard's debug view show it)."""
     document = dict(ping.get("document") or {})

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 
 from appliance.admin.nodestats import Rates
 from appliance.stats import CounterSnapshot
 
 
-def counters_sample(snapshot: CounterSnapshot, disk_free_bytes: int) -> dict:
+def counters_sample(snapshot: CounterSnapshot, disk_free_bytes: int) -> dict[str, float]:
     """The fields of one history sample, taken from a Stats snapshot."""
     ingest, spool = snapshot["ingest"], snapshot["spool"]
     converter, export = snapshot["converter"], snapshot["export"]
@@ -40,12 +42,13 @@ def counters_sample(snapshot: CounterSnapshot, disk_free_bytes: int) -> dict:
 class History:
     """Samples `sample()` every `interval` seconds on `clock`, keeping the last `size`."""
 
-    def __init__(self, sample: Callable[[], dict], clock, wall: Callable[[], float], *,
+    def __init__(self, sample: Callable[[], dict[str, float]], clock: IReactorTime,
+                 wall: Callable[[], float], *,
                  size: int = 900, interval: float = 1.0):
         self._sample = sample
         self._wall = wall
         self.interval = interval
-        self.samples: deque[dict] = deque(maxlen=size)
+        self.samples: deque[dict[str, float]] = deque(maxlen=size)
         self._loop = LoopingCall(self.take)
         self._loop.clock = clock
 
@@ -60,7 +63,7 @@ class History:
         if self._loop.running:
             self._loop.stop()
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"interval_seconds": self.interval, "samples": list(self.samples)}
 
     def rates(self) -> Rates:

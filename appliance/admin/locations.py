@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from appliance.config import Config
 from appliance.datadir import DataDir
 
 
-def token_path(config) -> Path:
+def token_path(config: Config) -> Path:
     """`[admin] token_file`, else `<data_dir>/admin.token`."""
     name = config.admin.token_file
     return Path(name).expanduser() if name else DataDir(config.data_dir).admin_token
 
 
-def admin_url_file(config) -> Path:
+def admin_url_file(config: Config) -> Path:
     """The file where a running server writes the admin API's actual address."""
     return DataDir(config.data_dir).admin_url
 
@@ -30,6 +31,6 @@ def socket_path(listen: str, data_dir: Path) -> Path:
     return data_dir / Path(listen[len("unix:"):]).expanduser()
 
 
-def default_url(config) -> str:
+def default_url(config: Config) -> str:
     """The admin URL from the configuration alone (no server asked)."""
     return listen_url(config.admin.listen, config.data_dir)

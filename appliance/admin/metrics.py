@@ -7,14 +7,15 @@ off the reactor thread) and the ledger at scrape time, so /metrics and
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     InfoMetricFamily,
+    Metric,
     SummaryMetricFamily,
 )
 
@@ -26,17 +27,19 @@ if TYPE_CHECKING:  # only for the annotations: view.py needs Twisted, this modul
     from appliance.admin.view import NodeView
 
 
-def _gauge(name: str, doc: str, value, labels: dict | None = None) -> GaugeMetricFamily:
+def _gauge(name: str, doc: str, value: float | None,
+           labels: dict[str, str] | None = None) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=list(labels or {}))
     family.add_metric(list((labels or {}).values()), float(value or 0))
     return family
 
 
-def _counter(name: str, doc: str, value) -> CounterMetricFamily:
+def _counter(name: str, doc: str, value: float | None) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, value=float(value or 0))
 
 
-def _by_label(factory, name: str, doc: str, label: str, values: dict):
+def _by_label(factory: type[GaugeMetricFamily] | type[CounterMetricFamily], name: str,
+              doc: str, label: str, values: Mapping[str, float]) -> Metric:
     family = factory(name, doc, labels=[label])
     for key, value in sorted(values.items()):
         family.add_metric([str(key)], float(value or 0))
@@ -54,7 +57,7 @@ def _latency(name: str, doc: str, summary: LatencySummary) -> SummaryMetricFamil
     return family
 
 
-def ledger_totals(days: list[dict]) -> dict:
+def ledger_totals(days: list[dict[str, Any]]) -> dict[str, int]:
     """Pending and mismatch totals over the ledger's days."""
     pending_conversion = sum(d["pending_conversion"] for d in days)
     pending_export = sum(d["pending_export"] for d in days)
@@ -75,7 +78,7 @@ class StatsCollector:
         self.view = view
         self.stats = stats
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         s = self.stats
         ingest, spool = s["ingest"], s["spool"]
         converter, export = s["converter"], s["export"]
@@ -153,11 +156,11 @@ class StatsCollector:
                        s["log"]["dropped_lines"])
         yield _gauge("appliance_store_files", "Files in the local store", s["store"]["files"])
         yield _gauge("appliance_store_bytes", "Bytes in the local store", s["store"]["bytes"])
-        jobs = {k: v for k, v in s["jobs"].items() if k != "enabled"}
+        jobs = {k: v for k, v in s["jobs"].items() if k != "enabled" and isinstance(v, int)}
         yield _by_label(GaugeMetricFamily, "appliance_jobs", "Jobs by state", "state", jobs)
         yield from self._ledger()
 
-    def _ledger(self):
+    def _ledger(self) -> Iterator[Metric]:
         ledger = self.view.server.ledger
         totals = ledger_totals(ledger.days if ledger is not None else [])
         yield _gauge("appliance_ledger_pending_conversion_records",

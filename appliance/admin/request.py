@@ -11,9 +11,11 @@ error answer is JSON, never twisted's HTML page.
 from __future__ import annotations
 
 import io
+from typing import IO, Protocol
 
 import orjson
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.http import RESPONSES
 from twisted.web.server import Request
 
@@ -31,14 +33,28 @@ def error_body(message: str) -> bytes:
     return orjson.dumps({"error": message})
 
 
+class AdminBounds(Protocol):
+    """What an AdminRequest reads of its site (an AdminSite)."""
+
+    token: str
+    max_body_bytes: int
+
+
 class AdminRequest(Request):
     """A Request of an AdminSite (which carries `token` and `max_body_bytes`)."""
 
+    # twisted.web declares `content = None` without a type; it holds the body from gotLength
+    content: IO[bytes]  # type: ignore[assignment]
     _refused = False
     _received = 0
 
+    @property
+    def _site(self) -> AdminBounds:
+        # Site.buildProtocol sets `site` on each channel; HTTPChannel does not declare it
+        return self.channel.site  # type: ignore[attr-defined, no-any-return]
+
     def gotLength(self, length: int | None) -> None:
-        site = self.channel.site
+        site = self._site
         self.content = io.BytesIO()  # bounded below, so never a temp file
         if not bearer_matches(self.requestHeaders.getRawHeaders(b"authorization", [None])[0],
                               site.token):
@@ -50,8 +66,9 @@ class AdminRequest(Request):
         if self._refused:
             return
         self._received += len(data)
-        if self._received > self.channel.site.max_body_bytes:  # chunked: no length up front
-            self._refuse(413, f"request body over {self.channel.site.max_body_bytes} bytes")
+        limit = self._site.max_body_bytes
+        if self._received > limit:  # chunked: no length up front
+            self._refuse(413, f"request body over {limit} bytes")
             return
         self.content.write(data)
 
@@ -70,10 +87,11 @@ class AdminRequest(Request):
                 b"Content-Type: application/json", b"Cache-Control: no-store",
                 b"Content-Length: %d" % len(body), b"Connection: close",
                 *(name + b": " + value for name, value in headers)]
-        self.channel.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        if self.channel.transport is not None:  # still connected: the headers just came in
+            self.channel.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
         self.channel.loseConnection()
 
-    def processingFailed(self, reason):
+    def processingFailed(self, reason: Failure) -> Failure | None:
         """An unexpected error: a JSON 500 (twisted's own is an HTML page)."""
         log.failure("admin API: {path} failed", reason,
                     path=self.path.decode("utf-8", "replace"))

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from typing import cast
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint, UNIXServerEndpoint
-from twisted.logger import Logger, globalLogPublisher
-from twisted.protocols.policies import WrappingFactory
+from twisted.internet.interfaces import IAddress, IListeningPort, IProtocolFactory
+from twisted.logger import Logger, LogPublisher, globalLogPublisher
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
 from appliance.admin.api import AdminResource, AdminSite
 from appliance.admin.locations import admin_url_file, socket_path, token_path
 from appliance.admin.logbuffer import RecentEvents
 from appliance.admin.metrics import metrics_renderer
+from appliance.admin.serverparts import ServerParts
 from appliance.admin.token import ensure_token
 from appliance.admin.view import NodeView
 from appliance.config import parse_listen
@@ -27,11 +31,14 @@ MAX_CONNECTIONS = 64
 class ConnectionCap(WrappingFactory):
     """Refuses (closes at once) connections beyond `limit` open ones."""
 
-    def __init__(self, factory, limit: int = MAX_CONNECTIONS):
+    def __init__(self, factory: IProtocolFactory, limit: int = MAX_CONNECTIONS):
         super().__init__(factory)
         self.limit = limit
 
-    def buildProtocol(self, addr):
+    # A factory may refuse a connection with None (IProtocolFactory); WrappingFactory's
+    # annotation leaves that out.
+    def buildProtocol(  # type: ignore[override]
+            self, addr: IAddress | None) -> ProtocolWrapper | None:
         if len(self.protocols) >= self.limit:
             return None
         return super().buildProtocol(addr)
@@ -40,13 +47,13 @@ class ConnectionCap(WrappingFactory):
 class AdminService:
     """The admin API of one Server, on its own endpoint (never the public port)."""
 
-    def __init__(self, server, publisher=globalLogPublisher):
+    def __init__(self, server: ServerParts, publisher: LogPublisher = globalLogPublisher):
         self.server = server
         cfg = server.config.admin
         self.events = RecentEvents(cfg.log_events)
         self.view = NodeView(server, cfg.history_seconds)
         self._publisher = publisher
-        self._port = None
+        self._port: IListeningPort | None = None
         self.url: str | None = None
         self._publisher.addObserver(self.events)  # from construction: start-up events too
 
@@ -71,7 +78,8 @@ class AdminService:
             kind = TCP6ServerEndpoint if ":" in host else TCP4ServerEndpoint
             self._port = await listen("[admin] listen", listen_at,
                                       kind(server.reactor, port, interface=host), capped)
-            actual = self._port.getHost()
+            # a TCP endpoint's port: an IPv4Address or IPv6Address, which have a host and port
+            actual = cast(IPv4Address | IPv6Address, self._port.getHost())
             shown = f"[{actual.host}]" if ":" in actual.host else actual.host
             self.url = f"http://{shown}:{actual.port}"
         write_atomic(admin_url_file(server.config), (self.url + "\n").encode())
@@ -83,7 +91,9 @@ class AdminService:
     async def stop(self) -> None:
         self.view.history.stop()
         if self._port is not None:
-            await self._port.stopListening()
+            stopped = self._port.stopListening()
+            if stopped is not None:
+                await stopped
             self._port = None
         self._publisher.removeObserver(self.events)
         try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
@@ -31,6 +31,7 @@ from appliance.admin.nodestats import (
     SpoolStats,
     StoreStats,
 )
+from appliance.admin.serverparts import ServerParts
 from appliance.datadir import DataDir
 from appliance.spool.segments import is_sealed_name, is_segment_name, sealed_at
 from appliance.stats import CounterSnapshot
@@ -40,13 +41,20 @@ from appliance.storage.factory import schema_registry
 # many commit periods (plus a segment's age): it commits every max_file_age.
 BEHIND_FACTOR = 2.0
 EXPORT_BEHIND_SECONDS = 3600.0
+_Result = TypeVar("_Result")
+
+
+class Blocking(Protocol):
+    """Runs `f` off the reactor thread; the Deferred fires (on it) with what `f` returned."""
+
+    def __call__(self, f: Callable[[], _Result]) -> Deferred[_Result]: ...
 
 
 class NodeView:
     """Read-only views of one server for the admin API and /metrics."""
 
-    def __init__(self, server, history_size: int,
-                 blocking: Callable[[Callable[[], object]], Deferred] | None = None):
+    def __init__(self, server: ServerParts, history_size: int,
+                 blocking: Blocking | None = None):
         """The wall clock is the server's reactor; `blocking(f)` runs `f` off the reactor
         thread (default: the reactor's threadpool)."""
         self.server = server
@@ -55,17 +63,17 @@ class NodeView:
         data = DataDir(server.data_dir)
         self.debug = DebugPings(data.store, schema_registry(server.config), data.spool,
                                 wall=wall)
-        self._blocking = blocking or (lambda f: deferToThreadPool(
+        self._blocking: Blocking = blocking or (lambda f: deferToThreadPool(
             server.reactor, server.reactor.getThreadPool(), f))
 
-    def debug_pings(self, debug_id: str | None, limit: int) -> Deferred:
+    def debug_pings(self, debug_id: str | None, limit: int) -> Deferred[dict[str, Any]]:
         """GET /v1/debug/pings: the newest debug pings, after reading the store's new ones."""
-        def answer(_added) -> dict:
+        def answer(_added: int) -> dict[str, Any]:
             return {"pings": self.debug.latest(debug_id, limit),
                     "held": len(self.debug), "held_bytes": self.debug.held_bytes}
         return self._blocking(self.debug.scan).addCallback(answer)
 
-    def _sample(self) -> dict:
+    def _sample(self) -> dict[str, float]:
         disk = self.server.disk
         return counters_sample(self.server.stats.snapshot(), disk.free_bytes if disk else 0)
 
@@ -199,12 +207,12 @@ class NodeView:
             "rates": self.history.rates(),
         }
 
-    def partitions(self) -> dict:
+    def partitions(self) -> dict[str, Any]:
         """GET /v1/partitions: local partitions (from the ledger's last store scan) and
         exported ones (from the export journal; S3 is never listed per request)."""
         ledger = self.server.ledger
         local: dict[str, list[int]] = {}
-        exported: dict[str, list] = {}
+        exported: dict[str, list[Any]] = {}
         computed_at = None
         if ledger is not None:
             computed_at = ledger.computed_at
@@ -215,7 +223,7 @@ class NodeView:
                 row[2] += f.bytes
             exported, _ = ledger.exported.snapshot()
 
-        def rows(table) -> list[dict]:
+        def rows(table: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
             return [{"key": key, "files": v[0], "records": v[1], "bytes": v[2]}
                     for key, v in sorted(table.items()) if v[0] > 0]
 

@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+# What add_subparsers() returns (argparse names no public type for it; it is generic only
+# to the type checker).
+if TYPE_CHECKING:
+    from appliance.admin.client import AdminClient
+    from appliance.config import Config
+    from appliance.storage.filters import Filter
+    from appliance.storage.schema import SchemaRegistry
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    Subparsers = argparse._SubParsersAction
 
 
 class CommandError(Exception):
@@ -19,7 +33,8 @@ def common_options(*data_dir_flags: str,
     return common
 
 
-def load_filter(path, config):
+def load_filter(path: str | Path | None,
+                config: Config) -> tuple[Filter | None, SchemaRegistry]:
     """(filter or None, schemas) for a `--filter FILE` option; CommandError names the file."""
     from appliance.storage.factory import schema_registry
     from appliance.storage.filters import Filter
@@ -51,7 +66,7 @@ def admin_options() -> argparse.ArgumentParser:
     return admin
 
 
-def admin_client(args, config):
+def admin_client(args: argparse.Namespace, config: Config) -> AdminClient:
     """The AdminClient for `admin_options()`."""
     from appliance.admin.client import AdminClient
 

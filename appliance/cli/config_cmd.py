@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from appliance.config import render_toml
+import argparse
+from typing import TextIO
+
+from appliance.cli.common import Subparsers
+from appliance.config import Config, render_toml
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("config", parents=[common],
                        help="print the effective configuration as TOML",
                        description="Print the effective configuration (embedded defaults, "
@@ -14,6 +18,6 @@ def add_parser(sub, common) -> None:
     p.set_defaults(run=run)
 
 
-def run(args, config, out) -> int:
+def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     out.write(render_toml(config))
     return 0

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from appliance.cli.common import CommandError
+from appliance.cli.common import CommandError, Subparsers
+from appliance.config import Config
 from appliance.datadir import DataDir
 from appliance.selfcmd import CONVERTER_WORKER
 from appliance.spool import RecordIds, SpoolRecord, read_segment
 from appliance.spool.frame import MAGIC
 
+if TYPE_CHECKING:  # only for the annotation: the converter loads when it runs
+    from appliance.convert.loop import ConverterCounts
 
-def add_parser(sub, common) -> None:
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "convert", parents=[common], help="convert spool segments or 2013 raw logs into a store",
         description="Run the converter on files, for backfills and debugging: each input "
@@ -36,7 +43,7 @@ def add_parser(sub, common) -> None:
     worker.set_defaults(run=run_worker)
 
 
-def _records(path: Path):
+def _records(path: Path) -> Iterator[SpoolRecord]:
     """Records of a spool segment or a raw log, as spool records."""
     with open(path, "rb") as f:
         head = f.read(4)
@@ -54,7 +61,7 @@ def _records(path: Path):
         raise CommandError(f"{path}: {e}") from None
 
 
-def run(args, config, out) -> int:
+def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from appliance.convert.factory import record_converter
     from appliance.node import node_identity
     from appliance.storage.checkpoint import Checkpoint, CheckpointLog
@@ -88,7 +95,7 @@ def run(args, config, out) -> int:
     return 0
 
 
-def run_worker(args, config, out) -> int:
+def run_worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     """The server's converter child: convert until SIGTERM, one JSON line per commit."""
     from appliance.convert.crashguard import CRASH_MARKER_ENV, crash_on_marker
     from appliance.convert.factory import converter_loop
@@ -112,7 +119,7 @@ def run_worker(args, config, out) -> int:
     # its generation (it got SIGTERM with its parent) before a new one starts.
     lock_exclusive(store / CONVERTER_LOCK, wait=True)
 
-    def report(counts) -> None:
+    def report(counts: ConverterCounts) -> None:
         out.write(json.dumps(dataclasses.asdict(counts)) + "\n")
         out.flush()
 

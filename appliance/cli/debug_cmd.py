@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import time
+from typing import Any, TextIO
 
-from appliance.cli.common import CommandError, admin_client, admin_options
+from appliance.cli.common import CommandError, Subparsers, admin_client, admin_options
+from appliance.config import Config
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("debug", parents=[common], help="watch debug pings (X-Debug-ID)",
                        description="Debug tools for client developers (docs/clients.md).")
     debug = p.add_subparsers(dest="debug_command", required=True, metavar="COMMAND")
@@ -27,12 +30,12 @@ def add_parser(sub, common) -> None:
     tail.set_defaults(run=run)
 
 
-def run(args, config, out) -> int:
+def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from appliance.admin.client import AdminError
     from appliance.admin.debugpings import describe
 
     client = admin_client(args, config)
-    shown: set[tuple] = set()
+    shown: set[tuple[Any, ...]] = set()
     limit = max(args.lines, 1)
     try:
         while True:
@@ -55,5 +58,5 @@ def run(args, config, out) -> int:
         client.close()
 
 
-def _identity(ping: dict) -> tuple:
+def _identity(ping: dict[str, Any]) -> tuple[Any, ...]:
     return ping.get("submission_timestamp"), ping.get("namespace"), ping.get("doc_id")

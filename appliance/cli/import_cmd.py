@@ -9,7 +9,11 @@ the active segment is sealed at the end so the converter can take it.
 
 from __future__ import annotations
 
-from appliance.cli.common import CommandError
+import argparse
+from typing import TextIO
+
+from appliance.cli.common import CommandError, Subparsers
+from appliance.config import Config
 from appliance.datadir import DataDir
 from appliance.spool.appender import SegmentAppender
 from appliance.spool.rawlog import (
@@ -31,7 +35,7 @@ class _ImportFailed(Exception):
     pass
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "import", parents=[common],
         help="import 2013 telemetry-server raw logs (v1/v2, plain or gzip) into the spool",
@@ -46,7 +50,7 @@ def add_parser(sub, common) -> None:
     p.set_defaults(run=run)
 
 
-def run(args, config, out) -> int:
+def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     for name in args.files:
         _check(name)
     spool = SpoolDir(DataDir(config.data_dir).spool)
@@ -147,7 +151,7 @@ class _Importer:
                 f"(the rest of this file and later files were not): {error}")
 
 
-def _summary(name: str, report: RawLogReport, importer: _Importer, out) -> None:
+def _summary(name: str, report: RawLogReport, importer: _Importer, out: TextIO) -> None:
     kind = f"{report.version or 'empty'} raw log" + (", gzip" if report.compressed else "")
     print(f"{name}: {importer.records} records ({importer.body_bytes} bytes) imported, "
           f"{report.skipped_bytes} bytes skipped in {len(report.skipped)} damaged regions "

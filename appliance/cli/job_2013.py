@@ -15,6 +15,7 @@ not exist is an error and is never created.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from appliance.cli.common import CommandError
@@ -23,7 +24,7 @@ DEFAULT_MAPPERS = 4  # 2013's default; mappers beyond the number of input files 
 DATA_DIR_MARKS = ("node.json", "spool", "store")
 
 
-def add_flags(run) -> None:
+def add_flags(run: argparse.ArgumentParser) -> None:
     """The 2013 flags that are not aliases of `job run`'s own."""
     run.add_argument("-b", "--bucket", metavar="BUCKET",
                      help="S3 bucket of the inputs (overrides [export] bucket)")
@@ -40,7 +41,7 @@ def add_flags(run) -> None:
                           "output as OUT.profile/mapper-N.prof (local runner)")
 
 
-def config_overrides(args) -> dict:
+def config_overrides(args: argparse.Namespace) -> dict[tuple[str, str], object]:
     """The configuration the 2013 flags set: S3 bucket and keys, and the data dir unless
     `--data-dir` names a 2013 input directory."""
     named = Path(args.data_dir).expanduser() if args.data_dir is not None else None
@@ -56,7 +57,7 @@ def is_data_dir(path: Path) -> bool:
     return any((path / mark).exists() for mark in DATA_DIR_MARKS)
 
 
-def input_dir(args) -> Path | None:
+def input_dir(args: argparse.Namespace) -> Path | None:
     """The 2013 meaning of `--data-dir`: the directory of input files, or None when the
     option names an appliance data dir (or is not given). CommandError if it is missing."""
     if args.data_dir is None:
@@ -77,7 +78,7 @@ def require_data_dir(path: Path) -> None:
                            f"or APPLIANCE_SERVER_DATA_DIR, or a store tree with --store")
 
 
-def notes(args, directory: Path | None) -> list[str]:
+def notes(args: argparse.Namespace, directory: Path | None) -> list[str]:
     """One line for each 2013 flag that means something else here."""
     out = []
     if directory is not None:

@@ -8,14 +8,20 @@ import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from appliance.cli import job_2013, job_files, job_port, job_server
-from appliance.cli.common import CommandError, common_options, load_filter
+from appliance.cli.common import CommandError, Subparsers, common_options, load_filter
 from appliance.cli.progress import job_progress
+from appliance.config import Config
 from appliance.selfcmd import JOB_WORKER
 
+if TYPE_CHECKING:  # only for the annotation: the runners load when a job runs
+    from appliance.mr import LocalRunner
+    from appliance.mr.dask_runner import DaskRunner
 
-def add_parser(sub, common) -> None:
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("job", parents=[common], help="run MapReduce jobs",
                        description="Run MapReduce job scripts (the 2013 Telemetry job API) "
                                    "over the partitioned store.")
@@ -92,7 +98,8 @@ def _size(text: str) -> int:
     return value
 
 
-def run_job(args, config, out, err=None) -> int:
+def run_job(args: argparse.Namespace, config: Config, out: TextIO,
+            err: TextIO | None = None) -> int:
     err = err or sys.stderr
     if (args.mappers is not None and args.mappers < 1) or args.reducers < 1 \
             or args.max_errors < 0:
@@ -112,7 +119,8 @@ def run_job(args, config, out, err=None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(args, config, out, err, script: Path, filter_path: Path | None,
+def _run(args: argparse.Namespace, config: Config, out: TextIO, err: TextIO, script: Path,
+         filter_path: Path | None,
          input_dir: Path | None) -> int:
     from appliance.mr import JobCancelled, JobError, LocalRunner
     from appliance.mr.plan import InputError, choose_sources, plan_dir_inputs, plan_inputs
@@ -154,6 +162,7 @@ def _run(args, config, out, err, script: Path, filter_path: Path | None,
             for f in inputs.files:
                 print(f"input: {f.path} ({f.size} bytes)", file=err, flush=True)
         show = stack.enter_context(job_progress(err, sum(f.size for f in inputs.files)))
+        runner: LocalRunner | DaskRunner
         if runner_kind == "dask":
             from appliance.mr.dask_runner import DaskRunner
 

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from appliance.cli.common import CommandError
+from appliance.config import Config
 
 
-def add_options(p, *, local: bool) -> None:
+def add_options(p: argparse.ArgumentParser, *, local: bool) -> None:
     """--py2 (and, for a job run here, --python-path) of `job run` and `job submit`."""
     p.add_argument("--py2", action="store_true",
                    help="the job is Python 2 (2013): port it to Python 3 first, into the "
@@ -22,7 +24,8 @@ def add_options(p, *, local: bool) -> None:
                             "[jobs] python_path)")
 
 
-def local_job(args, config, scratch: Path, err) -> tuple[Path, Path | None]:
+def local_job(args: argparse.Namespace, config: Config, scratch: Path,
+              err: TextIO) -> tuple[Path, Path | None]:
     """(script to run, its filter file or None) for `job run`: a bundle is opened (a zip
     extracted under `scratch`), --py2 ports into `scratch` (notes to `err`), and the python
     path is added to this process (and so to its mapper and reducer processes)."""
@@ -54,7 +57,7 @@ def local_job(args, config, scratch: Path, err) -> tuple[Path, Path | None]:
     return script, args.filter or files.filter
 
 
-def submitted_job(args) -> dict[str, Any]:
+def submitted_job(args: argparse.Namespace) -> dict[str, Any]:
     """The `JobRequest` fields naming a job's files for `job submit`: script, name, bundle
     (a directory or zip, base64), filter (from --filter, else the bundle's filter.json),
     py2."""
@@ -87,7 +90,7 @@ def _text(path: Path) -> str:
         raise CommandError(f"job script {path}: not UTF-8 text") from None
 
 
-def _json(path: Path):
+def _json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
+from typing import TextIO
 
-from appliance.cli.common import CommandError
+from appliance.cli.common import CommandError, Subparsers
+from appliance.config import Config
 
 
-def add_parser(actions, common) -> None:
+def add_parser(actions: Subparsers, common: argparse.ArgumentParser) -> None:
     """Add `appliance job port` to `appliance job`."""
     p = actions.add_parser("port", parents=[common], help="port a Python 2 job to Python 3",
                            description="Rewrite a 2013 (Python 2) job as Python 3 with fissix "
@@ -25,7 +28,7 @@ def add_parser(actions, common) -> None:
     p.set_defaults(run=port_command)
 
 
-def port_command(args, config, out) -> int:
+def port_command(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from appliance.mr.py2.port import PortError, port_job, ported_name
 
     src = args.script

@@ -7,20 +7,26 @@ in the server's job pool, so it keeps running after the command returns
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO, TypeVar
 
 from appliance.cli import job_files
-from appliance.cli.common import CommandError, admin_client, admin_options
+from appliance.cli.common import CommandError, Subparsers, admin_client, admin_options
+from appliance.config import Config
 from appliance.jobs.record import JobRecord
 from appliance.jobs.request import JobRequest
 from appliance.jobs.states import ACTIVE, JobState
 from appliance.mr.runner import NO_INPUTS, describe_sources
 
+_Result = TypeVar("_Result")
 
-def add_parsers(actions, common) -> None:
+
+def add_parsers(actions: Subparsers, common: argparse.ArgumentParser) -> None:
     """Add the server-side job actions to `appliance job`."""
     parents = [common, admin_options()]
     p = actions.add_parser("submit", parents=parents, help="queue a job in the running server",
@@ -73,7 +79,7 @@ def add_parsers(actions, common) -> None:
         p.set_defaults(run=fetch, what=name)
 
 
-def _call(fn, *args):
+def _call(fn: Callable[..., _Result], *args: object) -> _Result:
     from appliance.admin.client import AdminError
 
     try:
@@ -83,7 +89,7 @@ def _call(fn, *args):
             from None
 
 
-def submit(args, config, out) -> int:
+def submit(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     request = JobRequest(**job_files.submitted_job(args),
                          mappers=args.mappers, reducers=args.reducers,
                          max_errors=args.max_errors, dedupe=args.dedupe,
@@ -127,7 +133,7 @@ def describe(job: JobRecord) -> str:
     return "\n".join(lines) + "\n"
 
 
-def list_jobs(args, config, out) -> int:
+def list_jobs(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     jobs = _call(admin_client(args, config).jobs)
     if args.json:
         for job in jobs:
@@ -150,7 +156,7 @@ def list_jobs(args, config, out) -> int:
     return 0
 
 
-def status(args, config, out) -> int:
+def status(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     job = _call(admin_client(args, config).job, args.job_id)
     out.write(json.dumps(job, indent=1) + "\n" if args.json
               else describe(JobRecord.from_json(job)))
@@ -160,7 +166,7 @@ def status(args, config, out) -> int:
 CANCEL_WAIT = 15.0  # the pool's SIGTERM, then SIGKILL 5 s later, and a margin
 
 
-def cancel(args, config, out) -> int:
+def cancel(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     """Cancel, then wait (bounded) until the job has stopped, so the state shown is the end."""
     client = admin_client(args, config)
     answer = _call(client.cancel_job, args.job_id)
@@ -185,7 +191,7 @@ def cancel(args, config, out) -> int:
     return 0
 
 
-def fetch(args, config, out) -> int:
+def fetch(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     client = admin_client(args, config)
     page = client.job_output if args.what == "output" else client.job_log
     target = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
@@ -203,7 +209,7 @@ def fetch(args, config, out) -> int:
     return 0
 
 
-def run_worker(args, config, out) -> int:
+def run_worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     """The hidden `_job-worker JOBDIR` subcommand (started by the server's job pool)."""
     from appliance.jobs.worker import run_worker as work
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from appliance import __version__
 from appliance.cli import (
@@ -40,7 +40,7 @@ _HIDDEN_CHOICE = re.compile(r"'_[^']*', |, '_[^']*'")
 class Parser(argparse.ArgumentParser):
     """argparse, with the internal `_...-worker` commands left out of its error messages."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         super().error(_HIDDEN_CHOICE.sub("", message))
 
 

@@ -3,15 +3,16 @@ per second otherwise (logs, pipes, CI)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
 from appliance.mr.progress import Progress as JobProgress
-from appliance.mr.progress import throttle
+from appliance.mr.progress import ProgressCallback, throttle
 from appliance.units import human_bytes
 
 
-def line_printer(err: TextIO, interval: float = 1.0):
+def line_printer(err: TextIO, interval: float = 1.0) -> ProgressCallback:
     """A progress callback printing one line per phase change, and at most one a second."""
 
     def show(info: JobProgress) -> None:
@@ -27,7 +28,7 @@ def line_printer(err: TextIO, interval: float = 1.0):
 
 
 @contextmanager
-def job_progress(err: TextIO, bytes_total: int):
+def job_progress(err: TextIO, bytes_total: int) -> Iterator[ProgressCallback]:
     """Yield a progress callback for a LocalRunner/DaskRunner: a bar over the input bytes
     (map, and the first pass of --dedupe), then over the reducers, when `err` is a terminal;
     `line_printer` otherwise."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
+from typing import TextIO
 
-from appliance.cli.common import CommandError
+from appliance.cli.common import CommandError, Subparsers
+from appliance.config import Config
 from appliance.datadir import DataDir
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     from appliance.convert.reconvert import FIXABLE
 
     p = sub.add_parser(
@@ -29,7 +32,7 @@ def add_parser(sub, common) -> None:
     p.set_defaults(run=run)
 
 
-def run(args, config, out) -> int:
+def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from appliance.convert.factory import record_converter
     from appliance.convert.reconvert import FIXABLE, reconvert
     from appliance.ledger.exported import ExportedLedger

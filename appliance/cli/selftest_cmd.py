@@ -7,6 +7,7 @@ It needs no data dir, no network beyond loopback and no configuration.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pkgutil
 import socket
@@ -16,6 +17,10 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
+
+from appliance.cli.common import Subparsers
+from appliance.config import Config
 
 # Modules that need an optional extra the binary does not carry.
 OPTIONAL = {"dask", "distributed", "cloudpickle"}
@@ -31,7 +36,7 @@ def reduce(key, values, context):
 '''
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "selftest", parents=[common], help="check that this build works (imports, TLS, "
                                            "spool, zstd, a MapReduce job, the TUI's CSS)",
@@ -43,7 +48,7 @@ def add_parser(sub, common) -> None:
     p.set_defaults(run=run)
 
 
-def run(args, config, out) -> int:
+def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     failed = []
     with tempfile.TemporaryDirectory(prefix="appliance-selftest-") as tmp:
         for name, check in CHECKS:
@@ -201,7 +206,9 @@ def check_tui_css(_: Path) -> str:
     import textual.widgets
     from textual.app import App
 
-    for name in textual.widgets.__all__:  # widgets are imported lazily, by name
+    # textual/widgets/__init__.pyi leaves out the __all__ that its .py has
+    widgets: list[str] = textual.widgets.__all__  # type: ignore[attr-defined]
+    for name in widgets:  # widgets are imported lazily, by name
         getattr(textual.widgets, name)
     try:
         import appliance.tui as tui
@@ -212,7 +219,7 @@ def check_tui_css(_: Path) -> str:
     paths = set()
     for info in pkgutil.iter_modules(tui.__path__, "appliance.tui."):
         module = importlib.import_module(info.name)
-        for _, cls in inspect.getmembers(module, inspect.isclass):
+        for _name, cls in inspect.getmembers(module, inspect.isclass):
             css = getattr(cls, "CSS_PATH", None) if cls.__module__ == module.__name__ else None
             for rel in [css] if isinstance(css, str) else list(css or ()):
                 path = Path(inspect.getfile(cls)).parent / rel
@@ -221,12 +228,12 @@ def check_tui_css(_: Path) -> str:
                 paths.add(path)
 
     async def load() -> None:
-        app = App(css_path=sorted(paths))
+        app: App[None] = App(css_path=sorted(paths))
         async with app.run_test(headless=True):
             pass
 
     asyncio.run(load())
-    return f"{len(paths)} stylesheets, {len(textual.widgets.__all__)} widgets"
+    return f"{len(paths)} stylesheets, {len(widgets)} widgets"
 
 
 CHECKS: list[tuple[str, Callable[[Path], str | None]]] = [

@@ -4,15 +4,35 @@ drain; with `--tui`, the dashboard in this terminal."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO
 
-from appliance.cli.common import CommandError
+from appliance.cli.common import CommandError, Subparsers
+from appliance.config import Config
 from appliance.datadir import DataDir
 
+if TYPE_CHECKING:  # only for the annotations: Twisted and the server load when serving
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
 
-def add_parser(sub, common) -> None:
+    from appliance.logs import LogFile
+    from appliance.reactortype import IServiceReactor
+    from appliance.server import Listening, Server
+
+
+@dataclass
+class Outcome:
+    """How `appliance serve` ends: its exit code, and what the drain abandoned."""
+
+    code: int = 0
+    abandoned: list[str] = field(default_factory=list)
+
+
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("serve", parents=[common], help="run the node's services",
                        description="Accept submissions on the public port and spool them "
                                    "durably; convert, export and run jobs as configured; "
@@ -30,19 +50,21 @@ def add_parser(sub, common) -> None:
     })
 
 
-def run(args, config, out) -> int:
+def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     if args.tui:
         from appliance.tui.inprocess import install_reactor
 
         install_reactor()  # Textual's asyncio loop drives Twisted: before the import below
-    from twisted.internet import reactor  # the entry point owns the global reactor
+    from twisted.internet import reactor as installed  # the entry point owns the reactor
     from twisted.internet.defer import Deferred
 
     from appliance.lifecycle import DataDirInUse, hold_data_dir
     from appliance.logs import start_logging
     from appliance.node.identity import IdentityError
+    from appliance.reactortype import service_reactor
     from appliance.server import Server
 
+    reactor = service_reactor(installed)
     try:
         hold_data_dir(config.data_dir)
     except DataDirInUse as e:
@@ -55,9 +77,9 @@ def run(args, config, out) -> int:
         server = Server(config, reactor, log_file=log_file)
     except IdentityError as e:  # a damaged node.json: the operator must decide
         raise CommandError(str(e)) from None
-    outcome = {"code": 0, "abandoned": []}
+    outcome = Outcome()
 
-    def ready(listening) -> None:
+    def ready(listening: Listening) -> None:
         out.write(f"appliance: listening on {listening.url}\n")
         if listening.fingerprint:
             made = " (self-signed, created now)" if listening.cert_created else ""
@@ -69,8 +91,8 @@ def run(args, config, out) -> int:
 
             start_dashboard(reactor, config, listening)
 
-    def failed(failure) -> None:
-        outcome["code"] = 1
+    def failed(failure: Failure) -> None:
+        outcome.code = 1
         out.write(f"appliance: cannot start: {failure.getErrorMessage()}\n")
         out.flush()
         Deferred.fromCoroutine(server.stop()).addBoth(lambda _: reactor.stop())
@@ -78,18 +100,18 @@ def run(args, config, out) -> int:
     reactor.callWhenRunning(
         lambda: Deferred.fromCoroutine(server.start()).addCallbacks(ready, failed))
     reactor.run()
-    if outcome["abandoned"]:
+    if outcome.abandoned:
         # A thread may still be blocked in what was abandoned (an upload):
         # everything acknowledged is on disk, so leave without joining it.
         out.flush()
         log_file.flush()
-        os._exit(outcome["code"])
-    return outcome["code"]
+        os._exit(outcome.code)
+    return outcome.code
 
 
 # -- signals and shutdown ----------------------------------------------------------------------
 
-def handle_signals(reactor, log_file) -> None:
+def handle_signals(reactor: IServiceReactor, log_file: LogFile) -> None:
     """SIGHUP reopens the log file (after logrotate moved it); SIGTERM and SIGINT stop the
     reactor once (`StopOnce`), and the "before shutdown" trigger drains the server (`drain`).
     """
@@ -107,7 +129,7 @@ class StopOnce:
     terminal already sent to the whole process group.
     """
 
-    def __init__(self, reactor):
+    def __init__(self, reactor: IServiceReactor):
         self.reactor = reactor
         self.stopping = False
 
@@ -115,7 +137,7 @@ class StopOnce:
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, self.received)
 
-    def received(self, number, frame=None) -> None:
+    def received(self, number: int, frame: object = None) -> None:
         self.reactor.callFromThread(self._stop, signal.Signals(number).name)
 
     def _stop(self, name: str) -> None:
@@ -130,14 +152,14 @@ class StopOnce:
         self.reactor.stop()
 
 
-def reopen_log(log_file) -> None:
+def reopen_log(log_file: LogFile) -> None:
     from twisted.logger import Logger
 
     log_file.reopen()
     Logger().info("log file reopened (SIGHUP)")
 
 
-def drain(server, outcome: dict):
+def drain(server: Server, outcome: Outcome) -> Deferred[None]:
     """Stop `server` within its shutdown budget; note what was abandoned in `outcome`."""
     from twisted.internet.defer import Deferred
     from twisted.logger import Logger
@@ -147,7 +169,7 @@ def drain(server, outcome: dict):
              "(at most {timeout:g}s)", timeout=server.config.server.shutdown_timeout)
 
     def done(abandoned: list[str]) -> None:
-        outcome["abandoned"] = abandoned
+        outcome.abandoned = abandoned
         if abandoned:
             log.warn("stopped; abandoned at the deadline: {what}", what=", ".join(abandoned))
         else:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import TextIO
 
-from appliance.cli.common import CommandError
+from appliance.cli.common import CommandError, Subparsers
+from appliance.config import Config
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("specs", parents=[common], help="install and list histogram specs",
                        description="Histogram specs say which buckets each histogram of a "
                                    "revision has; the converter needs the spec of a ping's "
@@ -36,7 +39,7 @@ def add_parser(sub, common) -> None:
     ls.set_defaults(run=run_ls)
 
 
-def run_add(args, config, out) -> int:
+def run_add(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from appliance.convert.factory import spec_dir
     from appliance.convert.specinstall import SpecError, install, spec_files
 
@@ -63,7 +66,7 @@ def run_add(args, config, out) -> int:
     return 0
 
 
-def run_ls(args, config, out) -> int:
+def run_ls(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from appliance.convert.factory import spec_dir
     from appliance.convert.specinstall import installed
 

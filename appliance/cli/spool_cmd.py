@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TextIO
 
-from appliance.cli.common import CommandError
+from appliance.cli.common import CommandError, Subparsers
+from appliance.config import Config
 from appliance.datadir import DataDir
 from appliance.spool.reader import ReadReport, read_segment
 from appliance.spool.record import SpoolRecord
@@ -16,7 +19,7 @@ from appliance.spool.segments import SpoolDir
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("spool", help="check or print spool segments",
                        description="Check spool segments for damage, or print their records.")
     spool_sub = p.add_subparsers(dest="spool_command", metavar="ACTION", required=True)
@@ -48,7 +51,7 @@ def add_parser(sub, common) -> None:
     d.set_defaults(run=run_dump)
 
 
-def _segments(paths: list[str], config) -> list[Path]:
+def _segments(paths: list[str], config: Config) -> list[Path]:
     """The segment files named by `paths` (directories expanded), in order."""
     targets = [Path(p) for p in paths] or [DataDir(config.data_dir).spool]
     found: list[Path] = []
@@ -62,7 +65,7 @@ def _segments(paths: list[str], config) -> list[Path]:
     return found
 
 
-def run_verify(args, config, out) -> int:
+def run_verify(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     segments = _segments(args.paths, config)
     total = ReadReport()
     for path in segments:
@@ -84,7 +87,7 @@ def run_verify(args, config, out) -> int:
     return 1 if total.damaged else 0
 
 
-def run_dump(args, config, out) -> int:
+def run_dump(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     report = ReadReport()
     for path in _segments([args.path] if args.path else [], config):
         try:
@@ -95,9 +98,9 @@ def run_dump(args, config, out) -> int:
     return 1 if report.damaged else 0
 
 
-def record_json(record: SpoolRecord, with_body: bool = False) -> dict:
+def record_json(record: SpoolRecord, with_body: bool = False) -> dict[str, Any]:
     """The JSON object `spool dump` prints for one record."""
-    obj: dict = {
+    obj: dict[str, Any] = {
         "id": record.id_hex,
         "received_ns": record.received_ns,
         "received": iso_utc(record.received_ns),

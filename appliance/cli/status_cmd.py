@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from typing import Any, TextIO
 
 from appliance.admin.nodestats import NodeStats
-from appliance.cli.common import CommandError, admin_client, admin_options
+from appliance.cli.common import CommandError, Subparsers, admin_client, admin_options
+from appliance.config import Config
 from appliance.units import human_bytes, human_seconds
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "status", parents=[common, admin_options()], help="one-screen summary of a running server",
         description="Ask a running `appliance serve` (through its admin API) how it is: health "
@@ -21,7 +24,7 @@ def add_parser(sub, common) -> None:
     p.set_defaults(run=run)
 
 
-def run(args, config, out) -> int:
+def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from appliance.admin.client import AdminError
 
     client = admin_client(args, config)
@@ -41,7 +44,7 @@ def run(args, config, out) -> int:
 
 # -- the text summary --------------------------------------------------------------------------
 
-def _counts(table: dict) -> str:
+def _counts(table: dict[str, int]) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in sorted(table.items(), key=lambda kv: -kv[1])) \
         or "none"
 
@@ -101,11 +104,11 @@ def _jobs(s: NodeStats) -> str:
     jobs = s["jobs"]
     if not jobs["enabled"]:
         return "disabled"
-    counts = {k: v for k, v in jobs.items() if k != "enabled" and v}
+    counts = {k: v for k, v in jobs.items() if k != "enabled" and isinstance(v, int) and v}
     return _counts(counts) if counts else "none"
 
 
-def _ledger(ledger: dict) -> list[str]:
+def _ledger(ledger: dict[str, Any]) -> list[str]:
     days = ledger.get("days", [])
     bad = [d for d in days if not d["reconciled"]]
     if not days:
@@ -120,7 +123,7 @@ def _ledger(ledger: dict) -> list[str]:
     return lines
 
 
-def render(stats: NodeStats, ledger: dict) -> str:
+def render(stats: NodeStats, ledger: dict[str, Any]) -> str:
     """The one-screen text for a /v1/stats and a /v1/ledger answer."""
     health = stats["health"]
     node = stats["node_id"]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TextIO
 
-from appliance.cli.common import CommandError, load_filter
+from appliance.cli.common import CommandError, Subparsers, load_filter
+from appliance.config import Config
 from appliance.datadir import DataDir
 from appliance.storage.filenames import SUFFIX, file_records
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("store", parents=[common], help="inspect the local store",
                        description="Inspect the partitioned store in the data dir.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -27,7 +31,7 @@ def add_parser(sub, common) -> None:
     ls.set_defaults(run=run_ls)
 
 
-def print_partitions(rows: dict[str, tuple[int, int, int]], as_json: bool, out) -> None:
+def print_partitions(rows: Mapping[str, Sequence[int]], as_json: bool, out: TextIO) -> None:
     """Partition -> (files, records, bytes) as tab-separated lines and a total, or JSON lines."""
     for name in sorted(rows):
         files, records, size = rows[name]
@@ -42,7 +46,7 @@ def print_partitions(rows: dict[str, tuple[int, int, int]], as_json: bool, out) 
                   f"{totals[2]} bytes\n")
 
 
-def run_ls(args, config, out) -> int:
+def run_ls(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from appliance.storage.walk import walk_partitions
 
     flt, schemas = load_filter(args.filter, config)

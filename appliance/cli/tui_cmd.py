@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from appliance.cli.common import admin_options
+import argparse
+from typing import TextIO
+
+from appliance.cli.common import Subparsers, admin_options
+from appliance.config import Config
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("tui", parents=[common, admin_options()],
                        help="the terminal dashboard of a running server",
                        description="Watch ingest, storage, export and jobs, and launch jobs, "
@@ -14,7 +18,7 @@ def add_parser(sub, common) -> None:
     p.set_defaults(run=run)
 
 
-def run(args, config, out) -> int:
+def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from appliance.admin.client import AdminClient
     from appliance.tui import DashboardApp
 

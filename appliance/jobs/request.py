@@ -14,7 +14,7 @@ from appliance.storage.filters import Filter
 from appliance.storage.schema import SchemaError
 
 if TYPE_CHECKING:
-    from appliance.storage.filters import SchemaSource
+    from appliance.storage.keys import SchemaSource
 
 MAX_SCRIPT_BYTES = 1 << 20
 MAX_NAME_BYTES = 200  # well below NAME_MAX (255 bytes) on every Linux file system

@@ -9,12 +9,13 @@ generation is redone, and counted, once.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 
 class DayCounts:
     """{date: {"converted": n, "invalid": {reason: n}}}, mergeable."""
 
-    def __init__(self, days: dict | None = None):
+    def __init__(self, days: dict[str, Any] | None = None):
         self.converted: Counter[str] = Counter()
         self.invalid: dict[str, Counter[str]] = {}
         for date, row in (days or {}).items():
@@ -45,7 +46,7 @@ class DayCounts:
         for date, reasons in other.invalid.items():
             self.invalid.setdefault(date, Counter()).update(reasons)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         """The checkpoint form."""
         dates = sorted(set(self.converted) | set(self.invalid))
         return {d: {"converted": self.converted.get(d, 0),

@@ -16,7 +16,7 @@ def submission_date(received_ns: int) -> str:
 class DayOf:
     """Callable `received_ns -> "YYYYMMDD"` (UTC), as the converter dates records."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._start = self._end = 0
         self._day = ""
 

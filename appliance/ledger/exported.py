@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from appliance.durable import fsync_dir, write_atomic
 from appliance.storage.filenames import file_records
@@ -33,14 +35,14 @@ def _partition(key: str) -> str:
 class ExportedLedger:
     """Records verified uploads; thread-safe (uploads finish on the export-io pool)."""
 
-    def __init__(self, ledger_dir: Path, store_root: Path, date_of):
+    def __init__(self, ledger_dir: Path, store_root: Path, date_of: Callable[[str], str]):
         """`date_of(key)` is the submission_date of a store key (or "unknown")."""
         self.dir = ledger_dir
         self.store_root = store_root
         self._date_of = date_of
         self._lock = threading.Lock()
         # partition -> [files, records, bytes, date]
-        self.partitions: dict[str, list] = {}
+        self.partitions: dict[str, list[Any]] = {}
         self._unfinished: set[str] = set()  # journaled, local copy not yet deleted
         self._journal: Path | None = None
         self._fd: int | None = None
@@ -137,7 +139,7 @@ class ExportedLedger:
         with self._lock:
             self._unfinished.discard(key)
 
-    def snapshot(self) -> tuple[dict[str, list], frozenset[str]]:
+    def snapshot(self) -> tuple[dict[str, list[Any]], frozenset[str]]:
         """(partition -> [files, records, bytes, date], keys exported but still local)."""
         with self._lock:
             return {k: v[:] for k, v in self.partitions.items()}, frozenset(self._unfinished)

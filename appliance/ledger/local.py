@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.storage.filenames import file_records, is_data_file_name
-from appliance.storage.keys import is_side_tree, parse_key
+from appliance.storage.keys import SchemaSource, is_side_tree, parse_key
+from appliance.storage.schema import Schema
 from appliance.storage.walk import walk_partitions
 
 UNKNOWN_DATE = "unknown"
 
 
-def date_of_key(key: str, schemas) -> str:
+def date_of_key(key: str, schemas: SchemaSource) -> str:
     """The submission_date dimension of a store key, or "unknown"."""
     try:
         return parse_key(key, schemas).dimensions.get("submission_date", UNKNOWN_DATE)
@@ -30,7 +32,7 @@ class LocalFile:
     bytes: int
 
 
-def scan_store(store_root: Path, schemas) -> list[LocalFile]:
+def scan_store(store_root: Path, schemas: Callable[[str], Schema]) -> list[LocalFile]:
     """Every finished data file of records in the store (blocking: walks the tree); the
     side trees' files hold parts of records counted elsewhere and are left out."""
     found = []

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 
 from appliance.datadir import DataDir
 from appliance.ledger.accepted import AcceptedLedger
@@ -28,21 +31,25 @@ from appliance.ledger.exported import ExportedLedger
 from appliance.ledger.local import LocalFile, date_of_key, scan_store
 from appliance.ledger.pending import PendingConversion
 from appliance.ledger.reconcile import day_rows
+from appliance.reactortype import IServiceReactor
 from appliance.spool.segments import SpoolDir
 from appliance.storage.checkpoint import CheckpointLog
 from appliance.storage.keys import holds_records
+from appliance.storage.schema import Schema
 
 log = Logger()
 SAVE_INTERVAL = 1.0
 _FULLY_CONVERTED = 1 << 62
+_Result = TypeVar("_Result")
+_Stages = tuple[DayCounts, dict[str, int], list[LocalFile]]
 
 
 class LedgerMonitor:
     """Owns the accepted and exported counters of a server and its latest reconciliation."""
 
-    def __init__(self, reactor, data_dir: Path, spool: SpoolDir, schemas, *,
-                 export_enabled: bool, interval: float,
-                 threadpool=None, node_id: str | None = None):
+    def __init__(self, reactor: IServiceReactor, data_dir: Path, spool: SpoolDir,
+                 schemas: Callable[[str], Schema], *, export_enabled: bool, interval: float,
+                 threadpool: ThreadPool | None = None, node_id: str | None = None):
         self.reactor = reactor
         self.node_id = node_id  # whose records these are: the data dir's node id
         data = DataDir(data_dir)
@@ -63,15 +70,15 @@ class LedgerMonitor:
         self._saver = LoopingCall(self.save)
         self._saver.clock = reactor
         self._saved_version = 0
-        self._saving: Deferred | None = None
-        self._refreshing: Deferred | None = None
+        self._saving: Deferred[None] | None = None
+        self._refreshing: Deferred[None] | None = None
         self._seen: dict[str, str] = {}  # date -> imbalances found by the previous pass
-        self.days: list[dict] = []
+        self.days: list[dict[str, Any]] = []
         self.local_files: list[LocalFile] = []
         self.computed_at: float | None = None
         self.alerts: list[str] = []
 
-    def _in_thread(self, f: Callable, *args) -> Deferred:
+    def _in_thread(self, f: Callable[..., _Result], *args: object) -> Deferred[_Result]:
         pool = self._pool or self.reactor.getThreadPool()
         return deferToThreadPool(self.reactor, pool, f, *args)
 
@@ -106,17 +113,17 @@ class LedgerMonitor:
 
     # -- saving the accepted counts ------------------------------------------
 
-    def save(self) -> Deferred | None:
+    def save(self) -> Deferred[None] | None:
         """Write the accepted counts if they changed (in a thread)."""
         version = self.accepted.version
         if self._saving is not None or version == self._saved_version:
             return None
 
-        def saved(_) -> None:
+        def saved(_: object) -> None:
             self._saved_version = version
             self._saving = None
 
-        def failed(failure) -> None:
+        def failed(failure: Failure) -> None:
             self._saving = None
             log.failure("ledger: cannot save the accepted counts", failure)
 
@@ -126,16 +133,15 @@ class LedgerMonitor:
 
     # -- reconciling ---------------------------------------------------------
 
-    def refresh(self) -> Deferred:
+    def refresh(self) -> Deferred[None]:
         """Recompute every day's row (coalesced: one pass at a time)."""
         if self._refreshing is not None:
             return self._refreshing
         accepted = dict(self.accepted.days)
         position = self.accepted.position()
         exported, still_local = self.exported.snapshot()
-        d = self._in_thread(self._read_stages, position)
 
-        def done(result) -> None:
+        def done(result: _Stages) -> None:
             converted, pending, local = result
             per_day: dict[str, int] = {}
             for partition, (files, records, _size, date) in exported.items():
@@ -144,17 +150,17 @@ class LedgerMonitor:
             self._publish(day_rows(accepted, converted, pending, per_day, local, still_local,
                                    self.export_enabled), local)
 
-        def finished(result):
+        def finished(result: object) -> object:
             self._refreshing = None
             return result
 
-        d.addCallback(done)
+        d = self._in_thread(self._read_stages, position).addCallback(done)
         d.addErrback(lambda f: log.failure("ledger: reconciliation failed", f))
         d.addBoth(finished)
         self._refreshing = d
         return d
 
-    def _read_stages(self, position: dict[str, int]):
+    def _read_stages(self, position: dict[str, int]) -> _Stages:
         """(converted counts, pending conversion, local files) read consistently (blocking)."""
         for _attempt in range(3):
             before = self._checkpoints.load()
@@ -166,8 +172,9 @@ class LedgerMonitor:
                 break  # no commit in between: the three reads agree
         return DayCounts(before.ledger), pending, local
 
-    def _publish(self, days: list[dict], local: list[LocalFile]) -> None:
-        seen, alerts = {}, []
+    def _publish(self, days: list[dict[str, Any]], local: list[LocalFile]) -> None:
+        seen: dict[str, str] = {}
+        alerts: list[str] = []
         for row in days:
             problem = row["problem"]
             if problem is None:
@@ -185,7 +192,7 @@ class LedgerMonitor:
         self.days, self.local_files, self.alerts = days, local, alerts
         self.computed_at = self.reactor.seconds()
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """GET /v1/ledger."""
         return {"computed_at": self.computed_at, "node_id": self.node_id,
                 "export_enabled": self.export_enabled, "days": self.days}

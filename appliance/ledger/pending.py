@@ -27,10 +27,10 @@ class _SegmentIndex:
     """Per frame: end offset, sequence number, and indexes into the shared name tables."""
 
     scanned: int = 0  # bytes read so far
-    ends: array = field(default_factory=lambda: array("q"))
-    seqs: array = field(default_factory=lambda: array("q"))
-    prefixes: array = field(default_factory=lambda: array("i"))
-    days: array = field(default_factory=lambda: array("i"))
+    ends: array[int] = field(default_factory=lambda: array("q"))
+    seqs: array[int] = field(default_factory=lambda: array("q"))
+    prefixes: array[int] = field(default_factory=lambda: array("i"))
+    days: array[int] = field(default_factory=lambda: array("i"))
 
 
 class PendingConversion:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.local import LocalFile
@@ -23,7 +24,7 @@ def _mismatch(left: int, right: int, missing_where: str, extra_what: str) -> str
 def day_rows(accepted: Mapping[str, int], converted: DayCounts,
              pending_conversion: Mapping[str, int], exported: Mapping[str, int],
              local: Iterable[LocalFile], exported_but_local: frozenset[str],
-             export_enabled: bool) -> list[dict]:
+             export_enabled: bool) -> list[dict[str, Any]]:
     """One reconciliation row per day, newest first (the /v1/ledger "days")."""
     pending_export: Counter[str] = Counter()
     for f in local:
@@ -49,7 +50,7 @@ def day_rows(accepted: Mapping[str, int], converted: DayCounts,
     return rows
 
 
-def day_problem(row: dict, export_enabled: bool) -> str | None:
+def day_problem(row: dict[str, Any], export_enabled: bool) -> str | None:
     """Why a day does not reconcile, or None if it does."""
     out = row["converted"] + sum(row["invalid"].values())
     problems = []

@@ -92,7 +92,8 @@ def pack(folder: Path) -> bytes:
     return buf.getvalue()
 
 
-def check(data: bytes, shown: str = "job bundle", entry: str | None = None) -> list:
+def check(data: bytes, shown: str = "job bundle",
+          entry: str | None = None) -> list[zipfile.ZipInfo]:
     """The zip members of bundle `data` to extract; `BundleError` for a packed bundle over
     `MAX_PACKED_BYTES`, one beyond the unpacked limits, a member that could escape its folder
     (absolute path, '..', a link) or, with `entry`, one without that file at its root."""

@@ -51,7 +51,7 @@ class ReduceContext:
     def writeline(self, text: Any) -> None:
         self._sink(f"{text}{self.record_separator}")
 
-    def writecsv(self, fields: list) -> None:
+    def writecsv(self, fields: list[Any]) -> None:
         buf = io.StringIO()
         try:
             csv.writer(buf).writerow(fields)

@@ -44,22 +44,27 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
+from appliance.config import Config
 from appliance.mr.context import setup_header
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
-from appliance.mr.inputs import InputFile, SpoolInput, balance
+from appliance.mr.inputs import Input, InputFile, SpoolInput, balance, check_config
 from appliance.mr.job import Job, JobError, imported_from, load_job
 from appliance.mr.messages import MapProgress
 from appliance.mr.progress import Progress, ProgressCallback, relabelled
 from appliance.mr.runner import DEFAULT_COMBINE_THRESHOLD, JobCancelled, JobSummary
-from appliance.mr.runs import group_key, write_output
+from appliance.mr.runs import Group, group_key, write_output
 from appliance.mr.shipping import ConvertedSpool, convert_spool, is_local, pack, unpack
-from appliance.mr.worker import JobSpec, Mapper, reduce_groups
+from appliance.mr.sources import Record
+from appliance.mr.worker import ErrorCounter, JobSpec, Mapper, reduce_groups
+from appliance.storage.filters import Filter
+from appliance.storage.keys import SchemaSource
 
 _NO_SPILL = 1 << 62  # map output stays in the task's memory; Dask spills results
 _CANCEL_POLL = 0.5  # seconds between checks for cancel while tasks run
@@ -84,7 +89,7 @@ class _LocalErrors:
     def __init__(self) -> None:
         self.value = 0
 
-    def get_lock(self):
+    def get_lock(self) -> AbstractContextManager[Any]:
         return nullcontext()
 
 
@@ -94,16 +99,18 @@ class _ClusterErrors:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def get_lock(self):
+    def get_lock(self) -> AbstractContextManager[Any]:
         from distributed import Lock
 
-        return Lock(self.name)
+        lock: AbstractContextManager[Any] = Lock(self.name)  # distributed is untyped here
+        return lock
 
     @property
     def value(self) -> int:
         from distributed import Variable
 
-        return Variable(self.name).get(timeout=30)
+        count: int = Variable(self.name).get(timeout=30)
+        return count
 
     @value.setter
     def value(self, n: int) -> None:
@@ -132,17 +139,27 @@ class _DaskMapper(Mapper):
     """The local mapper, with its spills kept in memory as per-partition group lists, and
     local inputs read from the copies their shipped bytes were written to."""
 
-    def __init__(self, mid: int, spec: JobSpec, job: Job, errors, copies: dict) -> None:
-        super().__init__(mid, spec, job, _Progress(), errors)
-        if job.map_only:
-            self.sorter = _MemorySorter()
+    def __init__(self, mid: int, spec: JobSpec, job: Job, errors: ErrorCounter,
+                 copies: dict[str, InputFile | ConvertedSpool]) -> None:
+        self.progress = _Progress()
+        super().__init__(mid, spec, job, self.progress, errors)
+        self.records = _MemorySorter()  # a map-only job's records
+        self.emit = self.records.add_text
+        self.groups: dict[int, list[list[Group]]] = {}  # per partition, a sorted list a spill
         self.copies = copies  # input path -> that input with its paths in this task's temp dir
 
     def spill(self) -> None:
         for r, groups in self.partitioned().items():
-            self.runs.setdefault(r, []).append(groups)
+            self.groups.setdefault(r, []).append(groups)
 
-    def _sources(self, f):
+    def finish_runs(self) -> tuple[dict[int, list[str]], int]:
+        """No runs on disk: the task returns `records` or `groups` itself."""
+        if self.job.map_only:
+            return {}, self.records.spills
+        self.spill()
+        return {}, self.spills
+
+    def _sources(self, f: Input) -> Iterator[Record]:
         copy = self.copies.get(f.path, f)
         if isinstance(copy, ConvertedSpool):  # converted by the driver
             self.counts.update(copy.counts)
@@ -159,18 +176,19 @@ def _job_from(funcs: bytes, path: str) -> Job:
                setup_reduce=fsetup)
 
 
-def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list, errors_name: str | None,
-              shipped: list, winners: bytes | None) -> dict:
+def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list[Input],
+              errors_name: str | None, shipped: list[Any],
+              winners: bytes | None) -> dict[str, Any]:
     """Map `files`; `shipped[i]` holds the bytes of ``files[i]`` when it is a local input
     (`appliance.mr.shipping`), `winners` the first pass's output with --dedupe."""
     job = _job_from(funcs, spec.script)
     errors = _ClusterErrors(errors_name) if errors_name else _LocalErrors()
     with tempfile.TemporaryDirectory(prefix="appliance-task-") as tmp:
-        copies = {}
+        copies: dict[str, InputFile | ConvertedSpool] = {}
         for i, (f, payload) in enumerate(zip(files, shipped, strict=True)):
             if isinstance(payload, ConvertedSpool):
                 copies[f.path] = payload
-            elif is_local(f):
+            elif isinstance(f, InputFile):  # a local store file (the spool's come converted)
                 copies[f.path] = unpack(f, payload, Path(tmp, str(i)))
         if winners is not None:
             path = Path(tmp, "winners.tsv")
@@ -179,20 +197,21 @@ def _map_task(mid: int, funcs: bytes, spec: JobSpec, files: list, errors_name: s
         mapper = _DaskMapper(mid, spec, job, errors, copies)
         res = mapper.run(files)
     if job.map_only:
-        parts = [res.runs.get(0, [])]
-    else:
-        parts = [[] for _ in range(spec.reducers)]
-        for r, lists in res.runs.items():  # one list per spill (one: nothing spills early)
-            parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
-    return {"parts": parts, "map": replace(res, runs={}), "data_bytes": mapper.out.data_bytes}
+        return {"parts": [mapper.records.finish()], "map": res,
+                "data_bytes": mapper.progress.data_bytes}
+    parts: list[list[Group]] = [[] for _ in range(spec.reducers)]
+    for r, lists in mapper.groups.items():  # one list per spill (one: nothing spills early)
+        parts[r] = lists[0] if len(lists) == 1 else list(heapq.merge(*lists, key=group_key))
+    return {"parts": parts, "map": res, "data_bytes": mapper.progress.data_bytes}
 
 
-def _part(result: dict, r: int) -> list:
-    return result["parts"][r]
+def _part(result: dict[str, Any], r: int) -> list[Group]:
+    part: list[Group] = result["parts"][r]
+    return part
 
 
 def _reduce_task(rid: int, funcs: bytes, script: str, combine_threshold: int,
-                 *parts: list) -> dict:
+                 *parts: list[Group]) -> dict[str, Any]:
     """Merge one partition's sorted group lists, call reduce per key; sorted record bytes."""
     job = _job_from(funcs, script)
     records: list[bytes] = []
@@ -203,7 +222,7 @@ def _reduce_task(rid: int, funcs: bytes, script: str, combine_threshold: int,
     return {"records": records, "keys": keys}
 
 
-def _names(files: list, shown: int = 3) -> str:
+def _names(files: list[Input], shown: int = 3) -> str:
     """The paths of a map task's inputs, for an error message."""
     names = ", ".join(f.path for f in files[:shown])
     return names + (f" and {len(files) - shown} more" if len(files) > shown else "")
@@ -211,15 +230,15 @@ def _names(files: list, shown: int = 3) -> str:
 
 # --- the driver --------------------------------------------------------------------------------
 
-def _register_by_value(job: Job) -> list:
+def _register_by_value(job: Job) -> list[ModuleType]:
     """Register the script module (and the helper modules and packages next to it: a job
     directory's) for pickling by value."""
     import cloudpickle
 
     folder = str(job.path.parent)
-    mods = [job.module] + [m for m in list(sys.modules.values())
-                           if m is not job.module and "." not in m.__name__
-                           and imported_from(m, folder)]
+    mods = [job.module] if job.module is not None else []
+    mods += [m for m in list(sys.modules.values())
+             if m is not job.module and "." not in m.__name__ and imported_from(m, folder)]
     done = []
     for m in mods:
         try:
@@ -245,18 +264,19 @@ class DaskRunner:
     same first pass as `LocalRunner` (`appliance.mr.dedupe`), on the cluster.
     """
 
-    def __init__(self, script: str | Path, inputs: Iterable[InputFile], output: str | Path, *,
-                 scheduler, mappers: int | None = None, reducers: int = 1,
+    def __init__(self, script: str | Path, inputs: Iterable[Input], output: str | Path, *,
+                 scheduler: Any, mappers: int | None = None, reducers: int = 1,
                  max_errors: int = 0, combine_threshold: int = DEFAULT_COMBINE_THRESHOLD,
-                 progress: ProgressCallback | None = None, config=None, schemas=None,
-                 spool_filter=None, dedupe: bool = False,
-                 _positions: dict | None = None) -> None:
+                 progress: ProgressCallback | None = None, config: Config | None = None,
+                 schemas: SchemaSource = None, spool_filter: Filter | None = None,
+                 dedupe: bool = False, _positions: dict[str, int] | None = None) -> None:
         if (mappers is not None and mappers < 1) or reducers < 1:
             raise ValueError("mappers and reducers must be at least 1")
         if max_errors < 0 or combine_threshold < 1:
             raise ValueError("max_errors must not be negative, combine_threshold positive")
         self.script = Path(script).resolve()
         self.inputs = list(inputs)
+        check_config(self.inputs, config)
         self.output = Path(output)
         self.scheduler = scheduler
         self.mappers, self.reducers = mappers, reducers
@@ -294,7 +314,7 @@ class DaskRunner:
         work = None
         try:
             ranks, winners = self._positions, None
-            summary_extra: dict = {}
+            summary_extra: dict[str, Any] = {}
             if self.dedupe:
                 self.output.parent.mkdir(parents=True, exist_ok=True)
                 work = Path(tempfile.mkdtemp(prefix="appliance-job-", dir=self.output.parent))
@@ -311,7 +331,7 @@ class DaskRunner:
             if own:
                 client.close()
 
-    def _winners(self, client, work: Path) -> tuple[dict, bytes, int]:
+    def _winners(self, client: Any, work: Path) -> tuple[dict[str, int], bytes, int]:
         """Run the first pass of --dedupe on the cluster; (ranks, winners, docIds)."""
         ranks = rank_inputs(self.inputs)
         path = work / "winners.tsv"
@@ -324,7 +344,8 @@ class DaskRunner:
         docs = first.run().output_records
         return ranks, path.read_bytes(), docs
 
-    def _run(self, client, job: Job, ranks: dict | None, winners: bytes | None) -> JobSummary:
+    def _run(self, client: Any, job: Job, ranks: dict[str, int] | None,
+             winners: bytes | None) -> JobSummary:
         """One pass over the inputs on `client`: map, reduce, merge into the output."""
         groups = ([[f] for f in self.inputs] if self.mappers is None
                   else balance(self.inputs, self.mappers))
@@ -334,8 +355,8 @@ class DaskRunner:
                              input_bytes=sum(f.size for f in self.inputs))
         summary.extra = {"runner": "dask", "scheduler": client.scheduler.address}
         registered = _register_by_value(job)
-        futures: list = []
-        sent: list = []  # futures of the shipped local inputs (None: an S3 object)
+        futures: list[Any] = []  # distributed's futures (untyped here)
+        sent: list[Any] = []  # futures of the shipped local inputs (None: an S3 object)
         errors_var = None
         try:
             # pickled here, explicitly by value: Dask's own choice between pickle and
@@ -383,7 +404,7 @@ class DaskRunner:
             else:
                 done = [0]
 
-                def on_reduce(i, res):
+                def on_reduce(i: int, res: dict[str, Any]) -> None:
                     done[0] += 1
                     self._report(phase="reduce", reducers_done=done[0],
                                  reducers_total=summary.reducers,
@@ -429,11 +450,12 @@ class DaskRunner:
                 except ValueError:
                     pass
 
-    def _ship(self, client, groups: list[list]) -> Iterator[tuple[int, list]]:
+    def _ship(self, client: Any,
+              groups: list[list[Input]]) -> Iterator[tuple[int, list[Any]]]:
         """(task index, per input of the task: a future of its shipped payload if it is
         local, else None), scattered in batches of about `_SHIP_BATCH` input bytes (one
         round trip each, without holding every local input in the driver's memory)."""
-        batch: list[tuple[int, list]] = []
+        batch: list[tuple[int, list[Any]]] = []
         size = 0
         for i, files in enumerate(groups):
             self._check_cancel()
@@ -446,16 +468,18 @@ class DaskRunner:
                     yield j, [None if p is None else next(futs) for p in payloads]
                 batch, size = [], 0
 
-    def _payload(self, f):
+    def _payload(self, f: InputFile | SpoolInput) -> ConvertedSpool | tuple[str, bytes]:
         """What is shipped for local input `f` (`appliance.mr.shipping`)."""
         try:
-            return (convert_spool(f, self.config, self.schemas, self.spool_filter)
-                    if isinstance(f, SpoolInput) else pack(f))
+            if isinstance(f, InputFile):
+                return pack(f)
+            # a spool input: the constructor refused one without a config (check_config)
+            return convert_spool(f, cast(Config, self.config), self.schemas, self.spool_filter)
         except OSError as e:
             raise JobError(f"job script {self.script}: cannot read the input {f.path} "
                            f"to send it to the cluster: {e}") from None
 
-    def _on_map(self, state: dict, files: list[InputFile], res: dict) -> None:
+    def _on_map(self, state: dict[str, int], files: list[Input], res: dict[str, Any]) -> None:
         state["files_done"] += len(files)
         state["bytes"] += sum(f.size for f in files)
         state["records"] += res["map"].records
@@ -464,8 +488,9 @@ class DaskRunner:
         self._report(phase="map", files_total=len(self.inputs), errors=self._map_errors,
                      **state)
 
-    def _gather(self, client, futures: list, on_done,
-                inputs: list[list] | None = None) -> dict[int, Any]:
+    def _gather(self, client: Any, futures: list[Any],
+                on_done: Callable[[int, dict[str, Any]], None],
+                inputs: list[list[Input]] | None = None) -> dict[int, Any]:
         """Wait for `futures` (as they finish); raise JobError on the first failure (naming
         the task's `inputs[i]`, if given) and JobCancelled within a second of `cancel()`."""
         from distributed import wait

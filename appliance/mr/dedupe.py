@@ -29,38 +29,41 @@ about 100 bytes a docId).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from appliance.mr.inputs import Input, SpoolInput
 from appliance.node import node_key
 from appliance.storage.filenames import generation_position, split_file_name
 
 WINNERS_SCRIPT = Path(__file__).with_name("dedupe_winners.py")
 
 
-def _order(f) -> tuple:
-    if not hasattr(f, "dims"):  # the SpoolInput: newest of all
+def _order(f: Input) -> tuple[Any, ...]:
+    if isinstance(f, SpoolInput):  # newest of all
         return (2, "", 0, "", "")
     name = split_file_name(os.path.basename(f.path))
     position = generation_position(name.generation) if name is not None else None
-    if position is None:
+    if name is None or position is None:
         return (0, "", 0, "", f.path)
     return (1, position[0], position[1], name.node, name.part, f.path)
 
 
-def rank_inputs(inputs: list) -> dict[str, int]:
+def rank_inputs(inputs: Sequence[Input]) -> dict[str, int]:
     """Each input's rank in the input order (higher is newer), by path."""
     return {f.path: rank for rank, f in enumerate(sorted(inputs, key=_order))}
 
 
-def input_node(f) -> str:
+def input_node(f: Input) -> str:
     """The id of the node whose records input `f` holds ("" when unknown)."""
-    if not hasattr(f, "dims"):  # the SpoolInput
+    if isinstance(f, SpoolInput):
         return node_key(f.node) if f.node else ""
     name = split_file_name(os.path.basename(f.path))
     return node_key(name.node) if name is not None else ""
 
 
-def arrival(received_ns: int, node: str, rank: int, n: int) -> tuple:
+def arrival(received_ns: int, node: str, rank: int, n: int) -> tuple[int, str, int, int]:
     """A record's place in the dedupe order (the greatest wins)."""
     return (received_ns, node if received_ns else "", rank, n)
 

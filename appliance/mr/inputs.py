@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import heapq
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
 from appliance.storage.filenames import is_data_file_name
+from appliance.storage.filters import Filter
+from appliance.storage.keys import SchemaSource
 from appliance.storage.walk import walk_partitions
 
 
@@ -55,7 +58,11 @@ class SpoolInput(NamedTuple):
     source: str = "spool"
 
 
-def select_inputs(store_root: str | Path, flt=None, schemas=None) -> list[InputFile]:
+Input = InputFile | RemoteInput | SpoolInput  # what a mapper reads
+
+
+def select_inputs(store_root: str | Path, flt: Filter | None = None,
+                  schemas: SchemaSource = None) -> list[InputFile]:
     """The ``*.zst`` files of the partitions `flt` selects (None: every partition).
 
     Non-matching partition directories are pruned by `walk_partitions` and
@@ -74,10 +81,18 @@ def select_inputs(store_root: str | Path, flt=None, schemas=None) -> list[InputF
     return sorted(files)
 
 
-def balance(files: list[InputFile], n: int) -> list[list[InputFile]]:
+def check_config(inputs: Iterable[Input], config: object) -> None:
+    """ValueError when `inputs` hold spool records or S3 objects and there is no `config`
+    to read them with (the converter's settings; `[export]`'s)."""
+    if config is None and any(not isinstance(f, InputFile) for f in inputs):
+        raise ValueError("spool and S3 inputs need config= (the configuration to read them "
+                         "with)")
+
+
+def balance(files: list[Input], n: int) -> list[list[Input]]:
     """Split files over n lists with similar byte totals (largest first, to the lightest)."""
     heap = [(0, i) for i in range(n)]
-    out: list[list[InputFile]] = [[] for _ in range(n)]
+    out: list[list[Input]] = [[] for _ in range(n)]
     for f in sorted(files, key=lambda f: (-f.size, f.path)):
         load, i = heapq.heappop(heap)
         out[i].append(f)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from appliance.mr.modnames import JOB_MODULE_PREFIX
 from appliance.mr.py2.detect import python2_error, python2_note
@@ -47,11 +48,11 @@ class Job:
     """A loaded job script."""
 
     path: Path
-    module: ModuleType
-    map: Callable
-    combine: Callable | None
-    reduce: Callable | None
-    setup_reduce: Callable | None
+    module: ModuleType | None  # None in a Dask task: its functions come pickled by value
+    map: Callable[..., Any]  # the script's functions, called as the 2013 jobs were
+    combine: Callable[..., Any] | None
+    reduce: Callable[..., Any] | None
+    setup_reduce: Callable[..., Any] | None
 
     @property
     def map_only(self) -> bool:
@@ -120,12 +121,14 @@ def load_job(path: str | Path) -> Job:
         if py2 is not None:
             raise Python2JobError(py2) from e
         raise JobError(f"job script {path} cannot be loaded: {type(e).__name__}: {e}") from e
-    funcs = {}
+    funcs: dict[str, Callable[..., Any] | None] = {}
     for fname in ("map", "combine", "reduce", "setup_reduce"):
         f = getattr(module, fname, None)
         if f is not None and not callable(f):
             raise JobError(f"job script {path}: {fname} is not a function")
         funcs[fname] = f
-    if funcs["map"] is None:
+    map_func = funcs["map"]
+    if map_func is None:
         raise JobError(f"job script {path} has no map(key, dims, value, context) function")
-    return Job(path=path, module=module, **funcs)
+    return Job(path=path, module=module, map=map_func, combine=funcs["combine"],
+               reduce=funcs["reduce"], setup_reduce=funcs["setup_reduce"])

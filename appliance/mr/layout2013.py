@@ -25,8 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from appliance.mr.inputs import InputFile, select_inputs
+from appliance.mr.sources import Record
 from appliance.storage.filters import Filter
-from appliance.storage.keys import TELEMETRY_TREE, resolve_schemas
+from appliance.storage.keys import TELEMETRY_TREE, SchemaSource, resolve_schemas
 from appliance.storage.schema import Schema, is_safe_segment
 
 SOURCE_2013 = "published-2013"  # the job summary's name for these records
@@ -51,7 +52,7 @@ def has_2013_files(root: Path) -> bool:
     return False
 
 
-def select_2013_inputs(root: Path, flt, schema: Schema,
+def select_2013_inputs(root: Path, flt: Filter, schema: Schema,
                        left_out: list[str] | None = None) -> list[InputFile]:
     """The 2013 files under `root` that `flt` selects, as telemetry inputs.
 
@@ -96,7 +97,8 @@ class NothingToRead(ValueError):
     """A directory given as a job's input holds no file a job can read."""
 
 
-def select_dir_inputs(directory: Path, flt, schemas) -> tuple[list[InputFile], list[str]]:
+def select_dir_inputs(directory: Path, flt: Filter,
+                      schemas: SchemaSource) -> tuple[list[InputFile], list[str]]:
     """The inputs of a directory given as a job's input, and notes for the user: its store
     files, or, when it holds none, its 2013 files; `NothingToRead` if it holds neither
     (whatever the filter), so that a wrong directory is not a job over nothing. No
@@ -122,7 +124,7 @@ def select_dir_inputs(directory: Path, flt, schemas) -> tuple[list[InputFile], l
                         f"v2.log.<uuid>.lzma or .xz): nothing to read")
 
 
-def records_2013(f: InputFile) -> Iterator[tuple]:
+def records_2013(f: InputFile) -> Iterator[Record]:
     """The lines of a 2013 file, as `appliance.mr.sources` records (no receive times)."""
     with lzma.open(f.path, "rb") as lines:
         for n, line in enumerate(lines, 1):

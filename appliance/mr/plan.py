@@ -19,16 +19,19 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any  # S3 clients are boto3 clients, which have no types here
 
-from appliance.config import ConfigError
+from appliance.config import Config, ConfigError
 from appliance.datadir import DataDir
-from appliance.mr.inputs import RemoteInput
+from appliance.mr.inputs import Input, InputFile, RemoteInput
 from appliance.mr.layout2013 import NothingToRead, select_dir_inputs
 from appliance.mr.remote import (
     DEFAULT_CACHE_BYTES,
     RemoteError,
+    RemoteObject,
     list_remote,
     object_source,
     select_remote_inputs,
@@ -36,9 +39,9 @@ from appliance.mr.remote import (
 from appliance.mr.resolve import InputConflict, LocalMatch
 from appliance.mr.snapshot import LocalSnapshot, SnapshotError, take_snapshot
 from appliance.node import node_identity
-from appliance.node.identity import IdentityError
+from appliance.node.identity import IdentityError, NodeIdentity
 from appliance.storage.filters import Filter
-from appliance.storage.keys import parse_key
+from appliance.storage.keys import SchemaSource, parse_key
 
 MODES = ("all", "local", "remote")
 PIN_ATTEMPTS = 3
@@ -52,7 +55,7 @@ class InputError(Exception):
 class JobInputs:
     """A job's inputs; `close()` removes the snapshot's and the pinned cache files' links."""
 
-    files: list = field(default_factory=list)
+    files: list[Input] = field(default_factory=list)
     snapshot: LocalSnapshot | None = None
     pinned: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -66,7 +69,8 @@ class JobInputs:
             self.pinned = None
 
 
-def choose_sources(mode: str, config, explicit_store: bool = False) -> tuple[bool, bool]:
+def choose_sources(mode: str, config: Config,
+                   explicit_store: bool = False) -> tuple[bool, bool]:
     """(local?, S3?) for an inputs mode: "local", "remote", or "all" (S3 too when a bucket is
     configured). An explicit store directory is read alone: its files are not the exported ones.
     """
@@ -81,7 +85,8 @@ def choose_sources(mode: str, config, explicit_store: bool = False) -> tuple[boo
     return True, bool(bucket) and mode == "all" and not explicit_store
 
 
-def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool = True,
+def plan_inputs(config: Config, flt: Filter | None, schemas: SchemaSource, *, local: bool,
+                remote: bool, spool: bool = True,
                 store: Path | None = None, cache_dir: Path | None = None,
                 cache_bytes: int | None = None, tmp_dir: Path | None = None,
                 download: bool = True) -> JobInputs:
@@ -96,7 +101,8 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
             if not store.is_dir():
                 raise InputError(f"no store at {store}")
             try:
-                inputs.files, inputs.notes = select_dir_inputs(store, flt, schemas)
+                found, inputs.notes = select_dir_inputs(store, flt, schemas)
+                inputs.files.extend(found)
             except NothingToRead as e:
                 raise InputError(str(e)) from None
             return inputs
@@ -119,7 +125,8 @@ def plan_inputs(config, flt, schemas, *, local: bool, remote: bool, spool: bool 
     return inputs
 
 
-def plan_dir_inputs(config, flt, schemas, directory: Path, *, local: bool, remote: bool,
+def plan_dir_inputs(config: Config, flt: Filter | None, schemas: SchemaSource,
+                    directory: Path, *, local: bool, remote: bool,
                     cache_dir: Path, cache_bytes: int | None = None,
                     download: bool = True) -> JobInputs:
     """The inputs of a 2013 command line whose `--data-dir` is a plain directory of input
@@ -145,13 +152,15 @@ class SameName:
         self.directory = directory
         self.same = 0
 
-    def __call__(self, listed: list) -> list:
+    def __call__(self, listed: list[RemoteObject]) -> list[RemoteObject]:
         wanted = [o for o in listed if not self.directory.joinpath(*o.key.split("/")).is_file()]
         self.same = len(listed) - len(wanted)
         return wanted
 
 
-def _node(config):
+Match = LocalMatch | SameName  # which listed objects are read locally instead
+
+def _node(config: Config) -> NodeIdentity:
     """This data dir's identity (`appliance.node`); InputError if node.json is damaged."""
 
     try:
@@ -160,7 +169,8 @@ def _node(config):
         raise InputError(str(e)) from None
 
 
-def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot:
+def _snapshot(config: Config, flt: Filter, schemas: SchemaSource, spool: bool,
+              tmp_dir: Path) -> LocalSnapshot:
     data = DataDir(config.data_dir)
     directory = tmp_dir / f"snapshot-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     spool_root = data.spool if spool and data.spool.is_dir() else None
@@ -171,8 +181,9 @@ def _snapshot(config, flt, schemas, spool: bool, tmp_dir: Path) -> LocalSnapshot
         raise InputError(str(e)) from None
 
 
-def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
-            download: bool, tmp_dir: Path | None, match=None) -> list:
+def _remote(config: Config, flt: Filter | None, schemas: SchemaSource, inputs: JobInputs,
+            cache_dir: Path | None, cache_bytes: int | None, download: bool,
+            tmp_dir: Path | None, match: Match | None = None) -> Sequence[Input]:
     """The S3 inputs; `match` decides which listed objects are read locally instead (by
     default `LocalMatch`: this node's snapshot). Without `tmp_dir` cached files are not
     pinned (a 2013 command line has no data dir: its cache is its own)."""
@@ -195,7 +206,7 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
     cache = cache_dir or DataDir(config.data_dir).s3_cache
     pinned = tmp_dir / f"s3-{os.getpid()}-{uuid.uuid4().hex[:8]}" if tmp_dir else None
     for _ in range(PIN_ATTEMPTS):
-        stats: dict = {}
+        stats: dict[str, int] = {}
         try:
             remote = select_remote_inputs(
                 client, export.bucket, export.prefix, flt, schemas, cache, resolve=match,
@@ -230,7 +241,7 @@ def _remote(config, flt, schemas, inputs: JobInputs, cache_dir, cache_bytes,
     return remote
 
 
-def _refuse_clone(client, config) -> None:
+def _refuse_clone(client: Any, config: Config) -> None:
     """InputError if this node's id is claimed by another live data dir (its registration
     lists a clash, `appliance.node.registry`): the job cannot tell its objects from ours."""
     # botocore (imported by the registry too) loads only for jobs that read S3
@@ -249,19 +260,20 @@ def _refuse_clone(client, config) -> None:
         raise InputError(f"S3 inputs refused: {clone_problem(node_id, registration['clones'])}")
 
 
-def _where(config) -> str:
+def _where(config: Config) -> str:
     base = config.export.prefix.strip("/")
     return f"s3://{config.export.bucket}/{base}/" if base else f"s3://{config.export.bucket}/"
 
 
-def _local_note(match) -> str:
+def _local_note(match: Match) -> str:
     if isinstance(match, SameName):
         return f"{match.same} read locally instead (a file of that name in the data dir)"
     return (f"{match.same + match.spooled} read locally instead ({match.same} identical to "
             f"local files, {match.spooled} from this node's spool)")
 
 
-def _listed(client, config, flt, schemas, match, inputs: JobInputs) -> list:
+def _listed(client: Any, config: Config, flt: Filter | None, schemas: SchemaSource,
+            match: Match, inputs: JobInputs) -> list[RemoteInput]:
     """The selected S3 objects as `RemoteInput`s, without downloading them."""
     # botocore loads only for jobs that read S3
     from botocore.exceptions import BotoCoreError, ClientError
@@ -289,7 +301,7 @@ def _listed(client, config, flt, schemas, match, inputs: JobInputs) -> list:
     return out
 
 
-def _pin(files: list, cache: Path, directory: Path) -> list:
+def _pin(files: list[InputFile], cache: Path, directory: Path) -> list[InputFile]:
     """Hard-link the cached files into `directory` (same key paths), so that another job's
     eviction cannot take them away while this job reads them."""
     out = []

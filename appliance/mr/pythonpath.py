@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 import site
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from appliance.config import Config
 from appliance.mr.job import JobError
 
 
-def python_path(config, extra: Iterable[str | Path] = (), env=None) -> list[Path]:
+def python_path(config: Config, extra: Iterable[str | Path] = (),
+                env: Mapping[str, str] | None = None) -> list[Path]:
     """The directories a job's libraries come from: `[jobs] python_path` (separated by
     ':' like PYTHONPATH), then `extra`, then PYTHONPATH when frozen; `JobError` for one
     that is not a directory."""

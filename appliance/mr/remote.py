@@ -44,6 +44,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any  # clients are boto3 S3 clients, which have no types here
 
 from appliance.mr.inputs import InputFile
 from appliance.storage.filenames import is_data_file_name, split_file_name
@@ -51,12 +52,13 @@ from appliance.storage.filters import Filter
 from appliance.storage.keys import (
     INVALID_TREE,
     BadKey,
+    SchemaSource,
     is_file_name,
-    is_safe_segment,
     is_valid_tree,
     parse_key,
     resolve_schemas,
 )
+from appliance.storage.schema import Schema, is_safe_segment
 
 DEFAULT_PART_SIZE = 16 << 20
 DEFAULT_CACHE_BYTES = 10 << 30
@@ -115,7 +117,7 @@ def verify_download(path: Path, obj: RemoteObject, part_size: int) -> tuple[str,
 
 # --- listing --------------------------------------------------------------------------------------
 
-def _paginate(client, bucket: str, prefix: str) -> tuple[list[str], list[dict]]:
+def _paginate(client: Any, bucket: str, prefix: str) -> tuple[list[str], list[dict[str, Any]]]:
     """(sub-prefix names, objects) directly under `prefix` (which ends with "/" or is "")."""
     names, objects = [], []
     for page in client.get_paginator("list_objects_v2").paginate(
@@ -126,7 +128,8 @@ def _paginate(client, bucket: str, prefix: str) -> tuple[list[str], list[dict]]:
     return names, objects
 
 
-def list_remote(client, bucket: str, prefix: str, flt=None, schemas=None, *,
+def list_remote(client: Any, bucket: str, prefix: str, flt: Filter | None = None,
+                schemas: SchemaSource = None, *,
                 pool: ThreadPoolExecutor | None = None) -> list[RemoteObject]:
     """The ``*.zst`` objects under `prefix` in partitions `flt` allows, level by level."""
 
@@ -139,7 +142,7 @@ def list_remote(client, bucket: str, prefix: str, flt=None, schemas=None, *,
     try:
         roots, _ = _paginate(client, bucket, base)
         # frontier items: (tree, schema, values); a tree's schema is found once.
-        frontier = []
+        frontier: list[tuple[str, Schema, tuple[str, ...]]] = []
         trees = []
         for name in sorted(roots):
             if name == INVALID_TREE:
@@ -197,9 +200,10 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR)
 
 
-def _read_sidecar(path: Path) -> dict | None:
+def _read_sidecar(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(_sidecar(path).read_text())
+        found = json.loads(_sidecar(path).read_text())
+        return found if isinstance(found, dict) else None
     except (OSError, ValueError):
         return None
 
@@ -250,7 +254,7 @@ def evict(cache_dir: Path, max_bytes: int, keep: set[Path], room: int = 0) -> li
     return removed
 
 
-def download(client, bucket: str, object_key: str, obj: RemoteObject, target: Path,
+def download(client: Any, bucket: str, object_key: str, obj: RemoteObject, target: Path,
               part_size: int) -> tuple[str, str]:
     """GET into a temp file next to `target`, verify, rename; returns (md5, how verified)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -288,11 +292,12 @@ def _reusable(path: Path, obj: RemoteObject, part_size: int) -> bool:
     return md5 == side.get("md5")
 
 
-def select_remote_inputs(client, bucket: str, prefix: str, flt, schemas, cache_dir: str | Path,
+def select_remote_inputs(client: Any, bucket: str, prefix: str, flt: Filter | None,
+                         schemas: SchemaSource, cache_dir: str | Path,
                          *, resolve: Callable[[list[RemoteObject]], list[RemoteObject]]
                          = list,
                          max_cache_bytes: int = DEFAULT_CACHE_BYTES, workers: int = 4,
-                         part_size: int = DEFAULT_PART_SIZE, stats: dict | None = None,
+                         part_size: int = DEFAULT_PART_SIZE, stats: dict[str, int] | None = None,
                          progress: Callable[[str], None] | None = None) -> list[InputFile]:
     """The exported files of the partitions `flt` selects, as cached local `InputFile`s.
 

@@ -68,7 +68,7 @@ class LocalMatch:
                 f"\"Inputs on a fleet\"):\n  " + "\n  ".join(conflicts))
         return wanted
 
-    def _differs(self, local, obj: RemoteObject) -> str | None:
+    def _differs(self, local: Path, obj: RemoteObject) -> str | None:
         """Why the local file is not provably the object's bytes, or None if it is."""
         size = os.path.getsize(local)
         if size != obj.size:

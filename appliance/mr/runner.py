@@ -40,12 +40,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 from typing import Any, TypeVar
 
+from appliance.config import Config
 from appliance.mr.context import setup_header
 from appliance.mr.dedupe import WINNERS_SCRIPT, rank_inputs
-from appliance.mr.inputs import InputFile, balance
+from appliance.mr.inputs import Input, balance, check_config
 from appliance.mr.job import JobError, load_job
 from appliance.mr.messages import (
     MapDone,
@@ -59,6 +61,8 @@ from appliance.mr.messages import (
 from appliance.mr.progress import Progress, ProgressCallback, relabelled
 from appliance.mr.runs import premerge, read_records, write_output
 from appliance.mr.worker import NOTED_BAD_LINES, JobSpec, worker_main
+from appliance.storage.filters import Filter
+from appliance.storage.keys import SchemaSource
 
 _Done = TypeVar("_Done", MapDone, ReduceDone)
 
@@ -87,17 +91,18 @@ class JobSummary:
     errors: int = 0
     first_error: str | None = None
     bad_lines: int = 0       # records on which map raised ValueError: skipped, as in 2013
-    bad_line_notes: list = field(default_factory=list)  # where the first ones are
+    bad_line_notes: list[str] = field(default_factory=list)  # where the first ones are
     keys: int = 0
     output_records: int = 0
     output_bytes: int = 0
     header_lines: int = 0    # lines at the top of the output written by setup_reduce
     spills: int = 0
     elapsed: float = 0.0
-    extra: dict = field(default_factory=dict)
-    sources: dict = field(default_factory=dict)  # records read: spool, store, s3:<node>
+    # counters (spool, dedupe) and, from the Dask runner, its name and scheduler
+    extra: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)  # records read: spool, store, s3:<node>
 
-    def add_sources(self, counts: dict) -> None:
+    def add_sources(self, counts: dict[str, int]) -> None:
         """Add one mapper's records per source."""
         for name, n in counts.items():
             self.sources[name] = self.sources.get(name, 0) + n
@@ -121,7 +126,7 @@ class JobSummary:
                     "data (check its dimensions and dates, and the data dir or store)")
         return None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def report(self) -> str:
@@ -148,7 +153,7 @@ class JobSummary:
         return text
 
 
-def describe_sources(sources: dict) -> str:
+def describe_sources(sources: dict[str, int]) -> str:
     """``spool 10, store 35, s3 node-b-<id> 38``: records read per source, local ones first."""
     order = {"spool": 0, "store": 1}
     names = sorted(sources, key=lambda name: (order.get(name, 2), name))
@@ -169,14 +174,15 @@ class LocalRunner:
     Counts of spool records read, invalid and duplicate end in `summary.extra`.
     """
 
-    def __init__(self, script: str | Path, inputs: Iterable[InputFile], output: str | Path, *,
+    def __init__(self, script: str | Path, inputs: Iterable[Input], output: str | Path, *,
                  mappers: int = 2, reducers: int = 1, work_dir: str | Path | None = None,
                  spill_bytes: int = DEFAULT_SPILL_BYTES,
                  combine_threshold: int = DEFAULT_COMBINE_THRESHOLD, max_errors: int = 0,
                  progress: ProgressCallback | None = None,
-                 config=None, schemas=None, spool_filter=None, dedupe: bool = False,
+                 config: Config | None = None, schemas: SchemaSource = None,
+                 spool_filter: Filter | None = None, dedupe: bool = False,
                  profile_dir: str | Path | None = None,
-                 _positions: dict | None = None) -> None:
+                 _positions: dict[str, int] | None = None) -> None:
         if mappers < 1 or reducers < 1:
             raise ValueError("mappers and reducers must be at least 1")
         if combine_threshold < 1 or spill_bytes < 1 or max_errors < 0:
@@ -184,6 +190,7 @@ class LocalRunner:
                              "max_errors not negative")
         self.script = Path(script).resolve()
         self.inputs = list(inputs)
+        check_config(self.inputs, config)
         self.output = Path(output)
         self.mappers, self.reducers = mappers, reducers
         self.work_dir = Path(work_dir) if work_dir is not None else None
@@ -195,7 +202,7 @@ class LocalRunner:
         self.profile_dir = Path(profile_dir) if profile_dir is not None else None
         self._positions = _positions  # ranks, when this is the first pass of a dedupe
         self._cancel = threading.Event()
-        self._procs: list[mp.Process] = []
+        self._procs: list[SpawnProcess] = []
 
     def cancel(self) -> None:
         """Stop the run: workers are terminated within seconds, temp files removed."""
@@ -266,7 +273,7 @@ class LocalRunner:
                 todo = sorted(runs_by_r)
                 done = [0]
 
-                def on_reduce_done():
+                def on_reduce_done() -> None:
                     done[0] += 1
                     self._report(phase="reduce", reducers_done=done[0],
                                  reducers_total=len(todo), files_total=len(self.inputs),
@@ -312,7 +319,7 @@ class LocalRunner:
         self.profile_dir.mkdir(parents=True)
         return str(self.profile_dir)
 
-    def _winners(self, work: Path, summary: JobSummary) -> tuple[dict, str]:
+    def _winners(self, work: Path, summary: JobSummary) -> tuple[dict[str, int], str]:
         """Run the first pass of --dedupe (appliance.mr.dedupe); (ranks, winners file)."""
         ranks = rank_inputs(self.inputs)
         winners = work / "winners.tsv"
@@ -329,7 +336,8 @@ class LocalRunner:
         if self._cancel.is_set():
             raise JobCancelled(f"job {self.script} cancelled")
 
-    def _start(self, ctx, targets: list) -> None:
+    def _start(self, ctx: SpawnContext,
+               targets: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
         for i, (target, args) in enumerate(targets):
             p = ctx.Process(target=target, args=args, name=f"appliance-worker-{i}", daemon=True)
             p.start()
@@ -351,7 +359,7 @@ class LocalRunner:
                 p.join(2)
         self._procs = []
 
-    def _collect(self, q, done: type[_Done], count: int, role: str,
+    def _collect(self, q: mp.Queue[Any], done: type[_Done], count: int, role: str,
                  on_progress: Callable[[MapProgress], None] | None = None,
                  on_done: Callable[[], None] | None = None) -> dict[int, _Done]:
         """Collect `count` `done` messages by task id; raise on a failed task, a dead

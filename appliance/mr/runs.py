@@ -9,10 +9,13 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 FAN_IN = 64                 # runs merged at once (bounds open files)
 _OVERHEAD = 64              # estimated bytes per buffered value besides its payload
 _LEN = struct.Struct(">I")
+Group = tuple[bytes, Any, list[Any]]  # (canonical key, key, values) of map output
+_Item = TypeVar("_Item")    # a run's element: a record (bytes) or a group (tuple)
 
 def write_records(path: str, records: Iterable[bytes]) -> None:
     """Write a run of byte records (length-prefixed)."""
@@ -29,7 +32,7 @@ def read_records(path: str) -> Iterator[bytes]:
             yield f.read(_LEN.unpack(head)[0])
 
 
-def write_groups(path: str, groups: Iterable[tuple]) -> None:
+def write_groups(path: str, groups: Iterable[Group]) -> None:
     """Write a run of (canonical key, key, values) groups, pickled one by one."""
     with open(path, "wb", buffering=1 << 16) as f:
         pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -38,7 +41,7 @@ def write_groups(path: str, groups: Iterable[tuple]) -> None:
             pickler.clear_memo()
 
 
-def read_groups(path: str) -> Iterator[tuple]:
+def read_groups(path: str) -> Iterator[Group]:
     """Read back a run written by write_groups."""
     with open(path, "rb", buffering=1 << 16) as f:
         unpickler = pickle.Unpickler(f)
@@ -49,15 +52,24 @@ def read_groups(path: str) -> Iterator[tuple]:
                 return
 
 
-def group_key(item: tuple) -> bytes:
+def group_key(item: Group) -> bytes:
     """The sort key of a group: its canonical key encoding."""
     return item[0]
 
 
 def premerge(paths: list[str], work: Path, tag: str, groups: bool) -> list[str]:
     """Merge sorted runs FAN_IN at a time until at most FAN_IN are left (inputs are deleted)."""
-    read, write, key = ((read_groups, write_groups, group_key) if groups
-                        else (read_records, write_records, None))
+    if groups:
+        return _premerge(paths, work, tag, read_groups, write_groups,
+                         lambda runs: heapq.merge(*runs, key=group_key))
+    return _premerge(paths, work, tag, read_records, write_records,
+                     lambda runs: heapq.merge(*runs))
+
+
+def _premerge(paths: list[str], work: Path, tag: str,
+              read: Callable[[str], Iterator[_Item]],
+              write: Callable[[str, Iterable[_Item]], None],
+              merge: Callable[[Iterator[Iterator[_Item]]], Iterator[_Item]]) -> list[str]:
     n = 0
     while len(paths) > FAN_IN:
         merged = []
@@ -65,7 +77,7 @@ def premerge(paths: list[str], work: Path, tag: str, groups: bool) -> list[str]:
             chunk = paths[i:i + FAN_IN]
             out = str(work / f"{tag}-merge{n}")
             n += 1
-            write(out, heapq.merge(*(read(p) for p in chunk), key=key))
+            write(out, merge(read(p) for p in chunk))
             for p in chunk:
                 os.unlink(p)
             merged.append(out)
@@ -108,7 +120,15 @@ class RecordSorter:
         return self.runs
 
 
-def write_output(output: Path, runs: list[Iterable[bytes]], summary,
+class OutputCounts(Protocol):
+    """What `write_output` counts into (a `JobSummary`)."""
+
+    output_records: int
+    output_bytes: int
+    header_lines: int
+
+
+def write_output(output: Path, runs: list[Iterable[bytes]], summary: OutputCounts,
                  check: Callable[[], None] | None = None, header: str = "") -> None:
     """Merge sorted record runs into `output` atomically (temp file, fsync, rename),
     after `header` (what `setup_reduce` wrote; not a record, so not sorted).

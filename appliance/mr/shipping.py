@@ -20,10 +20,13 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard
 
-from appliance.mr.inputs import InputFile, RemoteInput, SpoolInput
+from appliance.config import Config
+from appliance.mr.inputs import Input, InputFile, RemoteInput, SpoolInput
 from appliance.mr.sources import Record, spool_records
+from appliance.storage.filters import Filter
+from appliance.storage.keys import SchemaSource
 
 
 class ConvertedSpool(NamedTuple):
@@ -31,20 +34,21 @@ class ConvertedSpool(NamedTuple):
     (``spool_records``, ``spool_invalid``, ``spool_duplicates``)."""
 
     records: list[Record]
-    counts: dict
+    counts: dict[str, int]
 
 
-def is_local(f) -> bool:
+def is_local(f: Input) -> TypeGuard[InputFile | SpoolInput]:
     """Whether input `f` lives on the driver's node (anything but an S3 object)."""
     return not isinstance(f, RemoteInput)
 
 
-def convert_spool(src: SpoolInput, config, schemas, flt) -> ConvertedSpool:
+def convert_spool(src: SpoolInput, config: Config, schemas: SchemaSource,
+                  flt: Filter | None) -> ConvertedSpool:
     """Read and convert the spool input on this node (what `flt` selects)."""
     # The converter (specs, payload conversion) loads only for jobs that read the spool.
     from appliance.convert.factory import record_converter
 
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     records = list(spool_records(src, record_converter(config), schemas, flt, counts))
     return ConvertedSpool(records, dict(counts))
 

@@ -38,6 +38,8 @@ from appliance.node import same_node
 from appliance.spool.segments import SpoolDir, is_sealed_name, segment_stem
 from appliance.storage.checkpoint import Checkpoint, CheckpointLog
 from appliance.storage.filenames import generation_position, split_file_name
+from appliance.storage.filters import Filter
+from appliance.storage.keys import SchemaSource
 from appliance.storage.readlock import store_read_lock
 
 START = ("", 0)  # a spool position before every other
@@ -97,9 +99,9 @@ def after_frontier(file_name: str, node_id: str, frontier: tuple[str, int] | Non
     return position is not None and position >= frontier
 
 
-def take_snapshot(store_root: Path, spool_root: Path | None, directory: Path, flt=None,
-                  schemas=None, *, node_id: str, attempts: int = 200,
-                  wait: float = 0.05) -> LocalSnapshot:
+def take_snapshot(store_root: Path, spool_root: Path | None, directory: Path,
+                  flt: Filter | None = None, schemas: SchemaSource = None, *, node_id: str,
+                  attempts: int = 200, wait: float = 0.05) -> LocalSnapshot:
     """Link a consistent view of the store (and the spool, unless `spool_root` is None)
     into `directory`, which must be on the same file system; see the module docstring."""
     log = CheckpointLog(store_root, spool_root or store_root)
@@ -149,7 +151,8 @@ def _link(source: Path, target: Path) -> None:
             from None
 
 
-def _link_store(snap: LocalSnapshot, store_root: Path, flt, schemas) -> list[InputFile]:
+def _link_store(snap: LocalSnapshot, store_root: Path, flt: Filter | None,
+                schemas: SchemaSource) -> list[InputFile]:
     target = snap.store_root
     target.mkdir()
     files = []
@@ -166,7 +169,7 @@ def _link_store(snap: LocalSnapshot, store_root: Path, flt, schemas) -> list[Inp
     return files
 
 
-def _frontier(log: CheckpointLog, checkpoint) -> tuple[str, int] | None:
+def _frontier(log: CheckpointLog, checkpoint: Checkpoint) -> tuple[str, int] | None:
     """The checkpoint's frontier; the start of the spool if nothing was ever committed; None
     for a store from before frontiers were recorded."""
     if checkpoint.frontier is None and checkpoint == Checkpoint() and not log.path.exists():

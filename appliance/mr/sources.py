@@ -17,14 +17,20 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import zstandard
 
+from appliance.config import Config
 from appliance.mr.inputs import InputFile, RemoteInput, SpoolInput
 from appliance.mr.remote import RemoteObject, download
 from appliance.spool.reader import iter_frames
 from appliance.storage.arrivals import read_arrivals
-from appliance.storage.keys import parse_key
+from appliance.storage.filters import Filter
+from appliance.storage.keys import SchemaSource, parse_key
+
+if TYPE_CHECKING:  # only for the annotation: the converter loads for spool inputs only
+    from appliance.convert.records import RecordConverter
 
 Record = tuple[object, tuple[str, ...], str, str, int, int]
 
@@ -48,7 +54,7 @@ def store_records(f: InputFile) -> Iterator[Record]:
             yield n, dims, doc, value, len(line), arrivals[n - 1] if n <= known else 0
 
 
-def remote_records(f: RemoteInput, config) -> Iterator[Record]:
+def remote_records(f: RemoteInput, config: Config) -> Iterator[Record]:
     """The lines of an exported object, downloaded and verified (size and ETag) into a temp
     file on this worker first; S3 settings from `config` ([export])."""
 
@@ -60,10 +66,10 @@ def remote_records(f: RemoteInput, config) -> Iterator[Record]:
         yield from store_records(InputFile(str(target), f.tree, f.dims, f.size))
 
 
-_clients: dict = {}
+_clients: dict[tuple[str, str, str], Any] = {}  # boto3 clients (untyped)
 
 
-def _s3_client(config):
+def _s3_client(config: Config) -> Any:
     """One boto3 client per process and endpoint (clients are thread-safe and costly)."""
     from appliance.export.s3client import make_client  # boto3 (~0.2 s): only for S3 inputs
 
@@ -73,7 +79,8 @@ def _s3_client(config):
     return _clients[name]
 
 
-def spool_records(src: SpoolInput, converter, schemas, flt, counts: Counter) -> Iterator[Record]:
+def spool_records(src: SpoolInput, converter: RecordConverter, schemas: SchemaSource,
+                  flt: Filter | None, counts: Counter[str]) -> Iterator[Record]:
     """The spool records of `src`, converted as the converter would, that `flt` selects.
 
     Records that would go to ``invalid/`` are skipped and counted

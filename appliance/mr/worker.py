@@ -8,14 +8,15 @@ import os
 import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appliance.disk import is_no_space
 from appliance.mr.context import MapContext, ReduceContext, call_setup, output_separators
 from appliance.mr.dedupe import arrival, input_node, load_winners
-from appliance.mr.inputs import RemoteInput, SpoolInput
+from appliance.mr.inputs import Input, RemoteInput, SpoolInput
 from appliance.mr.job import Job, JobError, describe_error, load_job
 from appliance.mr.keys import canonical_key, partition_of
 from appliance.mr.layout2013 import SOURCE_2013, records_2013
@@ -28,12 +29,31 @@ from appliance.mr.messages import (
     ReduceResult,
     TaskFailed,
 )
-from appliance.mr.runs import RecordSorter, group_key, premerge, read_groups, write_groups
+from appliance.mr.runs import Group, RecordSorter, group_key, premerge, read_groups, write_groups
 from appliance.mr.sources import Record, remote_records, spool_records, store_records
 
 PROGRESS_RECORDS = 20_000   # a mapper reports progress at least this often
 NOTED_BAD_LINES = 20        # bad lines a mapper describes (the rest are only counted)
 _OVERHEAD = 64              # estimated bytes per buffered value besides its payload
+
+if TYPE_CHECKING:  # only for the annotation: the converter loads for spool inputs (_sources)
+    from appliance.convert.records import RecordConverter
+
+
+class ErrorCounter(Protocol):
+    """The records map raised on, counted across the mappers of a run: a shared
+    `mp.Value("i")`, or the Dask runner's counters."""
+
+    value: int
+
+    def get_lock(self) -> AbstractContextManager[Any]: ...
+
+
+class ProgressQueue(Protocol):
+    """Where a mapper puts its `MapProgress`: the runner's queue, or the Dask task's tally."""
+
+    def put(self, msg: MapProgress, /) -> None: ...
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -67,19 +87,21 @@ def _size(v: Any) -> int:
 
 
 class Mapper:
-    def __init__(self, mid: int, spec: JobSpec, job: Job, out: mp.Queue, errors) -> None:
+    def __init__(self, mid: int, spec: JobSpec, job: Job, out: ProgressQueue,
+                 errors: ErrorCounter) -> None:
         self.mid, self.spec, self.job, self.out, self.errors = mid, spec, job, out, errors
         self.work = Path(spec.work)
-        self.data: dict[Any, list] = {}
+        self.data: dict[Any, list[Any]] = {}
         self.est = 0
         self.runs: dict[int, list[str]] = {}
         self.spills = 0
         self.nspill = 0
-        self.at: tuple = (None, None)  # (input, where) of the record being mapped
-        self.converter = None  # built on the first spool input
-        self.counts: Counter = Counter()
-        self.sorter = (RecordSorter(self.work, f"m{mid}", spec.spill_bytes)
-                       if job.map_only else None)
+        self.at: tuple[Input | None, object] = (None, None)  # (input, where) being mapped
+        self.converter: RecordConverter | None = None  # built on the first spool input
+        self.counts: Counter[str] = Counter()
+        # a map-only job's records (nothing is written until the first spill)
+        self.sorter = RecordSorter(self.work, f"m{mid}", spec.spill_bytes)
+        self.emit: Callable[[str], None] = self.sorter.add_text
         self.combine = job.combine if not job.map_only else None
         self.field_sep, self.record_sep = output_separators(job) if job.map_only else ("", "")
 
@@ -93,24 +115,24 @@ class Mapper:
         vals.append(value)
         self.est += _size(value) + _OVERHEAD
         if self.combine is not None and len(vals) > self.spec.combine_threshold:
-            new = self._combine(key, vals)
+            new = self._combine(self.combine, key, vals)
             self.est -= sum(_size(v) for v in vals) + _OVERHEAD * (len(vals) - 1)
             self.data[key] = [new]
             self.est += _size(new)
 
     def write_map_only(self, key: Any, value: Any) -> None:
-        self.sorter.add_text(f"{key}{self.field_sep}{value}{self.record_sep}")
+        self.emit(f"{key}{self.field_sep}{value}{self.record_sep}")
 
-    def _combine(self, key: Any, vals: list) -> Any:
+    def _combine(self, combine: Callable[..., Any], key: Any, vals: list[Any]) -> Any:
         got = []
 
-        def collect(k, v):
+        def collect(k: Any, v: Any) -> None:
             if canonical_key(k) != canonical_key(key):
                 raise JobError(f"combine wrote key {k!r} while combining key {key!r}")
             got.append(v)
 
         try:
-            self.combine(key, vals, MapContext(collect))
+            combine(key, vals, MapContext(collect))
         except Exception as e:
             raise JobError(f"job script {self.job.path}: combine raised {type(e).__name__}: "
                            f"{e} for key {key!r} at {self._describe()}\n"
@@ -120,14 +142,14 @@ class Mapper:
                            f"per key; it wrote {len(got)} for key {key!r}")
         return got[0]
 
-    def partitioned(self) -> dict[int, list[tuple]]:
+    def partitioned(self) -> dict[int, list[Group]]:
         """Take the buffered output as sorted (canonical, key, values) groups per reducer."""
-        parts: dict[int, list[tuple]] = {}
+        parts: dict[int, list[Group]] = {}
         r_count = self.spec.reducers
         for key, vals in self.data.items():
             c = canonical_key(key)
             if self.combine is not None and len(vals) > 1:
-                vals = [self._combine(key, vals)]
+                vals = [self._combine(self.combine, key, vals)]
             parts.setdefault(partition_of(c, r_count), []).append((c, key, vals))
         for groups in parts.values():
             groups.sort(key=group_key)
@@ -148,7 +170,7 @@ class Mapper:
             return "the end of map"
         return where if isinstance(where, str) else f"input {f.path}, line {where}"
 
-    def _sources(self, f) -> Iterator[Record]:
+    def _sources(self, f: Input) -> Iterator[Record]:
         if isinstance(f, RemoteInput):
             return remote_records(f, self.spec.convert_config)
         if not isinstance(f, SpoolInput):
@@ -161,7 +183,7 @@ class Mapper:
         return spool_records(f, self.converter, self.spec.schemas, self.spec.spool_filter,
                              self.counts)
 
-    def run(self, files: list) -> MapResult:
+    def run(self, files: list[Input]) -> MapResult:
         job, limit = self.job, self.spec.spill_bytes
         ctx = MapContext(self.write_map_only if job.map_only else self.write)
         fmap = job.map
@@ -169,20 +191,19 @@ class Mapper:
         bad_notes: list[str] = []
         pending_records = pending_bytes = 0
         first_error = None
-        ranks = self.spec.ranks
+        ranks: dict[str, int] = self.spec.ranks or {}  # set with --dedupe (positions, winners)
         keep = (load_winners(self.spec.winners, {ranks[f.path] for f in files})
                 if self.spec.winners else None)
-        sources: Counter = Counter()
+        sources: Counter[str] = Counter()
         for f in files:
-            rank = ranks[f.path] if ranks else None
+            rank = ranks[f.path] if ranks else 0
             node = input_node(f) if self.spec.positions else ""
             before = records
-            for n, (where, dims, doc, value, nbytes, received) in enumerate(self._sources(f)):
+            for n, (where, dims, doc, text, nbytes, received) in enumerate(self._sources(f)):
                 if keep is not None and (rank, n) not in keep:
                     self.counts["dedupe_dropped"] += 1
                     continue
-                if self.spec.positions:
-                    value = arrival(received, node, rank, n)
+                value = arrival(received, node, rank, n) if self.spec.positions else text
                 pending_bytes += nbytes
                 self.at = (f, where)
                 try:
@@ -222,17 +243,21 @@ class Mapper:
             self.out.put(MapProgress(self.mid, pending_records, pending_bytes, 1, f.size))
             pending_records = pending_bytes = 0
         self.at = (None, None)
-        if job.map_only:
-            runs = {0: self.sorter.finish()}
-            spills = self.sorter.spills
-        else:
-            self.spill()
-            runs, spills = self.runs, self.spills
+        runs, spills = self.finish_runs()
         return MapResult(runs, records, skipped, spills, first_error, dict(self.counts),
                          dict(sources), bad_lines, bad_notes)
 
+    def finish_runs(self) -> tuple[dict[int, list[str]], int]:
+        """Spill what is buffered; the sorted runs' paths per reducer partition (partition 0
+        for a map-only job's records) and the number of spills."""
+        if self.job.map_only:
+            return {0: self.sorter.finish()}, self.sorter.spills
+        self.spill()
+        return self.runs, self.spills
 
-def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors) -> None:
+
+def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue[Any], out: mp.Queue[Any],
+                errors: ErrorCounter) -> None:
     """A runner process: run `MapTask`s and `ReduceTask`s from `tasks` until None, putting
     results, progress and failures on `out` (appliance.mr.messages; the same processes map
     and then reduce, so a job pays for starting them once)."""
@@ -257,7 +282,8 @@ def worker_main(wid: int, spec: JobSpec, tasks: mp.Queue, out: mp.Queue, errors)
             return
 
 
-def _profiled(directory: str | None, mid: int, run: Callable, files: list) -> dict:
+def _profiled(directory: str | None, mid: int, run: Callable[[list[Input]], MapResult],
+              files: list[Input]) -> MapResult:
     """`run(files)`, under cProfile when profiling (`directory`/mapper-N.prof)."""
     if directory is None:
         return run(files)
@@ -274,7 +300,7 @@ def _drop(text: str) -> None:
     pass
 
 
-def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[str], None],
+def reduce_groups(job: Job, rid: int, groups: Iterable[Group], emit: Callable[[str], None],
                   combine_threshold: int) -> int:
     """Call setup_reduce (for its separators), then reduce once per key of `groups` (sorted
     (canonical, key, values) tuples, a key possibly spread over several); formatted records
@@ -285,9 +311,11 @@ def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[s
         call_setup(job, ctx)
         ctx._sink = emit
     fred, fcomb = job.reduce, job.combine
+    if fred is None:
+        raise JobError(f"job script {job.path} has no reduce: it is map-only")
 
-    def combine(key, values):
-        got = []
+    def combine(fcomb: Callable[..., Any], key: Any, values: list[Any]) -> list[Any]:
+        got: list[Any] = []
         try:
             fcomb(key, values, MapContext(lambda k, v: got.append(v)))
         except Exception as e:
@@ -298,7 +326,7 @@ def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[s
                            f"key; it wrote {len(got)} for key {key!r}")
         return got
 
-    def call(key, values):
+    def call(key: Any, values: list[Any]) -> None:
         try:
             fred(key, values, ctx)
         except JobError:
@@ -308,7 +336,9 @@ def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[s
                            f"for key {key!r} (reducer {rid})\n{describe_error(e)}") from None
 
     keys = 0
-    cur = cur_key = values = None
+    cur: bytes | None = None
+    cur_key: Any = None
+    values: list[Any] = []
     for c, key, vals in groups:
         if c != cur:
             if cur is not None:
@@ -318,7 +348,7 @@ def reduce_groups(job: Job, rid: int, groups: Iterable[tuple], emit: Callable[[s
         else:
             values.extend(vals)
             if fcomb is not None and len(values) > combine_threshold:
-                values = combine(cur_key, values)
+                values = combine(fcomb, cur_key, values)
     if cur is not None:
         call(cur_key, values)
         keys += 1

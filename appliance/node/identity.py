@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appliance.config import Config
 from appliance.datadir import DataDir
 from appliance.durable import fsync_dir, makedirs_durable
 from appliance.storage.schema import sanitise
@@ -111,6 +112,6 @@ def _create(path: Path) -> bool:
         os.unlink(tmp)
 
 
-def node_identity(config) -> NodeIdentity:
+def node_identity(config: Config) -> NodeIdentity:
     """The identity of the configured data dir, labelled `[server] node_id` or the host name."""
     return load_identity(config.data_dir, config.node_label)

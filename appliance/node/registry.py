@@ -27,16 +27,19 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from appliance.export.errors import describe, error_kind
 from appliance.export.uploader import object_key
+from appliance.reactortype import IServiceReactor
 
 log = Logger()
 REGISTRY_DIR = ".nodes"
@@ -48,7 +51,8 @@ def registry_key(prefix: str, node_id: str) -> str:
     return object_key(prefix, f"{REGISTRY_DIR}/{node_id}.json")
 
 
-def read_registration(client, bucket: str, prefix: str, node_id: str) -> dict | None:
+def read_registration(client: Any, bucket: str, prefix: str,
+                      node_id: str) -> dict[str, Any] | None:
     """A node id's registration in the bucket, or None if it has none (blocking)."""
     try:
         body = client.get_object(Bucket=bucket, Key=registry_key(prefix, node_id))["Body"]
@@ -63,7 +67,7 @@ def read_registration(client, bucket: str, prefix: str, node_id: str) -> dict | 
     return data if isinstance(data, dict) else None
 
 
-def clone_problem(node_id: str, clones: list[dict]) -> str:
+def clone_problem(node_id: str, clones: list[dict[str, Any]]) -> str:
     """The message that names a clash (health, status, logs, jobs)."""
     others = "; ".join(f"{c.get('label', '?')} on host {c.get('host', '?')}, seen "
                        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(c.get('seen', 0)))} "
@@ -76,17 +80,19 @@ def clone_problem(node_id: str, clones: list[dict]) -> str:
 class Registration:
     """This run's registration under one node id (blocking S3 calls)."""
 
-    def __init__(self, client, bucket: str, prefix: str, node_id: str, label: str, *,
+    def __init__(self, client: Any, bucket: str, prefix: str, node_id: str, label: str, *,
                  wall: Callable[[], float] = time.time):
-        """`wall()` is the time written into the registration (the reactor's clock)."""
+        """`client` is a boto3 S3 client (untyped); `wall()` is the time written into the
+        registration (the reactor's clock)."""
         self._wall = wall
         self.client, self.bucket, self.key = client, bucket, registry_key(prefix, node_id)
         self.prefix = prefix
         self.node_id = node_id
-        self.mine = {"node_id": node_id, "label": label, "host": socket.gethostname(),
-                     "pid": os.getpid(), "token": os.urandom(16).hex(), "started": wall()}
+        self.mine: dict[str, Any] = {
+            "node_id": node_id, "label": label, "host": socket.gethostname(),
+            "pid": os.getpid(), "token": os.urandom(16).hex(), "started": wall()}
         self.written = 0  # check-ins done
-        self.clones: dict[str, dict] = {}  # token -> what the clashing run wrote
+        self.clones: dict[str, dict[str, Any]] = {}  # token -> what the clashing run wrote
 
     def check_in(self) -> None:
         """Read the registration, note a clash, write this run's."""
@@ -109,7 +115,7 @@ class CloneWatch:
     becomes true at the first clean second check-in. `on_change()` is called (reactor
     thread) when either changes."""
 
-    def __init__(self, reactor, registration: Registration, interval: float,
+    def __init__(self, reactor: IServiceReactor, registration: Registration, interval: float,
                  on_change: Callable[[], None] = lambda: None):
         self.reactor = reactor
         self.registration = registration
@@ -121,7 +127,7 @@ class CloneWatch:
         self._loop = LoopingCall(self.tick)
         self._loop.clock = reactor
         self._interval = interval
-        self._in_flight: Deferred | None = None
+        self._in_flight: Deferred[None] | None = None
 
     def start(self) -> None:
         self._pool.start()
@@ -135,7 +141,7 @@ class CloneWatch:
             await self._in_flight
         self._pool.stop()
 
-    def tick(self):
+    def tick(self) -> Deferred[None] | None:
         if self._in_flight is not None:
             return None
         d = deferToThreadPool(self.reactor, self._pool, self.registration.check_in)
@@ -144,10 +150,10 @@ class CloneWatch:
         self._in_flight = d
         return d
 
-    def _done(self, _) -> None:
+    def _done(self, _: object) -> None:
         self._in_flight = None
 
-    def _checked(self, _) -> None:
+    def _checked(self, _: None) -> None:
         reg = self.registration
         self.last_error = None
         if reg.clones:
@@ -162,7 +168,7 @@ class CloneWatch:
                      bucket=reg.bucket, key=reg.key)
             self.on_change()
 
-    def _failed(self, failure) -> None:
+    def _failed(self, failure: Failure) -> None:
         if not failure.check(BotoCoreError, ClientError, OSError):
             log.failure("node: registering the node id failed", failure)
         error = describe(failure.value)
@@ -170,7 +176,7 @@ class CloneWatch:
             log.warn("node: cannot register the node id: {error}", error=error)
         self.last_error = error
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """For /v1/stats: the registration's state."""
         return {"registered": self.confirmed, "problem": self.problem,
                 "last_error": self.last_error}

@@ -16,8 +16,11 @@ retry, so nothing acknowledged is lost.
 from __future__ import annotations
 
 import weakref
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IAddress, IDelayedCall
+from twisted.python.failure import Failure
 
 from appliance.receiver.protocol import ReceiverFactory, ReceiverProtocol
 
@@ -29,14 +32,14 @@ class DrainingProtocol(ReceiverProtocol):
 
     factory: DrainingFactory
 
-    _grace = None  # the pending close of a connection that has not begun a request
+    _grace: IDelayedCall | None = None  # closes a connection that has not begun a request
 
     def connectionMade(self) -> None:
         super().connectionMade()
         if self.factory.draining:
             self.drain()
 
-    def connectionLost(self, reason=None) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         super().connectionLost(reason)
         if self._grace is not None and self._grace.active():
             self._grace.cancel()
@@ -66,18 +69,20 @@ class DrainingFactory(ReceiverFactory):
 
     protocol = DrainingProtocol
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._protocols: weakref.WeakSet[DrainingProtocol] = weakref.WeakSet()
         self.draining = False
-        self._drained: Deferred | None = None
+        self._drained: Deferred[None] | None = None
 
-    def buildProtocol(self, addr):
-        protocol = super().buildProtocol(addr)
-        self._protocols.add(protocol)
+    def buildProtocol(self, addr: IAddress | None) -> DrainingProtocol | None:
+        # the base builds `protocol`, a DrainingProtocol (and never returns None)
+        protocol = cast("DrainingProtocol | None", super().buildProtocol(addr))
+        if protocol is not None:
+            self._protocols.add(protocol)
         return protocol
 
-    def drain(self) -> Deferred:
+    def drain(self) -> Deferred[None]:
         """Take no new request; fires once every connection has been answered and closed."""
         self.draining = True
         self._drained = Deferred()
@@ -90,7 +95,7 @@ class DrainingFactory(ReceiverFactory):
         """Cut every connection still open (the drain ran out of time)."""
         for protocol in list(self._protocols):
             if protocol.transport is not None:
-                protocol.transport.abortConnection()
+                protocol.tcp.abortConnection()
 
     def connection_closed(self, ip: str | None) -> None:
         super().connection_closed(ip)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from twisted.internet.interfaces import IReactorTime
+
 from appliance.config import Config
 from appliance.datadir import DataDir
 from appliance.disk import DiskGuard
@@ -17,7 +19,7 @@ from appliance.stats import Stats
 
 
 def receiver_factory(config: Config, writer: SpoolWriter, disk: DiskGuard, stats: Stats,
-                     reactor) -> DrainingFactory:
+                     reactor: IReactorTime) -> DrainingFactory:
     """The factory for client connections (able to drain them at shutdown): configured
     limits, the submission handler."""
     cfg = config.receiver

@@ -49,7 +49,8 @@ class Request:
 
     def client_ip(self) -> str:
         """The peer's address (the TCP peer: a proxy's, behind one)."""
-        return self._protocol.transport.getPeer().host
+        host: str = self._protocol.transport.getPeer().host
+        return host
 
 
 def _path(target: bytes) -> bytes:

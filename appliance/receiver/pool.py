@@ -16,9 +16,12 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList
+from twisted.python.failure import Failure
 
+from appliance.reactortype import IServiceReactor
 from appliance.receiver.report import apply
 from appliance.spool.record import SpoolRecord
 from appliance.stats import Stats
@@ -44,7 +47,7 @@ def bound_socket(host: str, port: int) -> socket.socket:
 class ReceiverPool:
     """Keeps `count` receiver children running on one address; adds up their counters."""
 
-    def __init__(self, reactor, argv: list[str], count: int, stats: Stats, *,
+    def __init__(self, reactor: IServiceReactor, argv: list[str], count: int, stats: Stats, *,
                  env: dict[str, str] | None = None,
                  on_acked: Callable[[list[SpoolRecord]], None] | None = None,
                  bind: Callable[[str, int], socket.socket] = bound_socket):
@@ -60,7 +63,7 @@ class ReceiverPool:
         self._connections: dict[int, int] = {}
         self._failing: dict[int, str] = {}  # slot -> its spool's failure, as last reported
 
-    def start(self, host: str, port: int) -> Deferred:
+    def start(self, host: str, port: int) -> Deferred[int]:
         """Bind host:port and start the children; fires with the port once all listen."""
         self._reservation = self._bind(host, port)
         port = self._reservation.getsockname()[1]
@@ -93,7 +96,7 @@ class ReceiverPool:
         return "; ".join(f"receiver process {slot}: {why}"
                          for slot, why in sorted(self._failing.items())) or None
 
-    def reported(self, slot: int, report: dict) -> None:
+    def reported(self, slot: int, report: dict[str, Any]) -> None:
         """A child's counters since its last report (its first says it is listening)."""
         apply(self.stats, report, self.on_acked)
         if report.get("failing"):
@@ -109,18 +112,18 @@ class ReceiverPool:
         self._failing.pop(slot, None)  # its successor reports afresh
         self.stats.open_connections = sum(self._connections.values())
 
-    def stop(self, grace: float | None = None) -> Deferred:
+    def stop(self, grace: float | None = None) -> Deferred[Failure | None]:
         """SIGTERM every child (each drains its spool writer; SIGKILL after `grace` or when
         the wait is cancelled); fires when all have exited."""
         d = DeferredList([child.stop(grace) for child in self._children], consumeErrors=True)
         return d.addCallback(self._stopped)
 
-    def _stopped(self, results: list):
+    def _stopped(self, results: list[tuple[bool, Any]]) -> Failure | None:
         """Release the address; a child's stop given up on (cancelled) is the pool's."""
         if self._reservation is not None:
             self._reservation.close()
             self._reservation = None
         for ok, value in results:
-            if not ok:
+            if not ok and isinstance(value, Failure):
                 return value
         return None

@@ -36,19 +36,29 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import Protocol as TypingProtocol
+from typing import cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from OpenSSL import SSL
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IProtocolNegotiationFactory, IPushProducer
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IProtocolNegotiationFactory,
+    IPushProducer,
+    IReactorTime,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from appliance.receiver.handshakes import HandshakeFailures
 from appliance.receiver.messages import Answer, Request, plain_response
 from appliance.receiver.strict import SINGLE, Refused, check_head, content_length
+from appliance.stats import Stats
 
 log = Logger()
 
@@ -77,6 +87,18 @@ class Limits:
     min_body_rate: float = 1024.0
 
 
+class ReceiverTransport(TypingProtocol):
+    """What the receiver uses of its transport: a TCP connection (or TLS over one), which
+    can also be aborted and takes a push producer."""
+
+    def getPeer(self) -> IAddress: ...
+    def write(self, data: bytes) -> None: ...
+    def loseConnection(self) -> None: ...
+    def abortConnection(self) -> None: ...
+    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
+
+
 @implementer(IPushProducer)
 class ReceiverProtocol(Protocol, TimeoutMixin):
     """One client connection: parse requests, hand them to the handler, answer in order.
@@ -89,6 +111,13 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     """
 
     factory: ReceiverFactory
+
+    @property
+    def tcp(self) -> ReceiverTransport:
+        """The transport (set by makeConnection, before connectionMade)."""
+        # Twisted types it as an optional ITransport; the receiver's is a TCP or TLS
+        # connection (tcp.Server, TLSMemoryBIOProtocol), which has all of ReceiverTransport.
+        return cast(ReceiverTransport, self.transport)
 
     def __init__(self) -> None:
         self._buf = b""  # received while a request is with the handler, not parsed yet
@@ -107,15 +136,15 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._feeding = False
         self._serving = False  # in _next's loop
         self._paused = 0  # _INPUT | _OUTPUT: why reading from the socket is paused
-        self._producer = None
+        self._producer: IPushProducer | None = None
         self._registered = False
-        self._deadline = None  # the head's or the body's
+        self._deadline: IDelayedCall | None = None  # the head's or the body's
         self._body_started = 0.0
         self.rejected = False
         self._refusal: tuple[int, str] | None = None  # to answer once those before it are
         self.closing = False  # answer with Connection: close from now on (a drain)
         self._discarded = 0
-        self._linger = None
+        self._linger: IDelayedCall | None = None
         self._closed = False
         self._ip = None
         self._got_data = False
@@ -124,7 +153,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
 
     def connectionMade(self) -> None:
         factory = self.factory
-        self._ip = getattr(self.transport.getPeer(), "host", None)
+        self._ip = getattr(self.tcp.getPeer(), "host", None)
         # Answered when the request arrives: writing before a TLS handshake would
         # make the TLS layer pause this connection as a producer, stalling the handshake.
         self._over_limit = factory.connection_opened(self._ip)
@@ -134,12 +163,12 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
                             + limits.max_path_bytes + WIRE_BYTES_PER_CHUNK * limits.max_chunks)
         self._parser = HttpRequestParser(self)
         self._producer = IPushProducer(self.transport, None)
-        self.transport.registerProducer(self, True)
+        self.tcp.registerProducer(self, True)
         self._registered = True
         self.setTimeout(factory.idle_timeout)
         self._deadline = factory.reactor.callLater(self._limits.head_timeout, self._timed_out)
 
-    def connectionLost(self, reason=None) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         if not self._got_data and reason is not None and reason.check(SSL.Error):
             self.factory.handshakes.failed(self._ip, reason.getErrorMessage())
         self._closed = True
@@ -149,12 +178,12 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
 
-    def callLater(self, period: float, func):
+    def callLater(self, period: float, func: Callable[[], object]) -> IDelayedCall:
         """TimeoutMixin's scheduling, on the factory's reactor (not the global one)."""
         return self.factory.reactor.callLater(period, func)
 
     def timeoutConnection(self) -> None:
-        self.transport.abortConnection()
+        self.tcp.abortConnection()
 
     def close(self) -> None:
         """Close once what is written is sent; abort if that takes CLOSE_SECONDS."""
@@ -163,15 +192,15 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._cancel_deadline()
         if self._registered:  # a registered producer keeps a TLS connection from closing
             self._registered = False
-            self.transport.unregisterProducer()
-        self.transport.loseConnection()
+            self.tcp.unregisterProducer()
+        self.tcp.loseConnection()
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
         self._linger = self.factory.reactor.callLater(CLOSE_SECONDS, self._abort)
 
     def _abort(self) -> None:
         if not self._closed:
-            self.transport.abortConnection()
+            self.tcp.abortConnection()
 
     # -- deadlines ----------------------------------------------------------
 
@@ -193,7 +222,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
     def _timed_out(self) -> None:
         self._deadline = None
         self.factory.count(TIMED_OUT, None)
-        self.transport.abortConnection()
+        self.tcp.abortConnection()
 
     def _check_body_rate(self) -> None:
         """Abort unless the body has come at `min_body_rate` since its grace period."""
@@ -394,7 +423,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._in_body = True
         expect = headers.get(b"expect")
         if expect is not None and expect.lower() == b"100-continue" and version == "1.1":
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.tcp.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _check_request_line(self, method: bytes, version: str) -> None:
         """Refuse a request line llhttp reads leniently (extra spaces, a bare LF before it):
@@ -456,7 +485,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
             self._answer(answer, request)
 
     @staticmethod
-    def _failed(failure) -> Answer:
+    def _failed(failure: Failure) -> Answer:
         log.failure("unexpected error handling a request", failure)
         return Answer(500, "internal error", close=True)
 
@@ -477,7 +506,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         if self._closed:
             return  # the client went away; the record is durable or failed all the same
         close = answer.close or not self._keep_alive or self.closing
-        self.transport.write(plain_response(
+        self.tcp.write(plain_response(
             answer.status, answer.message, answer.headers, close=close, date=factory.date(),
             keep_alive=self._version == "1.0", head_only=request.method == b"HEAD"))
         if close:
@@ -499,7 +528,7 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
         self._queue.clear()
         self._cancel_deadline()
         self.factory.count(status, None)
-        self.transport.write(plain_response(status, message, (extra or {}).items(),
+        self.tcp.write(plain_response(status, message, (extra or {}).items(),
                                             date=self.factory.date()))
         self.setTimeout(None)
         self._resume(_INPUT | _OUTPUT)  # read what arrives, to drop it
@@ -512,14 +541,14 @@ class ReceiverProtocol(Protocol, TimeoutMixin):
 
 
 @implementer(IProtocolNegotiationFactory)
-class ReceiverFactory(Factory):
+class ReceiverFactory(Factory[ReceiverProtocol]):
     """The public port: counts connections and answers; hands requests to `handler`."""
 
     protocol = ReceiverProtocol
     noisy = False
 
-    def __init__(self, handler: Callable[[Request], Answer | Deferred], limits: Limits,
-                 stats, reactor, idle_timeout: float):
+    def __init__(self, handler: Callable[[Request], Answer | Deferred[Answer]], limits: Limits,
+                 stats: Stats, reactor: IReactorTime, idle_timeout: float):
         self.handler = handler
         self.limits = limits
         self.stats = stats

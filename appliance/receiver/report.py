@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from appliance.spool.record import SpoolRecord
 from appliance.stats import Samples, Stats
@@ -32,7 +33,7 @@ class AckedRecords:
         self.items.extend((r.record_id.hex(), r.received_ns) for r in records)
 
 
-def _take_samples(samples: Samples) -> dict:
+def _take_samples(samples: Samples) -> dict[str, Any]:
     return {"values": samples.recent(min(samples.count, MAX_SAMPLES)), "count": samples.count,
             "total": samples.total}
 
@@ -62,7 +63,7 @@ def take(stats: Stats, acked: AckedRecords, failing: str | None = None) -> bytes
     return line
 
 
-def apply(stats: Stats, report: dict,
+def apply(stats: Stats, report: dict[str, Any],
           on_acked: Callable[[list[SpoolRecord]], None] | None = None) -> None:
     """Add one child report to the parent's `stats` (open connections are the caller's)."""
     for status, n in report["status"].items():

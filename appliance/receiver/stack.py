@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from twisted.internet.interfaces import IListeningPort
+
 from appliance.config import Config
 from appliance.datadir import DataDir
 from appliance.lifecycle import Deadline
+from appliance.reactortype import IServiceReactor
 from appliance.receiver.factory import receiver_factory
 from appliance.spool import SpoolDir
 from appliance.spool.factory import disk_guard, spool_writer
@@ -24,28 +27,30 @@ from appliance.stats import Stats
 class ReceiverStack:
     """One process's receiver, built from the configuration (see the module docstring)."""
 
-    def __init__(self, config: Config, reactor, stats: Stats,
+    def __init__(self, config: Config, reactor: IServiceReactor, stats: Stats,
                  on_acked: Callable[[list[SpoolRecord]], None] | None = None):
         spool = SpoolDir(DataDir(config.data_dir).spool)
         self.writer = spool_writer(config, spool, reactor, stats, on_acked=on_acked)
         self.disk = disk_guard(config, spool, reactor)
         self.disk.watch(self.writer.probe_if_failing)  # /status recovers with no submission
         self.factory = receiver_factory(config, self.writer, self.disk, stats, reactor)
-        self._port = None
+        self._port: IListeningPort | None = None
 
     def start(self) -> None:
         """Start the spool writer and the disk guard (before anything listens)."""
         self.writer.start()
         self.disk.start()
 
-    def serve(self, port) -> None:
+    def serve(self, port: IListeningPort) -> None:
         """`port` listens with `self.factory` (perhaps wrapped for TLS): stop closes it."""
         self._port = port
 
     async def stop(self, deadline: Deadline) -> None:
         """Drain within `deadline`; connections still open when it runs out are cut."""
         if self._port is not None:
-            await self._port.stopListening()
+            stopped = self._port.stopListening()
+            if stopped is not None:
+                await stopped
             self._port = None
         if not await deadline.wait(self.factory.drain(), "client connections"):
             self.factory.abort()

@@ -25,6 +25,7 @@ STATUS_METHODS = (b"GET", b"HEAD")
 RETRY_AFTER = "5"
 _RETRY = (("Retry-After", RETRY_AFTER),)
 STORED = Answer(200, "OK")
+_NOT_A_SUBMIT_METHOD = Answer(405, "submit with POST or PUT", (("Allow", "POST, PUT"),))
 
 
 class SubmissionHandler:
@@ -48,7 +49,7 @@ class SubmissionHandler:
         """Why submissions are refused right now, or None when they are accepted."""
         return self._disk.low or self._writer.failing
 
-    def __call__(self, request: Request) -> Answer | Deferred:
+    def __call__(self, request: Request) -> Answer | Deferred[Answer]:
         """The answer to `request`, or a Deferred firing with it once the body is durable."""
         path = request.path
         method = request.method
@@ -59,9 +60,9 @@ class SubmissionHandler:
         except RouteError as e:
             if e.status == 404 or method in SUBMIT_METHODS:
                 return Answer(e.status, str(e))
-            route = None
+            return _NOT_A_SUBMIT_METHOD
         if method not in SUBMIT_METHODS:
-            return Answer(405, "submit with POST or PUT", (("Allow", "POST, PUT"),))
+            return _NOT_A_SUBMIT_METHOD
         if not request.has_length:
             return Answer(411, "Content-Length (or chunked encoding) required")
         body = request.body
@@ -101,7 +102,7 @@ class SubmissionHandler:
         return Answer(200, f"ok\nexport failing: {problem}" if problem else "ok")
 
 
-def _stored(_record) -> Answer:
+def _stored(_record: object) -> Answer:
     return STORED
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.x509.oid import NameOID
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 
@@ -34,7 +35,7 @@ def ensure_self_signed(tls_dir: Path, host_names: tuple[str, ...] = ("localhost"
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "appliance self-signed")])
     now = datetime.datetime.now(datetime.UTC)
-    alt_names = [x509.DNSName(h) for h in host_names]
+    alt_names: list[x509.GeneralName] = [x509.DNSName(h) for h in host_names]
     alt_names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
     cert = (
         x509.CertificateBuilder()
@@ -55,7 +56,8 @@ def ensure_self_signed(tls_dir: Path, host_names: tuple[str, ...] = ("localhost"
     return cert_path, key_path, True
 
 
-def _load(cert_path: Path, key_path: Path):
+def _load(cert_path: Path,
+          key_path: Path) -> tuple[list[x509.Certificate], PrivateKeyTypes]:
     try:
         certs = x509.load_pem_x509_certificates(cert_path.read_bytes())
     except (OSError, ValueError) as e:
@@ -64,9 +66,16 @@ def _load(cert_path: Path, key_path: Path):
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as e:
         raise TLSConfigError(f"cannot read private key {key_path}: {e}") from None
-    if certs[0].public_key().public_numbers() != key.public_key().public_numbers():
+    if _public_bytes(certs[0].public_key()) != _public_bytes(key.public_key()):
         raise TLSConfigError(f"private key {key_path} does not match certificate {cert_path}")
     return certs, key
+
+
+def _public_bytes(key: PublicKeyTypes) -> bytes:
+    """A public key's encoding, for comparing keys of any type (Ed25519 keys have no
+    `public_numbers`)."""
+    return key.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def fingerprint(cert_path: Path) -> str:
@@ -80,10 +89,12 @@ def server_options(cert_path: Path, key_path: Path,
     """Server TLS options: the certificate chain in `cert_path`, TLS 1.2 at least, the
     TLS 1.2 suites `ciphers` selects (an OpenSSL cipher string)."""
     certs, key = _load(cert_path, key_path)
+    # Twisted's annotations name pyOpenSSL's PKey and X509; pyOpenSSL takes cryptography's
+    # keys and certificates (and deprecates its own X509 there), which is what these are.
     return CertificateOptions(
-        privateKey=key,
-        certificate=certs[0],
-        extraCertChain=certs[1:],
+        privateKey=key,  # type: ignore[arg-type]
+        certificate=certs[0],  # type: ignore[arg-type]
+        extraCertChain=certs[1:],  # type: ignore[arg-type]
         raiseMinimumTo=TLSVersion.TLSv1_2,
         acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(ciphers),
     )

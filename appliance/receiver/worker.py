@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import TextIO
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IProtocolFactory, IReactorCore
 from twisted.internet.task import LoopingCall
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from appliance.config import Config
 from appliance.lifecycle import Deadline
+from appliance.reactortype import IServiceReactor
 from appliance.receiver.pool import bound_socket
 from appliance.receiver.report import AckedRecords, take
 from appliance.receiver.stack import ReceiverStack
@@ -33,7 +35,7 @@ REPORT_SECONDS = 1.0
 class ReceiverWorker:
     """The receiver stack (stack.py) in a child of `appliance serve`, reporting on `out`."""
 
-    def __init__(self, config: Config, reactor, host: str, port: int,
+    def __init__(self, config: Config, reactor: IServiceReactor, host: str, port: int,
                  tls: tuple[Path, Path] | None, out: TextIO):
         self.config = config
         self.reactor = reactor
@@ -49,7 +51,7 @@ class ReceiverWorker:
     def start(self) -> None:
         """Start the writer and the disk guard, listen, and report that it listens."""
         self.stack.start()
-        factory = self.stack.factory
+        factory: IProtocolFactory = self.stack.factory
         if self.tls is not None:
             options = server_options(*self.tls, self.config.receiver.tls_ciphers)
             factory = TLSMemoryBIOFactory(options, False, factory)
@@ -57,7 +59,9 @@ class ReceiverWorker:
         try:
             sock.listen(BACKLOG)
             sock.setblocking(False)
-            self.stack.serve(self.reactor.adoptStreamPort(sock.fileno(), sock.family, factory))
+            # Twisted's annotation wants a ServerFactory; any protocol factory serves
+            self.stack.serve(self.reactor.adoptStreamPort(sock.fileno(), sock.family,
+                                                          factory))  # type: ignore[arg-type]
         finally:
             sock.close()  # the port holds its own duplicate
         self._report()
@@ -75,7 +79,7 @@ class ReceiverWorker:
         self._report()
 
 
-def run(worker: ReceiverWorker, reactor, err: TextIO) -> int:
+def run(worker: ReceiverWorker, reactor: IReactorCore, err: TextIO) -> int:
     """Run `worker` on `reactor` until SIGTERM/SIGINT; returns the exit code."""
     outcome = {"code": 0}
 

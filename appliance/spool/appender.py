@@ -15,7 +15,7 @@ import fcntl
 import os
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from appliance.spool import frame
@@ -159,8 +159,7 @@ class SegmentAppender:
             return result
         started = time.perf_counter()
         try:
-            if self.fsync:
-                os.fdatasync(self._fd)
+            self._sync()
         except OSError as sync_error:
             # Never retry-and-ack: seal this segment and write the batch again.
             result.sealed += int(self.rotate())
@@ -172,8 +171,7 @@ class SegmentAppender:
                 result.error = error2 or sync_error
                 return result
             try:
-                if self.fsync:
-                    os.fdatasync(self._fd)
+                self._sync()
             except OSError as second:
                 result.sealed += int(self.rotate())
                 result.error = second
@@ -185,6 +183,14 @@ class SegmentAppender:
         elif self._first_data_at is None:
             self._first_data_at = self._clock()
         return result
+
+    def _sync(self) -> None:
+        """fdatasync the segment `_write` just wrote to (unless durability is not fsync)."""
+        if not self.fsync:
+            return
+        if self._fd is None:  # never after a write; were it lost, the batch is not durable
+            raise OSError(errno.EBADF, "the segment written to is closed")
+        os.fdatasync(self._fd)
 
     def _write(self, frames: list[list[bytes]]) -> tuple[int, int, OSError | None]:
         """Write whole frames; return (frames fully written, bytes, error or None)."""
@@ -221,7 +227,7 @@ class SegmentAppender:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _groups(frames: list[list[bytes]]):
+def _groups(frames: list[list[bytes]]) -> Iterator[list[list[bytes]]]:
     """Consecutive groups of whole frames with at most IOV_MAX buffers each."""
     group: list[list[bytes]] = []
     count = 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
+
 from appliance.config import Config
 from appliance.disk import DiskGuard
 from appliance.spool.appender import SegmentAppender
@@ -13,7 +15,7 @@ from appliance.spool.writer import SpoolWriter
 from appliance.stats import Stats
 
 
-def spool_writer(config: Config, spool: SpoolDir, reactor, stats: Stats,
+def spool_writer(config: Config, spool: SpoolDir, reactor: IReactorFromThreads, stats: Stats,
                  on_acked: Callable[[list[SpoolRecord]], None] | None = None) -> SpoolWriter:
     """A (not yet started) writer appending to `spool` with the configured limits."""
     cfg = config.spool
@@ -24,7 +26,7 @@ def spool_writer(config: Config, spool: SpoolDir, reactor, stats: Stats,
                        max_pending_bytes=cfg.max_pending_bytes, on_acked=on_acked)
 
 
-def disk_guard(config: Config, spool: SpoolDir, reactor) -> DiskGuard:
+def disk_guard(config: Config, spool: SpoolDir, reactor: IReactorTime) -> DiskGuard:
     """A (not yet started) free-space guard for the spool's file system."""
     cfg = config.spool
     return DiskGuard(spool.root, min_free_bytes=cfg.min_free_bytes,

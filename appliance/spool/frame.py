@@ -22,6 +22,7 @@ magic that occurs by chance inside other data.
 
 from __future__ import annotations
 
+import mmap
 import struct
 
 import google_crc32c
@@ -39,6 +40,8 @@ OVERHEAD = HEADER_SIZE + TRAILER_SIZE
 MAX_META = 1 << 20
 MAX_BODY = 1 << 30
 INLINE_BODY = 4096
+
+FrameBuffer = bytes | bytearray | mmap.mmap  # frames are decoded from a segment's mmap or bytes
 _pack_header = _HEADER.pack
 _pack_crc = _CRC.pack
 _crc = google_crc32c.value
@@ -49,7 +52,7 @@ class FrameError(ValueError):
 
 
 def encode_meta(record: SpoolRecord) -> bytes:
-    meta: dict = {"path": record.path, "headers": record.headers}
+    meta: dict[str, object] = {"path": record.path, "headers": record.headers}
     if record.client_ip is not None:
         meta["client_ip"] = record.client_ip
     return orjson.dumps(meta)
@@ -80,7 +83,7 @@ def frame_size(record: SpoolRecord, meta: bytes | None = None) -> int:
     return OVERHEAD + len(meta) + len(record.body)
 
 
-def decode_header(buf, pos: int) -> tuple[int, int, int, bytes]:
+def decode_header(buf: FrameBuffer, pos: int) -> tuple[int, int, int, bytes]:
     """Check the header at `pos`; return (meta length, body length, time ns, record id)."""
     if len(buf) - pos < HEADER_SIZE:
         raise FrameError("short header")
@@ -98,7 +101,7 @@ def decode_header(buf, pos: int) -> tuple[int, int, int, bytes]:
     return meta_len, body_len, received_ns, record_id
 
 
-def decode_at(buf, pos: int) -> tuple[SpoolRecord, int]:
+def decode_at(buf: FrameBuffer, pos: int) -> tuple[SpoolRecord, int]:
     """Decode the frame at `pos` of `buf`; return the record and the offset after it."""
     meta_len, body_len, received_ns, record_id = decode_header(buf, pos)
     meta_start = pos + HEADER_SIZE

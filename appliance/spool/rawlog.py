@@ -50,7 +50,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 from appliance.spool.reader import DamagedRegion
 
@@ -62,6 +62,8 @@ MAX_DATA = 1 << 30            # the spool frame's body limit
 DETECT_WINDOW = 16 << 20      # version detection looks at records starting here
 DETECT_RECORDS = 32
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+RawBuffer = bytes | mmap.mmap  # a raw log, mapped (or empty)
 
 
 class RawLogError(ValueError):
@@ -112,7 +114,7 @@ class RawLogReport:
         return bool(self.skipped) or self.gzip_error is not None
 
 
-def _preamble(buf, pos: int, layout: _Layout) -> tuple[int, int, int, int] | None:
+def _preamble(buf: RawBuffer, pos: int, layout: _Layout) -> tuple[int, int, int, int] | None:
     """(ip len, path len, data len, ms) of a plausible preamble at `pos`, else None."""
     head = layout.preamble
     if pos >= len(buf) or buf[pos] != SEPARATOR or len(buf) - pos < head.size:
@@ -127,7 +129,7 @@ def _preamble(buf, pos: int, layout: _Layout) -> tuple[int, int, int, int] | Non
     return ip_len, path_len, data_len, ms
 
 
-def _check(buf, pos: int, layout: _Layout) -> tuple | int:
+def _check(buf: RawBuffer, pos: int, layout: _Layout) -> tuple[int, str, str, int, int] | int:
     """(ms, ip, path, data offset, end) of a plausible whole record at `pos`;
     else 0 (implausible) or -1 (plausible so far, but cut off by the end of `buf`)."""
     fields = _preamble(buf, pos, layout)
@@ -148,7 +150,7 @@ def _check(buf, pos: int, layout: _Layout) -> tuple | int:
     return ms, ip, path, data_at, end
 
 
-def _parse_at(buf, pos: int, layout: _Layout) -> tuple[RawRecord | None, int]:
+def _parse_at(buf: RawBuffer, pos: int, layout: _Layout) -> tuple[RawRecord | None, int]:
     """The record at `pos`: (record, end); (None, 0) if implausible; (None, -1) if cut off."""
     found = _check(buf, pos, layout)
     if isinstance(found, int):
@@ -164,7 +166,7 @@ def _parse_at(buf, pos: int, layout: _Layout) -> tuple[RawRecord | None, int]:
     return RawRecord(ms, path, ip or None, body), end
 
 
-def _swallows(buf, pos: int, end: int, layout: _Layout) -> bool:
+def _swallows(buf: RawBuffer, pos: int, end: int, layout: _Layout) -> bool:
     """True if a plausible whole record starts inside buf[pos+1:end]."""
     at = buf.find(b"\x1e", pos + 1, end)
     while at >= 0:
@@ -202,7 +204,7 @@ def _text(raw: bytes, *, ascii_only: bool) -> str | None:
     return None if _CONTROL.search(text) else text
 
 
-def _scan(buf, layout: _Layout, report: RawLogReport, stop: int | None = None,
+def _scan(buf: RawBuffer, layout: _Layout, report: RawLogReport, stop: int | None = None,
           limit: int | None = None) -> Iterator[RawRecord]:
     """Yield good records starting before `stop`, recording skipped regions in `report`."""
     size = len(buf)
@@ -238,11 +240,11 @@ def _scan(buf, layout: _Layout, report: RawLogReport, stop: int | None = None,
         report.truncated_tail = pos == size and cut_off_at is not None
 
 
-def detect_version(buf) -> str | None:
+def detect_version(buf: RawBuffer) -> str | None:
     """"v1" or "v2" for a raw log (None if it is empty); RawLogError if it is not one."""
     if len(buf) == 0:
         return None
-    scores = []
+    scores: list[tuple[int, int, int, str]] = []
     for name, layout in LAYOUTS.items():
         trial = RawLogReport()
         for _ in _scan(buf, layout, trial, stop=DETECT_WINDOW, limit=DETECT_RECORDS):
@@ -260,7 +262,7 @@ def detect_version(buf) -> str | None:
     return name
 
 
-def iter_records(buf, report: RawLogReport | None = None,
+def iter_records(buf: RawBuffer, report: RawLogReport | None = None,
                  version: str | None = None) -> Iterator[RawRecord]:
     """Yield every good record of a raw log held in `buf` (bytes or mmap)."""
     report = report if report is not None else RawLogReport()
@@ -275,13 +277,13 @@ def iter_records(buf, report: RawLogReport | None = None,
 class RawLogData:
     """A raw log's bytes (decompressed if it was gzip), ready to scan."""
 
-    buf: bytes | mmap.mmap
+    buf: RawBuffer
     compressed: bool = False
     gzip_error: str | None = None
 
 
 @contextmanager
-def open_raw_log(path: str | os.PathLike, limit: int | None = None) -> Iterator[RawLogData]:
+def open_raw_log(path: str | os.PathLike[str], limit: int | None = None) -> Iterator[RawLogData]:
     """Map a raw log, decompressing it to a temporary file first if it is gzip.
 
     With `limit`, at most that many decompressed bytes are produced (enough to
@@ -303,7 +305,7 @@ def open_raw_log(path: str | os.PathLike, limit: int | None = None) -> Iterator[
 
 
 @contextmanager
-def _mapped(f) -> Iterator[bytes | mmap.mmap]:
+def _mapped(f: IO[bytes]) -> Iterator[RawBuffer]:
     size = os.fstat(f.fileno()).st_size
     if size == 0:
         yield b""
@@ -312,7 +314,7 @@ def _mapped(f) -> Iterator[bytes | mmap.mmap]:
         yield buf
 
 
-def _gunzip(src, dst, limit: int | None) -> str | None:
+def _gunzip(src: IO[bytes], dst: IO[bytes], limit: int | None) -> str | None:
     """Copy the decompressed stream to `dst`; the error message if it is damaged."""
     try:
         with gzip.GzipFile(fileobj=src, mode="rb") as gz:
@@ -331,7 +333,7 @@ def _gunzip(src, dst, limit: int | None) -> str | None:
     return None
 
 
-def read_raw_log(path: str | os.PathLike,
+def read_raw_log(path: str | os.PathLike[str],
                  report: RawLogReport | None = None) -> Iterator[RawRecord]:
     """Yield the good records of the raw log file at `path`."""
     report = report if report is not None else RawLogReport()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.spool.frame import MAGIC, FrameError, decode_at
+from appliance.spool.frame import MAGIC, FrameBuffer, FrameError, decode_at
 from appliance.spool.record import SpoolRecord
 
 
@@ -36,7 +36,7 @@ class ReadReport:
         return sum(r.length for r in self.damaged)
 
 
-def iter_frames(buf, report: ReadReport | None = None,
+def iter_frames(buf: FrameBuffer, report: ReadReport | None = None,
                 start: int = 0) -> Iterator[tuple[int, int, SpoolRecord]]:
     """Yield (offset, end offset, record) for every valid frame in `buf` from `start`.
 
@@ -68,13 +68,14 @@ def iter_frames(buf, report: ReadReport | None = None,
         report.damaged.append(DamagedRegion(bad_start, size - bad_start))
 
 
-def iter_buffer(buf, report: ReadReport | None = None) -> Iterator[tuple[int, SpoolRecord]]:
+def iter_buffer(buf: FrameBuffer,
+                report: ReadReport | None = None) -> Iterator[tuple[int, SpoolRecord]]:
     """Yield (offset, record) for every valid frame in `buf` (see iter_frames)."""
     for offset, _end, record in iter_frames(buf, report):
         yield offset, record
 
 
-def read_segment(path: str | os.PathLike,
+def read_segment(path: str | os.PathLike[str],
                  report: ReadReport | None = None) -> Iterator[SpoolRecord]:
     """Yield the valid records of one segment file, in file order."""
     with open(path, "rb") as f:

@@ -61,7 +61,7 @@ def sealed_at(segment: Path) -> float:
 class SpoolDir:
     """Paths and sealing for one spool directory."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
 
     @property

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
 
 from appliance.disk import is_no_space
@@ -53,7 +54,7 @@ class SpoolWriter:
     def __init__(
         self,
         appender: SegmentAppender,
-        reactor,
+        reactor: IReactorFromThreads,
         stats: Stats,
         *,
         max_batch_bytes: int,
@@ -67,11 +68,11 @@ class SpoolWriter:
         self._max_batch_bytes = max_batch_bytes
         self._max_pending_bytes = max_pending_bytes
         self._ids = ids or RecordIds()
-        self._queue: deque[tuple[SpoolRecord, Deferred, int]] = deque()
+        self._queue: deque[tuple[SpoolRecord, Deferred[SpoolRecord], int]] = deque()
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._stopped: Deferred | None = None
+        self._stopped: Deferred[None] | None = None
         self.pending_bytes = 0
         self.failing: str | None = None
         self._probe_wanted = False
@@ -83,7 +84,7 @@ class SpoolWriter:
 
     def submit(self, path: str, body: bytes, received_ns: int,
                headers: dict[str, str] | None = None,
-               client_ip: str | None = None) -> Deferred:
+               client_ip: str | None = None) -> Deferred[SpoolRecord]:
         """Queue a submission; the Deferred fires with the record once it is durable.
 
         Fails at once with SpoolSaturated when too much is waiting, or later
@@ -96,14 +97,14 @@ class SpoolWriter:
             raise SpoolSaturated(f"{self.pending_bytes} bytes are waiting for the disk")
         record = SpoolRecord(record_id=self._ids.next(), received_ns=received_ns, path=path,
                              body=body, headers=headers or {}, client_ip=client_ip)
-        d: Deferred = Deferred()
+        d: Deferred[SpoolRecord] = Deferred()
         self.pending_bytes += size
         with self._cond:
             self._queue.append((record, d, size))
             self._cond.notify()
         return d
 
-    def probe_if_failing(self, _guard=None) -> None:
+    def probe_if_failing(self, _guard: object = None) -> None:
         """While writes fail, ask the writer thread to try a synced write of a fresh file;
         if it succeeds, `failing` clears (on the reactor thread) without any submission."""
         if self.failing and not self._probe_wanted:
@@ -111,7 +112,7 @@ class SpoolWriter:
                 self._probe_wanted = True
                 self._cond.notify()
 
-    def stop(self) -> Deferred:
+    def stop(self) -> Deferred[None]:
         """Write what is queued, then stop the thread; fires when it has exited."""
         if self._stopped is None:
             self._stopped = Deferred()
@@ -124,14 +125,15 @@ class SpoolWriter:
 
     # -- the writer thread --------------------------------------------------
 
-    def _next_batch(self) -> list[tuple[SpoolRecord, Deferred, int]] | None:
+    def _next_batch(self) -> list[tuple[SpoolRecord, Deferred[SpoolRecord], int]] | None:
         """Wait for work; [] means "check rotation", None means "exit"."""
         with self._cond:
             if not self._queue and not self._stopping:
                 self._cond.wait(self._appender.seconds_until_rotation())
             if not self._queue:
                 return None if self._stopping else []
-            batch, size = [], 0
+            batch: list[tuple[SpoolRecord, Deferred[SpoolRecord], int]] = []
+            size = 0
             while self._queue and (not batch or size + self._queue[0][2] <= self._max_batch_bytes):
                 item = self._queue.popleft()
                 batch.append(item)
@@ -202,7 +204,8 @@ class SpoolWriter:
         self.failing = f"spool: {error}"
         log.error("spool error: {error}", error=str(error))
 
-    def _deliver(self, batch, result: AppendResult) -> None:
+    def _deliver(self, batch: list[tuple[SpoolRecord, Deferred[SpoolRecord], int]],
+                 result: AppendResult) -> None:
         stats = self._stats
         stats.spool_batches += 1
         stats.spool_segments_sealed += result.sealed

@@ -29,14 +29,14 @@ _HEADER = struct.Struct("<II")
 _TRAILER = struct.Struct("<II8s")
 
 
-def arrivals_frame(times: array) -> bytes:
+def arrivals_frame(times: array[int]) -> bytes:
     """The skippable frame holding `times` (an ``array("q")``, one per line)."""
     packed = zstandard.ZstdCompressor(level=3).compress(_little(times).tobytes())
     payload = packed + _TRAILER.pack(len(times), len(packed), MARKER)
     return _HEADER.pack(MAGIC, len(payload)) + payload
 
 
-def read_arrivals(path: str | os.PathLike) -> array | None:
+def read_arrivals(path: str | os.PathLike[str]) -> array[int] | None:
     """The receive times of the file's lines, or None if it carries none (or a damaged
     frame: callers then order its records as if their times were unknown)."""
     with open(path, "rb") as f:
@@ -62,7 +62,7 @@ def read_arrivals(path: str | os.PathLike) -> array | None:
     return _little(array("q", raw))
 
 
-def _little(times: array) -> array:
+def _little(times: array[int]) -> array[int]:
     """`times` in little-endian order (a copy on big-endian machines)."""
     if struct.pack("=i", 1) == struct.pack("<i", 1):
         return times

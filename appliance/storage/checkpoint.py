@@ -35,6 +35,7 @@ import json
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from appliance.durable import fsync_dir, makedirs_durable, write_atomic
 from appliance.storage.filenames import TMP_DIR
@@ -53,8 +54,8 @@ class Checkpoint:
     frontier: tuple[str, int] | None = None
     # Per submission_date {"converted": n, "invalid": {reason: n}} totals, committed with
     # the generation that counts them (appliance.ledger.converted).
-    ledger: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)  # fields of other versions, kept as they are
+    ledger: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # other versions' fields, kept as is
     store_delete: list[str] = field(default_factory=list)  # store keys the renames replace
 
     @property

@@ -35,7 +35,7 @@ class PartFile:
     compressed_bytes: int = 0
     buffer: list[bytes] = field(default_factory=list)
     buffered: int = 0
-    arrivals: array | None = field(default_factory=lambda: array("q"))  # None: a time unknown
+    arrivals: array[int] | None = field(default_factory=lambda: array("q"))  # None: a time unknown
 
     def key(self, node_id: str, generation: str) -> str:
         return f"{self.partition}/{store_file_name(node_id, generation, self.part, self.records)}"

@@ -99,7 +99,7 @@ def fold_2013(segment: str) -> str:
     return segment.replace("-", "_")
 
 
-def _sanitise(value: object, unsafe: re.Pattern) -> str:
+def _sanitise(value: object, unsafe: re.Pattern[str]) -> str:
     text = as_text(value)
     if not text:
         return UNKNOWN

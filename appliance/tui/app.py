@@ -7,6 +7,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker
 
+from appliance.admin.client import AdminClient
 from appliance.tui.debugview import DebugScreen
 from appliance.tui.feed import Feed, Update, Wants
 from appliance.tui.help import HelpScreen
@@ -19,7 +20,7 @@ from appliance.tui.partitions import PartitionsScreen
 PARTITIONS_EVERY = 10  # polls between partition/ledger refreshes (they walk the store)
 
 
-class DashboardApp(App):
+class DashboardApp(App[None]):
     """The operator's dashboard over an AdminClient (or anything with its methods).
 
     Every `poll_interval` seconds one worker thread fetches what the visible
@@ -50,7 +51,7 @@ class DashboardApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, client, *, target: str = "", poll_interval: float = 1.0,
+    def __init__(self, client: AdminClient, *, target: str = "", poll_interval: float = 1.0,
                  server_url: str = "", fingerprint: str = ""):
         """`target` names the server in the disconnected banner; `server_url` and
         `fingerprint` (its TLS certificate's SHA-256), when the dashboard runs inside the
@@ -63,7 +64,7 @@ class DashboardApp(App):
         self.poll_interval = poll_interval
         self.feed = Feed(self.client)
         self.latest: Update | None = None
-        self._poller: Worker | None = None
+        self._poller: Worker[None] | None = None
         self._ticks = 0
         self._partitions_due = True
 

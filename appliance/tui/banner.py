@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -12,7 +14,7 @@ from appliance.units import human_seconds
 class HealthBanner(Static):
     """Green when connected and healthy; red with the problems, or with why it cannot connect."""
 
-    def __init__(self, target: str = "", server_url: str = "", **kwargs):
+    def __init__(self, target: str = "", server_url: str = "", **kwargs: Any) -> None:
         super().__init__("connecting…", **kwargs)
         self.target = target
         self.server_url = server_url  # shown when the dashboard runs inside the server

@@ -8,6 +8,8 @@ document. The list comes from GET /v1/debug/pings (bounded on the server).
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -20,7 +22,7 @@ from appliance.tui.feed import Update, Wants
 from appliance.tui.screen import DashboardScreen
 
 
-def ping_key(ping: dict) -> str:
+def ping_key(ping: dict[str, Any]) -> str:
     """A row key for a ping: its arrival time and document id."""
     return f"{ping.get('submission_timestamp')} {ping.get('namespace')} {ping.get('doc_id')}"
 
@@ -33,16 +35,16 @@ class DebugScreen(DashboardScreen):
     WANTS = Wants(debug=True)
     BINDINGS = [Binding("slash", "filter", "Debug id filter", key_display="/")]
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.debug_id = ""
-        self._pings: dict[str, dict] = {}
+        self._pings: dict[str, dict[str, Any]] = {}
         self._shown: list[str] = []
 
     def body(self) -> ComposeResult:
         yield Input(placeholder="debug id (empty: all)", id="debug-id")
         with Horizontal(id="debug-body"):
-            table: DataTable = DataTable(id="debug-pings", cursor_type="row")
+            table: DataTable[Any] = DataTable(id="debug-pings", cursor_type="row")
             table.border_title = "Debug pings, newest first (UTC)"
             table.add_columns("received", "debug id", "document")
             yield table

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
-from appliance.admin.client import AdminError, AdminUnavailable
+from appliance.admin.client import AdminClient, AdminError, AdminUnavailable
 from appliance.admin.nodestats import NodeStats
 
 SERIES_POINTS = 900  # 15 minutes at one point per second, like /v1/history
@@ -59,7 +60,7 @@ class Counters:
     converted: float
 
     @classmethod
-    def from_sample(cls, sample: dict) -> Counters:
+    def from_sample(cls, sample: dict[str, Any]) -> Counters:
         """A `/v1/history` sample."""
         return cls(sample["t"], sample.get("requests", 0), sample.get("bytes", 0),
                    sample.get("converted", 0))
@@ -90,18 +91,18 @@ class Update:
     error: str | None = None
     stats: NodeStats | None = None
     series: Series | None = None
-    jobs: list[dict] | None = None
-    partitions: dict | None = None
-    ledger: dict | None = None
-    logs: list[dict] | None = None
+    jobs: list[dict[str, Any]] | None = None
+    partitions: dict[str, Any] | None = None
+    ledger: dict[str, Any] | None = None
+    logs: list[dict[str, Any]] | None = None
     log_level: str | None = None
-    debug_pings: list[dict] | None = None
+    debug_pings: list[dict[str, Any]] | None = None
 
 
 class Feed:
     """Polls an AdminClient (blocking; call from a worker thread, one poll at a time)."""
 
-    def __init__(self, client):
+    def __init__(self, client: AdminClient):
         self.client = client
         self.series = Series()
         self._last: Counters | None = None

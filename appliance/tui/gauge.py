@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -24,7 +26,7 @@ class Gauge(Widget):
     mark: reactive[float | None] = reactive(None)
     detail: reactive[str] = reactive("")
 
-    def __init__(self, label: str, **kwargs):
+    def __init__(self, label: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.label = label
 

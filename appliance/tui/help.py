@@ -9,6 +9,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from appliance.tui.screen import dashboard
+
 # (keys, where, what): also the table in docs/tui.md and README's "Dashboard" section.
 KEYS = (
     ("o / 1", "everywhere", "Overview: ingest, storage, converter, export, jobs"),
@@ -42,7 +44,8 @@ class HelpScreen(ModalScreen[None]):
             box.border_subtitle = "esc closes"
             yield Static(keys_table(), id="keys")
             if getattr(self.app, "server_url", ""):
-                yield Static(self.app.serving(), id="serving", classes="hint", markup=False)
+                yield Static(dashboard(self.app).serving(), id="serving", classes="hint",
+                             markup=False)
             yield Static("The dashboard polls the admin API once a second. While the server "
                          "cannot be reached the banner says so and it keeps retrying.",
                          classes="hint")

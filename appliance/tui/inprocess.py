@@ -9,10 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING, Any, Protocol
 
+from twisted.internet.interfaces import IReactorCore
 from twisted.logger import Logger
 
+from appliance.config import Config
+
+if TYPE_CHECKING:  # only for the annotation: Textual (~0.5 s) loads for `serve --tui` only
+    from appliance.tui.app import DashboardApp
+
 log = Logger()
+
+
+class Listening(Protocol):
+    """Where the server listens (`appliance.server.Listening`), as the dashboard shows it."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def fingerprint(self) -> str | None: ...
 
 
 def install_reactor() -> None:
@@ -26,7 +43,8 @@ def install_reactor() -> None:
     asyncioreactor.install(loop)
 
 
-def start_dashboard(reactor, config, listening):
+def start_dashboard(reactor: IReactorCore, config: Config,
+                    listening: Listening) -> DashboardApp:
     """Run the dashboard on the reactor's loop; quitting it stops the server (which drains).
 
     `listening` (the server's Listening) puts the public URL and the TLS fingerprint in
@@ -43,7 +61,7 @@ def start_dashboard(reactor, config, listening):
                        server_url=listening.url, fingerprint=listening.fingerprint or "")
     running = asyncio.ensure_future(app.run_async())
 
-    def ended(future: asyncio.Future) -> None:
+    def ended(future: asyncio.Future[Any]) -> None:
         if not future.cancelled() and future.exception() is not None:
             log.error("the dashboard failed: {error!r}", error=future.exception())
         if reactor.running:

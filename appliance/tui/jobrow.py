@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -21,7 +22,7 @@ MIN_NAME = 8  # below this a name is no use: the table scrolls sideways instead
 CELL_PADDING = 2  # a DataTable column's padding, one cell either side
 
 
-def progress_fraction(job: dict) -> float:
+def progress_fraction(job: dict[str, Any]) -> float:
     """0..1 of the input read; a finished job is full."""
     if job["state"] == JobState.SUCCEEDED:
         return 1.0
@@ -31,7 +32,7 @@ def progress_fraction(job: dict) -> float:
     return (done or 0) / total if total else 0.0
 
 
-def progress_cell(job: dict, width: int = 8, phase: bool = False) -> Text:
+def progress_cell(job: dict[str, Any], width: int = 8, phase: bool = False) -> Text:
     """`███░░░ 3/8`: a bar and the files done (`map 3/8` with the phase)."""
     progress = job.get("progress") or {}
     text = Text(text_bar(progress_fraction(job), width), style=STATE_STYLES.get(job["state"], ""))
@@ -45,7 +46,7 @@ def utc_clock(epoch: float | None) -> str:
     return "-" if epoch is None else time.strftime("%H:%M:%S", time.gmtime(epoch))
 
 
-def job_cells(job: dict, name_width: int | None = None) -> list:
+def job_cells(job: dict[str, Any], name_width: int | None = None) -> list[Any]:
     """The cells of JOB_COLUMNS for one job; a name longer than `name_width` ends in `…`."""
     took = None
     if job.get("started_at") is not None and job.get("finished_at") is not None:
@@ -61,7 +62,7 @@ def job_cells(job: dict, name_width: int | None = None) -> list:
             utc_clock(job.get("submitted_at")), human_seconds(took) if took is not None else ""]
 
 
-def name_room(rows: list[list], width: int) -> int:
+def name_room(rows: list[list[Any]], width: int) -> int:
     """How wide the name column can be in a table `width` cells wide, given every other
     column sized to its widest cell or heading (never below MIN_NAME)."""
     others = sum(max(cell_len(str(cell)) for cell in [heading, *column]) + CELL_PADDING
@@ -70,7 +71,7 @@ def name_room(rows: list[list], width: int) -> int:
     return max(MIN_NAME, width - others - CELL_PADDING)
 
 
-def job_heading(job: dict) -> Text:
+def job_heading(job: dict[str, Any]) -> Text:
     """Two to four lines: identity and state, progress, records read per source (spool,
     store, S3 per node) once finished, and the error if it failed."""
     options = job.get("options") or {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,7 +16,7 @@ from appliance.tui.jobrow import JOB_COLUMNS, job_cells, name_room
 from appliance.tui.jobview import JobScreen
 from appliance.tui.launch import LaunchScreen
 from appliance.tui.messages import JobChanged
-from appliance.tui.screen import DashboardScreen
+from appliance.tui.screen import DashboardScreen, dashboard
 
 
 class JobsScreen(DashboardScreen):
@@ -29,13 +31,13 @@ class JobsScreen(DashboardScreen):
         Binding("enter", "open", "Open", show=True),
     ]
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.jobs: dict[str, dict] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
         self._follow: str | None = None  # a job just launched: select it when it shows up
 
     def body(self) -> ComposeResult:
-        table: DataTable = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Any] = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
         table.border_title = "Jobs"
         yield table
 
@@ -49,7 +51,7 @@ class JobsScreen(DashboardScreen):
     def on_resize(self) -> None:
         self.show_jobs(list(self.jobs.values()))
 
-    def show_jobs(self, jobs: list[dict]) -> None:
+    def show_jobs(self, jobs: list[dict[str, Any]]) -> None:
         """Redraw rows; the cursor stays on the job it was on (by id), wherever new jobs put
         it, or moves to a job just launched."""
         table = self.query_one(DataTable)
@@ -79,7 +81,7 @@ class JobsScreen(DashboardScreen):
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
     def action_launch(self) -> None:
-        def launched(job: dict | None) -> None:
+        def launched(job: dict[str, Any] | None) -> None:
             if job is not None:
                 self._follow = job["id"]
                 self.notify(f"{job['id']} submitted: {job.get('name', '')}")
@@ -107,7 +109,7 @@ class JobsScreen(DashboardScreen):
     @work(thread=True, group="cancel")
     def _cancel(self, job_id: str) -> None:
         try:
-            self.post_message(JobChanged(self.app.client.cancel_job(job_id)))
+            self.post_message(JobChanged(dashboard(self.app).client.cancel_job(job_id)))
         except AdminError as e:
             self.app.call_from_thread(self.notify, f"cannot cancel {job_id}: {e.message}",
                                       severity="error")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,7 +14,7 @@ from appliance.jobs.states import ACTIVE
 from appliance.tui.feed import Update, Wants
 from appliance.tui.jobrow import job_heading
 from appliance.tui.messages import ChunkFailed, ChunkRead, JobChanged
-from appliance.tui.screen import DashboardScreen
+from appliance.tui.screen import DashboardScreen, dashboard
 from appliance.tui.tabular import TableReader
 
 PAGE_BYTES = 65536
@@ -45,10 +47,10 @@ class JobScreen(DashboardScreen):
         Binding("t", "show_tab('output-tab')", "Output"),
     ]
 
-    def __init__(self, job_id: str, **kwargs):
+    def __init__(self, job_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.job_id = job_id
-        self.job: dict | None = None
+        self.job: dict[str, Any] | None = None
         self.reader = TableReader()
         self.header: list[str] | None = None  # the output's header row; None: not read yet
         self.output_offset: int | None = None  # None: nothing read yet
@@ -74,7 +76,7 @@ class JobScreen(DashboardScreen):
         if job is not None:
             self.show_job(job)
 
-    def show_job(self, job: dict) -> None:
+    def show_job(self, job: dict[str, Any]) -> None:
         """Redraw the heading and read whatever new output and log there is."""
         self.job = job
         self.refresh_bindings()
@@ -119,7 +121,8 @@ class JobScreen(DashboardScreen):
 
     @work(thread=True, group="job-read")
     def _fetch(self, kind: str, offset: int) -> None:
-        read = self.app.client.job_output if kind == "output" else self.app.client.job_log
+        client = dashboard(self.app).client
+        read = client.job_output if kind == "output" else client.job_log
         try:
             self.post_message(ChunkRead(self.job_id, kind, read(self.job_id, offset, PAGE_BYTES)))
         except AdminError as e:
@@ -128,7 +131,7 @@ class JobScreen(DashboardScreen):
     @work(thread=True, group="cancel")
     def _cancel(self) -> None:
         try:
-            self.post_message(JobChanged(self.app.client.cancel_job(self.job_id)))
+            self.post_message(JobChanged(dashboard(self.app).client.cancel_job(self.job_id)))
         except AdminError as e:
             self.app.call_from_thread(self.notify, f"cannot cancel: {e.message}",
                                       severity="error")

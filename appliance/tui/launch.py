@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,8 +23,10 @@ from textual.widgets import (
 
 from appliance.admin.client import AdminError
 from appliance.jobs.request import JobRequest
-from appliance.tui.launch_request import INPUTS, RUNNERS, LaunchFields, build_request
+from appliance.mr.plan import MODES as INPUTS
+from appliance.tui.launch_request import RUNNERS, LaunchFields, build_request
 from appliance.tui.messages import JobRejected, JobSubmitted
+from appliance.tui.screen import dashboard
 
 ERROR_FIELDS = ("script_path", "filter", "mappers", "reducers", "inputs", "runner", "server")
 FILTER_REFUSED = "filter: "  # how the server's refusals of a filter start (jobs/request.py)
@@ -55,7 +58,7 @@ class PathPicker(ModalScreen[str | None]):
         self.dismiss(str(path))
 
 
-class LaunchScreen(ModalScreen[dict | None]):
+class LaunchScreen(ModalScreen[dict[str, Any] | None]):
     """Returns the job the server accepted, or None when cancelled."""
 
     CSS_PATH = "launch.tcss"
@@ -156,7 +159,7 @@ class LaunchScreen(ModalScreen[dict | None]):
     @work(thread=True, group="launch")
     def _submit(self, request: JobRequest) -> None:
         try:
-            self.post_message(JobSubmitted(self.app.client.submit_job(request.submission())))
+            self.post_message(JobSubmitted(dashboard(self.app).client.submit_job(request.submission())))
         except AdminError as e:
             self.post_message(JobRejected(e.message))
 

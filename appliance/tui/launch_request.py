@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appliance.jobs.request import JobRequest
 from appliance.mr.plan import MODES as INPUTS
@@ -65,7 +66,7 @@ def _script(fields: LaunchFields, cwd: Path, errors: dict[str, str]) -> tuple[st
     return text or "", Path(path_text).name
 
 
-def _filter(value: str, cwd: Path, errors: dict[str, str]) -> dict | None:
+def _filter(value: str, cwd: Path, errors: dict[str, str]) -> dict[str, Any] | None:
     if not value:
         return None
     text: str | None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -11,14 +13,14 @@ from textual.widgets import Label, RichLog, Select
 
 from appliance.tui.feed import Update, Wants
 from appliance.tui.jobrow import utc_clock
-from appliance.tui.screen import DashboardScreen
+from appliance.tui.screen import DashboardScreen, dashboard
 
 LEVELS = ("debug", "info", "warn", "error", "critical")
 LEVEL_STYLES = {"debug": "dim", "info": "", "warn": "yellow", "error": "bold red",
                 "critical": "bold white on red"}
 
 
-def event_line(event: dict) -> Text:
+def event_line(event: dict[str, Any]) -> Text:
     """`12:00:01 warn  appliance.export  text`, coloured by level."""
     level = event.get("level", "info")
     text = Text(f"{utc_clock(event.get('time'))} ", style="dim")
@@ -34,10 +36,10 @@ class LogScreen(DashboardScreen):
     CSS_PATH = "logview.tcss"
     BINDINGS = [Binding("f", "next_level", "Level filter")]
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.level = "info"
-        self._last: tuple | None = None  # the newest event written, to append only newer ones
+        self._last: tuple[Any, ...] | None = None  # the newest event shown; newer ones are appended
 
     def wants(self) -> Wants:
         return Wants(log_level=self.level)
@@ -63,7 +65,7 @@ class LogScreen(DashboardScreen):
             self.level = str(event.value)
             self._last = None
             self.query_one(RichLog).clear()
-            self.app.poll()
+            dashboard(self.app).poll()
 
     def show(self, update: Update) -> None:
         if update.logs is None or update.log_level != self.level:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 
@@ -23,7 +24,7 @@ class Polled(Message, bubble=False):
 class JobSubmitted(Message):
     """The server accepted a job from the launch form."""
 
-    job: dict
+    job: dict[str, Any]
 
 
 @dataclass
@@ -37,7 +38,7 @@ class JobRejected(Message):
 class JobChanged(Message):
     """A job's state changed because of something the user did (cancel)."""
 
-    job: dict
+    job: dict[str, Any]
 
 
 @dataclass
@@ -46,7 +47,7 @@ class ChunkRead(Message):
 
     job_id: str
     kind: str
-    chunk: dict
+    chunk: dict[str, Any]
 
 
 @dataclass

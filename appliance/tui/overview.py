@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from appliance.admin.nodestats import ExportCounters, NodeStats
@@ -19,7 +20,7 @@ JOB_ORDER = (JobState.RUNNING, JobState.QUEUED, JobState.SUCCEEDED, JobState.FAI
              JobState.CANCELLED, JobState.TIMED_OUT)
 
 
-def _panel(title: str, *children, id: str) -> Vertical:
+def _panel(title: str, *children: Widget, id: str) -> Vertical:
     panel = Vertical(*children, id=id, classes="panel")
     panel.border_title = title
     return panel

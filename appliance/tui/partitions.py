@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,7 +14,7 @@ from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from appliance.tui.feed import Update, Wants
-from appliance.tui.screen import DashboardScreen
+from appliance.tui.screen import DashboardScreen, dashboard
 from appliance.units import human_bytes, human_count
 
 
@@ -25,7 +27,7 @@ class Branch:
     bytes: int = 0
     children: dict[str, Branch] = field(default_factory=dict)
 
-    def add(self, parts: list[str], entry: dict) -> None:
+    def add(self, parts: list[str], entry: dict[str, Any]) -> None:
         self.files += entry.get("files", 0)
         self.records += entry.get("records", 0)
         self.bytes += entry.get("bytes", 0)
@@ -33,7 +35,7 @@ class Branch:
             self.children.setdefault(parts[0], Branch()).add(parts[1:], entry)
 
     @classmethod
-    def of(cls, entries: list[dict]) -> Branch:
+    def of(cls, entries: list[dict[str, Any]]) -> Branch:
         """The tree of `/v1/partitions` entries, split on '/' in their keys."""
         root = cls()
         for entry in entries:
@@ -54,7 +56,7 @@ LEDGER_COLUMNS = ("day", "state", "accepted", "converted", "invalid", "exported"
 UNCONFIRMED = "seen once: may be a stage in motion"
 
 
-def ledger_state(day: dict) -> tuple[str, str]:
+def ledger_state(day: dict[str, Any]) -> tuple[str, str]:
     """(word, style) for a ledger day: reconciled, a mismatch the server has confirmed on two
     refreshes in a row, or one it has seen only once (`confirmed` false)."""
     if day.get("reconciled"):
@@ -64,7 +66,7 @@ def ledger_state(day: dict) -> tuple[str, str]:
     return "? unconfirmed", "yellow"
 
 
-def ledger_row(day: dict) -> list[Text]:
+def ledger_row(day: dict[str, Any]) -> list[Text]:
     """A ledger day as table cells, styled by its state throughout."""
     invalid = sum(day.get("invalid", {}).values())
     date = day["date"]
@@ -76,7 +78,7 @@ def ledger_row(day: dict) -> list[Text]:
     return [Text(cell, style=style) for cell in cells]
 
 
-def ledger_notes(days: list[dict]) -> Text:
+def ledger_notes(days: list[dict[str, Any]]) -> Text:
     """Why each day that does not reconcile does not, one wrapped paragraph per day."""
     text = Text()
     for day in days:
@@ -100,16 +102,16 @@ class PartitionsScreen(DashboardScreen):
     WANTS = Wants(partitions=True)
     BINDINGS = [Binding("r", "refresh", "Refresh")]
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._shown: tuple | None = None
+        self._shown: tuple[Any, ...] | None = None
 
     def body(self) -> ComposeResult:
         with Container(id="partitions-body"):
             tree: Tree[None] = Tree("store", id="partition-tree")
             tree.border_title = "Partitions"
             yield tree
-            table: DataTable = DataTable(id="ledger", cursor_type="row", zebra_stripes=True)
+            table: DataTable[Any] = DataTable(id="ledger", cursor_type="row", zebra_stripes=True)
             table.border_title = "Ledger (by submission day)"
             with Vertical(id="ledger-box"):
                 yield table
@@ -119,7 +121,7 @@ class PartitionsScreen(DashboardScreen):
         self.query_one("#ledger", DataTable).add_columns(*LEDGER_COLUMNS)
 
     def action_refresh(self) -> None:
-        self.app.poll(partitions=True)
+        dashboard(self.app).poll(partitions=True)
 
     def show(self, update: Update) -> None:
         if update.partitions is not None:
@@ -136,7 +138,7 @@ class PartitionsScreen(DashboardScreen):
             self.query_one("#ledger-notes", Static).update(notes)
             self.query_one("#ledger-notes", Static).display = bool(notes)
 
-    def _show_tree(self, partitions: dict) -> None:
+    def _show_tree(self, partitions: dict[str, Any]) -> None:
         local, exported = partitions.get("local", []), partitions.get("exported", [])
         shown = (tuple(map(str, local)), tuple(map(str, exported)))
         if shown == self._shown:  # keep the user's expanded nodes when nothing changed
@@ -152,7 +154,7 @@ class PartitionsScreen(DashboardScreen):
             _grow(node, branch, (side,), expanded)
 
 
-def _grow(node: TreeNode, branch: Branch, path: tuple[str, ...],
+def _grow(node: TreeNode[tuple[str, ...]], branch: Branch, path: tuple[str, ...],
           expanded: set[tuple[str, ...]]) -> None:
     for name, child in sorted(branch.children.items()):
         here = path + (name,)
@@ -165,7 +167,8 @@ def _grow(node: TreeNode, branch: Branch, path: tuple[str, ...],
             node.add_leaf(child.label(name), data=here)
 
 
-def _walk(node: TreeNode):
+def _walk(node: TreeNode[tuple[str, ...]]
+          ) -> Iterator[tuple[tuple[str, ...], TreeNode[tuple[str, ...]]]]:
     for child in node.children:
         if child.data is not None:
             yield child.data, child

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from typing import Any, Protocol, cast
+
+from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from appliance.admin.client import AdminClient
 from appliance.tui.banner import HealthBanner
 from appliance.tui.feed import Update, Wants
 from appliance.tui.messages import Polled
 
 
-class DashboardScreen(Screen):
+class Dashboard(Protocol):
+    """What the screens use of the app they run in (a `DashboardApp`)."""
+
+    client: AdminClient  # or a fake with its methods
+
+    def poll(self, partitions: bool = False) -> None: ...
+    def serving(self) -> str: ...
+
+
+def dashboard(app: App[Any]) -> Dashboard:
+    """`app` as the screens use it."""
+    # the screens run in a DashboardApp (the TUI tests drive one too), which has all of it
+    return cast(Dashboard, app)
+
+
+class DashboardScreen(Screen[None]):
     """A screen fed by the app's poller: subclasses compose `body()` and implement `show()`."""
 
     WANTS = Wants()  # what this screen needs polled besides stats

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from typing import Any
 
 
 class TableReader:
@@ -13,9 +14,9 @@ class TableReader:
     column. A line cut by the page boundary is kept until the next page completes it.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._rest = ""
-        self._dialect: dict | None = None
+        self._dialect: dict[str, Any] | None = None
         self.width = 0  # the most fields seen in a row
 
     def feed(self, text: str, eof: bool = False) -> list[list[str]]:

@@ -34,6 +34,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._answer(401, {"error": "unauthorized"})
         elif self.path == "/v1/stats":
             self._answer(200, {"version": "x", "health": {"ok": True, "problems": []}})
+        elif self.path == "/v1/history":  # another service's answer: not an object
+            self._answer(200, ["not", "an", "object"])
         elif self.path.startswith("/v1/logs"):
             self._answer(200, {"events": [{"text": "hello"}]})
         elif self.path == "/v1/jobs" and self.command == "POST":
@@ -120,3 +122,11 @@ def test_a_stopped_server_is_named_by_the_address_it_had(tmp_path):
     with pytest.raises(AdminUnavailable) as e:
         client.stats()
     assert address in e.value.message and "8444" not in e.value.message
+
+
+def test_an_answer_that_is_not_a_json_object_is_an_admin_error(httpd):
+    # --admin pointing at another service: the list used to come back as the answer (or a
+    # TypeError where a key of it was read)
+    client = AdminClient(_url(httpd), TOKEN)
+    with pytest.raises(AdminError, match="/v1/history is not a JSON object"):
+        client.history()

@@ -19,7 +19,8 @@ PACKAGE = ROOT / "appliance"
 # Bottom first. A unit is a package or module directly under appliance/; it may import
 # only units of lower layers (and its own modules), never one beside it or above it.
 LAYERS: list[tuple[str, ...]] = [
-    ("appliance", "config", "datadir", "disk", "durable", "iothread", "logs", "stats", "units"),
+    ("appliance", "config", "datadir", "disk", "durable", "iothread", "logs", "reactortype",
+     "stats", "units"),
     ("childproc", "lifecycle", "listening", "selfcmd"),
     ("spool", "storage", "submission", "supervise"),
     ("export", "ledger", "receiver"),

@@ -102,3 +102,29 @@ def test_balance_spreads_bytes():
     groups = balance(files, 2)
     assert sorted(sum(f.size for f in g) for g in groups) == [100, 100]
     assert len(balance(files[:1], 4)) == 1
+
+
+@pytest.mark.parametrize("runner", ["local", "dask"])
+def test_spool_and_s3_inputs_without_a_config_are_refused_at_once(tmp_path, runner):
+    # Reading them needs the configuration; without it a mapper used to fail mid-run with
+    # an AttributeError on None.
+    from appliance.mr import LocalRunner
+    from appliance.mr.inputs import RemoteInput, SpoolInput
+
+    script = tmp_path / "j.py"
+    script.write_text("def map(k, d, v, c): c.write(k, 1)\n")
+    spool = SpoolInput(str(tmp_path / "spool"), (), 0)
+    remote = RemoteInput("s3://b/k.zst", "telemetry", (), 1, "k.zst", "etag")
+    if runner == "local":
+        make = LocalRunner
+    else:
+        pytest.importorskip("distributed")
+        from appliance.mr.dask_runner import DaskRunner
+
+        def make(*args, **kwargs):
+            return DaskRunner(*args, scheduler="tcp://127.0.0.1:1", **kwargs)
+    for inputs in ([spool], [remote]):
+        with pytest.raises(ValueError, match="need config="):
+            make(script, inputs, tmp_path / "out.txt")
+    store_file = InputFile(str(tmp_path / "a.zst"), "telemetry", (), 0)
+    make(script, [store_file], tmp_path / "out.txt")  # store files need no config

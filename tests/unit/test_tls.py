@@ -65,3 +65,37 @@ def test_the_default_suites_are_ecdhe_with_aead_only(tmp_path):
     tls12 = [n for n in names if not n.startswith("TLS_")]
     assert tls12 and all(n.startswith("ECDHE-") for n in tls12)
     assert all("GCM" in n or "CHACHA20-POLY1305" in n for n in tls12)
+
+
+def _ed25519_pair(folder):
+    """An Ed25519 key and a self-signed certificate for it, as PEM files in `folder`."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.x509.oid import NameOID
+
+    folder.mkdir()
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed25519 test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, None))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_an_ed25519_certificate_is_usable_and_checked_against_its_key(tmp_path):
+    # Ed25519 keys have no public_numbers(): they used to fail the key check with AttributeError
+    cert, key = _ed25519_pair(tmp_path / "a")
+    _other_cert, other_key = _ed25519_pair(tmp_path / "b")
+    assert server_options(cert, key).getContext() is not None
+    with pytest.raises(TLSConfigError, match="does not match"):
+        server_options(cert, other_key)

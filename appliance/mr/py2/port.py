@@ -17,10 +17,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import fissix
 from fissix.pgen2.parse import ParseError
 from fissix.pgen2.tokenize import TokenError
+
+if TYPE_CHECKING:  # only for the annotation: it is imported after _grammar_cache (_tool)
+    from fissix.refactor import RefactoringTool
 
 # fissix's own fixers, except those that only restyle code (idioms, ws_comma,
 # set_literal), that need the files around the script (import: a job is not a
@@ -82,7 +86,7 @@ class Ported:
         return lines
 
 
-def _tool():
+def _tool() -> RefactoringTool:
     _grammar_cache()
     # After _grammar_cache: importing fissix.refactor loads (and caches) the grammar tables.
     from fissix.refactor import RefactoringTool
