@@ -218,7 +218,8 @@ class RecordConverter:
     def _telemetry_values(self, url_dims: dict[str, str], payload, date: str) -> list[str]:
         """The key segments of a telemetry record: its path's dimensions, else its info's."""
         if url_dims:
-            values = dict(url_dims)
+            # a dimension missing from the info (below) is None: UNKNOWN
+            values: dict[str, str | None] = dict(url_dims)
         else:
             info = payload.get("info") if isinstance(payload, dict) else None
             info = info if isinstance(info, dict) else {}
