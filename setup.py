@@ -1,13 +1,17 @@
 """The one thing pyproject.toml cannot say: the optional C extension.
 
-`appliance/convert/_rowsjson.c` speeds up histogram conversion
-(appliance/convert/rowsjson.py). It is optional: where it cannot be compiled
-(no C compiler), `pip install` goes on without it and conversion runs in pure
-Python, with the same results.
+`appliance/convert/_rowsjson.c` and the files beside it speed up histogram
+conversion (appliance/convert/rowsjson.py). It is optional: where it cannot be
+compiled (no C compiler), `pip install` goes on without it and conversion runs
+in pure Python, with the same results.
 """
 
 from setuptools import Extension, setup
 
+SOURCES = ["_rowsjson.c", "rowstext.c", "rowswriter.c", "rowsspec.c"]
+HEADERS = ["rowswriter.h", "rowsspec.h"]
+
 setup(ext_modules=[
-    Extension("appliance.convert._rowsjson", ["appliance/convert/_rowsjson.c"], optional=True),
+    Extension("appliance.convert._rowsjson", [f"appliance/convert/{s}" for s in SOURCES],
+              depends=[f"appliance/convert/{h}" for h in HEADERS], optional=True),
 ])

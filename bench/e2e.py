@@ -17,11 +17,19 @@ it). Three measurements, side by side in one run:
    has `[converter] processes`, 2 converter processes; the time until the whole
    backlog is in S3, the receiver idle.
 
+Beside each case's figures it reports CPU seconds per process (receiver and
+exporter share the server's process: its main thread is the reactor, the rest
+its threads; then the converter committer, each converter worker, SeaweedFS and
+wrk), sampled from /proc (bench.proctimes), and CPU milliseconds per ping: on a
+shared machine the robust figure. With `--profile DIR` and py-spy installed, each
+drain is also profiled (py-spy's raw stacks of the converter committer and its
+workers, waiting included, `DIR/drain<N>.txt`); the profiler's CPU slows the drains.
+
 Latency settings of an operator who wants data in S3 soon (the same in every
 case): segments sealed after 1 s, store files committed after 2 s, the store
 scanned for export every 0.5 s.
 
-Run: `make bench` or `.venv/bin/python -m bench.e2e [--seconds S] [--backlog N]`.
+Run: `make bench` or `.venv/bin/python -m bench.e2e [--seconds S] [--profile DIR]`.
 Needs wrk (`apt-get install wrk`).
 """
 
@@ -29,7 +37,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +53,7 @@ from appliance.receiver.tls import ensure_self_signed
 from bench.common import save
 from bench.ingest import Server, check_answers, free_port, wrk
 from bench.payloads import REVISION_HASH, PingGenerator
+from bench.proctimes import CpuSampler
 from tests.s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
 
 BUCKET = "e2e"
@@ -96,6 +108,10 @@ class Node:
     def stop(self) -> None:
         self.server.stop()
 
+    def sampler(self, s3: SeaweedS3) -> CpuSampler:
+        """CPU time of this server's processes and of SeaweedFS, from now on."""
+        return CpuSampler({self.server.proc.pid: "server", s3.proc.pid: "seaweedfs"}).start()
+
     def accepted(self) -> int:
         """Submissions the running server answered 200 (its spool writer's count)."""
         config = load_config(env={}, overrides={("server", "data_dir"): str(self.root)})
@@ -134,6 +150,33 @@ def wait_exported(s3: SeaweedS3, prefix: str, expected: int, limit: float) -> fl
                        f"S3 under {prefix} in {limit:.0f} s")
 
 
+def profiler(sampler: CpuSampler, out: Path | None) -> subprocess.Popen | None:
+    """py-spy recording the converter committer and its workers, waiting threads included
+    (raw stacks into `out`), if asked."""
+    if out is None:
+        return None
+    deadline = time.monotonic() + 60
+    while not sampler.pids("converter committer"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("no converter process to profile")
+        time.sleep(POLL)
+    return subprocess.Popen([py_spy(), "record", "--pid",
+                             str(sampler.pids("converter committer")[0]), "--subprocesses",
+                             "--idle", "--rate", "50", "--format", "raw", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def py_spy() -> str | None:
+    """py-spy next to this Python (the venv's bin/), else on PATH."""
+    return shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+
+def stop_profiler(proc: subprocess.Popen | None) -> None:
+    if proc is not None:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        proc.wait()
+
+
 def load(node: Node, body: Path, seconds: int) -> dict:
     """wrk's figures, and what the server counted as accepted (wrk's count leaves out
     requests whose answer had not arrived when it stopped)."""
@@ -147,9 +190,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20, help="load duration")
     parser.add_argument("--limit", type=float, default=900,
                         help="longest wait for a backlog to reach S3")
+    parser.add_argument("--profile", type=Path, help="profile the drains (py-spy) into DIR")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench.e2e needs wrk: apt-get install wrk")
+    if args.profile is not None:
+        if not py_spy():
+            sys.exit("--profile needs py-spy: pip install py-spy")
+        args.profile.mkdir(parents=True, exist_ok=True)
     gen = PingGenerator(seed=11)
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp_name:
@@ -164,6 +212,7 @@ def main() -> None:
         finally:
             s3.stop()
     report(results, body_bytes)
+    report_cpu(results)
     print(f"results: {save('e2e', {'seconds': args.seconds, **results})}")
 
 
@@ -173,16 +222,20 @@ def run_cases(tmp: Path, s3: SeaweedS3, body: Path, args) -> dict:
     node = Node(tmp / "receiver", s3, "receiver", converter=False).start()
     try:
         check_answers(node.url, body)
+        sampler = node.sampler(s3)
         results["receiver"] = load(node, body, args.seconds)
+        results["receiver"]["cpu"] = sampler.stop()
     finally:
         node.stop()
     # 2. end to end, with the default number of converter processes
     node = Node(tmp / "e2e", s3, "e2e", converter=True).start()
     try:
+        sampler = node.sampler(s3)
         started = time.monotonic()
         row = load(node, body, args.seconds)
         wait_exported(s3, "e2e", row["accepted"], args.limit)
         row["seconds_to_s3"] = time.monotonic() - started
+        row["cpu"] = sampler.stop()
         row["e2e_pings_per_second"] = row["accepted"] / row["seconds_to_s3"]
         results["e2e"] = row
     finally:
@@ -200,13 +253,17 @@ def run_cases(tmp: Path, s3: SeaweedS3, body: Path, args) -> dict:
         draining = Node(tmp / name, s3, name, converter=True, processes=processes)
         started = time.monotonic()
         draining.start()
+        sampler = draining.sampler(s3)
+        spy = profiler(sampler, args.profile / f"drain{processes}.txt" if args.profile else None)
         try:
-            seconds = wait_exported(s3, name, backlog, args.limit) + (
-                time.monotonic() - started)
+            wait_exported(s3, name, backlog, args.limit)
+            seconds = time.monotonic() - started  # the server's start included
         finally:
+            stop_profiler(spy)
+            cpu = sampler.stop()
             draining.stop()
         results["drain"][processes] = {"backlog": backlog, "seconds": seconds,
-                                       "pings_per_second": backlog / seconds}
+                                       "pings_per_second": backlog / seconds, "cpu": cpu}
     return results
 
 
@@ -228,6 +285,24 @@ def report(results: dict, body_bytes: int) -> None:
         speedup = drain[2]["pings_per_second"] / drain[1]["pings_per_second"]
         ratios.append(f"drain 2 procs/1 proc {speedup:.2f} (target >= 1.6)")
     print("ratios (same run): " + ", ".join(ratios))
+
+
+def report_cpu(results: dict) -> None:
+    """CPU seconds per process role in each case, and CPU ms per ping."""
+    cases = {"receiver only": (results["receiver"]["cpu"], results["receiver"]["accepted"]),
+             "end to end": (results["e2e"]["cpu"], results["e2e"]["accepted"])}
+    for processes, row in results["drain"].items():
+        cases[f"drain {processes}"] = (row["cpu"], row["backlog"])
+    roles = sorted({role for cpu, _ in cases.values() for role in cpu})
+    print(f"\nCPU seconds (CPU ms per ping)\n{'process':26}"
+          + "".join(f"{name:>18}" for name in cases))
+    for role in [*roles, "total"]:
+        cells = []
+        for cpu, pings in cases.values():
+            seconds = sum(cpu.values()) if role == "total" else cpu.get(role)
+            cells.append("-" if seconds is None else
+                         f"{seconds:.1f} ({1000 * seconds / pings:.2f})")
+        print(f"{role:26}" + "".join(f"{cell:>18}" for cell in cells))
 
 
 if __name__ == "__main__":

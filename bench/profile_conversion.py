@@ -1,5 +1,6 @@
-"""Where a ping's conversion spends its CPU time, stage by stage, with and without
-the compiled fast path (docs/performance.md, "Conversion").
+"""Where a ping's conversion spends its CPU time, stage by stage: as it runs (the
+text path), without the text path, and in pure Python (docs/performance.md,
+"Conversion"; the cases of bench/conversion.py).
 
 Each stage is timed on the same generated pings as `bench/conversion.py`, in
 CPU microseconds per ping, the best of `--rounds` interleaved rounds; a stage
@@ -12,7 +13,6 @@ Run: `.venv/bin/python -m bench.profile_conversion [--pings N] [--rounds R]`.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import tempfile
 import time
@@ -22,7 +22,8 @@ import orjson
 
 from appliance.convert.payload import convert_payload
 from appliance.convert.records import decompress, serialise
-from bench.conversion import arguments, pure_python, workload
+from appliance.convert.textpath import convert_text
+from bench.conversion import CASES, arguments, switched, workload
 
 LIMIT = 10 << 20
 
@@ -35,7 +36,10 @@ def main() -> None:
         specs = converter.specs
 
         def converted(text: bytes):
-            return convert_payload(orjson.loads(text), specs, json_rows=True).payload
+            result = convert_text(text, specs)      # None with the text path switched off
+            if result is None:
+                result = convert_payload(orjson.loads(text), specs, json_rows=True)
+            return result.payload
 
         def each(f, items):
             # Results are dropped at once: kept, they would make the GC's work grow.
@@ -43,27 +47,26 @@ def main() -> None:
 
         timings = {
             "gunzip": each(lambda b: decompress(b, LIMIT), bodies),
-            "parse": each(orjson.loads, texts),
             "parse + convert": each(converted, texts),
             "parse + convert + write": each(lambda t: serialise(converted(t), t), texts),
             "RecordConverter.convert": each(converter.convert, records),
             "floor: gunzip + parse + write": each(
                 lambda b: orjson.dumps(orjson.loads(gzip.decompress(b))), bodies),
         }
-        modes = {"compiled": contextlib.nullcontext, "pure Python": pure_python}
+        modes = list(CASES)
         best = {(mode, name): float("inf") for mode in modes for name in timings}
         for _ in range(args.rounds):
-            for mode, context in modes.items():
+            for mode in modes:
                 for name, work in timings.items():
-                    with context():
+                    with switched(mode):
                         started = time.process_time()
                         work()
                         spent = (time.process_time() - started) / len(bodies) * 1e6
                     best[mode, name] = min(best[mode, name], spent)
     print(f"CPU us per ping, best of {args.rounds} rounds, {args.pings} generated pings")
-    print(f"{'stage':40} {'compiled':>10} {'pure Python':>12}")
+    print(f"{'stage':40}" + "".join(f"{mode:>10}" for mode in modes))
     for label, us in stages(best, modes).items():
-        print(f"{label:40} {us['compiled']:10.0f} {us['pure Python']:12.0f}")
+        print(f"{label:40}" + "".join(f"{us[mode]:10.0f}" for mode in modes))
 
 
 def stages(best: dict, modes) -> dict[str, dict[str, float]]:
@@ -73,8 +76,7 @@ def stages(best: dict, modes) -> dict[str, dict[str, float]]:
         t = {name: value for (m, name), value in best.items() if m == mode}
         for label, value in (
                 ("gunzip", t["gunzip"]),
-                ("parse (orjson.loads)", t["parse"]),
-                ("convert histograms", t["parse + convert"] - t["parse"]),
+                ("parse and convert histograms", t["parse + convert"]),
                 ("write (orjson.dumps, checks)",
                  t["parse + convert + write"] - t["parse + convert"]),
                 ("the rest (route, partition, line)", t["RecordConverter.convert"]

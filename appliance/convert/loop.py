@@ -14,7 +14,10 @@ space, it pauses and resumes by itself (storespace.py), dropping the
 generation it could not write: it is converted again, never committed twice.
 
 With a `pool` (workers.py, `[converter] processes` >= 2) this process only
-reads, orders, gates and commits; worker processes convert and write.
+reads, orders, gates and commits; worker processes convert and write. A
+due generation is then handed in (the workers finish its files) while the
+workers go on with the next one, and its checkpoint is written once they have
+all answered: the workers do not wait for the commit's fsyncs.
 """
 
 from __future__ import annotations
@@ -79,6 +82,15 @@ class _Generation:
         self.quarantined = False  # holds a quarantined record: commit it at once
 
 
+@dataclass
+class _HandedIn:
+    """A generation the workers are finishing: what its checkpoint will say."""
+
+    gen: _Generation
+    offsets: dict[str, int]
+    frontier: tuple[str, int] | None
+
+
 class ConverterLoop:
     """Converts a spool into a store, exactly once across crashes."""
 
@@ -107,6 +119,7 @@ class ConverterLoop:
         self._frontier: tuple[str, int] | None = None
         self._recent: OrderedDict[bytes, None] = OrderedDict()
         self._gen: _Generation | None = None
+        self._handed_in: _HandedIn | None = None  # with a pool: being finished, not committed
         self._days = DayCounts()  # committed ledger totals
         self._day_of = DayOf()
         # gate(record, segment) -> False holds conversion back at that record
@@ -190,7 +203,8 @@ class ConverterLoop:
         if self.space is None or not is_no_space(error):
             raise error
         self.space.failed(error)
-        gen = self._gen
+        gen = self._handed_in.gen if self._handed_in is not None else self._gen
+        self._handed_in = None
         if gen is not None:  # its records will be counted when converted again
             counts, self.converter.invalid_by_reason, self.converter.converted = \
                 gen.counts_before
@@ -228,6 +242,7 @@ class ConverterLoop:
             worked |= self._convert_segment(segment, stop)
             if self.held:
                 break  # in spool order only: the next pass goes on from here
+        self._publish_handed_in()  # never left waiting past the pass that handed it in
         return worked
 
     def _convert_segment(self, segment: Path, stop: threading.Event | None) -> bool:
@@ -253,7 +268,9 @@ class ConverterLoop:
                     self._frontier = (stem, end)
                     self.counts.bytes_in += end - offset
                     if self._due():
-                        self.commit()
+                        self._commit_due()
+                    elif self._handed_in is not None and self.pool.finished():
+                        self._publish_handed_in()
                     if stop is not None and stop.is_set():
                         self.counts.damaged_regions += report.damaged_regions
                         return True
@@ -269,10 +286,7 @@ class ConverterLoop:
             files = (self.pool.begin(gen_id) if self.pool is not None else
                      PartitionFiles(self.store_root, gen_id, self.node_id, level=self.level,
                                     max_file_bytes=self.max_file_bytes))
-            converter = self.converter
-            before = (replace(self.counts), Counter(converter.invalid_by_reason),
-                      converter.converted)
-            self._gen = _Generation(files, self.clock(), before)
+            self._gen = _Generation(files, self.clock(), self._marks())
         return self._gen
 
     def _add(self, gen: _Generation, record, segment: str, offset: int) -> None:
@@ -326,33 +340,74 @@ class ConverterLoop:
     # -- committing ---------------------------------------------------------
 
     def commit(self) -> None:
-        """Publish the current generation and delete the segments it finished."""
+        """Publish the current generation (and one handed in before) and delete the
+        segments it finished."""
+        if self.pool is not None:
+            self._hand_in()
+            self._publish_handed_in()
+            return
         gen = self._gen
         if gen is None:
             return
-        if self.pool is None:
-            files = gen.files.finish_all()
-            renames = gen.files.renames(files)
+        files = gen.files.finish_all()
+        self._publish(gen, gen.files.renames(files), self._offsets, self._frontier)
+        self._gen = None
+
+    def _commit_due(self) -> None:
+        """A due generation: with workers, handed in while they go on with the next one
+        (a quarantine is committed at once: see _due)."""
+        if self.pool is None or self._gen.quarantined:
+            self.commit()
         else:
-            tally = self.pool.finish()
-            self._count(gen, tally)
-            renames = tally.renames
+            self._hand_in()
+
+    def _hand_in(self) -> None:
+        """Ask the workers to finish the current generation (after publishing one handed
+        in before: one at a time, in order)."""
+        gen = self._gen
+        if gen is None:
+            return
+        self._publish_handed_in()
+        self.pool.hand_in()
         offsets = {k: v for k, v in self._offsets.items() if k not in gen.done_segments}
+        self._handed_in = _HandedIn(gen, offsets, self._frontier)
+        self._gen = None
+
+    def _publish_handed_in(self) -> None:
+        """Commit the handed-in generation, once the workers have answered."""
+        handed = self._handed_in
+        if handed is None:
+            return
+        tally = self.pool.tally()
+        live, marks = self._gen, self._marks()
+        self._count(handed.gen, tally)
+        self._publish(handed.gen, tally.renames, handed.offsets, handed.frontier)
+        self._handed_in = None  # only now: if this raised, _abandon drops it too
+        self.guard.end()  # a worker's crash position recorded earlier is passed
+        if live is not None:  # what this commit counted stays counted if `live` is dropped
+            live.counts_before = _shifted(live.counts_before, marks, self._marks())
+
+    def _publish(self, gen: _Generation, renames: list, offsets: dict[str, int],
+                 frontier: tuple[str, int] | None) -> None:
+        """Write the checkpoint of `gen` (the commit point), then apply it."""
         days = DayCounts(self._days.as_json())
         days.merge(gen.days)
         self.log.commit(Checkpoint(offsets=offsets, renames=renames, ledger=days.as_json(),
-                                   delete=list(gen.done_segments), frontier=self._frontier))
-        self._gen = None
-        self._offsets, self._days = offsets, days
+                                   delete=list(gen.done_segments), frontier=frontier))
+        self._offsets = {k: v for k, v in self._offsets.items() if k not in gen.done_segments}
+        self._days = days
         tmp = tmp_dir(self.store_root, gen.files.generation)
         if tmp.exists():
             tmp.rmdir()
         self.counts.commits += 1
         self.counts.files += len(renames)
         self.counts.segments_done += len(gen.done_segments)
-        if self.pool is not None:
-            self.guard.end()  # a worker's crash position recorded earlier is passed
         self._report()
+
+    def _marks(self) -> tuple:
+        """The counts to go back to if the generations begun from here are dropped."""
+        converter = self.converter
+        return replace(self.counts), Counter(converter.invalid_by_reason), converter.converted
 
     def _count(self, gen: _Generation, tally: Tally) -> None:
         """Add what the workers converted in a generation to the counts."""
@@ -369,3 +424,13 @@ class ConverterLoop:
         self.counts.unknown_histograms = self.converter.unknown_histograms.top()
         if self.on_report is not None:
             self.on_report(self.counts)
+
+
+def _shifted(before: tuple, old: tuple, new: tuple) -> tuple:
+    """`before` (see ConverterLoop._marks) plus what a commit counted between `old` and
+    `new`: converted and invalid records, the commit, its files and segments."""
+    counts = replace(before[0])
+    for name in ("converted", "invalid", "commits", "files", "segments_done"):
+        setattr(counts, name, getattr(counts, name) + getattr(new[0], name)
+                - getattr(old[0], name))
+    return counts, before[1] + (new[1] - old[1]), before[2] + new[2] - old[2]

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import orjson
 
 from appliance.convert.metadata import channel, headers_of, metadata, traffic
-from appliance.convert.payload import ConversionError, convert_payload
+from appliance.convert.payload import ConversionError, ConvertResult, convert_payload
 from appliance.convert.specs import SpecStore
+from appliance.convert.textpath import convert_text
 from appliance.convert.topcounts import TopCounter
 from appliance.ledger.dates import submission_date
 from appliance.spool.record import SpoolRecord
@@ -48,6 +49,10 @@ INFO_DIMENSIONS = ("reason", "appName", "appUpdateChannel", "appVersion", "appBu
 _INT_MIN, _INT_END = -(1 << 63), 1 << 64
 # The reason for an exception no check foresaw; its type and message go in the detail.
 CONVERSION_FAILED = "conversion_failed"
+# How many telemetry partitions a converter remembers (they are forgotten all at once),
+# and the longest dimension value it remembers one for.
+PARTITIONS_REMEMBERED = 4096
+REMEMBERED_VALUE_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,8 @@ class RecordConverter:
         self.invalid_by_reason: Counter[str] = Counter()  # keyed by our own reasons only
         self.unknown_histograms = TopCounter()  # names come from clients: bounded
         self.converted = 0
+        self._partitions: dict[tuple, tuple[str, list[str]]] = {}
+        self._revision_guess: str | None = None     # the last ping's (convert/textpath.py)
 
     def convert(self, record: SpoolRecord) -> Converted:
         """The record's partition and line; never raises, whatever the record holds."""
@@ -177,19 +184,15 @@ class RecordConverter:
         try:
             route = _route(record.path)
             text = decompress(record.body, self.max_decompressed)
-            payload = parse_json(text)
             side = None
             if route.form == FORM_GENERIC:
+                payload = parse_json(text)
                 partition = self._generic_partition(record, route, payload, date)
                 unknown: tuple[str, ...] = ()
             else:
-                try:
-                    result = convert_payload(payload, self.specs, json_rows=True)
-                except ConversionError as e:
-                    raise Invalid(e.reason, e.detail) from None
+                result = self._convert_telemetry(text)
                 payload, unknown = result.payload, tuple(result.unknown)
-                values = self._telemetry_values(route.dimensions, payload, date)
-                partition = partition_key(TELEMETRY_TREE, values)
+                partition, values = self._telemetry_partition(route.dimensions, payload, date)
                 if unknown:
                     side = (partition_key(UNKNOWN_HISTOGRAMS_TREE, values), b"%s\t%s\n" % (
                         route.doc_id.encode(), serialise({UNKNOWN_HISTOGRAMS: result.unknown,
@@ -205,6 +208,18 @@ class RecordConverter:
         self.unknown_histograms.update(unknown)
         return Converted(partition, line, None, unknown, side)
 
+    def _convert_telemetry(self, text: bytes) -> ConvertResult:
+        """A telemetry ping converted: from its text where the text path is sure of the
+        result (convert/textpath.py), else parsed whole and converted as ever."""
+        result = convert_text(text, self.specs, self._revision_guess)
+        if result is not None:
+            self._revision_guess = result.revision
+            return result
+        try:
+            return convert_payload(parse_json(text), self.specs, json_rows=True)
+        except ConversionError as e:
+            raise Invalid(e.reason, e.detail) from None
+
     def quarantine(self, record: SpoolRecord, reason: str, detail: str) -> Converted:
         """The invalid/ line of a record that is not converted at all (it crashed the
         converter): only its path is read."""
@@ -215,8 +230,11 @@ class RecordConverter:
             route = None
         return self._invalid(record, route, date, Invalid(reason, detail))
 
-    def _telemetry_values(self, url_dims: dict[str, str], payload, date: str) -> list[str]:
-        """The key segments of a telemetry record: its path's dimensions, else its info's."""
+    def _telemetry_partition(self, url_dims: dict[str, str], payload,
+                             date: str) -> tuple[str, list[str]]:
+        """The partition of a telemetry record and its key segments, from its path's
+        dimensions, else its info's. Remembered per dimension values: most records
+        of a day share a few of them, and working them out again costs ~10 us."""
         if url_dims:
             # a dimension missing from the info (below) is None: UNKNOWN
             values: dict[str, str | None] = dict(url_dims)
@@ -225,7 +243,17 @@ class RecordConverter:
             info = info if isinstance(info, dict) else {}
             values = {name: _text(info.get(name)) for name in INFO_DIMENSIONS}
         values["submission_date"] = date
-        return self.telemetry_schema.partition(values)
+        remembered = tuple(values.items())
+        found = self._partitions.get(remembered)
+        if found is None:
+            segments = self.telemetry_schema.partition(values)
+            found = (partition_key(TELEMETRY_TREE, segments), segments)
+            # the values are the client's: long ones are not kept
+            if all(v is None or len(v) <= REMEMBERED_VALUE_LENGTH for v in values.values()):
+                if len(self._partitions) >= PARTITIONS_REMEMBERED:
+                    self._partitions.clear()
+                self._partitions[remembered] = found
+        return found
 
     def _generic_partition(self, record: SpoolRecord, route, payload, date: str) -> str:
         """The partition of a generic-form document, which gets its ``metadata`` here."""

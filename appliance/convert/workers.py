@@ -2,12 +2,17 @@
 
 The committing converter process (loop.py) stays the single owner of the
 spool order, the gate, the crash guard, the frontier and the checkpoint. It
-hands records in batches, round robin, to N worker processes; each worker
-converts its records and writes them into its own partition files under the
-generation's `.tmp/` directory (part numbers `index`, `index + N`, ...: they
-never collide, and keys keep their form). At commit time the committer asks
-every worker to finish (fsync) its files and return their renames and counts,
-then writes one checkpoint with all of them: the commit stays atomic.
+hands records in batches to N worker processes, each batch to the worker with
+the fewest not yet acknowledged (at most QUEUED each: a worker always has its
+next batch at hand, and the committer never waits on a busy worker while
+another one waits for work); each worker converts its records and writes
+them into its own partition files under the generation's `.tmp/` directory
+(part numbers `index`, `index + N`, ...: they never collide, and keys keep
+their form). At commit time the committer asks every worker to finish (fsync)
+its files and return their renames and counts, then writes one checkpoint
+with all of them: the commit stays atomic. It need not wait for the answers
+(hand_in, then tally): each worker answers, then goes on with the next
+generation's batches, which the committer hands out meanwhile.
 
 Before each record a worker writes its position into its own crash-guard file
 (`.converting.<index>`). A worker that dies makes the committer record that
@@ -20,7 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +42,10 @@ from appliance.storage.partfiles import PartitionFiles
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
+
+ACK = ("ack",)  # a worker's answer to a batch: it has room for another
+DROPPED = ("dropped",)
+QUEUED = 2  # batches a worker may hold: one converting, one waiting in its inbox
 
 BATCH = 64  # records per message: amortises the pipe, keeps the workers evenly loaded
 
@@ -87,7 +98,9 @@ class ConverterPool:
         self._procs: list = []
         self._conns: list[Connection] = []
         self._pending: list[tuple] = []
-        self._next = 0
+        self._queued: list[int] = []  # per worker: batches not yet acknowledged
+        self._finishing: list[int] = []  # workers asked to finish, by hand_in()
+        self._answers: dict[int, tuple] = {}  # their answers so far
         self._gen: PooledGeneration | None = None
 
     def start(self) -> None:
@@ -104,6 +117,7 @@ class ConverterPool:
             theirs.close()
             self._procs.append(proc)
             self._conns.append(ours)
+            self._queued.append(0)
 
     def begin(self, generation: str) -> PooledGeneration:
         """A new generation: the workers' next records go into its files."""
@@ -122,22 +136,59 @@ class ConverterPool:
             return
         if not self._procs:  # at the first record: an empty segment starts no process
             self.start()
-        index = self._next
-        self._next = (self._next + 1) % self.processes
+        index = self._free_worker()
         self._send(index, ("batch", self._gen.generation, self._pending))
+        self._queued[index] += 1
         self._pending = []
 
-    def finish(self) -> Tally:
-        """Every worker's files finished and fsynced: their renames and counts, summed.
-        A worker's write error (ENOSPC) is raised once all have answered."""
+    def _free_worker(self) -> int:
+        """The worker with the fewest batches in hand, once it has fewer than QUEUED
+        (waiting for an ACK if need be)."""
+        from multiprocessing.connection import wait  # as in start()
+
+        while min(self._queued) >= QUEUED:
+            ready = wait(self._conns)
+            for index, conn in enumerate(self._conns):
+                if conn in ready:
+                    self._take(index)
+        return self._queued.index(min(self._queued))
+
+    def _take(self, index: int) -> None:
+        """Read worker `index`'s next message: the ACK of a batch, or its answer to
+        "finish" (kept for tally())."""
+        reply = self._recv(index)
+        if reply == ACK:
+            self._queued[index] -= 1
+        else:
+            self._answers[index] = reply
+
+    def hand_in(self) -> None:
+        """Ask every worker to finish (fsync) the current generation's files, and go on at
+        once: the next records start the next generation, which each worker begins after
+        it has answered. tally() collects the answers."""
         self._flush()
         self._gen = None
-        started = range(len(self._conns))  # none if no record was handed out yet
-        for index in started:
+        self._finishing = list(range(len(self._conns)))  # none if no record was handed out
+        self._answers = {}
+        for index in self._finishing:
             self._send(index, ("finish",))
+
+    def finished(self) -> bool:
+        """Whether every worker has answered the last hand_in() (reads, never waits)."""
+        for index in self._finishing:
+            while index not in self._answers and self._conns[index].poll():
+                self._take(index)
+        return all(index in self._answers for index in self._finishing)
+
+    def tally(self) -> Tally:
+        """The answers to the last hand_in(): every worker's files finished and fsynced,
+        their renames and counts, summed (waits for them). A worker's write error
+        (ENOSPC) is raised once all have answered."""
         tally, error = Tally(), None
-        for index in started:
-            reply = self._recv(index)
+        for index in self._finishing:
+            while index not in self._answers:
+                self._take(index)
+            reply = self._answers[index]
             if reply[0] == "error":
                 error = OSError(reply[1], reply[2])
                 continue
@@ -148,18 +199,23 @@ class ConverterPool:
             tally.invalid_by_reason.update(invalid)
             for name, n in unknown.items():
                 tally.unknown_histograms[name] = tally.unknown_histograms.get(name, 0) + n
+        self._finishing, self._answers = [], {}
         if error is not None:
             raise error
         return tally
 
     def drop(self) -> None:
-        """Forget the current generation (its files are deleted by the committer's recovery)."""
+        """Forget the current generation, and one handed in (their files are deleted by the
+        committer's recovery)."""
         self._pending, self._gen = [], None
         started = range(len(self._conns))  # none before the first generation
         for index in started:
             self._send(index, ("drop",))
-        for index in started:
-            self._recv(index)
+        for index in started:  # what comes before "dropped": ACKs, an answer to "finish"
+            while self._recv(index) != DROPPED:
+                pass
+            self._queued[index] = 0
+        self._finishing, self._answers = [], {}
 
     def close(self) -> None:
         """Stop the workers (after a commit: they hold nothing); they start again on use."""
@@ -173,7 +229,8 @@ class ConverterPool:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-        self._procs, self._conns, self._pending, self._gen = [], [], [], None
+        self._procs, self._conns, self._queued, self._pending, self._gen = [], [], [], [], None
+        self._finishing, self._answers = [], {}
 
     def _send(self, index: int, message) -> None:
         try:
@@ -266,19 +323,32 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
         signal.signal(sig, signal.SIG_IGN)
     die_with_parent(signal.SIGKILL)
     worker = _Worker(index, processes, settings)
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_receive, args=(conn, inbox), name="inbox", daemon=True).start()
     while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
+        message = inbox.get()
         kind = message[0]
         if kind == "batch":
             worker.batch(message[1], message[2])
+            conn.send(ACK)
         elif kind == "finish":
             conn.send(worker.finish())
             worker.reset()
         elif kind == "drop":
             worker.reset()
-            conn.send(("dropped",))
+            conn.send(DROPPED)
         else:
+            return
+
+
+def _receive(conn: Connection, inbox: queue.SimpleQueue) -> None:
+    """Move the committer's messages into `inbox` as they come, so that its next batch
+    is never stuck behind the one being converted; ("stop",) at the end."""
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            message = ("stop",)
+        inbox.put(message)
+        if message[0] == "stop":
             return

@@ -114,30 +114,37 @@ def test_below_the_watermark_the_loop_converts_nothing_until_space_returns(tmp_p
 
 
 class Full:
-    """A write that fails with ENOSPC while `full` is set."""
+    """A write that fails with ENOSPC while `full` is set (after `ok` writes that pass)."""
 
-    def __init__(self, real):
+    def __init__(self, real, ok: int = 0):
         self.real = real
         self.full = True
+        self.ok = ok
         self.failures = 0
 
     def __call__(self, *args, **kwargs):
-        if self.full:
+        self.ok -= 1
+        if self.full and self.ok < 0:
             self.failures += 1
             raise OSError(errno.ENOSPC, "No space left on device")
         return self.real(*args, **kwargs)
 
 
-@pytest.mark.parametrize("where", ["partition file", "checkpoint"])
+@pytest.mark.parametrize(("where", "processes"), [
+    ("partition file", "1"), ("checkpoint", "1"),
+    ("checkpoint", "2"),  # workers: generations handed in, their commits failing
+    ("second checkpoint", "2"),  # ... the first committed while the next one was begun
+])
 def test_enospc_pauses_drops_the_generation_and_resumes_exactly_once(tmp_path, monkeypatch,
-                                                                     where):
+                                                                     where, processes):
     expected = make_spool(tmp_path, 40, per_segment=10)
-    config, _ = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_BYTES="2048")
+    config, _ = config_for(tmp_path, APPLIANCE_STORE_MAX_FILE_BYTES="2048",
+                           APPLIANCE_CONVERTER_PROCESSES=processes)
     if where == "partition file":
         full = Full(PartitionFiles._flush)
         monkeypatch.setattr(PartitionFiles, "_flush", lambda self, f: full(self, f))
-    else:
-        full = Full(checkpoint.write_atomic)
+    else:  # a commit writes the checkpoint twice (checkpoint.py)
+        full = Full(checkpoint.write_atomic, ok=2 if where == "second checkpoint" else 0)
         monkeypatch.setattr(checkpoint, "write_atomic", full)
     now = [0.0]
     loop = converter_loop(config)
@@ -159,8 +166,9 @@ def test_enospc_pauses_drops_the_generation_and_resumes_exactly_once(tmp_path, m
     try:
         assert paused.wait(30)
         assert thread.is_alive()
-        assert not list((tmp_path / "store").rglob("*.zst"))  # nothing half-committed
-        assert len(SpoolDir(tmp_path / "spool").sealed_segments()) == 4
+        if where != "second checkpoint":
+            assert not list((tmp_path / "store").rglob("*.zst"))  # nothing half-committed
+            assert len(SpoolDir(tmp_path / "spool").sealed_segments()) == 4
         full.full = False  # space returns; the pause lasts `retry` seconds
         now[0] += 5.0
         assert done.wait(30)

@@ -51,22 +51,51 @@ def test_nesting_past_orjsons_parser_limit_is_too_deep(converter, depth):
     assert converter.convert(record(body, "/submit/telemetry/deep")).invalid_reason == "too_deep"
 
 
-def test_an_unforeseen_exception_is_conversion_failed_with_its_type(converter, monkeypatch):
-    def explode(payload, specs, **options):
-        raise ZeroDivisionError("a bug")
+# Where conversion could fail unforeseen: the text path, or the ordinary path it leaves a
+# record to (convert/textpath.py).
+PATHS = ["convert_text", "convert_payload"]
 
-    monkeypatch.setattr(records, "convert_payload", explode)
+
+def fail_in(monkeypatch, where: str, error: Exception) -> None:
+    def fail(*args, **options):
+        raise error
+
+    monkeypatch.setattr(records, "convert_text", lambda *args: None)
+    monkeypatch.setattr(records, where, fail)
+
+
+@pytest.mark.parametrize("where", PATHS)
+def test_an_unforeseen_exception_is_conversion_failed_with_its_type(converter, monkeypatch,
+                                                                     where):
+    fail_in(monkeypatch, where, ZeroDivisionError("a bug"))
     result = converter.convert(record(pings.body(1)))
     assert result.invalid_reason == "conversion_failed"
     assert invalid_entry(result)["detail"] == "ZeroDivisionError: a bug"
 
 
-def test_a_recursion_error_anywhere_is_too_deep(converter, monkeypatch):
-    def recurse(payload, specs, **options):
-        raise RecursionError("maximum recursion depth exceeded")
-
-    monkeypatch.setattr(records, "convert_payload", recurse)
+@pytest.mark.parametrize("where", PATHS)
+def test_a_recursion_error_anywhere_is_too_deep(converter, monkeypatch, where):
+    fail_in(monkeypatch, where, RecursionError("maximum recursion depth exceeded"))
     assert converter.convert(record(pings.body(1))).invalid_reason == "too_deep"
+
+
+def test_records_of_the_same_dimensions_share_one_remembered_partition(converter, monkeypatch):
+    monkeypatch.setattr(records, "PARTITIONS_REMEMBERED", 2)
+    made = [converter.convert(record(pings.body(i, channel=channel), "/submit/telemetry/d"))
+            for i, channel in enumerate(["release", "release", "beta", "aurora", "release"])]
+    assert [m.partition.split("/")[3] for m in made] == [
+        "release", "release", "beta", "aurora", "release"]
+    assert made[0].partition == made[1].partition == made[4].partition == (
+        "telemetry/saved_session/Firefox/release/23.0/20130814063812/20261118")
+    assert len(converter._partitions) <= 2          # forgotten all at once when full
+
+
+def test_a_partition_of_long_dimension_values_is_not_remembered(converter):
+    ping = pings.ping(1)
+    ping["info"]["appVersion"] = "9" * 5000
+    made = converter.convert(record(json.dumps(ping).encode(), "/submit/telemetry/d"))
+    assert made.invalid_reason is None
+    assert converter._partitions == {}
 
 
 @pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**40, -(10**30), 10**400])

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 from pathlib import Path
 
 import orjson
@@ -53,13 +54,17 @@ PRECOMPUTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def specs(tmp_path_factory) -> SpecStore:
-    spec_dir = tmp_path_factory.mktemp("specs")
+def write_specs(spec_dir: Path) -> Path:
+    """The spec of REV (DEFINITIONS and PRECOMPUTED) written into `spec_dir`."""
     (spec_dir / f"{REV}.Histograms.json").write_text(json.dumps(DEFINITIONS))
     (spec_dir / f"{REV}.buckets.json").write_text(json.dumps({"histograms": {
         name: {"buckets": bounds} for name, bounds in PRECOMPUTED.items()}}))
-    return SpecStore(spec_dir)
+    return spec_dir
+
+
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory) -> SpecStore:
+    return SpecStore(write_specs(tmp_path_factory.mktemp("specs")))
 
 
 def ping(histograms) -> dict:
@@ -290,3 +295,18 @@ def test_an_install_without_a_compiler_goes_on_without_the_extension(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "_rowsjson" in run.stderr           # the warning names what was left out
     assert not list((tmp_path / "lib").rglob("_rowsjson*"))
+
+
+def test_a_source_distribution_carries_everything_the_extension_is_built_from(tmp_path):
+    # Without its headers an sdist would install, silently, without the extension.
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "setup.py"), "-q", "egg_info", "--egg-base", str(tmp_path),
+         "sdist", "-d", str(tmp_path / "dist")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    [archive] = (tmp_path / "dist").glob("*.tar.gz")
+    with tarfile.open(archive) as tar:
+        names = {Path(n).name for n in tar.getnames() if "/appliance/convert/" in n}
+    sources = {p.name for p in (ROOT / "appliance" / "convert").iterdir()
+               if p.suffix in (".c", ".h")}
+    assert len(sources) >= 6 and sources <= names

@@ -1,0 +1,95 @@
+"""ConverterPool hands each batch to a worker with room for it, not round robin."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from appliance.convert.records import Converted
+from appliance.convert.topcounts import TopCounter
+from appliance.convert.workers import QUEUED, ConverterPool
+from appliance.spool import SpoolRecord
+
+HOLD = b"hold:"  # a body `hold:<fifo>` keeps its worker busy until the fifo is opened
+
+
+class HoldingConverter:
+    """A worker's converter (spawned workers find it by name): every record goes to one
+    partition as it is; a `hold:<fifo>` record first waits for a writer of that fifo."""
+
+    def __init__(self):
+        self.converted = 0
+        self.invalid_by_reason: Counter = Counter()
+        self.unknown_histograms = TopCounter()
+
+    def convert(self, record: SpoolRecord) -> Converted:
+        if record.body.startswith(HOLD):
+            with open(record.body[len(HOLD):], "rb") as fifo:  # blocks until opened for writing
+                fifo.read()
+        self.converted += 1
+        return Converted("p", record.body + b"\n")
+
+
+def holding_converter(config) -> HoldingConverter:
+    return HoldingConverter()
+
+
+def record(n: int, body: bytes) -> SpoolRecord:
+    return SpoolRecord(n.to_bytes(16, "big"), 1_795_000_000 * 10**9, "/submit/x", body)
+
+
+def two_workers(tmp_path) -> ConverterPool:
+    """A pool of 2 workers with holding converters, one record per batch."""
+    store = tmp_path / "store"
+    store.mkdir()
+    return ConverterPool(None, 2, make_converter=holding_converter, store_root=store,
+                         node_id="n", level=1, max_file_bytes=1 << 30, batch=1)
+
+
+def test_batches_go_to_the_worker_with_room_while_another_is_busy(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    pool = two_workers(tmp_path)
+    try:
+        pool.begin("g1")
+        pool.add("seg", 0, record(0, HOLD + str(fifo).encode()), None)
+        for n in range(1, 10):  # round robin would queue 4 of these behind the held one
+            pool.add("seg", n, record(n, b"r%d" % n), None)
+        with open(fifo, "wb"):  # let the held worker go on
+            pass
+        pool.hand_in()
+        tally = pool.tally()
+    finally:
+        pool.close()
+    counts = sorted(int(key.split(".")[-2]) for _, key in tally.renames)
+    assert counts == [QUEUED, 10 - QUEUED]  # the held worker got only what it may queue
+    assert tally.converted == 10
+
+
+def records_in(tally) -> dict[str, int]:
+    """Records per generation in a tally's store keys (`<node>.<gen>.<part>.<n>.zst`)."""
+    out: Counter = Counter()
+    for _, key in tally.renames:
+        name = key.rsplit("/", 1)[-1].split(".")
+        out[name[1]] += int(name[-2])
+    return dict(out)
+
+
+def test_the_next_generation_is_handed_out_before_the_last_one_is_tallied(tmp_path):
+    pool = two_workers(tmp_path)
+    try:
+        pool.begin("g1")
+        for n in range(4):
+            pool.add("seg", n, record(n, b"a%d" % n), None)
+        pool.hand_in()
+        pool.begin("g2")  # the workers answer for g1, then go on with these
+        for n in range(4, 9):
+            pool.add("seg", n, record(n, b"b%d" % n), None)
+        first = pool.tally()
+        pool.hand_in()
+        second = pool.tally()
+    finally:
+        pool.close()
+    assert records_in(first) == {"g1": 4}
+    assert records_in(second) == {"g2": 5}
+    assert first.converted + second.converted == 9
