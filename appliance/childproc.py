@@ -5,10 +5,10 @@ from __future__ import annotations
 import signal
 from collections.abc import Mapping
 
-from twisted.internet.interfaces import IProcessProtocol, IProcessTransport
+from twisted.internet.interfaces import IProcessProtocol, IProcessTransport, IReactorProcess
 
 
-def spawn_child(reactor, process_protocol: IProcessProtocol, argv: list[str],
+def spawn_child(reactor: IReactorProcess, process_protocol: IProcessProtocol, argv: list[str],
                 *, env: Mapping[str, str], child_fds: dict[int, int | str]) -> IProcessTransport:
     """`reactor.spawnProcess(...)` with SIGINT blocked in the child.
 

@@ -40,6 +40,7 @@ from appliance.disk import is_no_space
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
 from appliance.spool.reader import ReadReport, iter_frames
+from appliance.spool.record import SpoolRecord
 from appliance.spool.segments import SpoolDir, segment_stem
 from appliance.storage.checkpoint import Checkpoint, CheckpointLog
 from appliance.storage.filenames import generation_id, tmp_dir
@@ -123,7 +124,7 @@ class ConverterLoop:
         self._day_of = DayOf()
         # gate(record, segment) -> False holds conversion back at that record
         # (appliance.ledger.accepted.AcceptedGate in the server's converter).
-        self.gate: Callable[[object, Path], bool] | None = None
+        self.gate: Callable[[SpoolRecord, Path], bool] | None = None
         self.held = False
 
     # -- the loop -----------------------------------------------------------

@@ -211,7 +211,7 @@ def _convert_one(name: str, hist, layout) -> list:
         raise ConversionError("bad_histogram", f"{name} has no values object" if values is None
                               else f"{name}.values is a JSON {_json_type(values)}, not an object",
                               histogram=name)
-    row = [0] * layout.n
+    row: list[int | float] = [0] * layout.n  # counts, then statistics (sums are floats)
     index = layout.index
     checked = False
     for key, count in values.items():

@@ -105,12 +105,12 @@ def reconvert(store_root: Path, spool_root: Path, converter: RecordConverter, *,
             continue
         partition = key.rsplit("/", 1)[0]
         for i, line in enumerate(lines):
-            result = converted.get(i)
+            redone = converted.get(i)
             received_ns = entries[i].get("received_ns")  # kept with the line (arrivals)
-            if result is None:
+            if redone is None:
                 files.write(partition, line + b"\n", received_ns)
             else:
-                result.write(files, received_ns)
+                redone.write(files, received_ns)
         replaced.append(key)
         report.files_replaced += 1
     if replaced:

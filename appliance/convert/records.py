@@ -236,7 +236,8 @@ class RecordConverter:
         dimensions, else its info's. Remembered per dimension values: most records
         of a day share a few of them, and working them out again costs ~10 us."""
         if url_dims:
-            values = dict(url_dims)
+            # a dimension missing from the info (below) is None: UNKNOWN
+            values: dict[str, str | None] = dict(url_dims)
         else:
             info = payload.get("info") if isinstance(payload, dict) else None
             info = info if isinstance(info, dict) else {}

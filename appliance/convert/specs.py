@@ -391,13 +391,13 @@ class SpecStore:
         for name, entry in pre.items():
             if name in layouts:
                 continue
-            bounds = entry.get("buckets") if isinstance(entry, dict) else None
-            if (not isinstance(bounds, list) or not bounds
-                    or not all(type(b) is int for b in bounds)):
+            listed = entry.get("buckets") if isinstance(entry, dict) else None
+            if (not isinstance(listed, list) or not listed
+                    or not all(type(b) is int for b in listed)):
                 skipped.setdefault(name, "precomputed entry has no list of integer buckets")
                 continue
             skipped.pop(name, None)
-            layouts[name] = self._shared_layout(bounds)
+            layouts[name] = self._shared_layout(listed)
         if skipped:
             log.info("spec {rev}: {n} definitions skipped ({names})", rev=rev, n=len(skipped),
                      names=", ".join(sorted(skipped)[:10]))

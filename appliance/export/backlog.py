@@ -6,9 +6,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from appliance.storage.filenames import is_data_file_name
 from appliance.storage.readlock import store_read_lock
+
+# Only for the annotations: the uploader loads botocore, which `export --status` (it lists
+# local files) does without.
+if TYPE_CHECKING:
+    from appliance.export.uploader import Uploaded, Uploader
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,15 @@ def purge_retained(retained_root: Path, retain_days: float, now: float) -> int:
     return removed
 
 
-def ship(uploader, file: StoreFile, retained_root: Path | None, ledger=None):
+class UploadLedger(Protocol):
+    """Where verified uploads are journaled (`appliance.ledger.exported.ExportedLedger`)."""
+
+    def exported(self, key: str, size: int) -> None: ...
+    def finished(self, key: str) -> None: ...
+
+
+def ship(uploader: Uploader, file: StoreFile, retained_root: Path | None,
+         ledger: UploadLedger | None = None) -> Uploaded:
     """Upload and verify one file, then let go of the local copy; returns the Uploaded.
 
     With a ledger (`appliance.ledger.exported`), the export is journaled

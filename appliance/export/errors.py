@@ -23,7 +23,8 @@ class VerifyError(Exception):
 def error_kind(error: BaseException) -> str:
     """A short name for counting: the S3 error code, or the exception's class."""
     if isinstance(error, ClientError):
-        return error.response.get("Error", {}).get("Code", "ClientError")
+        code: str = error.response.get("Error", {}).get("Code", "ClientError")
+        return code
     return type(error).__name__
 
 

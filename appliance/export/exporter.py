@@ -17,15 +17,24 @@ from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
 
-from twisted.internet.defer import DeferredList
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from appliance.export.backlog import StoreFile, finished_files, purge_retained, ship
+from appliance.export.backlog import (
+    StoreFile,
+    UploadLedger,
+    finished_files,
+    purge_retained,
+    ship,
+)
 from appliance.export.errors import describe, error_kind, is_setup_problem
 from appliance.export.uploader import Uploaded, Uploader
+from appliance.reactortype import IServiceReactor
+from appliance.stats import Stats
 
 log = Logger()
 THROUGHPUT_WINDOW = 60.0
@@ -35,10 +44,11 @@ PURGE_EVERY = 3600.0
 class Exporter:
     """Keeps the store's finished files flowing to S3."""
 
-    def __init__(self, reactor, uploader: Uploader, store_root: Path, stats, *,
+    def __init__(self, reactor: IServiceReactor, uploader: Uploader, store_root: Path,
+                 stats: Stats, *,
                  concurrency: int, interval: float, max_backoff: float,
                  retained_root: Path | None = None, retain_days: float = 0.0,
-                 rng: Callable[[], float] = random.random, ledger=None,
+                 rng: Callable[[], float] = random.random, ledger: UploadLedger | None = None,
                  pool: ThreadPool | None = None):
         """`pool` runs the blocking work (S3 calls, store scans): "export-io" if None."""
         self.reactor = reactor
@@ -56,7 +66,7 @@ class Exporter:
         self._loop = LoopingCall(self.tick)
         self._loop.clock = reactor
         self._interval = interval
-        self._in_flight: dict[str, object] = {}
+        self._in_flight: dict[str, Deferred[Uploaded]] = {}
         self._retry: dict[str, tuple[float, int]] = {}
         self._scanning = False
         self._last_purge = 0.0
@@ -81,10 +91,10 @@ class Exporter:
         d.addCallbacks(self._probe_ok, self._probe_failed)
         self._loop.start(self._interval, now=True)
 
-    def _probe_ok(self, _) -> None:
+    def _probe_ok(self, _: None) -> None:
         log.info("export: s3://{bucket} reachable", bucket=self.uploader.bucket)
 
-    def _probe_failed(self, failure) -> None:
+    def _probe_failed(self, failure: Failure) -> None:
         self.problem = f"s3://{self.uploader.bucket}: {describe(failure.value)}"
         self._publish()
         log.error("export: cannot use {problem}; files are kept and retried",
@@ -106,18 +116,19 @@ class Exporter:
 
     # -- scanning -----------------------------------------------------------
 
-    def tick(self):
+    def tick(self) -> Deferred[None] | None:
         """Scan the store (on the pool) and start uploads that are due."""
         if self._scanning:
             return None
         self._scanning = True
-        d = deferToThreadPool(self.reactor, self._pool, self._scan, self.reactor.seconds())
-        d.addCallback(self._schedule)
+        scanning = deferToThreadPool(self.reactor, self._pool, self._scan,
+                                     self.reactor.seconds())
+        d = scanning.addCallback(self._schedule)
         d.addErrback(lambda f: log.failure("export: scanning the store failed", f))
         d.addBoth(self._scanned)
         return d
 
-    def _scanned(self, _) -> None:
+    def _scanned(self, _: object) -> None:
         self._scanning = False
 
     def _scan(self, now: float) -> list[StoreFile]:
@@ -161,7 +172,7 @@ class Exporter:
         if not self._in_flight and self._loop.running:
             self.tick()  # more may be waiting: don't idle until the next interval
 
-    def _failed(self, failure, file: StoreFile) -> None:
+    def _failed(self, failure: Failure, file: StoreFile) -> None:
         del self._in_flight[file.key]
         error = failure.value
         kind = error_kind(error)

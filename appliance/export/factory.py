@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from appliance.config import Config
 from appliance.datadir import DataDir
+from appliance.export.backlog import UploadLedger
 from appliance.export.exporter import Exporter
 from appliance.export.uploader import Uploader
+from appliance.reactortype import IServiceReactor
+from appliance.stats import Stats
 
 
-def build_uploader(config: Config):
+def build_uploader(config: Config) -> Uploader:
     """An Uploader for `[export]`; ConfigError if the section is incomplete."""
     from appliance.export.s3client import make_client  # boto3 (~0.2 s): only when exporting
 
@@ -18,7 +21,8 @@ def build_uploader(config: Config):
                     part_size=export.part_size)
 
 
-def build_exporter(config: Config, reactor, stats, ledger=None):
+def build_exporter(config: Config, reactor: IServiceReactor, stats: Stats,
+                   ledger: UploadLedger | None = None) -> Exporter:
     """The server's exporter loop (`ledger`: an ExportedLedger counting verified uploads)."""
 
     export = config.export

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any  # a boto3 S3 client: boto3 has no types here
+
 import boto3
 from botocore.config import Config as BotoConfig
 
 from appliance.config import Config, ConfigError
 
 
-def make_client(config: Config, max_attempts: int = 5):
+def make_client(config: Config, max_attempts: int = 5) -> Any:
     """An S3 client for the configured endpoint; ConfigError if `[export]` is incomplete.
 
     Throttling, 5xx, connection errors and timeouts are retried by botocore's

@@ -15,6 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any  # boto3 clients and answers have no types here
 
 from botocore.exceptions import ClientError
 
@@ -57,7 +58,7 @@ def expected_etag(path: Path, multipart_threshold: int, part_size: int) -> str:
 class Uploader:
     """Blocking S3 calls for one bucket; run it on the export thread pool."""
 
-    def __init__(self, client, bucket: str, prefix: str, *, multipart_threshold: int,
+    def __init__(self, client: Any, bucket: str, prefix: str, *, multipart_threshold: int,
                  part_size: int):
         self.client = client
         self.bucket = bucket
@@ -69,9 +70,10 @@ class Uploader:
         """Raise if the bucket cannot be reached with these credentials."""
         self.client.head_bucket(Bucket=self.bucket)
 
-    def _head(self, key: str) -> dict | None:
+    def _head(self, key: str) -> dict[str, Any] | None:
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=key)
+            head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=key)
+            return head
         except ClientError as e:
             if error_kind(e) in ("404", "NoSuchKey", "NotFound"):
                 return None
@@ -104,7 +106,7 @@ class Uploader:
         return Uploaded(key, size, etag, already_there=False)
 
     @staticmethod
-    def _matches(head: dict | None, size: int, etag: str) -> bool:
+    def _matches(head: dict[str, Any] | None, size: int, etag: str) -> bool:
         return (head is not None and head.get("ContentLength") == size
                 and head.get("ETag", "").strip('"') == etag)
 

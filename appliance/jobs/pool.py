@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IDelayedCall, IProcessTransport, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IProcessTransport
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -51,7 +51,8 @@ from appliance.jobs.request import JobRequest, JobRequestError, parse_request
 from appliance.jobs.states import FINISHED, JobState
 
 if TYPE_CHECKING:
-    from appliance.storage.filters import SchemaSource
+    from appliance.reactortype import IServiceReactor
+    from appliance.storage.keys import SchemaSource
 
 log = Logger()
 
@@ -97,12 +98,12 @@ class JobPool:
     """Runs submitted jobs; see the module docstring. `argv` starts a worker (the server's
     own binary with the hidden subcommand); the job directory is appended."""
 
-    def __init__(self, reactor: IReactorTime, root: Path, argv: list[str], *,
+    def __init__(self, reactor: IServiceReactor, root: Path, argv: list[str], *,
                  max_running: int = 1, default_timeout: float | None = None, keep: int = 200,
                  grace: float = 5.0, schemas: SchemaSource = None,
                  env: dict[str, str] | None = None, disk: DiskGuard | None = None,
                  io: Callable[..., Deferred[Any]] | None = None):
-        """`reactor` also starts processes (IReactorProcess). `io(f, *args)` runs blocking
+        """`reactor` keeps time and starts processes. `io(f, *args)` runs blocking
         file work in order off the reactor thread (an IOThread); None runs it at once
         (tests with no threads)."""
         self.reactor = reactor
