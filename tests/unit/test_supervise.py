@@ -237,9 +237,10 @@ GROUP_LEADER = """
 import subprocess, sys
 from appliance.lifecycle import lead_process_group
 lead_process_group()
+# The helper lives until the test closes the stdin it shares with the leader (or a kill).
 helper = subprocess.Popen([sys.executable, "-c",
-                           "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                           "print(flush=True); time.sleep(120)"], stdout=subprocess.PIPE)
+                           "import signal, sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                           "print(flush=True); sys.stdin.read()"], stdout=subprocess.PIPE)
 helper.stdout.readline()  # it ignores SIGTERM from now on
 print(helper.pid, flush=True)
 sys.stdin.read()
@@ -258,3 +259,4 @@ def test_a_group_leader_and_the_helpers_it_starts_end_with_one_group_sigkill():
         eventually(lambda: gone(helper), "the helper to end with its group")
     finally:
         leader.kill()
+        leader.stdin.close()  # ends the helper if the group's SIGKILL did not
