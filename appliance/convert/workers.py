@@ -343,12 +343,20 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
 
 def _receive(conn: Connection, inbox: queue.SimpleQueue) -> None:
     """Move the committer's messages into `inbox` as they come, so that its next batch
-    is never stuck behind the one being converted; ("stop",) at the end."""
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            message = ("stop",)
-        inbox.put(message)
-        if message[0] == "stop":
-            return
+    is never stuck behind the one being converted; ("stop",) at the end.
+
+    Whatever ends this thread ends the worker too, never leaves it waiting: an error
+    (its traceback goes to stderr, the converter's log) makes the committer see the
+    worker die, and the converter restarts from its last commit."""
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):  # the committer is gone
+                message = ("stop",)
+            inbox.put(message)
+            if message[0] == "stop":
+                return
+    except BaseException:
+        inbox.put(("stop",))
+        raise

@@ -1,13 +1,17 @@
-"""ConverterPool hands each batch to a worker with room for it, not round robin."""
+"""ConverterPool hands each batch to a worker with room for it, not round robin; a worker's
+inbox always ends with a stop."""
 
 from __future__ import annotations
 
 import os
+import queue
 from collections import Counter
+
+import pytest
 
 from appliance.convert.records import Converted
 from appliance.convert.topcounts import TopCounter
-from appliance.convert.workers import QUEUED, ConverterPool
+from appliance.convert.workers import QUEUED, ConverterPool, _receive
 from appliance.spool import SpoolRecord
 
 HOLD = b"hold:"  # a body `hold:<fifo>` keeps its worker busy until the fifo is opened
@@ -93,3 +97,30 @@ def test_the_next_generation_is_handed_out_before_the_last_one_is_tallied(tmp_pa
     assert records_in(first) == {"g1": 4}
     assert records_in(second) == {"g2": 5}
     assert first.converted + second.converted == 9
+
+
+class _Conn:
+    """A committer's end that gives `messages`, then raises `end`."""
+
+    def __init__(self, messages, end: BaseException):
+        self.messages, self.end = list(messages), end
+
+    def recv(self):
+        if self.messages:
+            return self.messages.pop(0)
+        raise self.end
+
+
+@pytest.mark.parametrize("end", [EOFError(), ConnectionResetError()])
+def test_a_worker_inbox_ends_with_stop_when_the_committer_goes(end):
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    _receive(_Conn([("batch", "g", [])], end), inbox)
+    assert [inbox.get_nowait(), inbox.get_nowait()] == [("batch", "g", []), ("stop",)]
+    assert inbox.empty()
+
+
+def test_a_worker_inbox_that_fails_still_tells_the_worker_to_stop():
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    with pytest.raises(ValueError):
+        _receive(_Conn([], ValueError("unpickling")), inbox)
+    assert inbox.get_nowait() == ("stop",)
