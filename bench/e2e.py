@@ -216,6 +216,8 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=900,
                         help="longest wait for a backlog to reach S3")
     parser.add_argument("--profile", type=Path, help="profile the drains (py-spy) into DIR")
+    parser.add_argument("--no-drains", action="store_true",
+                        help="only the receiver-only and end-to-end cases")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench.e2e needs wrk: apt-get install wrk")
@@ -266,7 +268,7 @@ def run_cases(tmp: Path, s3: SeaweedS3, body: Path, args) -> dict:
     finally:
         node.stop()
     # 3. drain a backlog with 1 and 2 converter processes
-    counts = (1, 2) if has_converter_processes() else (1,)
+    counts = () if args.no_drains else (1, 2) if has_converter_processes() else (1,)
     results["drain"] = {}
     for processes in counts:
         name = f"drain{processes}"
