@@ -481,13 +481,72 @@ values(Text *t, Writer *w, const Layout *layout, Py_ssize_t *m)
     return more == 0 ? 0 : 1;
 }
 
+#define NOT_PLAIN (-3)
+
+/* Past `literal` (`len` bytes) if it comes right after the quote at t: `key`;
+ * else NOT_PLAIN, nothing read. */
+static inline int
+usual_key(Text *t, const char *literal, Py_ssize_t len, int key)
+{
+    const char *p = t->p + 1;
+
+    if (t->end - p >= len && memcmp(p, literal, len) == 0) {
+        t->p = p + len;
+        return key;
+    }
+    return NOT_PLAIN;
+}
+
+/* The key of a histogram's member at t, past it: VALUES, a statistic's position
+ * or OTHER_KEY (as histogram_key says), or NOT_PLAIN if it is not a plain string.
+ * The keys Firefox writes are first compared whole, closing quote included,
+ * which reads them as plain_string would, without a scan and histogram_key. */
+static int
+member_key(Text *t)
+{
+    const char *key;
+    Py_ssize_t len;
+    int k = NOT_PLAIN;
+
+    skip_space(t);
+    if (*t->p != '"') {
+        return NOT_PLAIN;
+    }
+    switch (t->p[1]) {
+    case 'r':
+        k = usual_key(t, "range\"", 6, OTHER_KEY);
+        break;
+    case 'b':
+        k = usual_key(t, "bucket_count\"", 13, OTHER_KEY);
+        break;
+    case 'h':
+        k = usual_key(t, "histogram_type\"", 15, OTHER_KEY);
+        break;
+    case 'v':
+        k = usual_key(t, "values\"", 7, VALUES);
+        break;
+    case 's':
+        k = usual_key(t, "sum\"", 4, 0);
+        break;
+    case 'l':
+        k = usual_key(t, "log_sum\"", 8, 1);
+        if (k == NOT_PLAIN) {
+            k = usual_key(t, "log_sum_squares\"", 16, 2);
+        }
+        break;
+    }
+    if (k == NOT_PLAIN && plain_string(t, &key, &len)) {
+        k = histogram_key(key, len);
+    }
+    return k;
+}
+
 /* One known histogram's object, written as its row. 1 if not plain, -1 on error. */
 static int
 histogram(Text *t, Writer *w, const char *name, Py_ssize_t name_len, const Layout *layout)
 {
     Statistic statistics[N_STATISTICS];
-    const char *key;
-    Py_ssize_t len, m = 0;
+    Py_ssize_t m = 0;
     int k, status, more, seen = 0;
 
     for (k = 0; k < N_STATISTICS; k++) {
@@ -497,10 +556,10 @@ histogram(Text *t, Writer *w, const char *name, Py_ssize_t name_len, const Layou
         return 1;                       /* no "values": the Python path says why */
     }
     do {
-        if (!plain_string(t, &key, &len) || !expect(t, ':')) {
+        k = member_key(t);
+        if (k == NOT_PLAIN || !expect(t, ':')) {
             return 1;
         }
-        k = histogram_key(key, len);
         if (k == OTHER_KEY) {
             if (!dropped_value(t)) {
                 return 1;

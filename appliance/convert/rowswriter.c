@@ -60,6 +60,10 @@ put_u64(Writer *w, uint64_t value)
     char digits[MAX_DIGITS];
     int n = 0;
 
+    if (value < 10) {                   /* most counts */
+        w->text[w->len++] = (char)('0' + value);
+        return;
+    }
     do {
         digits[n++] = (char)('0' + value % 10);
         value /= 10;
@@ -148,7 +152,7 @@ put_float(Writer *w, PyObject *number, const char *text, Py_ssize_t len)
     if (number == NULL) {
         if (w->float_text_len + len + 2 > w->float_text_cap
                 && writer_grow((void **)&w->float_text, &w->float_text_cap,
-                               2 * (w->float_text_cap + len + 2), 1) < 0) {
+                               Py_MAX(2 * (w->float_text_cap + len + 2), 1 << 14), 1) < 0) {
             return -1;
         }
         char separator = w->float_text_len == 0 ? '[' : ',';

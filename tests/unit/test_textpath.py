@@ -122,6 +122,10 @@ PLAIN = {
     "names that look like known ones": ping_text(
         '{"LI":1,"LINX":{"values":{"1":1}},"LIM":2,"lin":3,"STARTUP_":4,"STARTUP_LINX":5,'
         '"LIN":{"values":{"1":1}},"FLAG":{"values":{}},"FLAGG":6,"' + "X" * 300 + '":7}'),
+    "keys like the usual ones": ping_text(
+        '{"LIN":{"r":1,"rang":2,"range_":[1],"b":3,"h":4,"v":5,"valuesx":6,"s":7,"sumx":8,'
+        '"l":9,"log_su":10,"log_sum_squaresx":11,"sum_squares":12,"values":{"1":1},"sum":3,'
+        '"log_sum":1.5,"sum_squares_hi":2,"log_sum_squares":2.5,"sum_squares_lo":1}}'),
     "negative, tied, descending and huge bounds": ping_text(
         '{"NEGATIVE":{"values":{"-10":1,"-1":2,"4":3}},"TIES":{"values":{"1":5,"2":1}},'
         '"DESCENDING":{"values":{"5":1,"3":2}},"HUGE":{"values":{"9223372036854775807":1,'
@@ -187,6 +191,8 @@ DOUBTFUL = {
     "a bucket twice, after others": ping_text('{"LIN":{"values":{"1":1,"4":1,"1":2}}}'),
     "a count with a leading zero": ping_text('{"LIN":{"values":{"1":00}}}'),
     "a count cut short": ping_text('{"LIN":{"values":{"1":'),
+    "a key cut short": ping_text('{"LIN":{"values":{"1":1},"log_sum')[:-2],
+    "a usual key twice": ping_text('{"LIN":{"values":{},"log_sum":1.5,"log_sum":2.5}}'),
     "a name twice among others": ping_text('{"LIN":{"values":{}},"NOPE":1,"FLAG":{"values":{}},'
                                            '"STARTUP_LIN":{"values":{}},"LIN":{"values":{}}}'),
     "a STARTUP_ name twice": ping_text('{"STARTUP_LIN":{"values":{}},'
