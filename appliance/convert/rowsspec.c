@@ -60,7 +60,7 @@ search_value(const int64_t *bounds, Py_ssize_t n, int64_t value, Py_ssize_t from
         }
     }
     while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
+        mid = lo + (Py_ssize_t)((size_t)(hi - lo) >> 1);
         if (bounds[mid] <= value) {
             lo = mid + 1;
         } else {

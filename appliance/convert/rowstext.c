@@ -223,13 +223,33 @@ literal(Text *t, const char *word, Py_ssize_t len)
     return 0;
 }
 
+/* Past a plain integer at t ("1000", "-5": JSON's grammar, at most MAX_INT_DIGITS
+ * digits, not -0), which a row drops: what number() and plain_integer() accept,
+ * without working out its value. */
+static int
+dropped_integer(Text *t)
+{
+    const char *p = t->p, *first;
+    int negative = *p == '-';
+
+    first = p += negative;
+    while (is_digit(p)) {
+        p++;
+    }
+    if (p == first || p - first > MAX_INT_DIGITS || (*first == '0' && (p - first > 1 || negative))
+            || *p == '.' || *p == 'e' || *p == 'E') {
+        return 0;
+    }
+    t->p = p;
+    return 1;
+}
+
 /* A plain string, plain integer, true, false or null (a member a row drops). */
 static int
 plain_scalar(Text *t)
 {
     const char *s;
     Py_ssize_t len;
-    Number n;
 
     skip_space(t);
     if (t->p >= t->end) {
@@ -239,7 +259,7 @@ plain_scalar(Text *t)
         return plain_string(t, &s, &len);
     }
     if (*t->p == '-' || is_digit(t->p)) {
-        return number(t, &n) && plain_integer(&n, MAX_INT_DIGITS);
+        return dropped_integer(t);
     }
     return literal(t, "null", 4) || literal(t, "true", 4) || literal(t, "false", 5);
 }

@@ -122,6 +122,9 @@ PLAIN = {
     "names that look like known ones": ping_text(
         '{"LI":1,"LINX":{"values":{"1":1}},"LIM":2,"lin":3,"STARTUP_":4,"STARTUP_LINX":5,'
         '"LIN":{"values":{"1":1}},"FLAG":{"values":{}},"FLAGG":6,"' + "X" * 300 + '":7}'),
+    "dropped integers of every plain form": ping_text(
+        '{"LIN":{"range":[-5,999999999999999999,-999999999999999999,0],"bucket_count":0,'
+        '"histogram_type":-1,"values":{"1":1}}}'),
     "keys like the usual ones": ping_text(
         '{"LIN":{"r":1,"rang":2,"range_":[1],"b":3,"h":4,"v":5,"valuesx":6,"s":7,"sumx":8,'
         '"l":9,"log_su":10,"log_sum_squaresx":11,"sum_squares":12,"values":{"1":1},"sum":3,'
@@ -199,6 +202,11 @@ DOUBTFUL = {
                                        '"STARTUP_LIN":{"values":{}}}'),
     "a dropped member that is a float": ping_text('{"LIN":{"values":{},"range":[1.5,2]}}'),
     "a dropped member beyond 64 bits": ping_text('{"LIN":{"values":{},"x":' + "9" * 400 + "}}"),
+    "a dropped member -0": ping_text('{"LIN":{"values":{},"range":[-0,2]}}'),
+    "a dropped member with a leading zero": ping_text('{"LIN":{"values":{},"x":-01}}'),
+    "a dropped member of 19 digits": ping_text('{"LIN":{"values":{},"x":1000000000000000000}}'),
+    "a dropped member in exponent form": ping_text('{"LIN":{"values":{},"x":1e2}}'),
+    "a dropped member a lone minus": ping_text('{"LIN":{"values":{},"x":-}}'),
     "a dropped member nested": ping_text('{"LIN":{"values":{},"range":[[1],2]}}'),
     "a dropped member an object": ping_text('{"LIN":{"values":{},"x":{}}}'),
     # shapes the Python conversion refuses or treats on its own
