@@ -140,6 +140,18 @@ row_table_length(RowTable *table)
     return table->n_entries;
 }
 
+/* Pickled as the row_table it was built from (a RevisionSpec pickles with it). */
+static PyObject *
+row_table_reduce(RowTable *table, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("O(O)", Py_TYPE(table), table->rows);
+}
+
+static PyMethodDef row_table_methods[] = {
+    {"__reduce__", (PyCFunction)row_table_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMappingMethods row_table_mapping = {
     .mp_length = (lenfunc)row_table_length,
 };
@@ -150,6 +162,7 @@ PyTypeObject RowTable_Type = {
     .tp_basicsize = sizeof(RowTable),
     .tp_dealloc = (destructor)row_table_dealloc,
     .tp_as_mapping = &row_table_mapping,
+    .tp_methods = row_table_methods,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = PyDoc_STR(
         "RowTable(row_table)\n\n"

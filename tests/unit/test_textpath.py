@@ -14,6 +14,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass
 
 import orjson
@@ -301,6 +302,16 @@ def test_a_row_table_keeps_only_the_names_a_plain_ping_can_spell():
         RowTable({"A": ({}, 1)})
     with pytest.raises(TypeError):
         RowTable([("A", entry)])
+
+
+@needs_extension
+def test_a_spec_pickles_with_its_row_table(specs):
+    spec = pickle.loads(pickle.dumps(specs.get(REV)))
+    assert len(spec.text_table) == len(specs.get(REV).text_table) > 0
+    text = PLAIN["counts and statistics"]
+    start = textpath.histograms_start(text)
+    assert textpath._rows(text, start, spec) == textpath._rows(text, start, specs.get(REV))
+    assert textpath._rows(text, start, spec) is not None
 
 
 @needs_extension
