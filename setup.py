@@ -8,8 +8,8 @@ in pure Python, with the same results.
 
 from setuptools import Extension, setup
 
-SOURCES = ["_rowsjson.c", "rowstext.c", "rowswriter.c", "rowsspec.c"]
-HEADERS = ["rowswriter.h", "rowsspec.h"]
+SOURCES = ["_rowsjson.c", "rowstext.c", "rowstable.c", "rowswriter.c", "rowsspec.c"]
+HEADERS = ["rowstext.h", "rowstable.h", "rowswriter.h", "rowsspec.h"]
 
 setup(ext_modules=[
     Extension("appliance.convert._rowsjson", [f"appliance/convert/{s}" for s in SOURCES],

@@ -18,6 +18,7 @@
  * Histograms whose name is not in `table` are put in `unknown`, in order.
  */
 #include "rowsspec.h"
+#include "rowstable.h"
 #include "rowstext.h"
 #include "rowswriter.h"
 
@@ -210,7 +211,7 @@ static PyMethodDef methods[] = {
     {"histograms_start", (PyCFunction)(void (*)(void))histograms_start, METH_FASTCALL,
      "histograms_start(text) -> int | None\n\nSee appliance.convert.textpath."},
     {"rows_text", (PyCFunction)(void (*)(void))rows_text, METH_FASTCALL,
-     "rows_text(text, start, table, loads, dumps) -> (bytes, unknown, end) | None\n\n"
+     "rows_text(text, start, table: RowTable, loads, dumps) -> (bytes, unknown, end) | None\n\n"
      "See appliance.convert.textpath."},
     {NULL, NULL, 0, NULL},
 };
@@ -224,7 +225,16 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__rowsjson(void)
 {
+    PyObject *module;
+
     writer_init();
     rows_text_init();
-    return PyModule_Create(&module_def);
+    if (PyType_Ready(&RowTable_Type) < 0) {
+        return NULL;
+    }
+    module = PyModule_Create(&module_def);
+    if (module != NULL && PyModule_AddType(module, &RowTable_Type) < 0) {
+        Py_CLEAR(module);
+    }
+    return module;
 }

@@ -48,14 +48,36 @@ layout_of(PyObject *entry, Layout *layout)
     return 0;
 }
 
+Py_ssize_t
+search_value(const int64_t *bounds, Py_ssize_t n, int64_t value, Py_ssize_t from)
+{
+    Py_ssize_t lo = 0, hi = n, mid;
+
+    if (from > 0 && from <= n && bounds[from - 1] <= value) {
+        lo = from;                      /* what is before `from` is not above `value` */
+        if (lo == n || bounds[lo] > value) {
+            return bounds[lo - 1] == value ? lo - 1 : -1;       /* the usual case */
+        }
+    }
+    while (lo < hi) {
+        mid = lo + (Py_ssize_t)((size_t)(hi - lo) >> 1);
+        if (bounds[mid] <= value) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo > 0 && bounds[lo - 1] == value ? lo - 1 : -1;
+}
+
 /* Faster than the index: no hashing of the key, no dict probe. */
 Py_ssize_t
 search_bounds(const int64_t *bounds, Py_ssize_t n, const unsigned char *c, Py_ssize_t length)
 {
-    Py_ssize_t lo = 0, hi = n, mid, i;
     uint64_t value = 0;
+    Py_ssize_t i;
 
-    if (length == 0 || length > 18 || (c[0] == '0' && length > 1)) {
+    if (length == 0 || length > MAX_KEY_DIGITS || (c[0] == '0' && length > 1)) {
         return -2;                      /* 18 digits always fit in an int64 */
     }
     for (i = 0; i < length; i++) {
@@ -64,13 +86,5 @@ search_bounds(const int64_t *bounds, Py_ssize_t n, const unsigned char *c, Py_ss
         }
         value = value * 10 + (c[i] - '0');
     }
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-        if (bounds[mid] <= (int64_t)value) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo > 0 && bounds[lo - 1] == (int64_t)value ? lo - 1 : -1;
+    return search_value(bounds, n, (int64_t)value, 0);
 }

@@ -26,6 +26,14 @@ typedef struct {
 /* Read a row_table entry, (index, n, packed bounds or None); 1 if it is not one. */
 int layout_of(PyObject *entry, Layout *layout);
 
+#define MAX_KEY_DIGITS 18        /* a bucket key of at most 18 digits fits in an int64 */
+
+/* The position of `value` among the ascending `bounds` (the last one of equal
+ * bounds, as in the layout's index), or -1 if there is none. `from` is where to
+ * look first (0: anywhere): buckets come in ascending order, so a ping's next key
+ * is usually at or just after the position past the previous one's. */
+Py_ssize_t search_value(const int64_t *bounds, Py_ssize_t n, int64_t value, Py_ssize_t from);
+
 /* The position of bucket `key` (`length` bytes of ASCII) among the ascending
  * `bounds` (the last one of equal bounds, as in the layout's index), -1 if there
  * is none, or -2 if `key` is not a plain decimal number (no sign, no leading

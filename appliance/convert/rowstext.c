@@ -13,13 +13,18 @@
  * once. What is not read here is only skipped over: the rest of the document
  * and the values of unknown histograms, which the caller has orjson parse.
  *
- * Every read checks the end of the text first: the text is the client's.
+ * The text is the client's, so no read may pass its end. It is a bytes object,
+ * whose buffer always holds a NUL byte after the last one (the C API promises
+ * it, see PyBytes_AsString): the scanning loops stop there because NUL is in no
+ * byte class and is none of the bytes they look for, so they need no separate
+ * end check; what skips more than one byte at a time checks the end first.
  */
 #include "rowstext.h"
 
 #include <string.h>
 
 #include "rowsspec.h"
+#include "rowstable.h"
 #include "rowswriter.h"
 
 /* Deeper than this, an unknown histogram's value is left to the Python path: its
@@ -71,34 +76,36 @@ rows_text_init(void)
 static inline void
 skip_space(Text *t)
 {
-    while (t->p < t->end && (byte_class[(unsigned char)*t->p] & SPACE)) {
+    while (byte_class[(unsigned char)*t->p] & SPACE) {
         t->p++;
     }
 }
 
 /* Past the next non-space byte if it is `c`; 0 if it is not. */
-static int
+static inline int
 expect(Text *t, char c)
 {
-    skip_space(t);
-    if (t->p < t->end && *t->p == c) {
-        t->p++;
-        return 1;
+    if (*t->p != c) {                   /* the next byte is rarely a space */
+        skip_space(t);
+        if (*t->p != c) {
+            return 0;
+        }
     }
-    return 0;
+    t->p++;
+    return 1;
 }
 
 /* Past ',' then 1 (another member follows), past `close` then 0 (the object or
  * array ends), else -1. */
-static int
+static inline int
 next_member(Text *t, char close)
 {
     skip_space(t);
-    if (t->p < t->end && *t->p == ',') {
+    if (*t->p == ',') {
         t->p++;
         return 1;
     }
-    if (t->p < t->end && *t->p == close) {
+    if (*t->p == close) {
         t->p++;
         return 0;
     }
@@ -106,7 +113,7 @@ next_member(Text *t, char close)
 }
 
 /* A string of printable ASCII without escapes: its text, between the quotes. */
-static int
+static inline int
 plain_string(Text *t, const char **s, Py_ssize_t *len)
 {
     const char *p;
@@ -115,11 +122,11 @@ plain_string(Text *t, const char **s, Py_ssize_t *len)
         return 0;
     }
     p = t->p;
-    while (p < t->end && (byte_class[(unsigned char)*p] & PLAIN)) {
+    while (byte_class[(unsigned char)*p] & PLAIN) {
         p++;
     }
-    if (p == t->end || *p != '"') {
-        return 0;                       /* an escape, a control byte, beyond ASCII */
+    if (*p != '"') {
+        return 0;                       /* an escape, a control byte, beyond ASCII, the end */
     }
     *s = t->p;
     *len = p - t->p;
@@ -127,10 +134,10 @@ plain_string(Text *t, const char **s, Py_ssize_t *len)
     return 1;
 }
 
-static int
-is_digit(const char *p, const char *end)
+static inline int
+is_digit(const char *p)
 {
-    return p < end && *p >= '0' && *p <= '9';
+    return *p >= '0' && *p <= '9';
 }
 
 /* A number in JSON's grammar; 0 if the text is not one. */
@@ -144,47 +151,47 @@ number(Text *t, Number *n)
     n->negative = n->is_float = n->digits = 0;
     n->exponent = 0;
     n->magnitude = 0;
-    if (p < t->end && *p == '-') {
+    if (*p == '-') {
         n->negative = 1;
         p++;
     }
-    if (!is_digit(p, t->end)) {
+    if (!is_digit(p)) {
         return 0;
     }
     if (*p == '0') {
         p++;
         n->digits = 1;
-        if (is_digit(p, t->end)) {
+        if (is_digit(p)) {
             return 0;                   /* a leading zero: not JSON */
         }
     }
-    while (is_digit(p, t->end)) {
+    while (is_digit(p)) {
         if (n->digits < MAX_COUNT_DIGITS) {
             n->magnitude = n->magnitude * 10 + (uint64_t)(*p - '0');
         }
         n->digits++;
         p++;
     }
-    if (p < t->end && *p == '.') {
+    if (*p == '.') {
         n->is_float = 1;
-        if (!is_digit(++p, t->end)) {
+        if (!is_digit(++p)) {
             return 0;
         }
-        while (is_digit(p, t->end)) {
+        while (is_digit(p)) {
             p++;
         }
     }
-    if (p < t->end && (*p == 'e' || *p == 'E')) {
+    if (*p == 'e' || *p == 'E') {
         int sign = 1;
         n->is_float = 1;
         p++;
-        if (p < t->end && (*p == '+' || *p == '-')) {
+        if (*p == '+' || *p == '-') {
             sign = *p++ == '-' ? -1 : 1;
         }
-        if (!is_digit(p, t->end)) {
+        if (!is_digit(p)) {
             return 0;
         }
-        while (is_digit(p, t->end)) {
+        while (is_digit(p)) {
             if (n->exponent < MAX_EXPONENT) {
                 n->exponent = n->exponent * 10 + (*p - '0');
             }
@@ -216,13 +223,33 @@ literal(Text *t, const char *word, Py_ssize_t len)
     return 0;
 }
 
+/* Past a plain integer at t ("1000", "-5": JSON's grammar, at most MAX_INT_DIGITS
+ * digits, not -0), which a row drops: what number() and plain_integer() accept,
+ * without working out its value. */
+static int
+dropped_integer(Text *t)
+{
+    const char *p = t->p, *first;
+    int negative = *p == '-';
+
+    first = p += negative;
+    while (is_digit(p)) {
+        p++;
+    }
+    if (p == first || p - first > MAX_INT_DIGITS || (*first == '0' && (p - first > 1 || negative))
+            || *p == '.' || *p == 'e' || *p == 'E') {
+        return 0;
+    }
+    t->p = p;
+    return 1;
+}
+
 /* A plain string, plain integer, true, false or null (a member a row drops). */
 static int
 plain_scalar(Text *t)
 {
     const char *s;
     Py_ssize_t len;
-    Number n;
 
     skip_space(t);
     if (t->p >= t->end) {
@@ -231,8 +258,8 @@ plain_scalar(Text *t)
     if (*t->p == '"') {
         return plain_string(t, &s, &len);
     }
-    if (*t->p == '-' || is_digit(t->p, t->end)) {
-        return number(t, &n) && plain_integer(&n, MAX_INT_DIGITS);
+    if (*t->p == '-' || is_digit(t->p)) {
+        return dropped_integer(t);
     }
     return literal(t, "null", 4) || literal(t, "true", 4) || literal(t, "false", 5);
 }
@@ -381,14 +408,64 @@ bucket_at(const Layout *layout, const char *s, Py_ssize_t len)
     return i == -1 && PyErr_Occurred() ? -2 : i;
 }
 
+#define NOT_DIGITS (-3)
+
+/* A bucket key that is a plain decimal number ("0", "135": no sign, no leading
+ * zero, at most MAX_KEY_DIGITS digits), read and looked up among the layout's
+ * bounds at once, from position `from` on (search_value): its position or -1.
+ * NOT_DIGITS, nothing read, for any other key, which bucket_at then decides as
+ * it always did (search_bounds would have given the same answer for these). */
+static Py_ssize_t
+digit_key(Text *t, const Layout *layout, Py_ssize_t from)
+{
+    const char *first, *p;
+    uint64_t value = 0;
+
+    skip_space(t);
+    if (layout->bounds == NULL || *t->p != '"') {
+        return NOT_DIGITS;
+    }
+    first = p = t->p + 1;
+    while (is_digit(p) && p - first <= MAX_KEY_DIGITS) {
+        value = value * 10 + (uint64_t)(*p++ - '0');
+    }
+    if (*p != '"' || p == first || p - first > MAX_KEY_DIGITS || (*first == '0' && p - first > 1)) {
+        return NOT_DIGITS;
+    }
+    t->p = p + 1;
+    return search_value(layout->bounds, layout->n, (int64_t)value, from);
+}
+
+/* A count: a plain non-negative integer of at most MAX_COUNT_DIGITS digits (no
+ * sign, fraction, exponent or leading zero), into *value; 0 if it is not one. */
+static int
+count(Text *t, uint64_t *value)
+{
+    const char *first, *p;
+    uint64_t v = 0;
+
+    skip_space(t);
+    first = p = t->p;
+    while (is_digit(p) && p - first <= MAX_COUNT_DIGITS) {
+        v = v * 10 + (uint64_t)(*p++ - '0');   /* a 20th digit may wrap: refused below */
+    }
+    if (p == first || p - first > MAX_COUNT_DIGITS || (*first == '0' && p - first > 1)
+            || *p == '.' || *p == 'e' || *p == 'E') {
+        return 0;
+    }
+    t->p = p;
+    *value = v;
+    return 1;
+}
+
 /* The "values" object: its buckets into w->buckets, their number into *m.
  * 1 if not plain or not a bucket of the layout, -1 on error. */
 static int
 values(Text *t, Writer *w, const Layout *layout, Py_ssize_t *m)
 {
     const char *key;
-    Py_ssize_t len, i;
-    Number count;
+    Py_ssize_t len, i, from = 0;
+    uint64_t n;
     int more;
 
     *m = 0;
@@ -399,15 +476,17 @@ values(Text *t, Writer *w, const Layout *layout, Py_ssize_t *m)
         return 0;
     }
     do {
-        if (!plain_string(t, &key, &len) || !expect(t, ':')) {
-            return 1;
+        i = digit_key(t, layout, from);
+        if (i == NOT_DIGITS) {
+            if (!plain_string(t, &key, &len)) {
+                return 1;
+            }
+            i = bucket_at(layout, key, len);
+            if (i == -2) {
+                return -1;
+            }
         }
-        i = bucket_at(layout, key, len);
-        if (i == -2) {
-            return -1;
-        }
-        if (i < 0 || i >= layout->n || !number(t, &count) || count.negative
-                || !plain_integer(&count, MAX_COUNT_DIGITS)) {
+        if (i < 0 || i >= layout->n || !expect(t, ':') || !count(t, &n)) {
             return 1;
         }
         if (*m == w->buckets_cap && writer_grow((void **)&w->buckets, &w->buckets_cap,
@@ -416,29 +495,91 @@ values(Text *t, Writer *w, const Layout *layout, Py_ssize_t *m)
             return -1;
         }
         w->buckets[*m].position = i;
-        w->buckets[(*m)++].count = count.magnitude;
+        w->buckets[(*m)++].count = n;
+        from = i + 1;
     } while ((more = next_member(t, '}')) == 1);
     return more == 0 ? 0 : 1;
 }
 
+#define NOT_PLAIN (-3)
+
+/* Past `literal` (`len` bytes) if it comes right after the quote at t: `key`;
+ * else NOT_PLAIN, nothing read. */
+static inline int
+usual_key(Text *t, const char *literal, Py_ssize_t len, int key)
+{
+    const char *p = t->p + 1;
+
+    if (t->end - p >= len && memcmp(p, literal, len) == 0) {
+        t->p = p + len;
+        return key;
+    }
+    return NOT_PLAIN;
+}
+
+/* The key of a histogram's member at t, past it: VALUES, a statistic's position
+ * or OTHER_KEY (as histogram_key says), or NOT_PLAIN if it is not a plain string.
+ * The keys Firefox writes are first compared whole, closing quote included,
+ * which reads them as plain_string would, without a scan and histogram_key. */
+static int
+member_key(Text *t)
+{
+    const char *key;
+    Py_ssize_t len;
+    int k = NOT_PLAIN;
+
+    skip_space(t);
+    if (*t->p != '"') {
+        return NOT_PLAIN;
+    }
+    switch (t->p[1]) {
+    case 'r':
+        k = usual_key(t, "range\"", 6, OTHER_KEY);
+        break;
+    case 'b':
+        k = usual_key(t, "bucket_count\"", 13, OTHER_KEY);
+        break;
+    case 'h':
+        k = usual_key(t, "histogram_type\"", 15, OTHER_KEY);
+        break;
+    case 'v':
+        k = usual_key(t, "values\"", 7, VALUES);
+        break;
+    case 's':
+        k = usual_key(t, "sum\"", 4, 0);
+        break;
+    case 'l':
+        k = usual_key(t, "log_sum\"", 8, 1);
+        if (k == NOT_PLAIN) {
+            k = usual_key(t, "log_sum_squares\"", 16, 2);
+        }
+        break;
+    }
+    if (k == NOT_PLAIN && plain_string(t, &key, &len)) {
+        k = histogram_key(key, len);
+    }
+    return k;
+}
+
 /* One known histogram's object, written as its row. 1 if not plain, -1 on error. */
 static int
-histogram(Text *t, Writer *w, const char *name, Py_ssize_t name_len, PyObject *entry)
+histogram(Text *t, Writer *w, const char *name, Py_ssize_t name_len, const Layout *layout)
 {
-    Statistic statistics[N_STATISTICS] = {{0}};     /* STAT_NULL: absent */
-    Layout layout;
-    const char *key;
-    Py_ssize_t len, m = 0;
+    Statistic statistics[N_STATISTICS];
+    Py_ssize_t m = 0;
     int k, status, more, seen = 0;
 
-    if (layout_of(entry, &layout) || !expect(t, '{') || expect(t, '}')) {
+    for (k = 0; k < N_STATISTICS; k++) {
+        statistics[k].kind = STAT_NULL;     /* absent */
+    }
+    if (!expect(t, '{') || expect(t, '}')) {
         return 1;                       /* no "values": the Python path says why */
     }
     do {
-        if (!plain_string(t, &key, &len) || !expect(t, ':')) {
+        k = member_key(t);
+        if (k == NOT_PLAIN || !expect(t, ':')) {
             return 1;
         }
-        k = histogram_key(key, len);
         if (k == OTHER_KEY) {
             if (!dropped_value(t)) {
                 return 1;
@@ -453,84 +594,99 @@ histogram(Text *t, Writer *w, const char *name, Py_ssize_t name_len, PyObject *e
             if (!statistic(t, &statistics[k])) {
                 return 1;
             }
-        } else if ((status = values(t, w, &layout, &m)) != 0) {
+        } else if ((status = values(t, w, layout, &m)) != 0) {
             return status;
         }
     } while ((more = next_member(t, '}')) == 1);
     if (more != 0 || !(seen & 1)) {
         return 1;
     }
-    return writer_row(w, name, name_len, layout.n, m, statistics);
+    return writer_row(w, name, name_len, layout->n, m, statistics);
 }
 
-/* Past the value of a histogram the spec does not know, noting (name, start, end)
- * in `unknown` for orjson to read. 1 if it cannot be skipped, -1 on error. */
+/* Past the value of histogram `s` (`len` bytes), which the spec does not know,
+ * noting (name, start, end) in `unknown` for orjson to read. `*names` holds the
+ * unknown names met so far (made at the first). 1 if the name came before or the
+ * value cannot be skipped, -1 on error. */
 static int
-unknown_histogram(Text *t, const char *text, PyObject *name, PyObject *unknown)
+unknown_histogram(Text *t, const char *text, const char *s, Py_ssize_t len,
+                  PyObject **names, PyObject *unknown)
 {
-    PyObject *span;
+    PyObject *name, *span;
     const char *start;
-    int status;
+    Py_ssize_t before;
+    int status = -1;
 
+    if (*names == NULL && (*names = PySet_New(NULL)) == NULL) {
+        return -1;
+    }
+    name = ascii_str(s, len);
+    if (name == NULL) {
+        return -1;
+    }
+    before = PySet_GET_SIZE(*names);
+    if (PySet_Add(*names, name) < 0) {
+        goto done;
+    }
+    status = 1;
+    if (PySet_GET_SIZE(*names) == before) {
+        goto done;                      /* a name twice: orjson would keep the last */
+    }
     skip_space(t);
     start = t->p;
     if (!skip_value(t, MAX_UNKNOWN_DEPTH)) {
-        return 1;
+        goto done;
     }
     span = Py_BuildValue("(Onn)", name, start - text, t->p - text);
-    if (span == NULL) {
-        return -1;
-    }
-    status = PyList_Append(unknown, span);
-    Py_DECREF(span);
+    status = span == NULL ? -1 : PyList_Append(unknown, span);
+    Py_XDECREF(span);
+
+done:
+    Py_DECREF(name);
     return status;
 }
 
 /* The histograms object at t: rows into w, (name, start, end) of each unknown
  * histogram into `unknown`. 1 if not plain, -1 on error. */
 static int
-histograms(Text *t, const char *text, Writer *w, PyObject *table, PyObject *unknown)
+histograms(Text *t, const char *text, Writer *w, const RowTable *table, PyObject *unknown)
 {
-    PyObject *names, *name = NULL, *entry;
+    PyObject *names = NULL;
+    unsigned char *seen;                /* by entry of `table`: its name came already */
     const char *s;
-    Py_ssize_t len, seen;
+    Py_ssize_t len, i;
     int more, status = 1;
 
-    names = PySet_New(NULL);
-    if (names == NULL || !expect(t, '{')) {
-        status = names == NULL ? -1 : 1;
+    seen = PyMem_Calloc(table->n_entries ? table->n_entries : 1, 1);
+    if (seen == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (!expect(t, '{')) {
         goto done;
     }
     do {
         if (!plain_string(t, &s, &len) || !expect(t, ':')) {
+            status = 1;
             goto done;
         }
-        name = ascii_str(s, len);
-        seen = PySet_GET_SIZE(names);
-        if (name == NULL || PySet_Add(names, name) < 0) {
-            status = -1;
-            goto done;
+        i = row_table_find(table, s, len);
+        if (i < 0) {
+            status = unknown_histogram(t, text, s, len, &names, unknown);
+        } else if (seen[i]) {
+            status = 1;                 /* a name twice: orjson would keep the last */
+        } else {
+            seen[i] = 1;
+            status = histogram(t, w, s, len, &table->entries[i].layout);
         }
-        if (PySet_GET_SIZE(names) == seen) {
-            goto done;                  /* a name twice: orjson would keep the last */
-        }
-        entry = PyDict_GetItemWithError(table, name);
-        if (entry == NULL && PyErr_Occurred()) {
-            status = -1;
-            goto done;
-        }
-        status = entry == NULL ? unknown_histogram(t, text, name, unknown)
-                               : histogram(t, w, s, len, entry);
         if (status != 0) {
             goto done;
         }
-        status = 1;                     /* for the exits above */
-        Py_CLEAR(name);
     } while ((more = next_member(t, '}')) == 1);
     status = more == 0 ? 0 : 1;
 
 done:
-    Py_XDECREF(name);
+    PyMem_Free(seen);
     Py_XDECREF(names);
     return status;
 }
@@ -588,8 +744,9 @@ rows_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Text t;
     int status;
 
-    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyDict_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "rows_text(text: bytes, start, table: dict, loads, dumps)");
+    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyObject_TypeCheck(args[2], &RowTable_Type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "rows_text(text: bytes, start, table: RowTable, loads, dumps)");
         return NULL;
     }
     text = PyBytes_AS_STRING(args[0]);
@@ -607,7 +764,7 @@ rows_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (unknown == NULL || writer_open(&w) < 0) {
         goto done;
     }
-    status = histograms(&t, text, &w, args[2], unknown);
+    status = histograms(&t, text, &w, (RowTable *)args[2], unknown);
     end = t.p - text;
     if (status == 0) {
         status = rest_of_document(&t);

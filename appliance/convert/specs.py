@@ -52,6 +52,11 @@ from appliance import __version__
 from appliance.convert.buckets import DEFAULT_CONSTANTS, DefinitionError, compute_buckets
 from appliance.durable import write_atomic
 
+try:
+    from appliance.convert._rowsjson import RowTable
+except ImportError:     # installed without a C compiler
+    RowTable = None  # type: ignore[assignment,misc]
+
 _loads = orjson.loads
 _JSONError = (orjson.JSONDecodeError, UnicodeDecodeError)
 
@@ -125,7 +130,8 @@ class RevisionSpec(dict):
     that could not be used (name -> why); `sources` the files it came from.
     `row_table` is what the compiled converter looks up (convert/rowsjson.py):
     every name `layout` knows, `STARTUP_` names included, -> (index, n, packed
-    bounds or None; see `_packed_bounds`).
+    bounds or None; see `_packed_bounds`); `text_table` the same compiled for
+    the text path (convert/textpath.py), None without the extension.
     """
 
     def __init__(self, revision: str, layouts: dict[str, BucketLayout],
@@ -136,6 +142,7 @@ class RevisionSpec(dict):
         self.skipped = skipped
         self.sources = sources
         self.row_table = _row_table(layouts)
+        self.text_table = None if RowTable is None else RowTable(self.row_table)
 
     def layout(self, name: str) -> BucketLayout | None:
         """The layout of a ping's histogram `name` (`STARTUP_X` uses `X`'s); None if unknown."""

@@ -39,11 +39,13 @@ from appliance.convert.specs import (
 )
 
 try:
-    from appliance.convert._rowsjson import histograms_start, rows_text
+    from appliance.convert._rowsjson import RowTable, histograms_start, rows_text
 except ImportError:     # installed without a C compiler
     histograms_start = rows_text = None  # type: ignore[assignment]
 
 PLACEHOLDER = b"{}"
+# No name known: every histogram is skipped over as unknown, to find where they end.
+NO_NAMES = None if rows_text is None else RowTable({})
 
 
 def convert_text(text: bytes, specs: SpecStore, guess: str | None = None) -> ConvertResult | None:
@@ -62,7 +64,7 @@ def convert_text(text: bytes, specs: SpecStore, guess: str | None = None) -> Con
     converted = _rows(text, start, _spec(specs, guess))
     # with no spec, or the wrong one, rows_text may give up where the ping's spec would
     # not: then, with an empty table (every histogram unknown), it finds where they end
-    found = converted or rows_text(text, start, {}, orjson.loads, orjson.dumps)
+    found = converted or rows_text(text, start, NO_NAMES, orjson.loads, orjson.dumps)
     if found is None:
         return None
     view = memoryview(text)
@@ -88,9 +90,9 @@ def convert_text(text: bytes, specs: SpecStore, guess: str | None = None) -> Con
 
 def _rows(text: bytes, start: int, spec: RevisionSpec | None):
     """rows_text with `spec`'s table; None without a spec or if rows_text gives up."""
-    if spec is None:
+    if spec is None or spec.text_table is None:
         return None
-    return rows_text(text, start, spec.row_table, orjson.loads, orjson.dumps)
+    return rows_text(text, start, spec.text_table, orjson.loads, orjson.dumps)
 
 
 def _spec(specs: SpecStore, rev: str | None) -> RevisionSpec | None:

@@ -14,6 +14,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass
 
 import orjson
@@ -113,6 +114,22 @@ PLAIN = {
     "other top-level members around it": ping_text(
         '{"FLAG":{"values":{"2":4}}}', head='"a":{"b":["}",{"histograms":1}]},"é":"\\\\\\"",',
         tail=',"simpleMeasurements":{"x":[1.5,-0,true]},"z":null'),
+    "bucket keys out of order": ping_text('{"LIN":{"values":{"10":1,"0":2,"7":3,"4":4}},'
+                                          '"EXP":{"values":{"100":1,"22":2,"0":3}}}'),
+    "consecutive buckets, and the last one": ping_text(
+        '{"LIN":{"values":{"0":1,"1":2,"4":3,"7":4,"10":5}},"FLAG":{"values":{"2":1}}}'),
+    "a bucket key of 18 digits": ping_text(
+        '{"MAXIMUM":{"values":{"99":1,"999999999999999999":2}}}'),
+    "names that look like known ones": ping_text(
+        '{"LI":1,"LINX":{"values":{"1":1}},"LIM":2,"lin":3,"STARTUP_":4,"STARTUP_LINX":5,'
+        '"LIN":{"values":{"1":1}},"FLAG":{"values":{}},"FLAGG":6,"' + "X" * 300 + '":7}'),
+    "dropped integers of every plain form": ping_text(
+        '{"LIN":{"range":[-5,999999999999999999,-999999999999999999,0],"bucket_count":0,'
+        '"histogram_type":-1,"values":{"1":1}}}'),
+    "keys like the usual ones": ping_text(
+        '{"LIN":{"r":1,"rang":2,"range_":[1],"b":3,"h":4,"v":5,"valuesx":6,"s":7,"sumx":8,'
+        '"l":9,"log_su":10,"log_sum_squaresx":11,"sum_squares":12,"values":{"1":1},"sum":3,'
+        '"log_sum":1.5,"sum_squares_hi":2,"log_sum_squares":2.5,"sum_squares_lo":1}}'),
     "negative, tied, descending and huge bounds": ping_text(
         '{"NEGATIVE":{"values":{"-10":1,"-1":2,"4":3}},"TIES":{"values":{"1":5,"2":1}},'
         '"DESCENDING":{"values":{"5":1,"3":2}},"HUGE":{"values":{"9223372036854775807":1,'
@@ -173,8 +190,24 @@ DOUBTFUL = {
     "a leading zero": ping_text('{"LIN":{"values":{"1":01}}}'),
     "a bucket key with a leading zero": ping_text('{"LIN":{"values":{"04":1}}}'),
     "a bucket that is not in the spec": ping_text('{"LIN":{"values":{"3":1}}}'),
+    "a bucket above the last": ping_text('{"LIN":{"values":{"4":1,"11":1}}}'),
+    "a bucket key of 19 digits": ping_text('{"MAXIMUM":{"values":{"1000000000000000000":1}}}'),
+    "a bucket twice, after others": ping_text('{"LIN":{"values":{"1":1,"4":1,"1":2}}}'),
+    "a count with a leading zero": ping_text('{"LIN":{"values":{"1":00}}}'),
+    "a count cut short": ping_text('{"LIN":{"values":{"1":'),
+    "a key cut short": ping_text('{"LIN":{"values":{"1":1},"log_sum')[:-2],
+    "a usual key twice": ping_text('{"LIN":{"values":{},"log_sum":1.5,"log_sum":2.5}}'),
+    "a name twice among others": ping_text('{"LIN":{"values":{}},"NOPE":1,"FLAG":{"values":{}},'
+                                           '"STARTUP_LIN":{"values":{}},"LIN":{"values":{}}}'),
+    "a STARTUP_ name twice": ping_text('{"STARTUP_LIN":{"values":{}},'
+                                       '"STARTUP_LIN":{"values":{}}}'),
     "a dropped member that is a float": ping_text('{"LIN":{"values":{},"range":[1.5,2]}}'),
     "a dropped member beyond 64 bits": ping_text('{"LIN":{"values":{},"x":' + "9" * 400 + "}}"),
+    "a dropped member -0": ping_text('{"LIN":{"values":{},"range":[-0,2]}}'),
+    "a dropped member with a leading zero": ping_text('{"LIN":{"values":{},"x":-01}}'),
+    "a dropped member of 19 digits": ping_text('{"LIN":{"values":{},"x":1000000000000000000}}'),
+    "a dropped member in exponent form": ping_text('{"LIN":{"values":{},"x":1e2}}'),
+    "a dropped member a lone minus": ping_text('{"LIN":{"values":{},"x":-}}'),
     "a dropped member nested": ping_text('{"LIN":{"values":{},"range":[[1],2]}}'),
     "a dropped member an object": ping_text('{"LIN":{"values":{},"x":{}}}'),
     # shapes the Python conversion refuses or treats on its own
@@ -236,7 +269,62 @@ def test_a_start_outside_the_text_is_an_error_not_a_read():
     from appliance.convert._rowsjson import rows_text
     for start in (3, -1):
         with pytest.raises(ValueError, match="not within the text"):
-            rows_text(b"{}", start, {}, orjson.loads, orjson.dumps)
+            rows_text(b"{}", start, textpath.NO_NAMES, orjson.loads, orjson.dumps)
+
+
+@needs_extension
+def test_a_row_table_finds_every_name_by_its_bytes_and_nothing_else():
+    # Many names alike but for a byte or two, as a spec's are: each finds its own layout.
+    from appliance.convert._rowsjson import RowTable, histograms_start, rows_text
+    names = [f"H_{i:04d}" for i in range(3000)] + [f"LONG_{'X' * i}" for i in range(70)]
+    table = {name: ({}, i % 7 + 1, None) for i, name in enumerate(names)}
+    text = ('{"histograms":{' + ",".join(f'"{name}":{{"values":{{}}}}' for name in names[::-1])
+            + ',"H_3000":1,"H_0000X":2,"H_000":3,"h_0001":4,"LONG_' + "X" * 70 + '":5}}').encode()
+    rows, unknown, end = rows_text(text, histograms_start(text), RowTable(table), orjson.loads,
+                                   orjson.dumps)
+    written = orjson.loads(rows)
+    assert list(written) == names[::-1]
+    assert all(len(written[name]) == table[name][1] + 5 for name in names)
+    assert [name for name, _, _ in unknown] == ["H_3000", "H_0000X", "H_000", "h_0001",
+                                                "LONG_" + "X" * 70]
+    assert end == len(text) - 1
+
+
+@needs_extension
+def test_a_row_table_keeps_only_the_names_a_plain_ping_can_spell():
+    from appliance.convert._rowsjson import RowTable
+    entry = ({}, 1, None)
+    assert len(RowTable({})) == 0
+    assert len(RowTable({"A": entry, "ÜMLAUT": entry, 'QUOTE"D': entry})) == 2
+    with pytest.raises(TypeError):
+        RowTable({1: entry})
+    with pytest.raises(TypeError):
+        RowTable({"A": ({}, 1)})
+    with pytest.raises(TypeError):
+        RowTable([("A", entry)])
+
+
+@needs_extension
+def test_a_spec_pickles_with_its_row_table(specs):
+    spec = pickle.loads(pickle.dumps(specs.get(REV)))
+    assert len(spec.text_table) == len(specs.get(REV).text_table) > 0
+    text = PLAIN["counts and statistics"]
+    start = textpath.histograms_start(text)
+    assert textpath._rows(text, start, spec) == textpath._rows(text, start, specs.get(REV))
+    assert textpath._rows(text, start, spec) is not None
+
+
+@needs_extension
+def test_with_no_names_every_histogram_is_unknown(specs):
+    from appliance.convert._rowsjson import histograms_start, rows_text
+    text = PLAIN["counts and statistics"]
+    start = histograms_start(text)
+    rows, unknown, end = rows_text(text, start, textpath.NO_NAMES, orjson.loads, orjson.dumps)
+    assert rows == b"{}" and [name for name, _, _ in unknown] == ["LIN"]
+    assert text[end:] == b"}"
+    twice = ping_text('{"NOPE":1,"NOPE":2}')
+    assert rows_text(twice, histograms_start(twice), textpath.NO_NAMES, orjson.loads,
+                     orjson.dumps) is None
 
 
 # -- any text at all -------------------------------------------------------------------------
