@@ -119,6 +119,11 @@ class ConverterPool:
             self._conns.append(ours)
             self._queued.append(0)
 
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes' ids (none before they start)."""
+        return [proc.pid for proc in self._procs]
+
     def begin(self, generation: str) -> PooledGeneration:
         """A new generation: the workers' next records go into its files."""
         self._gen = PooledGeneration(generation)
