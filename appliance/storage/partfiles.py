@@ -99,10 +99,16 @@ class PartitionFiles:
     def _flush(self, f: PartFile) -> None:
         if not f.buffer:
             return
-        frame = self._compressor.compress(b"".join(f.buffer))
+        # Streamed into the file line by line: the same frame as compress() of the joined
+        # lines (content size in its header), without a multi-MB join and output buffer
+        # per frame, which cost a worker ~10 us a record in page faults
+        # (docs/performance.md, "Conversion processes").
         with open(f.tmp_path, "ab") as out:
-            out.write(frame)
-        f.compressed_bytes += len(frame)
+            start = out.tell()
+            with self._compressor.stream_writer(out, size=f.buffered, closefd=False) as z:
+                for line in f.buffer:
+                    z.write(line)
+            f.compressed_bytes += out.tell() - start
         self._buffered -= f.buffered
         f.buffer.clear()
         f.buffered = 0
