@@ -292,14 +292,17 @@ class _Worker:
                                         first_part=self.index, part_step=self.processes)
         try:
             for segment, offset, record, quarantine in items:
+                # One write a record: the next record's position replaces this one's, and
+                # the batch ends with end(). (A death between two records, within
+                # microseconds, counts as a crash at the first; it takes 3 in a row.)
                 self.guard.begin(segment, offset)
                 if quarantine is None:
                     result = self.converter.convert(record)
                 else:
                     result = self.converter.quarantine(record, "converter_crash", quarantine)
                 result.write(self.files, record.received_ns)
-                self.guard.end()
                 self.days.add(self.day_of(record.received_ns), result.invalid_reason)
+            self.guard.end()  # before waiting for the next batch
         except OSError as e:  # ENOSPC, say: the committer drops the generation and pauses
             self.error = e
             with contextlib.suppress(OSError):  # the guard's own write may be what failed
