@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.convert.crashguard import CRASH_MARKER_ENV, GUARD_FILE, CrashGuard, crash_on_marker
+from appliance.convert.messages import MessageReader
 from appliance.convert.topcounts import TopCounter
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
@@ -332,7 +333,8 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
     die_with_parent(signal.SIGKILL)
     worker = _Worker(index, processes, settings)
     inbox: queue.SimpleQueue = queue.SimpleQueue()
-    threading.Thread(target=_receive, args=(conn, inbox), name="inbox", daemon=True).start()
+    threading.Thread(target=_receive, args=(MessageReader(conn.fileno()), inbox), name="inbox",
+                     daemon=True).start()
     while True:
         message = inbox.get()
         kind = message[0]
@@ -349,7 +351,7 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
             return
 
 
-def _receive(conn: Connection, inbox: queue.SimpleQueue) -> None:
+def _receive(conn: MessageReader, inbox: queue.SimpleQueue) -> None:
     """Move the committer's messages into `inbox` as they come, so that its next batch
     is never stuck behind the one being converted; ("stop",) at the end.
 
