@@ -103,11 +103,14 @@ class PartitionFiles:
         # lines (content size in its header), without a multi-MB join and output buffer
         # per frame, which cost a worker ~10 us a record in page faults
         # (docs/performance.md, "Conversion processes").
+        # (Not `with stream_writer`: after a failed write (ENOSPC) its close would raise a
+        # ZstdError in place of the OSError that the converter handles.)
         with open(f.tmp_path, "ab") as out:
             start = out.tell()
-            with self._compressor.stream_writer(out, size=f.buffered, closefd=False) as z:
-                for line in f.buffer:
-                    z.write(line)
+            writer = self._compressor.stream_writer(out, size=f.buffered, closefd=False)
+            for line in f.buffer:
+                writer.write(line)
+            writer.flush(zstandard.FLUSH_FRAME)
             f.compressed_bytes += out.tell() - start
         self._buffered -= f.buffered
         f.buffer.clear()

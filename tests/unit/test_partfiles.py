@@ -1,7 +1,13 @@
 """Partition files: zstd frames, bounded buffers, size-finished parts."""
 
+import errno
+import io
+import os
+
+import pytest
 import zstandard
 
+from appliance.storage import partfiles
 from appliance.storage.partfiles import PartitionFiles
 
 
@@ -88,3 +94,21 @@ def test_each_chunk_is_one_frame_as_compress_makes_it(tmp_path):
     assert written.startswith(expected)  # the arrivals frame follows
     assert done.compressed_bytes == len(written)
     assert read_lines(done.tmp_path) == lines
+
+
+class FullFile(io.BytesIO):
+    """A file on a full disk: every write fails with ENOSPC."""
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_write_on_a_full_disk_raises_the_os_error(tmp_path, monkeypatch):
+    files = PartitionFiles(tmp_path, "g", "n", level=1, max_file_bytes=1 << 30,
+                           frame_bytes=1 << 20)
+    for _ in range(300):  # enough that the writer writes before the frame's end
+        files.write("p", b"doc\t%s\n" % os.urandom(1000).hex().encode())
+    monkeypatch.setattr(partfiles, "open", lambda path, mode: FullFile(), raising=False)
+    with pytest.raises(OSError) as raised:  # what the converter pauses on, not a zstd error
+        files.finish_all()
+    assert raised.value.errno == errno.ENOSPC
