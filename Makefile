@@ -42,6 +42,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.spool
 	$(BIN)/python -m bench.conversion
 	$(BIN)/python -m bench.convert_processes
+	$(BIN)/python -m bench.convert_overhead
 	$(BIN)/python -m bench.export
 	$(BIN)/python -m bench.mapreduce
 	$(BIN)/python -m bench.ingest

@@ -30,6 +30,14 @@ def _stat(path: str) -> tuple[int, int] | None:
     return int(fields[1]), int(fields[11]) + int(fields[12])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process."""
+    stat = _stat(f"/proc/{pid}/stat")
+    if stat is None:
+        raise ProcessLookupError(pid)
+    return stat[1] / TICK
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(

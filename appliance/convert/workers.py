@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.convert.crashguard import CRASH_MARKER_ENV, GUARD_FILE, CrashGuard, crash_on_marker
+from appliance.convert.messages import MessageReader
 from appliance.convert.topcounts import TopCounter
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
@@ -118,6 +119,11 @@ class ConverterPool:
             self._procs.append(proc)
             self._conns.append(ours)
             self._queued.append(0)
+
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes' ids (none before they start)."""
+        return [proc.pid for proc in self._procs]
 
     def begin(self, generation: str) -> PooledGeneration:
         """A new generation: the workers' next records go into its files."""
@@ -287,14 +293,17 @@ class _Worker:
                                         first_part=self.index, part_step=self.processes)
         try:
             for segment, offset, record, quarantine in items:
+                # One write a record: the next record's position replaces this one's, and
+                # the batch ends with end(). (A death between two records, within
+                # microseconds, counts as a crash at the first; it takes 3 in a row.)
                 self.guard.begin(segment, offset)
                 if quarantine is None:
                     result = self.converter.convert(record)
                 else:
                     result = self.converter.quarantine(record, "converter_crash", quarantine)
                 result.write(self.files, record.received_ns)
-                self.guard.end()
                 self.days.add(self.day_of(record.received_ns), result.invalid_reason)
+            self.guard.end()  # before waiting for the next batch
         except OSError as e:  # ENOSPC, say: the committer drops the generation and pauses
             self.error = e
             with contextlib.suppress(OSError):  # the guard's own write may be what failed
@@ -324,7 +333,8 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
     die_with_parent(signal.SIGKILL)
     worker = _Worker(index, processes, settings)
     inbox: queue.SimpleQueue = queue.SimpleQueue()
-    threading.Thread(target=_receive, args=(conn, inbox), name="inbox", daemon=True).start()
+    threading.Thread(target=_receive, args=(MessageReader(conn.fileno()), inbox), name="inbox",
+                     daemon=True).start()
     while True:
         message = inbox.get()
         kind = message[0]
@@ -341,7 +351,7 @@ def worker_main(index: int, processes: int, settings, conn: Connection) -> None:
             return
 
 
-def _receive(conn: Connection, inbox: queue.SimpleQueue) -> None:
+def _receive(conn: MessageReader, inbox: queue.SimpleQueue) -> None:
     """Move the committer's messages into `inbox` as they come, so that its next batch
     is never stuck behind the one being converted; ("stop",) at the end.
 

@@ -9,10 +9,12 @@ from collections import Counter
 
 import pytest
 
+from appliance.convert.crashguard import CrashGuard
 from appliance.convert.records import Converted
 from appliance.convert.topcounts import TopCounter
-from appliance.convert.workers import QUEUED, ConverterPool, _receive
+from appliance.convert.workers import QUEUED, ConverterPool, _receive, guard_path
 from appliance.spool import SpoolRecord
+from tests.integration.serverproc import eventually
 
 HOLD = b"hold:"  # a body `hold:<fifo>` keeps its worker busy until the fifo is opened
 
@@ -68,6 +70,35 @@ def test_batches_go_to_the_worker_with_room_while_another_is_busy(tmp_path):
     counts = sorted(int(key.split(".")[-2]) for _, key in tally.renames)
     assert counts == [QUEUED, 10 - QUEUED]  # the held worker got only what it may queue
     assert tally.converted == 10
+
+
+def suspect(path):
+    """What a worker's crash guard says it is converting now (None: nothing)."""
+    guard = CrashGuard(path)
+    guard.close()
+    return guard.suspect
+
+
+def test_a_worker_guards_each_record_and_marks_its_batch_done(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    store = tmp_path / "store"
+    store.mkdir()
+    pool = ConverterPool(None, 2, make_converter=holding_converter, store_root=store,
+                         node_id="n", level=1, max_file_bytes=1 << 30, batch=3)
+    try:
+        pool.begin("g1")
+        for n, body in enumerate((b"r0", HOLD + str(fifo).encode(), b"r2")):
+            pool.add("seg", 10 * n, record(n, body), None)  # one batch, to worker 0
+        # while it converts the second record, a crash would be counted there
+        eventually(lambda: suspect(guard_path(store, 0)) == ("seg", 10), "the guard at 10")
+        with open(fifo, "wb"):
+            pass
+        pool.hand_in()
+        assert pool.tally().converted == 3
+        assert suspect(guard_path(store, 0)) is None  # the batch is done: no crash there
+    finally:
+        pool.close()
 
 
 def records_in(tally) -> dict[str, int]:

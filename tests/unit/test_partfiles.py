@@ -1,7 +1,13 @@
 """Partition files: zstd frames, bounded buffers, size-finished parts."""
 
+import errno
+import io
+import os
+
+import pytest
 import zstandard
 
+from appliance.storage import partfiles
 from appliance.storage.partfiles import PartitionFiles
 
 
@@ -67,3 +73,42 @@ def test_writers_of_one_generation_with_part_steps_never_share_a_file_or_key(tmp
     keys = [f.key("node", "g1") for f in done]
     assert len(set(keys)) == len(keys)
     assert sum(len(read_lines(f.tmp_path)) for f in done) == 180
+
+
+def test_each_chunk_is_one_frame_as_compress_makes_it(tmp_path):
+    lines = [b"doc%d\t{\"n\": \"%s\"}\n" % (i, b"%x" % (i * 7919) * (i % 50)) for i in range(400)]
+    files = PartitionFiles(tmp_path, "g", "n", level=3, max_file_bytes=1 << 30,
+                           frame_bytes=5000)
+    frames, chunk = [], []
+    for line in lines:
+        files.write("p", line)
+        chunk.append(line)
+        if sum(map(len, chunk)) >= 5000:
+            frames.append(b"".join(chunk))
+            chunk = []
+    frames.append(b"".join(chunk))
+    (done,) = files.finish_all()
+    compressor = zstandard.ZstdCompressor(level=3, write_checksum=True)
+    written = done.tmp_path.read_bytes()
+    expected = b"".join(compressor.compress(frame) for frame in frames)
+    assert written.startswith(expected)  # the arrivals frame follows
+    assert done.compressed_bytes == len(written)
+    assert read_lines(done.tmp_path) == lines
+
+
+class FullFile(io.BytesIO):
+    """A file on a full disk: every write fails with ENOSPC."""
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_write_on_a_full_disk_raises_the_os_error(tmp_path, monkeypatch):
+    files = PartitionFiles(tmp_path, "g", "n", level=1, max_file_bytes=1 << 30,
+                           frame_bytes=1 << 20)
+    for _ in range(300):  # enough that the writer writes before the frame's end
+        files.write("p", b"doc\t%s\n" % os.urandom(1000).hex().encode())
+    monkeypatch.setattr(partfiles, "open", lambda path, mode: FullFile(), raising=False)
+    with pytest.raises(OSError) as raised:  # what the converter pauses on, not a zstd error
+        files.finish_all()
+    assert raised.value.errno == errno.ENOSPC

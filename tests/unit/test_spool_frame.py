@@ -7,6 +7,7 @@ maximal damaged run of bytes is reported as exactly one DamagedRegion.
 
 from __future__ import annotations
 
+import pickle
 import random
 import struct
 
@@ -117,6 +118,9 @@ def test_round_trip_any_record(body, headers, path, client_ip, received_ns, reco
     decoded, end = decode_at(frame_bytes(record), 0)
     assert decoded == record
     assert end == frame.frame_size(record)
+    # as converter worker processes receive it (pickled as its fields)
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        assert pickle.loads(pickle.dumps(record, protocol)) == record
 
 
 def test_record_ids_unique_and_16_bytes():
