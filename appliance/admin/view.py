@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 
 from appliance import __version__
 from appliance.admin.debugpings import DebugPings
@@ -65,6 +66,7 @@ class NodeView:
                                 wall=wall)
         self._blocking: Blocking = blocking or (lambda f: deferToThreadPool(
             server.reactor, server.reactor.getThreadPool(), f))
+        self._listing: list[Deferred[SpoolBacklog]] = []  # callers of the listing under way
 
     def debug_pings(self, debug_id: str | None, limit: int) -> Deferred[dict[str, Any]]:
         """GET /v1/debug/pings: the newest debug pings, after reading the store's new ones."""
@@ -175,7 +177,24 @@ class NodeView:
 
     def stats(self) -> Deferred[NodeStats]:
         """GET /v1/stats: the spool is listed off the reactor thread, the rest read on it."""
-        return self._blocking(self.spool_backlog).addCallback(self._stats)
+        return self._spool_listed().addCallback(self._stats)
+
+    def _spool_listed(self) -> Deferred[SpoolBacklog]:
+        """spool_backlog(), run off the reactor thread; calls made while a listing is under
+        way share it, so that many dashboards polling at once list the spool once."""
+        waiter: Deferred[SpoolBacklog] = Deferred()
+        self._listing.append(waiter)
+        if len(self._listing) == 1:
+            self._blocking(self.spool_backlog).addBoth(self._listed)
+        return waiter
+
+    def _listed(self, result: SpoolBacklog | Failure) -> None:
+        waiting, self._listing = self._listing, []
+        for waiter in waiting:
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)
 
     def _stats(self, spool_wait: SpoolBacklog) -> NodeStats:
         server = self.server

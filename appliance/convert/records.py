@@ -27,7 +27,7 @@ from appliance.convert.payload import ConversionError, ConvertResult, convert_pa
 from appliance.convert.specs import SpecStore
 from appliance.convert.textpath import convert_text
 from appliance.convert.topcounts import TopCounter
-from appliance.ledger.dates import submission_date
+from appliance.ledger.dates import DayOf
 from appliance.spool.record import SpoolRecord
 from appliance.storage.keys import (
     TELEMETRY_TREE,
@@ -189,10 +189,11 @@ class RecordConverter:
         self.converted = 0
         self._partitions: dict[tuple, tuple[str, list[str]]] = {}
         self._revision_guess: str | None = None     # the last ping's (convert/textpath.py)
+        self._day_of = DayOf()  # a record's submission_date, worked out once a day
 
     def convert(self, record: SpoolRecord) -> Converted:
         """The record's partition and line; never raises, whatever the record holds."""
-        date = submission_date(record.received_ns)
+        date = self._day_of(record.received_ns)
         route = None
         try:
             route = _route(record.path)
@@ -236,7 +237,7 @@ class RecordConverter:
     def quarantine(self, record: SpoolRecord, reason: str, detail: str) -> Converted:
         """The invalid/ line of a record that is not converted at all (it crashed the
         converter): only its path is read."""
-        date = submission_date(record.received_ns)
+        date = self._day_of(record.received_ns)
         try:
             route = _route(record.path)
         except Exception:  # noqa: BLE001 - partitioned as far as known

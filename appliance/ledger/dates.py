@@ -8,8 +8,9 @@ _DAY_NS = 86_400 * 10**9
 
 
 def submission_date(received_ns: int) -> str:
-    """The receive date in UTC as YYYYMMDD."""
-    moment = datetime.datetime.fromtimestamp(received_ns / 1e9, datetime.UTC)
+    """The receive date in UTC as YYYYMMDD (in whole seconds: a float of nanoseconds
+    would put the last ~100 ns of a day into the next)."""
+    moment = datetime.datetime.fromtimestamp(received_ns // 10**9, datetime.UTC)
     return moment.strftime("%Y%m%d")
 
 

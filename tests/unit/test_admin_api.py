@@ -86,7 +86,7 @@ def test_health_names_converter_and_export_problems(api):
     assert 'appliance_healthy 0.0' in api.call("GET", "/metrics").body.decode()
 
 
-def test_stats_and_metrics_list_the_spool_off_the_reactor_thread(tmp_path):
+def test_stats_and_metrics_list_the_spool_off_the_reactor_thread_once(tmp_path):
     from twisted.internet.defer import Deferred
 
     pending = []
@@ -100,12 +100,25 @@ def test_stats_and_metrics_list_the_spool_off_the_reactor_thread(tmp_path):
     (tmp_path / "spool" / f"sealed-{10**9:020d}-1-abc.seg").write_bytes(b"x")
     stats, metrics = api.view.stats(), api.resource.metrics()
     assert not stats.called and not metrics.called
-    assert [f for _, f in pending] == [api.view.spool_backlog] * 2
-    for d, f in pending:
-        d.callback(f())
+    # one listing for both: a call made while the spool is being listed shares it
+    assert [f for _, f in pending] == [api.view.spool_backlog]
+    d, f = pending.pop()
+    d.callback(f())
     assert stats.result["spool"]["sealed_segments"] == 1
     assert stats.result["spool"]["size_bytes"] == 1
     assert "appliance_spool_sealed_segments 1.0" in metrics.result.decode()
+    # the next call lists again (nothing is cached), and a failed listing fails every caller
+    (tmp_path / "spool" / f"sealed-{2 * 10**9:020d}-1-abc.seg").write_bytes(b"yy")
+    first, second = api.view.stats(), api.view.stats()
+    d, f = pending.pop()
+    d.callback(f())
+    assert [s.result["spool"]["sealed_segments"] for s in (first, second)] == [2, 2]
+    failing = [api.view.stats(), api.view.stats()]
+    pending.pop()[0].errback(OSError("listing failed"))
+    for stat in failing:
+        assert isinstance(stat.result.value, OSError)
+        stat.addErrback(lambda failure: None)
+    assert not pending
 
 
 def test_health_names_a_saturated_public_port(api):
