@@ -169,7 +169,9 @@ class StoreSection:
     max_file_bytes: int = key(64 * MiB,
         "Finish a partition file at this many uncompressed bytes.", minimum=1024)
     max_file_age: float = key(300.0,
-        "Seconds after which the converter commits what it has converted.", minimum=0.01)
+        "Seconds after which the converter commits what it has converted (at once, when it "
+        "runs out of work, if the oldest record waiting was received this long ago).",
+        minimum=0.01)
     schema_file: str = key("",
         "Partitioning schema for telemetry (2013 telemetry_schema.json format); "
         "empty uses the built-in default.")

@@ -3,9 +3,12 @@
 It reads sealed segments in order from where the last commit left off,
 converts each record (records.py), writes it into the generation's partition
 files (partfiles.py), and commits the generation (checkpoint.py) when it is
-`max_file_age` old or has `max_file_bytes` of data, when it runs out of work
-after that age, and when asked to stop: it stops at a record boundary and
-commits what it has, so a restart never waits on half-written partitions.
+`max_file_age` old or has `max_file_bytes` of data; when it runs out of work
+and the generation's oldest record was received `max_file_age` ago or more
+(the end of a backlog: its records have waited long enough, a young
+generation of fresh records waits as ever); and when asked to stop: it stops
+at a record boundary and commits what it has, so a restart never waits on
+half-written partitions.
 
 No record stops it: converting one never raises (records.py), a record that
 kills the process is quarantined after a few crashes (crashguard.py), and
@@ -80,6 +83,7 @@ class _Generation:
         self.done_segments: list[str] = []
         self.days = DayCounts()  # the ledger's counts of this generation's records
         self.quarantined = False  # holds a quarantined record: commit it at once
+        self.oldest_received_ns: int | None = None  # of the records added to it
 
 
 @dataclass
@@ -97,6 +101,7 @@ class ConverterLoop:
     def __init__(self, spool: SpoolDir, store_root: Path, converter: RecordConverter, *,
                  node_id: str, level: int, max_file_bytes: int, max_file_age: float,
                  clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], int] = time.time_ns,
                  on_report: Callable[[ConverterCounts], None] | None = None,
                  space: StoreSpace | None = None, max_crashes: int = MAX_CRASHES,
                  pool: ConverterPool | None = None):
@@ -108,6 +113,7 @@ class ConverterLoop:
         self.max_file_bytes = max_file_bytes
         self.max_file_age = max_file_age
         self.clock = clock
+        self.wall = wall  # nanoseconds since the epoch, as records' receive times
         self.on_report = on_report  # called after each commit, on becoming idle or paused
         self.space = space  # None: no watermark, and no pause on ENOSPC (it raises)
         self.max_crashes = max_crashes
@@ -150,7 +156,8 @@ class ConverterLoop:
         while not stop.is_set():
             try:
                 worked = self.run_once(stop)
-                if self._gen is not None and (self._due() or self.counts.paused):
+                if self._gen is not None and (self._due() or self.counts.paused
+                                              or (not worked and self._waited())):
                     self.commit()  # paused: what is converted frees its spool segments
             except OSError as e:
                 self._abandon(e)
@@ -291,6 +298,8 @@ class ConverterLoop:
 
     def _add(self, gen: _Generation, record, segment: str, offset: int) -> None:
         self.counts.records += 1
+        if gen.oldest_received_ns is None or record.received_ns < gen.oldest_received_ns:
+            gen.oldest_received_ns = record.received_ns
         if record.record_id in self._recent:
             self.counts.duplicates += 1  # re-appended after an fsync error: keep one
             return
@@ -336,6 +345,13 @@ class ConverterLoop:
         # generation would otherwise bring the first one back after the restart.
         return (gen.quarantined or self.clock() - gen.started >= self.max_file_age
                 or gen.files.raw_bytes >= self.max_file_bytes)
+
+    def _waited(self) -> bool:
+        """Whether the current generation's oldest record was received `max_file_age` ago
+        or more: once there is no more work, it is committed without waiting for the
+        generation itself to be that old (see the module docstring)."""
+        oldest = self._gen.oldest_received_ns if self._gen is not None else None
+        return oldest is not None and self.wall() - oldest >= self.max_file_age * 1e9
 
     # -- committing ---------------------------------------------------------
 

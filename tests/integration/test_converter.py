@@ -153,3 +153,27 @@ def test_a_generation_is_committed_once_it_holds_max_file_bytes(tmp_path, proces
     loop.drain()
     assert loop.counts.commits > 3  # by size, long before max_file_age
     check_exactly_once(tmp_path, expected)
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+@pytest.mark.parametrize(("received_ago", "commits_when_idle"), [(4000, 1), (10, 0)])
+def test_out_of_work_a_generation_of_records_older_than_max_file_age_is_committed(
+        tmp_path, processes, received_ago, commits_when_idle):
+    """The end of a backlog is committed as soon as it is converted (its records have
+    waited long enough); fresh records wait for the generation's max_file_age (3600 s
+    here)."""
+    expected = make_spool(tmp_path, 30, per_segment=10)
+    config, _ = config_for(tmp_path, APPLIANCE_CONVERTER_PROCESSES=processes)
+    idle = threading.Event()
+    loop = converter_loop(config, on_report=lambda counts: counts.idle and idle.set())
+    loop.wall = lambda: NS_2026 + received_ago * 10**9
+    stop = threading.Event()
+    running = threading.Thread(target=loop.run, args=(stop, 0.01))
+    running.start()
+    try:
+        assert idle.wait(60), "the converter never ran out of work"
+        assert loop.counts.commits == commits_when_idle
+    finally:
+        stop.set()
+        running.join(60)
+    check_exactly_once(tmp_path, expected)  # committed at the stop, in either case
