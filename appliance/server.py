@@ -239,10 +239,9 @@ class Server:
         converter = self.converter.stop() if self.converter is not None else None
         exporter = (Deferred.fromCoroutine(self.exporter.stop())
                     if self.exporter is not None else None)
-        if self.receiving is not None:
-            await self.receiving.stop(deadline)
+        spool_closed = await self.receiving.stop(deadline) if self.receiving is not None else True
         if self.ledger is not None:
-            await self.ledger.stop()  # after the writer: its last counts are saved
+            await self.ledger.stop(spool_closed)  # after the writer: its last counts are saved
         if converter is not None:
             await deadline.wait(converter, "the converter's commit")
         if exporter is not None:

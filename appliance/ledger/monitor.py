@@ -100,8 +100,10 @@ class LedgerMonitor:
         self._saver.start(SAVE_INTERVAL, now=False)
         self._loop.start(self._interval, now=True)
 
-    async def stop(self) -> None:
-        """Stop the loops and write the accepted counts one last time."""
+    async def stop(self, spool_closed: bool = False) -> None:
+        """Stop the loops and write the accepted counts one last time; `spool_closed`:
+        the spool writer has stopped, so the save lists the spool as it is (the next
+        start need not read it: see appliance.ledger.accepted)."""
         for loop in (self._loop, self._saver):
             if loop.running:
                 loop.stop()
@@ -109,7 +111,8 @@ class LedgerMonitor:
             await self._saving
         if self._refreshing is not None:
             await self._refreshing
-        await self._in_thread(self.accepted.save, self.accepted.to_json())
+        sizes = await self._in_thread(self._spool.sizes) if spool_closed else None
+        await self._in_thread(self.accepted.save, self.accepted.to_json(spool_at_stop=sizes))
 
     # -- saving the accepted counts ------------------------------------------
 

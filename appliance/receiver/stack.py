@@ -45,8 +45,9 @@ class ReceiverStack:
         """`port` listens with `self.factory` (perhaps wrapped for TLS): stop closes it."""
         self._port = port
 
-    async def stop(self, deadline: Deadline) -> None:
-        """Drain within `deadline`; connections still open when it runs out are cut."""
+    async def stop(self, deadline: Deadline) -> bool:
+        """Drain within `deadline`; connections still open when it runs out are cut.
+        True if the spool writer has stopped (nothing more is appended or counted)."""
         if self._port is not None:
             stopped = self._port.stopListening()
             if stopped is not None:
@@ -55,4 +56,4 @@ class ReceiverStack:
         if not await deadline.wait(self.factory.drain(), "client connections"):
             self.factory.abort()
         self.disk.stop()
-        await deadline.wait(self.writer.stop(), "the spool writer")
+        return await deadline.wait(self.writer.stop(), "the spool writer")

@@ -81,6 +81,16 @@ class SpoolDir:
         current = [self.current] if self.current.exists() else []
         return self.sealed_segments() + rotating + current
 
+    def sizes(self) -> dict[str, int]:
+        """Every segment's file name and size now (one deleted meanwhile is left out)."""
+        sizes = {}
+        for path in self.all_segments():
+            try:
+                sizes[path.name] = path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return sizes
+
     def _unique_name(self, prefix: str) -> str:
         return f"{prefix}{time.time_ns():020d}-{os.getpid()}-{os.urandom(3).hex()}{SUFFIX}"
 

@@ -58,6 +58,38 @@ def test_accepted_counts_survive_a_crash_through_the_spool(tmp_path):
     assert after.recover(spool) == 0  # idempotent: the position moved past them
 
 
+def test_a_clean_stop_spares_the_next_start_reading_the_spool_unless_it_changed(tmp_path):
+    spool, appender = _spool(tmp_path)
+    ids = RecordIds()
+    appender.append(_records(ids, 3))
+    appender.rotate()
+    appender.append(_records(ids, 2))  # and 2 in current.seg
+    # A clean stop: what the writer appended is counted; the save lists the spool.
+    # Its counts are 0 here, so only a read of the spool could find the 5 records.
+    AcceptedLedger(tmp_path / "ledger").save(
+        AcceptedLedger(tmp_path / "ledger").to_json(spool_at_stop=spool.sizes()))
+
+    def started() -> AcceptedLedger:
+        ledger = AcceptedLedger(tmp_path / "ledger")
+        ledger.load()
+        return ledger
+
+    assert started().recover(spool) == 0  # the spool is as the stop left it: not read
+    converted = spool.sealed_segments()[0]
+    converted.unlink()  # deleted by the converter since: still nothing to count
+    assert started().recover(spool) == 0
+    appender.append(_records(ids, 1))  # appended while stopped: read from the start
+    assert started().recover(spool) == 3
+    appender.rotate()  # a segment of a new name (sealed, or as `appliance import` writes)
+    assert started().recover(spool) == 3
+
+    after = started()  # the first save after a start drops the list: a crash rereads
+    after.recover(spool)
+    after.save()
+    assert "spool_at_stop" not in json.loads(after.path.read_bytes())
+    assert started().recover(spool) == 0  # the position covers all 3 now
+
+
 def test_pending_conversion_counts_past_the_offsets_and_within_the_position(tmp_path):
     spool, appender = _spool(tmp_path)
     ids = RecordIds()
