@@ -53,7 +53,8 @@ def converter_loop(config: Config, on_report=None) -> ConverterLoop:
     level, max_file_bytes = config.store.compression_level, config.store.max_file_bytes
     processes = converter_processes(config)
     pool = (ConverterPool(config, processes, make_converter=record_converter,
-                          store_root=store, node_id=node_id, level=level,
+                          spool_root=DataDir(config.data_dir).spool, store_root=store,
+                          node_id=node_id, level=level,
                           max_file_bytes=max_file_bytes) if processes >= 2 else None)
     return ConverterLoop(
         SpoolDir(DataDir(config.data_dir).spool), store, record_converter(config), node_id=node_id,

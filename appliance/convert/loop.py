@@ -270,7 +270,7 @@ class ConverterLoop:
                         self.counts.damaged_regions += report.damaged_regions
                         return offset > start
                     gen = self._generation(segment, offset)
-                    self._add(gen, record, segment.name, offset)
+                    self._add(gen, record, segment.name, offset, end)
                     self._offsets[segment.name] = end
                     self._frontier = (stem, end)
                     self.counts.bytes_in += end - offset
@@ -296,7 +296,7 @@ class ConverterLoop:
             self._gen = _Generation(files, self.clock(), self._marks())
         return self._gen
 
-    def _add(self, gen: _Generation, record, segment: str, offset: int) -> None:
+    def _add(self, gen: _Generation, record, segment: str, offset: int, end: int) -> None:
         self.counts.records += 1
         if gen.oldest_received_ns is None or record.received_ns < gen.oldest_received_ns:
             gen.oldest_received_ns = record.received_ns
@@ -309,7 +309,7 @@ class ConverterLoop:
         if self.pool is not None:  # counted when the workers finish (_count)
             detail = (None if self.guard.may_convert(segment, offset) else
                       self._quarantined(gen, record, segment, offset))
-            self.pool.add(segment, offset, record, detail)
+            self.pool.add(segment, offset, end, record, detail)
             return
         if self.guard.begin(segment, offset):
             result = self.converter.convert(record)

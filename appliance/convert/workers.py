@@ -14,6 +14,14 @@ with all of them: the commit stays atomic. It need not wait for the answers
 (hand_in, then tally): each worker answers, then goes on with the next
 generation's batches, which the committer hands out meanwhile.
 
+A batch names its records by place (segment, offset, end of the frame), not by
+content: each worker reads its records from the sealed segment itself
+(`SegmentFrames`; the page cache holds them, the committer has just read them).
+Sending the bodies down the pipe cost the committer more than everything else
+it does for a record (docs/performance.md, "Conversion processes"). A segment
+is deleted only by the commit of the generation that finished it, after every
+worker has answered for that generation.
+
 Before each record a worker writes its position into its own crash-guard file
 (`.converting.<index>`). A worker that dies makes the committer record that
 position in the converter's crash guard (as if it had died there itself) and
@@ -35,6 +43,7 @@ from typing import TYPE_CHECKING
 
 from appliance.convert.crashguard import CRASH_MARKER_ENV, GUARD_FILE, CrashGuard, crash_on_marker
 from appliance.convert.messages import MessageReader
+from appliance.convert.segframes import SegmentFrames
 from appliance.convert.topcounts import TopCounter
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
@@ -88,14 +97,17 @@ def guard_path(store_root: Path, index: int) -> Path:
 class ConverterPool:
     """N worker processes converting and writing for one committer."""
 
-    def __init__(self, config, processes: int, *, make_converter, store_root: Path,
-                 node_id: str, level: int, max_file_bytes: int, batch: int = BATCH):
+    def __init__(self, config, processes: int, *, make_converter, spool_root: Path,
+                 store_root: Path, node_id: str, level: int, max_file_bytes: int,
+                 batch: int = BATCH):
         """`make_converter(config)` builds each worker's RecordConverter; a module-level
-        function (spawned workers receive it by its qualified name)."""
+        function (spawned workers receive it by its qualified name). The workers read
+        the records from the sealed segments in `spool_root`."""
         self.processes = processes
         self.store_root = store_root
         self.batch = batch
-        self._settings = (config, make_converter, store_root, node_id, level, max_file_bytes)
+        self._settings = (config, make_converter, spool_root, store_root, node_id, level,
+                          max_file_bytes)
         self._procs: list = []
         self._conns: list[Connection] = []
         self._pending: list[tuple] = []
@@ -130,9 +142,12 @@ class ConverterPool:
         self._gen = PooledGeneration(generation)
         return self._gen
 
-    def add(self, segment: str, offset: int, record, quarantine: str | None) -> None:
-        """Queue one record (or, with `quarantine` set, its invalid/ line with that detail)."""
-        self._pending.append((segment, offset, record, quarantine))
+    def add(self, segment: str, offset: int, end: int, record,
+            quarantine: str | None) -> None:
+        """Queue the record framed at `offset`..`end` of sealed segment `segment` (or, with
+        `quarantine` set, its invalid/ line with that detail). `record` is the committer's
+        copy, for the generation's size: the worker reads its own."""
+        self._pending.append((segment, offset, end, quarantine))
         self._gen.raw_bytes += len(record.body)
         if len(self._pending) >= self.batch:
             self._flush()
@@ -262,9 +277,10 @@ class _Worker:
     """One worker process's state: its converter and the current generation's files."""
 
     def __init__(self, index: int, processes: int, settings):
-        (config, make_converter, self.store_root, self.node_id, self.level,
+        (config, make_converter, spool_root, self.store_root, self.node_id, self.level,
          self.max_file_bytes) = settings
         self.index, self.processes = index, processes
+        self.frames = SegmentFrames(spool_root)
         self.converter = make_converter(config)
         marker = os.environ.get(CRASH_MARKER_ENV)
         if marker:
@@ -276,7 +292,9 @@ class _Worker:
         self.reset()
 
     def reset(self) -> None:
-        """A new generation: no files, no error, counts from zero."""
+        """A new generation: no files, no error, counts from zero, no segment open (its
+        commit may delete the segments read so far)."""
+        self.frames.close()
         self.files: PartitionFiles | None = None
         self.error: OSError | None = None
         self.days = DayCounts()
@@ -287,12 +305,14 @@ class _Worker:
     def batch(self, generation: str, items) -> None:
         if self.error is not None:
             return  # this generation is dropped: the committer is told at finish
+        records = [(segment, offset, self.frames.read(segment, offset, end), quarantine)
+                   for segment, offset, end, quarantine in items]
         if self.files is None:
             self.files = PartitionFiles(self.store_root, generation, self.node_id,
                                         level=self.level, max_file_bytes=self.max_file_bytes,
                                         first_part=self.index, part_step=self.processes)
         try:
-            for segment, offset, record, quarantine in items:
+            for segment, offset, record, quarantine in records:
                 # One write a record: the next record's position replaces this one's, and
                 # the batch ends with end(). (A death between two records, within
                 # microseconds, counts as a crash at the first; it takes 3 in a row.)

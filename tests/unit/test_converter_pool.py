@@ -1,5 +1,5 @@
-"""ConverterPool hands each batch to a worker with room for it, not round robin; a worker's
-inbox always ends with a stop."""
+"""ConverterPool hands each batch to a worker with room for it, not round robin; each worker
+reads its records from the segment; a worker's inbox always ends with a stop."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from appliance.convert.crashguard import CrashGuard
 from appliance.convert.records import Converted
 from appliance.convert.topcounts import TopCounter
 from appliance.convert.workers import QUEUED, ConverterPool, _receive, guard_path
-from appliance.spool import SpoolRecord
+from appliance.spool import SegmentAppender, SpoolDir, SpoolRecord
+from appliance.spool.reader import iter_frames
 from tests.integration.serverproc import eventually
 
 HOLD = b"hold:"  # a body `hold:<fifo>` keeps its worker busy until the fifo is opened
@@ -44,23 +45,45 @@ def record(n: int, body: bytes) -> SpoolRecord:
     return SpoolRecord(n.to_bytes(16, "big"), 1_795_000_000 * 10**9, "/submit/x", body)
 
 
-def two_workers(tmp_path) -> ConverterPool:
-    """A pool of 2 workers with holding converters, one record per batch."""
+def spooled(tmp_path, bodies: list[bytes]) -> list[tuple[str, int, int, SpoolRecord]]:
+    """A sealed segment in `tmp_path/spool` with a record of each body: what the pool is
+    handed for each (segment name, offset, end, record)."""
+    spool = SpoolDir(tmp_path / "spool")
+    spool.create()
+    appender = SegmentAppender(spool, max_segment_bytes=1 << 30, max_segment_age=3600,
+                               fsync=False)
+    appender.append([record(n, body) for n, body in enumerate(bodies)])
+    appender.rotate()
+    segment = spool.sealed_segments()[-1]
+    return [(segment.name, offset, end, rec)
+            for offset, end, rec in iter_frames(segment.read_bytes())]
+
+
+def pool_of(tmp_path, batch: int) -> ConverterPool:
+    """A pool of 2 workers with holding converters over `tmp_path`'s spool and store."""
     store = tmp_path / "store"
     store.mkdir()
-    return ConverterPool(None, 2, make_converter=holding_converter, store_root=store,
-                         node_id="n", level=1, max_file_bytes=1 << 30, batch=1)
+    return ConverterPool(None, 2, make_converter=holding_converter,
+                         spool_root=tmp_path / "spool", store_root=store, node_id="n", level=1,
+                         max_file_bytes=1 << 30, batch=batch)
+
+
+def two_workers(tmp_path) -> ConverterPool:
+    """A pool of 2 workers with holding converters, one record per batch."""
+    return pool_of(tmp_path, batch=1)
 
 
 def test_batches_go_to_the_worker_with_room_while_another_is_busy(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
+    held, *others = spooled(tmp_path, [HOLD + str(fifo).encode()]
+                            + [b"r%d" % n for n in range(1, 10)])
     pool = two_workers(tmp_path)
     try:
         pool.begin("g1")
-        pool.add("seg", 0, record(0, HOLD + str(fifo).encode()), None)
-        for n in range(1, 10):  # round robin would queue 4 of these behind the held one
-            pool.add("seg", n, record(n, b"r%d" % n), None)
+        pool.add(*held, None)
+        for frame in others:  # round robin would queue 4 of these behind the held one
+            pool.add(*frame, None)
         with open(fifo, "wb"):  # let the held worker go on
             pass
         pool.hand_in()
@@ -82,16 +105,16 @@ def suspect(path):
 def test_a_worker_guards_each_record_and_marks_its_batch_done(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    store = tmp_path / "store"
-    store.mkdir()
-    pool = ConverterPool(None, 2, make_converter=holding_converter, store_root=store,
-                         node_id="n", level=1, max_file_bytes=1 << 30, batch=3)
+    frames = spooled(tmp_path, [b"r0", HOLD + str(fifo).encode(), b"r2"])
+    pool = pool_of(tmp_path, batch=3)
+    store = pool.store_root
     try:
         pool.begin("g1")
-        for n, body in enumerate((b"r0", HOLD + str(fifo).encode(), b"r2")):
-            pool.add("seg", 10 * n, record(n, body), None)  # one batch, to worker 0
+        for frame in frames:
+            pool.add(*frame, None)  # one batch, to worker 0
         # while it converts the second record, a crash would be counted there
-        eventually(lambda: suspect(guard_path(store, 0)) == ("seg", 10), "the guard at 10")
+        second = frames[1][:2]
+        eventually(lambda: suspect(guard_path(store, 0)) == second, f"the guard at {second}")
         with open(fifo, "wb"):
             pass
         pool.hand_in()
@@ -111,15 +134,16 @@ def records_in(tally) -> dict[str, int]:
 
 
 def test_the_next_generation_is_handed_out_before_the_last_one_is_tallied(tmp_path):
+    frames = spooled(tmp_path, [b"a%d" % n for n in range(4)] + [b"b%d" % n for n in range(5)])
     pool = two_workers(tmp_path)
     try:
         pool.begin("g1")
-        for n in range(4):
-            pool.add("seg", n, record(n, b"a%d" % n), None)
+        for frame in frames[:4]:
+            pool.add(*frame, None)
         pool.hand_in()
         pool.begin("g2")  # the workers answer for g1, then go on with these
-        for n in range(4, 9):
-            pool.add("seg", n, record(n, b"b%d" % n), None)
+        for frame in frames[4:]:
+            pool.add(*frame, None)
         first = pool.tally()
         pool.hand_in()
         second = pool.tally()
