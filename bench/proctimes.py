@@ -138,13 +138,14 @@ class CpuSampler:
 
     def _child_role(self, pid: int, parent_role: str) -> str:
         cmdline = _cmdline(pid)
+        if parent_role == "converter committer" and (
+                CONVERTER_WORKER in cmdline or "spawn_main" in cmdline):  # forked or spawned
+            name = f"converter worker {self._workers}"
+            self._workers += 1
+            return name
         if CONVERTER_WORKER in cmdline:
             return "converter committer"
         if RECEIVER_WORKER in cmdline:
             return "receiver child"
-        if parent_role == "converter committer" and "spawn_main" in cmdline:
-            name = f"converter worker {self._workers}"
-            self._workers += 1
-            return name
         return f"{parent_role} (child)"
 

@@ -110,8 +110,8 @@ def run_worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     from appliance.storage.filenames import CONVERTER_LOCK
 
     lead_process_group()  # its worker processes are signalled with it (supervise.py)
-    stop = threading.Event()
-    stop_on_signals(stop)  # before die_with_parent, whose signal may come at once
+    # Until stop_on_signals below, a SIGTERM (the server's, or this one when the server
+    # is gone) ends this process at once: it has done nothing yet.
     die_with_parent()
     store = DataDir(config.data_dir).store
     store.mkdir(parents=True, exist_ok=True)
@@ -124,6 +124,10 @@ def run_worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         out.flush()
 
     loop = converter_loop(config, on_report=report)
+    if loop.pool is not None:
+        loop.pool.start()  # while this process has no other thread: forked (workers.py)
+    stop = threading.Event()
+    stop_on_signals(stop)  # its thread is the first
     marker = os.environ.get(CRASH_MARKER_ENV)
     if marker:
         loop.converter.convert = crash_on_marker(loop.converter.convert, marker.encode())
