@@ -92,8 +92,9 @@ def drain_cpu(bodies: list[bytes], spec: dict, n: int, processes: int,
         store, level = root / "store", config.store.compression_level
         max_file_bytes = config.store.max_file_bytes
         pool = (ConverterPool(config, processes, make_converter=replay_converter,
-                              store_root=store, node_id="bench", level=level,
-                              max_file_bytes=max_file_bytes) if processes >= 2 else None)
+                              spool_root=root / "spool", store_root=store, node_id="bench",
+                              level=level, max_file_bytes=max_file_bytes)
+                if processes >= 2 else None)
         loop = ConverterLoop(SpoolDir(root / "spool"), store, replay_converter(config),
                              node_id="bench", level=level, max_file_bytes=max_file_bytes,
                              max_file_age=config.store.max_file_age, pool=pool)
