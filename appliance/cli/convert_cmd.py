@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import threading
 import time
@@ -97,7 +96,7 @@ def run(args: argparse.Namespace, config: Config, out: TextIO) -> int:
 
 def run_worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     """The server's converter child: convert until SIGTERM, one JSON line per commit."""
-    from appliance.convert.crashguard import CRASH_MARKER_ENV, crash_on_marker
+    from appliance.convert.crashguard import arm_crash_marker
     from appliance.convert.factory import converter_loop
     from appliance.convert.workers import WorkerDied
     from appliance.ledger.accepted import AcceptedGate
@@ -128,9 +127,7 @@ def run_worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         loop.pool.start()  # while this process has no other thread: forked (workers.py)
     stop = threading.Event()
     stop_on_signals(stop)  # its thread is the first
-    marker = os.environ.get(CRASH_MARKER_ENV)
-    if marker:
-        loop.converter.convert = crash_on_marker(loop.converter.convert, marker.encode())
+    arm_crash_marker(loop.converter)
     # Convert (and so delete from the spool) only records whose accepted count is saved.
     loop.gate = AcceptedGate(DataDir(config.data_dir).ledger)
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 GUARD_FILE = ".converting"
 MAX_CRASHES = 3
@@ -61,9 +62,16 @@ class CrashGuard:
         os.close(self._fd)
 
 
-def crash_on_marker(convert: Callable, marker: bytes) -> Callable:
-    """`convert`, except that a record whose body holds `marker` ends the process at once,
-    as a crash in a C extension would (for tests of the quarantine)."""
+def arm_crash_marker(converter: Any) -> None:
+    """With CRASH_MARKER_ENV set (tests of the quarantine), make `converter` end this
+    process at once, as a crash in a C extension would, on a record whose body holds the
+    variable's value."""
+    marker = os.environ.get(CRASH_MARKER_ENV)
+    if marker:
+        converter.convert = _crash_on(converter.convert, marker.encode())
+
+
+def _crash_on(convert: Callable, marker: bytes) -> Callable:
     def converting(record):
         if marker in record.body:
             os._exit(70)

@@ -38,7 +38,7 @@ from pathlib import Path
 from appliance.convert.crashguard import GUARD_FILE, MAX_CRASHES, CrashGuard
 from appliance.convert.records import RecordConverter
 from appliance.convert.storespace import StoreSpace
-from appliance.convert.workers import ConverterPool, Tally, WorkerDied
+from appliance.convert.workers import ConverterPool, PooledGeneration, Tally, WorkerDied
 from appliance.disk import is_no_space
 from appliance.ledger.converted import DayCounts
 from appliance.ledger.dates import DayOf
@@ -76,14 +76,21 @@ class ConverterCounts:
 class _Generation:
     """The records converted since the last commit."""
 
-    def __init__(self, files: PartitionFiles, started: float, counts_before: tuple):
-        self.files = files
+    def __init__(self, files: PartitionFiles | PooledGeneration, started: float,
+                 counts_before: tuple):
+        self.files = files  # PooledGeneration: written by the worker processes
         self.started = started
         self.counts_before = counts_before  # put back if the generation is dropped
         self.done_segments: list[str] = []
         self.days = DayCounts()  # the ledger's counts of this generation's records
         self.quarantined = False  # holds a quarantined record: commit it at once
         self.oldest_received_ns: int | None = None  # of the records added to it
+
+    def written_here(self) -> PartitionFiles:
+        """The partition files, of a generation this process writes itself (no workers)."""
+        if not isinstance(self.files, PartitionFiles):
+            raise TypeError(f"generation {self.files.generation} is written by the workers")
+        return self.files
 
 
 @dataclass
@@ -133,6 +140,20 @@ class ConverterLoop:
         self.gate: Callable[[SpoolRecord, Path], bool] | None = None
         self.held = False
 
+    @property
+    def _guard(self) -> CrashGuard:
+        """The crash guard (recover() opens it)."""
+        if self.guard is None:
+            raise RuntimeError("the converter loop has not recovered yet")
+        return self.guard
+
+    @property
+    def _pool(self) -> ConverterPool:
+        """The worker processes (only called where there are some)."""
+        if self.pool is None:
+            raise RuntimeError("the converter loop has no worker processes")
+        return self.pool
+
     # -- the loop -----------------------------------------------------------
 
     def run(self, stop: threading.Event, idle_wait: float = 1.0) -> None:
@@ -147,7 +168,7 @@ class ConverterLoop:
             self._run(stop, idle_wait)
         except WorkerDied as e:
             if e.position is not None:
-                self.guard.begin(*e.position)  # as if this process had died there
+                self._guard.begin(*e.position)  # as if this process had died there
             raise
         finally:
             self.close()
@@ -276,7 +297,7 @@ class ConverterLoop:
                     self.counts.bytes_in += end - offset
                     if self._due():
                         self._commit_due()
-                    elif self._handed_in is not None and self.pool.finished():
+                    elif self._handed_in is not None and self._pool.finished():
                         self._publish_handed_in()
                     if stop is not None and stop.is_set():
                         self.counts.damaged_regions += report.damaged_regions
@@ -307,17 +328,17 @@ class ConverterLoop:
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
         if self.pool is not None:  # counted when the workers finish (_count)
-            detail = (None if self.guard.may_convert(segment, offset) else
+            detail = (None if self._guard.may_convert(segment, offset) else
                       self._quarantined(gen, record, segment, offset))
             self.pool.add(segment, offset, end, record, detail)
             return
-        if self.guard.begin(segment, offset):
+        if self._guard.begin(segment, offset):
             result = self.converter.convert(record)
         else:
             detail = self._quarantined(gen, record, segment, offset)
             result = self.converter.quarantine(record, "converter_crash", detail)
-        result.write(gen.files, record.received_ns)
-        self.guard.end()
+        result.write(gen.written_here(), record.received_ns)
+        self._guard.end()
         gen.days.add(self._day_of(record.received_ns), result.invalid_reason)
         if result.invalid_reason:
             self.counts.invalid += 1
@@ -365,14 +386,14 @@ class ConverterLoop:
         gen = self._gen
         if gen is None:
             return
-        files = gen.files.finish_all()
-        self._publish(gen, gen.files.renames(files), self._offsets, self._frontier)
+        files = gen.written_here()
+        self._publish(gen, files.renames(files.finish_all()), self._offsets, self._frontier)
         self._gen = None
 
     def _commit_due(self) -> None:
         """A due generation: with workers, handed in while they go on with the next one
         (a quarantine is committed at once: see _due)."""
-        if self.pool is None or self._gen.quarantined:
+        if self.pool is None or (self._gen is not None and self._gen.quarantined):
             self.commit()
         else:
             self._hand_in()
@@ -384,7 +405,7 @@ class ConverterLoop:
         if gen is None:
             return
         self._publish_handed_in()
-        self.pool.hand_in()
+        self._pool.hand_in()
         offsets = {k: v for k, v in self._offsets.items() if k not in gen.done_segments}
         self._handed_in = _HandedIn(gen, offsets, self._frontier)
         self._gen = None
@@ -394,12 +415,12 @@ class ConverterLoop:
         handed = self._handed_in
         if handed is None:
             return
-        tally = self.pool.tally()
+        tally = self._pool.tally()
         live, marks = self._gen, self._marks()
         self._count(handed.gen, tally)
         self._publish(handed.gen, tally.renames, handed.offsets, handed.frontier)
         self._handed_in = None  # only now: if this raised, _abandon drops it too
-        self.guard.end()  # a worker's crash position recorded earlier is passed
+        self._guard.end()  # a worker's crash position recorded earlier is passed
         if live is not None:  # what this commit counted stays counted if `live` is dropped
             live.counts_before = _shifted(live.counts_before, marks, self._marks())
 

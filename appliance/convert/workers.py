@@ -32,7 +32,6 @@ and a record that kills workers again and again is quarantined as before.
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import signal
 import threading
@@ -41,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from appliance.convert.crashguard import CRASH_MARKER_ENV, GUARD_FILE, CrashGuard, crash_on_marker
+from appliance.convert.crashguard import GUARD_FILE, CrashGuard, arm_crash_marker
 from appliance.convert.messages import MessageReader
 from appliance.convert.segframes import SegmentFrames
 from appliance.convert.topcounts import TopCounter
@@ -142,6 +141,13 @@ class ConverterPool:
         """The worker processes' ids (none before they start)."""
         return [proc.pid for proc in self._procs]
 
+    @property
+    def _current(self) -> PooledGeneration:
+        """The generation begun last (records are added only after begin())."""
+        if self._gen is None:
+            raise RuntimeError("no generation begun")
+        return self._gen
+
     def begin(self, generation: str) -> PooledGeneration:
         """A new generation: the workers' next records go into its files."""
         self._gen = PooledGeneration(generation)
@@ -153,7 +159,7 @@ class ConverterPool:
         `quarantine` set, its invalid/ line with that detail). `record` is the committer's
         copy, for the generation's size: the worker reads its own."""
         self._pending.append((segment, offset, end, quarantine))
-        self._gen.raw_bytes += len(record.body)
+        self._current.raw_bytes += len(record.body)
         if len(self._pending) >= self.batch:
             self._flush()
 
@@ -163,7 +169,7 @@ class ConverterPool:
         if not self._procs:  # at the first record (the server's converter starts them at once)
             self.start()
         index = self._free_worker()
-        self._send(index, ("batch", self._gen.generation, self._pending))
+        self._send(index, ("batch", self._current.generation, self._pending))
         self._queued[index] += 1
         self._pending = []
 
@@ -287,9 +293,7 @@ class _Worker:
         self.index, self.processes = index, processes
         self.frames = SegmentFrames(spool_root)
         self.converter = make_converter(config)
-        marker = os.environ.get(CRASH_MARKER_ENV)
-        if marker:
-            self.converter.convert = crash_on_marker(self.converter.convert, marker.encode())
+        arm_crash_marker(self.converter)
         path = guard_path(self.store_root, index)
         path.unlink(missing_ok=True)  # it says only what this process is doing
         self.guard = CrashGuard(path)
