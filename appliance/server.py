@@ -234,14 +234,19 @@ class Server:
         if self.admin is not None:
             await self.admin.stop()
         jobs = Deferred.fromCoroutine(self.jobs.stop()) if self.jobs is not None else None
+        # Whether every record appended to the spool was counted as accepted: the save at
+        # the stop may then list the spool (appliance.ledger.accepted).
+        counted = True
         if self.receivers is not None:
-            await deadline.wait(self.receivers.stop(), "receiver processes")
+            counted = (await deadline.wait(self.receivers.stop(), "receiver processes")
+                       and self.receivers.reported_all)
         converter = self.converter.stop() if self.converter is not None else None
         exporter = (Deferred.fromCoroutine(self.exporter.stop())
                     if self.exporter is not None else None)
-        spool_closed = await self.receiving.stop(deadline) if self.receiving is not None else True
+        if self.receiving is not None:
+            counted = await self.receiving.stop(deadline) and counted
         if self.ledger is not None:
-            await self.ledger.stop(spool_closed)  # after the writer: its last counts are saved
+            await self.ledger.stop(counted)  # after the writer: its last counts are saved
         if converter is not None:
             await deadline.wait(converter, "the converter's commit")
         if exporter is not None:

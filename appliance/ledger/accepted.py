@@ -8,8 +8,9 @@ records past that position are counted again from the spool frames
 (`recover`): they are durable, so they count as accepted even if their 200
 never reached the client (which then retries, and its second copy counts too).
 
-The save at a clean stop (the spool writer has stopped: every record in the
-spool is counted) also lists each spool segment's name and size
+The save at a clean stop (the spool writers have stopped, and every record they
+appended is counted: no receiver process was restarted or cut off) also lists
+each spool segment's name and size
 (`spool_at_stop`). At the next start a spool in which every segment is still
 one of those, with the same size, holds nothing uncounted and is not read:
 with a backlog of gigabytes that read took seconds before the server listened.

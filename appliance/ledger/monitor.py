@@ -100,10 +100,11 @@ class LedgerMonitor:
         self._saver.start(SAVE_INTERVAL, now=False)
         self._loop.start(self._interval, now=True)
 
-    async def stop(self, spool_closed: bool = False) -> None:
-        """Stop the loops and write the accepted counts one last time; `spool_closed`:
-        the spool writer has stopped, so the save lists the spool as it is (the next
-        start need not read it: see appliance.ledger.accepted)."""
+    async def stop(self, all_counted: bool = False) -> None:
+        """Stop the loops and write the accepted counts one last time; `all_counted`: the
+        spool writers have stopped and every record they appended is counted, so the save
+        lists the spool as it is (the next start need not read it: see
+        appliance.ledger.accepted)."""
         for loop in (self._loop, self._saver):
             if loop.running:
                 loop.stop()
@@ -111,7 +112,7 @@ class LedgerMonitor:
             await self._saving
         if self._refreshing is not None:
             await self._refreshing
-        sizes = await self._in_thread(self._spool.sizes) if spool_closed else None
+        sizes = await self._in_thread(self._spool.sizes) if all_counted else None
         await self._in_thread(self.accepted.save, self.accepted.to_json(spool_at_stop=sizes))
 
     # -- saving the accepted counts ------------------------------------------

@@ -62,6 +62,9 @@ class ReceiverPool:
         self._children: list[Supervisor] = []
         self._connections: dict[int, int] = {}
         self._failing: dict[int, str] = {}  # slot -> its spool's failure, as last reported
+        # Set by stop(): no child was restarted and each exited 0 after its last report, so
+        # every record the children appended was reported (and counted by `on_acked`).
+        self.reported_all = False
 
     def start(self, host: str, port: int) -> Deferred[int]:
         """Bind host:port and start the children; fires with the port once all listen."""
@@ -120,6 +123,7 @@ class ReceiverPool:
 
     def _stopped(self, results: list[tuple[bool, Any]]) -> Failure | None:
         """Release the address; a child's stop given up on (cancelled) is the pool's."""
+        self.reported_all = self.restarts == 0 and all(ok and code == 0 for ok, code in results)
         if self._reservation is not None:
             self._reservation.close()
             self._reservation = None

@@ -102,8 +102,20 @@ def test_stop_signals_every_child_and_fires_when_all_exited_without_restarting()
     assert not stopped.called
     end(reactor.spawned[0][0], code=0, sig=None)
     assert stopped.called
+    assert not pool.reported_all  # what the dead child appended last may be uncounted
     reactor.advance(MAX_BACKOFF)
     assert len(reactor.spawned) == 2  # no restart after stop
+
+
+def test_a_clean_stop_of_every_child_has_reported_all_they_appended():
+    reactor, _, pool, _ = started_pool()
+    for protocol, _, _ in reactor.spawned:
+        protocol.outReceived(report())
+    stopped = pool.stop()
+    end(reactor.spawned[0][0], code=0, sig=None)
+    assert not pool.reported_all
+    end(reactor.spawned[1][0], code=0, sig=None)
+    assert stopped.called and pool.reported_all
 
 
 def test_a_stop_given_up_on_kills_the_children_and_fails_as_cancelled():
@@ -116,6 +128,7 @@ def test_a_stop_given_up_on_kills_the_children_and_fails_as_cancelled():
     failure = stopped.result
     stopped.addErrback(lambda _: None)
     assert failure.check(CancelledError)
+    assert not pool.reported_all
 
 
 def test_a_childs_failing_spool_is_the_pools_until_it_reports_otherwise():
