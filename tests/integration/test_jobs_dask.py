@@ -4,6 +4,7 @@ of the store and the spool once each, per-source counts, cancel and timeout."""
 from __future__ import annotations
 
 import io
+import socket
 
 import pytest
 
@@ -13,9 +14,26 @@ from tests.integration.test_jobs_server import EXAMPLES, start_with_pings, submi
 
 pytest.importorskip("distributed")
 
-# slow but finite: a Dask worker thread cannot be interrupted, so a task in progress
-# finishes its input after a cancel (docs/mapreduce.md)
-SLOW_MAP = "import time\n\ndef map(k, d, v, c):\n    time.sleep(0.1)\n    c.write('n', 1)\n"
+
+def held_map(gate: socket.socket) -> str:
+    """A job whose map calls wait until the test closes `gate`, a listening socket: each
+    connects and waits for a byte; closing the listener resets the connections waiting in
+    its backlog and refuses new ones. Finite (60 s at most): a Dask worker thread cannot be
+    interrupted, so a task in progress finishes its input after a cancel (docs/mapreduce.md).
+    """
+    host, port = gate.getsockname()
+    return ("import socket\n\n"
+            "def map(k, d, v, c):\n"
+            "    try:\n"
+            f"        with socket.create_connection(({host!r}, {port}), timeout=60) as s:\n"
+            "            s.recv(1)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    c.write('n', 1)\n")
+
+
+def a_gate() -> socket.socket:
+    return socket.create_server(("127.0.0.1", 0), backlog=128)
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +86,18 @@ def test_a_dask_job_without_a_scheduler_fails_clearly(server):
 def test_cancel_and_timeout_of_dask_jobs(server, dask_cluster):
     from distributed import Client
 
-    slow = submit(server, SLOW_MAP)
-    with Client(dask_cluster.address, timeout=30) as client:
+    with Client(dask_cluster.address, timeout=30) as client, a_gate() as gate:
+        slow = submit(server, held_map(gate))
         eventually(lambda: any(client.processing().values()), "the job's tasks to run")
         server.admin().cancel_job(slow["id"])
         assert wait_end(server, slow, "cancelled")["error"] == "cancelled"
+        gate.close()  # the tasks in progress finish their input
         eventually(lambda: not any(client.processing().values()),
                    "the cancelled job's tasks to be gone", show=client.processing)
-        timed = submit(server, SLOW_MAP, timeout=1)
+    with Client(dask_cluster.address, timeout=30) as client, a_gate() as gate:
+        timed = submit(server, held_map(gate), timeout=1)
         assert "timed out after 1.0 s" in wait_end(server, timed, "timed_out")["error"]
+        gate.close()
         eventually(lambda: not any(client.processing().values()),
                    "the timed-out job's tasks to be gone", show=client.processing)
     assert not list((server.data_dir / "jobs").glob("*/work"))
