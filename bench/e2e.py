@@ -16,11 +16,10 @@ it). Three measurements, side by side in one run:
    `--drain-seconds`, 40 by default), then the server restarted with the
    converter (and exporter) on, with 1 and, where the configuration has
    `[converter] processes`, 2 converter processes; the time until the whole
-   backlog is in S3, the receiver idle, the server's start included. About 4 s
-   of each drain do not depend on the number of processes (the server's start,
-   the last commit's wait of `max_file_age`, its way to S3): the backlog is
-   long enough for them not to decide the ratio (20 s of load made a
-   2-process drain ~23 s long, a sixth of it those seconds).
+   backlog is in S3, the receiver idle, the server's start included. About
+   2.3 s of each drain do not depend on the number of processes (the server's
+   start, the last commit's way to S3): the backlog is long enough for them
+   not to decide the ratio (40 s of load makes a 2-process drain ~31 s long).
 
 Beside each case's figures it reports CPU seconds per process (receiver and
 exporter share the server's process: its main thread is the reactor, the rest

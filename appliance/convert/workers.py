@@ -17,8 +17,9 @@ generation's batches, which the committer hands out meanwhile.
 A batch names its records by place (segment, offset, end of the frame), not by
 content: each worker reads its records from the sealed segment itself
 (`SegmentFrames`; the page cache holds them, the committer has just read them).
-Sending the bodies down the pipe cost the committer more than everything else
-it does for a record (docs/performance.md, "Conversion processes"). A segment
+Sending the bodies down the pipes took about a quarter of the committer's time a
+record (docs/performance.md, "A restart with a backlog, the workers' start, and
+the records' way to them"). A segment
 is deleted only by the commit of the generation that finished it, after every
 worker has answered for that generation.
 
